@@ -1,0 +1,599 @@
+//! The command line: the binary's edge, where errors become messages and exit codes.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{bail, Context};
+use chrono::Utc;
+use clap::{Parser, Subcommand};
+
+use crate::config::Config;
+use crate::domain::TrackingId;
+use crate::intake::imap;
+use crate::outbound::Transport;
+use crate::service::{shutdown_signal, Service};
+use crate::store::messages::Origin;
+use crate::store::{self, cases, messages, outbox, NewEvent, Store};
+
+/// sysexits.h: temporary failure, the MTA should retry.
+pub const EX_TEMPFAIL: u8 = 75;
+/// sysexits.h: configuration error.
+pub const EX_CONFIG: u8 = 78;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "incident-gateway",
+    version,
+    about = "SOC incident mailbox → tracked cases"
+)]
+pub struct Cli {
+    /// Configuration file (TOML). Without it: embedded defaults (./data, no mail servers).
+    #[arg(long, short, global = true, env = "IGW_CONFIG")]
+    pub config: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the gateway: IMAP intake (if [imap] is set) and the outbox worker.
+    Run,
+    /// Store one message read from standard input, as an MTA pipe would.
+    /// Exit 0 once stored, 75 when storage is unavailable (the MTA retries).
+    Ingest,
+    /// Feed fixtures/*.eml through intake and the outbox, then show what happened.
+    Demo {
+        #[arg(long, default_value = "fixtures")]
+        fixtures: PathBuf,
+    },
+    /// Connect to the configured IMAP and SMTP servers and report what is wrong.
+    CheckConfig,
+    /// List cases.
+    Cases {
+        #[command(subcommand)]
+        command: CasesCommand,
+    },
+    /// Look at one case.
+    Case {
+        #[command(subcommand)]
+        command: CaseCommand,
+    },
+    /// Messages that belong to no case: bounces, auto-replies, bulk, unparseable.
+    Quarantine {
+        #[command(subcommand)]
+        command: QuarantineCommand,
+    },
+    /// Outbound mail: list, and release or drop what is held for review.
+    Outbound {
+        #[command(subcommand)]
+        command: OutboundCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CasesCommand {
+    List {
+        #[arg(long)]
+        json: bool,
+        #[arg(long, default_value_t = 50)]
+        limit: i64,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CaseCommand {
+    /// Fields, messages, events and outbox state of one case.
+    Show {
+        /// Tracking ID, e.g. SOC-2026-000123
+        id: String,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum QuarantineCommand {
+    List {
+        #[arg(long)]
+        json: bool,
+        #[arg(long, default_value_t = 50)]
+        limit: i64,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum OutboundCommand {
+    List {
+        /// pending | sent | failed | held | dropped
+        #[arg(long)]
+        status: Option<String>,
+        #[arg(long)]
+        json: bool,
+        #[arg(long, default_value_t = 50)]
+        limit: i64,
+    },
+    /// Send a held message.
+    Release {
+        id: i64,
+        /// Who decided (recorded in the case's events).
+        #[arg(long, env = "USER", default_value = "analyst")]
+        by: String,
+    },
+    /// Discard a held message.
+    Drop {
+        id: i64,
+        #[arg(long, env = "USER", default_value = "analyst")]
+        by: String,
+    },
+}
+
+/// Logs go to stderr; `RUST_LOG` filters (default `info`).
+pub fn init_tracing(default: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init();
+}
+
+/// Runs a command; prints the error chain and picks the exit code.
+pub async fn main(cli: Cli) -> ExitCode {
+    let config = match Config::load(cli.config.as_deref()) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(EX_CONFIG);
+        }
+    };
+    if let Command::Ingest = cli.command {
+        return ingest(config).await;
+    }
+    match dispatch(cli.command, config).await {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn dispatch(command: Command, config: Config) -> anyhow::Result<ExitCode> {
+    match command {
+        Command::Run => {
+            let service = Service::build(config).await?;
+            tracing::info!("incident-gateway running; SIGTERM or Ctrl-C stops it");
+            service.run_until(shutdown_signal()).await;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Ingest => unreachable!("handled before dispatch"),
+        Command::Demo { fixtures } => demo(config, &fixtures).await,
+        Command::CheckConfig => check_config(config).await,
+        Command::Cases {
+            command: CasesCommand::List { json, limit },
+        } => {
+            let store = Store::connect(&config.database_url()).await?;
+            let mut conn = store.pool().acquire().await?;
+            let rows = cases::list(&mut conn, limit).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&rows)?);
+            } else {
+                print_case_list(&rows);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Case {
+            command: CaseCommand::Show { id, json },
+        } => {
+            let tid: TrackingId = id.parse()?;
+            let store = Store::connect(&config.database_url()).await?;
+            let mut conn = store.pool().acquire().await?;
+            let detail = cases::detail(&mut conn, &tid).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&detail)?);
+            } else {
+                print_case(&detail);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Quarantine {
+            command: QuarantineCommand::List { json, limit },
+        } => {
+            let store = Store::connect(&config.database_url()).await?;
+            let mut conn = store.pool().acquire().await?;
+            let rows = messages::quarantine(&mut conn, limit).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&rows)?);
+            } else {
+                println!(
+                    "{:>6}  {:<12} {:<32} {:<40} reason",
+                    "row", "kind", "from", "subject"
+                );
+                for m in &rows {
+                    println!(
+                        "{:>6}  {:<12} {:<32} {:<40} {}",
+                        m.id,
+                        m.kind,
+                        cut(m.from_addr.as_deref().unwrap_or("-"), 32),
+                        cut(m.subject.as_deref().unwrap_or(""), 40),
+                        m.quarantine_reason.as_deref().unwrap_or("")
+                    );
+                }
+                println!("{} message(s)", rows.len());
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Outbound { command } => outbound(config, command).await,
+    }
+}
+
+async fn ingest(config: Config) -> ExitCode {
+    let mut raw = Vec::new();
+    if let Err(e) = std::io::stdin().lock().read_to_end(&mut raw) {
+        eprintln!("error: cannot read the message from standard input: {e}");
+        return ExitCode::from(EX_TEMPFAIL);
+    }
+    let store = match Store::connect(&config.database_url()).await {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e}; the message was not stored, the MTA should retry");
+            return ExitCode::from(EX_TEMPFAIL);
+        }
+    };
+    let pipeline = crate::intake::Pipeline::new(store, std::sync::Arc::new(config));
+    match pipeline.ingest(&raw, &Origin::Pipe).await {
+        Ok(o) => {
+            println!(
+                "stored message #{} as {}{}{}",
+                o.message_row,
+                o.kind,
+                o.tracking_id
+                    .map(|t| format!(" in case {t}"))
+                    .unwrap_or_default(),
+                o.note.map(|n| format!(" ({n})")).unwrap_or_default()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}; the message was not stored, the MTA should retry");
+            ExitCode::from(EX_TEMPFAIL)
+        }
+    }
+}
+
+async fn demo(config: Config, dir: &Path) -> anyhow::Result<ExitCode> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .with_context(|| format!("cannot read fixtures directory {}", dir.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "eml"))
+        .collect();
+    files.sort();
+    if files.is_empty() {
+        bail!("no .eml files in {}", dir.display());
+    }
+    let service = Service::build(config).await?;
+    println!("database: {}", service.config.database_url());
+    match &service.config.smtp {
+        Some(s) => println!("outbound: SMTP {}:{}", s.host, s.port()),
+        None => println!(
+            "outbound: files in {}",
+            service.config.outbox_dir().display()
+        ),
+    }
+    println!();
+    for f in &files {
+        let raw = std::fs::read(f).with_context(|| format!("cannot read {}", f.display()))?;
+        let o = service.pipeline.ingest(&raw, &Origin::Demo).await?;
+        println!(
+            "{:<44} -> {:<10} {:<16} {}",
+            f.file_name()
+                .map(|n| n.to_string_lossy().to_string())
+                .unwrap_or_default(),
+            o.kind.as_str(),
+            o.tracking_id.as_deref().unwrap_or("-"),
+            if o.duplicate {
+                "already stored".to_string()
+            } else if o.acknowledgement.is_some() && o.note.is_none() {
+                "acknowledgement queued".to_string()
+            } else {
+                o.note.unwrap_or_default()
+            }
+        );
+    }
+    let sent = service.worker().drain().await?;
+    println!();
+    println!("outbox: {} message(s) sent now", sent.len());
+    let mut conn = service.store.pool().acquire().await?;
+    for row in outbox::list(&mut conn, None, 1000).await? {
+        println!(
+            "  #{:<4} {:<8} {:<32} {}",
+            row.id,
+            row.status,
+            cut(&row.recipient, 32),
+            row.subject
+        );
+    }
+    if service.config.smtp.is_none() {
+        println!(
+            "  (each sent message is an .eml file in {})",
+            service.config.outbox_dir().display()
+        );
+    }
+    println!();
+    print_case_list(&cases::list(&mut conn, 1000).await?);
+    println!("\nLook closer: incident-gateway case show <TRACKING-ID>");
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn check_config(config: Config) -> anyhow::Result<ExitCode> {
+    let mut ok = true;
+    let url = config.database_url();
+    match Store::connect(&url).await {
+        Ok(_) => println!("database  ok    {url}"),
+        Err(e) => {
+            ok = false;
+            println!("database  FAIL  {e}");
+        }
+    }
+    match &config.imap {
+        None => println!("imap      skip  no [imap] section: intake only through `ingest`"),
+        Some(cfg) => {
+            let addr = format!("{}:{}", cfg.host, cfg.port());
+            match imap::connect(cfg).await {
+                Err(e) => {
+                    ok = false;
+                    println!("imap      FAIL  {e}");
+                }
+                Ok(mut s) => {
+                    let mut problems = Vec::new();
+                    let feats = imap::features(&mut s).await;
+                    if let Err(e) = s.examine(&cfg.mailbox).await {
+                        problems.push(format!(
+                            "folder '{}' cannot be opened: {e} (check [imap] mailbox)",
+                            cfg.mailbox
+                        ));
+                    }
+                    match s.list(None, Some(&cfg.processed_mailbox)).await {
+                        Ok(stream) => {
+                            use futures::TryStreamExt;
+                            let names: Vec<_> = stream.try_collect().await.unwrap_or_default();
+                            if !names.iter().any(|n| n.name() == cfg.processed_mailbox) {
+                                problems.push(format!(
+                                    "processed folder '{}' does not exist (run creates it; or create it yourself)",
+                                    cfg.processed_mailbox
+                                ));
+                            }
+                        }
+                        Err(e) => problems.push(format!("cannot list folders: {e}")),
+                    }
+                    let _ = s.logout().await;
+                    if problems.is_empty() {
+                        let f = feats.map(|f| {
+                            format!("IDLE={} MOVE={} UIDPLUS={}", f.idle, f.mv, f.uidplus)
+                        });
+                        println!(
+                            "imap      ok    {addr} as {} ({})",
+                            cfg.username,
+                            f.unwrap_or_default()
+                        );
+                    } else {
+                        ok = false;
+                        for p in problems {
+                            println!("imap      FAIL  {addr}: {p}");
+                        }
+                    }
+                }
+            }
+        }
+    }
+    match (&config.smtp, Transport::from_config(&config)) {
+        (_, Err(e)) => {
+            ok = false;
+            println!("smtp      FAIL  {e}");
+        }
+        (smtp, Ok(t)) => {
+            let what = smtp
+                .as_ref()
+                .map(|s| format!("{}:{}", s.host, s.port()))
+                .unwrap_or_else(|| {
+                    format!("file transport into {}", config.outbox_dir().display())
+                });
+            match t.test_connection().await {
+                Ok(()) => println!("smtp      ok    {what}"),
+                Err(e) => {
+                    ok = false;
+                    println!("smtp      FAIL  {what}: {e} (check [smtp] host, port, security, username, password)");
+                }
+            }
+        }
+    }
+    Ok(if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+async fn outbound(config: Config, command: OutboundCommand) -> anyhow::Result<ExitCode> {
+    let store = Store::connect(&config.database_url()).await?;
+    match command {
+        OutboundCommand::List {
+            status,
+            json,
+            limit,
+        } => {
+            if let Some(s) = &status {
+                s.parse::<crate::domain::OutboxStatus>()?;
+            }
+            let mut conn = store.pool().acquire().await?;
+            let rows = outbox::list(&mut conn, status.as_deref(), limit).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&rows)?);
+            } else {
+                println!(
+                    "{:>5}  {:<8} {:<6} {:<32} subject / note",
+                    "id", "status", "kind", "to"
+                );
+                for r in &rows {
+                    println!(
+                        "{:>5}  {:<8} {:<6} {:<32} {}{}",
+                        r.id,
+                        r.status,
+                        r.kind,
+                        cut(&r.recipient, 32),
+                        r.subject,
+                        r.hold_reason
+                            .as_deref()
+                            .or(r.last_error.as_deref())
+                            .map(|n| format!("\n{:>48}{n}", ""))
+                            .unwrap_or_default()
+                    );
+                }
+                println!("{} message(s)", rows.len());
+            }
+        }
+        OutboundCommand::Release { id, by } => {
+            decide_held(&store, id, true, &by).await?;
+            println!("outbound message #{id} released; the worker of `run` sends it");
+        }
+        OutboundCommand::Drop { id, by } => {
+            decide_held(&store, id, false, &by).await?;
+            println!("outbound message #{id} dropped; it will not be sent");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_case_list(rows: &[cases::CaseRow]) {
+    println!(
+        "{:<16} {:<13} {:<9} {:<30} {:<20} subject",
+        "case", "status", "severity", "reporter", "opened"
+    );
+    for c in rows {
+        println!(
+            "{:<16} {:<13} {:<9} {:<30} {:<20} {}",
+            c.tracking_id,
+            c.status,
+            c.severity
+                .as_deref()
+                .or(c.severity_suggested.as_deref())
+                .unwrap_or("-"),
+            cut(c.reporter_email.as_deref().unwrap_or("-"), 30),
+            cut(&c.created_at, 19),
+            cut(&c.subject, 60)
+        );
+    }
+    println!("{} case(s)", rows.len());
+}
+
+fn print_case(d: &cases::CaseDetail) {
+    let c = &d.case;
+    println!("{}  {}", c.tracking_id, c.subject);
+    println!("  status      {}", c.status);
+    println!(
+        "  severity    {}{}",
+        c.severity.as_deref().unwrap_or("-"),
+        c.severity_suggested
+            .as_deref()
+            .map(|s| format!(" (suggested {s})"))
+            .unwrap_or_default()
+    );
+    println!(
+        "  reporter    {} {}",
+        c.reporter_name.as_deref().unwrap_or(""),
+        c.reporter_email.as_deref().unwrap_or("-")
+    );
+    println!("  opened      {}", c.created_at);
+    if let Some(obj) = d.fields.as_object().filter(|o| !o.is_empty()) {
+        println!("\nFields");
+        for (k, v) in obj {
+            let value = v.get("value").unwrap_or(v);
+            println!("  {k:<26} {}", value);
+        }
+    }
+    if let Some(m) = d.missing.as_array().filter(|a| !a.is_empty()) {
+        let names: Vec<String> = m
+            .iter()
+            .filter_map(|v| v.as_str().map(String::from))
+            .collect();
+        println!("\nMissing: {}", names.join(", "));
+    }
+    println!("\nMessages");
+    for m in &d.messages {
+        println!(
+            "  #{:<5} {} {:<8} {:<30} {}",
+            m.id,
+            m.received_at,
+            m.kind,
+            cut(m.from_addr.as_deref().unwrap_or("-"), 30),
+            m.subject.as_deref().unwrap_or("")
+        );
+    }
+    println!("\nOutbound");
+    for o in &d.outbox {
+        println!(
+            "  #{:<5} {:<8} {:<5} {:<30} {} (attempts {}){}",
+            o.id,
+            o.status,
+            o.kind,
+            cut(&o.recipient, 30),
+            o.subject,
+            o.attempts,
+            o.last_error
+                .as_deref()
+                .map(|e| format!(" last error: {e}"))
+                .unwrap_or_default()
+        );
+    }
+    println!("\nEvents");
+    for e in &d.events {
+        println!(
+            "  {} {:<24} {:<28} {}",
+            e.row.at,
+            e.row.kind,
+            cut(&e.row.actor, 28),
+            e.detail
+        );
+    }
+}
+
+/// Truncates for column display, on a character boundary.
+fn cut(s: &str, n: usize) -> String {
+    if s.chars().count() <= n {
+        s.to_string()
+    } else {
+        let mut t: String = s.chars().take(n.saturating_sub(1)).collect();
+        t.push('…');
+        t
+    }
+}
+
+/// Records an analyst's decision on held mail (used by `outbound release|drop`).
+pub async fn decide_held(store: &Store, id: i64, release: bool, by: &str) -> anyhow::Result<()> {
+    let now = Utc::now();
+    let mut tx = store.begin_write().await?;
+    let case_id = outbox::decide_held(&mut tx, id, release, now).await?;
+    if let Some(case_id) = case_id {
+        store::record_event(
+            &mut tx,
+            NewEvent {
+                case_id,
+                at: now,
+                actor: &format!("analyst:{by}"),
+                kind: if release {
+                    "outbound_released"
+                } else {
+                    "outbound_dropped"
+                },
+                detail: serde_json::json!({ "outbox_id": id }),
+                message_row_id: None,
+                outbox_id: Some(id),
+            },
+        )
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}

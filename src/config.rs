@@ -1,0 +1,514 @@
+//! Configuration: one TOML file, then `IGW_SECTION__KEY` environment overrides.
+//!
+//! Every key has a default so the gateway runs with no file at all (the embedded
+//! default: SQLite under `./data`, outbound mail written to `./data/outbox/`).
+
+use std::path::{Path, PathBuf};
+
+use secrecy::SecretString;
+use serde::{Deserialize, Deserializer};
+
+use crate::domain::EmailAddress;
+
+/// What went wrong while loading the configuration.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("config file {path} is not valid TOML: {message}")]
+    Syntax { path: String, message: String },
+    #[error("configuration is invalid: {0}")]
+    Invalid(String),
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub gateway: GatewayConfig,
+    pub database: DatabaseConfig,
+    pub imap: Option<ImapConfig>,
+    pub smtp: Option<SmtpConfig>,
+    pub outbox: OutboxConfig,
+    pub web: WebConfig,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            gateway: GatewayConfig::default(),
+            database: DatabaseConfig::default(),
+            imap: None,
+            smtp: None,
+            outbox: OutboxConfig::default(),
+            web: WebConfig::default(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GatewayConfig {
+    /// The SOC mailbox address: From of everything we send; mail from it is never answered.
+    pub address: String,
+    /// Display name on outbound mail.
+    pub name: String,
+    pub tracking_prefix: String,
+    pub data_dir: PathBuf,
+    /// Domains (and their subdomains) that may receive mail from the gateway without review.
+    pub allowed_domains: Vec<String>,
+    /// Other addresses of ours (aliases, the IMAP login) that must never be answered.
+    pub own_addresses: Vec<String>,
+    /// Acknowledgements per sender address per hour.
+    pub ack_rate_limit_per_hour: u32,
+    /// Largest message accepted by `ingest` and IMAP intake, in bytes.
+    pub max_message_bytes: usize,
+}
+
+impl Default for GatewayConfig {
+    fn default() -> Self {
+        Self {
+            address: "soc@mass.gov".into(),
+            name: "Commonwealth Security Operations Center".into(),
+            tracking_prefix: "SOC".into(),
+            data_dir: PathBuf::from("./data"),
+            allowed_domains: vec!["mass.gov".into(), "state.ma.us".into()],
+            own_addresses: Vec::new(),
+            ack_rate_limit_per_hour: 10,
+            max_message_bytes: 64 * 1024 * 1024,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DatabaseConfig {
+    /// `sqlite://path` (created if missing). Empty: `<data_dir>/gateway.db`.
+    pub url: String,
+}
+
+/// How to protect a connection to a mail server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Security {
+    /// TLS from the first byte (IMAPS 993, SMTPS 465).
+    Tls,
+    /// Plain connect, then upgrade with STARTTLS (IMAP 143, submission 587).
+    Starttls,
+    /// No encryption: for loopback test servers only.
+    None,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImapConfig {
+    pub host: String,
+    #[serde(default)]
+    pub port: Option<u16>,
+    #[serde(default = "default_security")]
+    pub security: Security,
+    #[serde(deserialize_with = "lenient_string")]
+    pub username: String,
+    #[serde(deserialize_with = "lenient_secret")]
+    pub password: SecretString,
+    #[serde(default = "default_inbox")]
+    pub mailbox: String,
+    #[serde(default = "default_processed")]
+    pub processed_mailbox: String,
+    /// PEM file with extra CA certificates to trust (a private CA, a test server).
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
+    /// Seconds between polls when the server has no IDLE.
+    #[serde(default = "default_poll")]
+    pub poll_interval_secs: u64,
+    /// IDLE is re-issued after this many seconds (servers drop it after 30 min).
+    #[serde(default = "default_idle_renew")]
+    pub idle_renew_secs: u64,
+    /// Ceiling of the reconnect back-off.
+    #[serde(default = "default_reconnect_max")]
+    pub reconnect_max_secs: u64,
+    /// Use polling even when the server offers IDLE.
+    #[serde(default)]
+    pub disable_idle: bool,
+}
+
+impl ImapConfig {
+    pub fn port(&self) -> u16 {
+        self.port.unwrap_or(match self.security {
+            Security::Tls => 993,
+            _ => 143,
+        })
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SmtpConfig {
+    pub host: String,
+    #[serde(default)]
+    pub port: Option<u16>,
+    #[serde(default = "default_security")]
+    pub security: Security,
+    #[serde(default, deserialize_with = "lenient_opt_string")]
+    pub username: Option<String>,
+    #[serde(default, deserialize_with = "lenient_opt_secret")]
+    pub password: Option<SecretString>,
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
+    #[serde(default = "default_smtp_timeout")]
+    pub timeout_secs: u64,
+}
+
+impl SmtpConfig {
+    pub fn port(&self) -> u16 {
+        self.port.unwrap_or(match self.security {
+            Security::Tls => 465,
+            Security::Starttls => 587,
+            Security::None => 25,
+        })
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OutboxConfig {
+    /// First retry delay after a temporary failure; doubles each attempt.
+    pub retry_base_secs: u64,
+    /// Ceiling of the retry delay.
+    pub retry_max_secs: u64,
+    /// A message still not accepted after this long is marked failed.
+    pub give_up_after_hours: u64,
+    /// How often the worker looks for due mail when idle.
+    pub poll_interval_ms: u64,
+}
+
+impl Default for OutboxConfig {
+    fn default() -> Self {
+        Self {
+            retry_base_secs: 5,
+            retry_max_secs: 900,
+            give_up_after_hours: 72,
+            poll_interval_ms: 500,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WebConfig {
+    pub listen: String,
+}
+
+impl Default for WebConfig {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:8080".into(),
+        }
+    }
+}
+
+fn default_security() -> Security {
+    Security::Tls
+}
+fn default_inbox() -> String {
+    "INBOX".into()
+}
+fn default_processed() -> String {
+    "Processed".into()
+}
+fn default_poll() -> u64 {
+    60
+}
+fn default_idle_renew() -> u64 {
+    25 * 60
+}
+fn default_reconnect_max() -> u64 {
+    300
+}
+fn default_smtp_timeout() -> u64 {
+    30
+}
+
+/// Accepts a TOML string or number (an environment override `IGW_IMAP__USERNAME=1234`).
+fn lenient_string<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum S {
+        S(String),
+        I(i64),
+        F(f64),
+        B(bool),
+    }
+    Ok(match S::deserialize(d)? {
+        S::S(s) => s,
+        S::I(i) => i.to_string(),
+        S::F(f) => f.to_string(),
+        S::B(b) => b.to_string(),
+    })
+}
+
+fn lenient_secret<'de, D: Deserializer<'de>>(d: D) -> Result<SecretString, D::Error> {
+    lenient_string(d).map(SecretString::from)
+}
+
+fn lenient_opt_string<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    lenient_string(d).map(Some)
+}
+
+fn lenient_opt_secret<'de, D: Deserializer<'de>>(d: D) -> Result<Option<SecretString>, D::Error> {
+    lenient_string(d).map(|s| Some(SecretString::from(s)))
+}
+
+impl Config {
+    /// Loads `path` (if given), applies `IGW_*` overrides from the process environment,
+    /// and validates.
+    pub fn load(path: Option<&Path>) -> Result<Self, ConfigError> {
+        Self::load_with_env(path, std::env::vars())
+    }
+
+    /// As [`Config::load`], with the environment passed in (for tests).
+    pub fn load_with_env(
+        path: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, ConfigError> {
+        let (text, name) = match path {
+            Some(p) => (
+                std::fs::read_to_string(p).map_err(|source| ConfigError::Read {
+                    path: p.to_path_buf(),
+                    source,
+                })?,
+                p.display().to_string(),
+            ),
+            None => (String::new(), "(built-in defaults)".to_string()),
+        };
+        Self::from_toml_with_env(&text, &name, env)
+    }
+
+    pub fn from_toml_with_env(
+        text: &str,
+        name: &str,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, ConfigError> {
+        let mut root: toml::Table =
+            text.parse()
+                .map_err(|e: toml::de::Error| ConfigError::Syntax {
+                    path: name.to_string(),
+                    message: e.to_string(),
+                })?;
+        for (key, value) in env {
+            let Some(rest) = key.strip_prefix("IGW_") else {
+                continue;
+            };
+            let path: Vec<String> = rest.split("__").map(|p| p.to_ascii_lowercase()).collect();
+            if path.len() != 2 || path.iter().any(|p| p.is_empty()) {
+                continue;
+            }
+            let section = root
+                .entry(path[0].clone())
+                .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+            let toml::Value::Table(table) = section else {
+                return Err(ConfigError::Invalid(format!(
+                    "{key}: [{}] is not a section",
+                    path[0]
+                )));
+            };
+            table.insert(path[1].clone(), env_value(&value));
+        }
+        let config: Config =
+            toml::Value::Table(root)
+                .try_into()
+                .map_err(|e: toml::de::Error| ConfigError::Syntax {
+                    path: name.to_string(),
+                    message: e.to_string(),
+                })?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        EmailAddress::parse(&self.gateway.address).map_err(|_| {
+            ConfigError::Invalid(format!(
+                "[gateway] address = '{}' is not an email address",
+                self.gateway.address
+            ))
+        })?;
+        crate::domain::TrackingId::new(&self.gateway.tracking_prefix, 2026, 1).map_err(|_| {
+            ConfigError::Invalid(format!(
+                "[gateway] tracking_prefix = '{}' must be 1-16 letters or digits",
+                self.gateway.tracking_prefix
+            ))
+        })?;
+        for a in &self.gateway.own_addresses {
+            EmailAddress::parse(a).map_err(|_| {
+                ConfigError::Invalid(format!(
+                    "[gateway] own_addresses: '{a}' is not an email address"
+                ))
+            })?;
+        }
+        if let Some(imap) = &self.imap {
+            if imap.host.trim().is_empty() {
+                return Err(ConfigError::Invalid("[imap] host is empty".into()));
+            }
+            if imap.mailbox == imap.processed_mailbox {
+                return Err(ConfigError::Invalid(
+                    "[imap] processed_mailbox must differ from mailbox, or processed mail would be read again".into(),
+                ));
+            }
+        }
+        if let Some(smtp) = &self.smtp {
+            if smtp.host.trim().is_empty() {
+                return Err(ConfigError::Invalid("[smtp] host is empty".into()));
+            }
+            if smtp.username.is_some() != smtp.password.is_some() {
+                return Err(ConfigError::Invalid(
+                    "[smtp] username and password go together: set both or neither".into(),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The SOC address, validated at load.
+    pub fn soc_address(&self) -> EmailAddress {
+        EmailAddress::parse(&self.gateway.address).unwrap_or_else(|_| {
+            // validate() has already refused a bad address; this is unreachable in practice.
+            EmailAddress::parse("soc@invalid.invalid").expect("static address parses")
+        })
+    }
+
+    /// Every address of ours: never acknowledged, never an indicator.
+    pub fn own_addresses(&self) -> Vec<EmailAddress> {
+        let mut v = vec![self.soc_address()];
+        v.extend(
+            self.gateway
+                .own_addresses
+                .iter()
+                .filter_map(|a| EmailAddress::parse(a).ok()),
+        );
+        if let Some(imap) = &self.imap {
+            if let Ok(a) = EmailAddress::parse(&imap.username) {
+                v.push(a);
+            }
+        }
+        v
+    }
+
+    /// The database URL, defaulting to a SQLite file in the data directory.
+    pub fn database_url(&self) -> String {
+        if self.database.url.trim().is_empty() {
+            format!(
+                "sqlite://{}",
+                self.gateway.data_dir.join("gateway.db").display()
+            )
+        } else {
+            self.database.url.clone()
+        }
+    }
+
+    /// Where the file transport writes outbound mail when no `[smtp]` is configured.
+    pub fn outbox_dir(&self) -> PathBuf {
+        self.gateway.data_dir.join("outbox")
+    }
+}
+
+/// An environment value as TOML: integers and booleans typed, lists as `[..]`, else a string.
+fn env_value(v: &str) -> toml::Value {
+    if let Ok(i) = v.parse::<i64>() {
+        return toml::Value::Integer(i);
+    }
+    match v {
+        "true" => return toml::Value::Boolean(true),
+        "false" => return toml::Value::Boolean(false),
+        _ => {}
+    }
+    if v.starts_with('[') {
+        if let Ok(t) = format!("v = {v}").parse::<toml::Table>() {
+            if let Some(val) = t.get("v") {
+                return val.clone();
+            }
+        }
+    }
+    toml::Value::String(v.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use secrecy::ExposeSecret;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn defaults_without_a_file() {
+        let c = Config::from_toml_with_env("", "x", env(&[])).unwrap();
+        assert_eq!(c.gateway.tracking_prefix, "SOC");
+        assert!(c.imap.is_none());
+        assert_eq!(c.database_url(), "sqlite://./data/gateway.db");
+        assert_eq!(c.web.listen, "127.0.0.1:8080");
+    }
+
+    #[test]
+    fn env_overrides_file_and_secrets_are_redacted() {
+        let text = r#"
+            [imap]
+            host = "imap.example"
+            username = "soc"
+            password = "from-file"
+        "#;
+        let c = Config::from_toml_with_env(
+            text,
+            "x",
+            env(&[
+                ("IGW_IMAP__PASSWORD", "1234"),
+                ("IGW_IMAP__PORT", "1993"),
+                ("OTHER", "x"),
+            ]),
+        )
+        .unwrap();
+        let imap = c.imap.unwrap();
+        assert_eq!(imap.password.expose_secret(), "1234");
+        assert_eq!(imap.port(), 1993);
+        assert!(
+            !format!("{imap:?}").contains("1234"),
+            "password must not appear in Debug"
+        );
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_are_named() {
+        let e = Config::from_toml_with_env("[gateway]\nadress = \"x\"", "f.toml", env(&[]))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("adress"), "{e}");
+        let e = Config::from_toml_with_env("[gateway]\naddress = \"nope\"", "f.toml", env(&[]))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("not an email address"), "{e}");
+        let e = Config::from_toml_with_env(
+            "[imap]\nhost='h'\nusername='u'\npassword='p'\nsecurity='ssl'",
+            "f.toml",
+            env(&[]),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("ssl"), "{e}");
+    }
+
+    #[test]
+    fn env_lists_parse() {
+        let c = Config::from_toml_with_env(
+            "",
+            "x",
+            env(&[("IGW_GATEWAY__ALLOWED_DOMAINS", "[\"agency.test\"]")]),
+        )
+        .unwrap();
+        assert_eq!(c.gateway.allowed_domains, vec!["agency.test"]);
+    }
+}

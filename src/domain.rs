@@ -1,0 +1,314 @@
+//! Pure domain types: valid by construction, no I/O.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+/// Why a value could not be turned into a domain type.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum DomainError {
+    #[error("'{0}' is not a tracking ID (expected PREFIX-YYYY-NNNNNN, e.g. SOC-2026-000123)")]
+    TrackingId(String),
+    #[error("'{0}' is not an email address")]
+    Address(String),
+    #[error("'{value}' is not a valid {what} (expected one of: {expected})")]
+    Enum {
+        what: &'static str,
+        value: String,
+        expected: &'static str,
+    },
+}
+
+/// A case's public identifier, `PREFIX-YYYY-NNNNNN`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct TrackingId {
+    prefix: String,
+    year: i32,
+    seq: i64,
+}
+
+impl TrackingId {
+    /// Builds an ID from its parts; the prefix must be 1–16 ASCII letters/digits.
+    pub fn new(prefix: &str, year: i32, seq: i64) -> Result<Self, DomainError> {
+        let ok_prefix = !prefix.is_empty()
+            && prefix.len() <= 16
+            && prefix.chars().all(|c| c.is_ascii_alphanumeric());
+        if !ok_prefix || !(1000..=9999).contains(&year) || !(1..=999_999).contains(&seq) {
+            return Err(DomainError::TrackingId(format!("{prefix}-{year}-{seq}")));
+        }
+        Ok(Self {
+            prefix: prefix.to_ascii_uppercase(),
+            year,
+            seq,
+        })
+    }
+
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    pub fn year(&self) -> i32 {
+        self.year
+    }
+
+    pub fn seq(&self) -> i64 {
+        self.seq
+    }
+
+    /// The subject tag, `[SOC-2026-000123]`.
+    pub fn tag(&self) -> String {
+        format!("[{self}]")
+    }
+}
+
+impl fmt::Display for TrackingId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}-{:04}-{:06}", self.prefix, self.year, self.seq)
+    }
+}
+
+impl FromStr for TrackingId {
+    type Err = DomainError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let err = || DomainError::TrackingId(s.to_string());
+        let s = s.trim().trim_start_matches('[').trim_end_matches(']');
+        let mut parts = s.rsplitn(3, '-');
+        let seq = parts.next().ok_or_else(err)?;
+        let year = parts.next().ok_or_else(err)?;
+        let prefix = parts.next().ok_or_else(err)?;
+        if seq.len() != 6 || year.len() != 4 {
+            return Err(err());
+        }
+        let seq: i64 = seq.parse().map_err(|_| err())?;
+        let year: i32 = year.parse().map_err(|_| err())?;
+        Self::new(prefix, year, seq).map_err(|_| err())
+    }
+}
+
+impl TryFrom<String> for TrackingId {
+    type Error = DomainError;
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        s.parse()
+    }
+}
+
+impl From<TrackingId> for String {
+    fn from(t: TrackingId) -> String {
+        t.to_string()
+    }
+}
+
+/// A lower-cased `local@domain` address (display names live elsewhere).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct EmailAddress(String);
+
+impl EmailAddress {
+    /// Accepts `local@domain` with a dotted or single-label domain; strips angle brackets.
+    pub fn parse(s: &str) -> Result<Self, DomainError> {
+        let t = s
+            .trim()
+            .trim_start_matches('<')
+            .trim_end_matches('>')
+            .trim();
+        let err = || DomainError::Address(s.to_string());
+        let (local, domain) = t.rsplit_once('@').ok_or_else(err)?;
+        let ok_local = !local.is_empty()
+            && local.len() <= 64
+            && !local
+                .chars()
+                .any(|c| c.is_whitespace() || c.is_control() || "<>,;\"".contains(c));
+        let ok_domain = !domain.is_empty()
+            && domain.len() <= 253
+            && domain
+                .split('.')
+                .all(|l| !l.is_empty() && l.chars().all(|c| c.is_alphanumeric() || c == '-'));
+        if !ok_local || !ok_domain {
+            return Err(err());
+        }
+        Ok(Self(format!("{local}@{}", domain.to_lowercase())))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    pub fn local_part(&self) -> &str {
+        self.0.rsplit_once('@').map(|(l, _)| l).unwrap_or("")
+    }
+
+    pub fn domain(&self) -> &str {
+        self.0.rsplit_once('@').map(|(_, d)| d).unwrap_or("")
+    }
+
+    /// True when the domain equals `domain` or is a subdomain of it.
+    pub fn in_domain(&self, domain: &str) -> bool {
+        let d = self.domain();
+        let want = domain.trim().trim_start_matches('.').to_lowercase();
+        d == want || d.ends_with(&format!(".{want}"))
+    }
+
+    /// Same mailbox, ignoring case of the local part too (practical for matching senders).
+    pub fn same_mailbox(&self, other: &EmailAddress) -> bool {
+        self.0.eq_ignore_ascii_case(&other.0)
+    }
+}
+
+impl fmt::Display for EmailAddress {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl TryFrom<String> for EmailAddress {
+    type Error = DomainError;
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        Self::parse(&s)
+    }
+}
+
+impl From<EmailAddress> for String {
+    fn from(a: EmailAddress) -> String {
+        a.0
+    }
+}
+
+/// Declares a string-backed enum with `as_str`, `FromStr`, `ALL` and serde in snake_case.
+macro_rules! string_enum {
+    ($(#[$meta:meta])* $name:ident, $what:literal, { $($variant:ident => $text:literal),+ $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        #[serde(rename_all = "snake_case")]
+        pub enum $name { $($variant),+ }
+
+        impl $name {
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+
+            pub fn as_str(&self) -> &'static str {
+                match self { $($name::$variant => $text),+ }
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = DomainError;
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                match s.trim().to_ascii_lowercase().as_str() {
+                    $($text => Ok($name::$variant),)+
+                    _ => Err(DomainError::Enum {
+                        what: $what,
+                        value: s.to_string(),
+                        expected: concat!($($text, " "),+),
+                    }),
+                }
+            }
+        }
+    };
+}
+
+string_enum!(
+    /// Where a case stands in its lifecycle.
+    Status, "status", {
+        New => "new",
+        Triage => "triage",
+        Investigating => "investigating",
+        Contained => "contained",
+        Resolved => "resolved",
+        Closed => "closed",
+        Reopened => "reopened",
+    }
+);
+
+string_enum!(
+    /// How bad an incident is.
+    Severity, "severity", {
+        Low => "low",
+        Medium => "medium",
+        High => "high",
+        Critical => "critical",
+    }
+);
+
+string_enum!(
+    /// What an inbound message is, decided before any case logic.
+    MessageKind, "message kind", {
+        Report => "report",
+        Reply => "reply",
+        AutoReply => "auto_reply",
+        Bounce => "bounce",
+        Bulk => "bulk",
+        Unparseable => "unparseable",
+    }
+);
+
+string_enum!(
+    /// State of an outbound message in the outbox.
+    OutboxStatus, "outbox status", {
+        Pending => "pending",
+        Sent => "sent",
+        Failed => "failed",
+        Held => "held",
+        Dropped => "dropped",
+    }
+);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tracking_id_round_trips_and_pads() {
+        let id = TrackingId::new("soc", 2026, 123).unwrap();
+        assert_eq!(id.to_string(), "SOC-2026-000123");
+        assert_eq!(id.tag(), "[SOC-2026-000123]");
+        assert_eq!("SOC-2026-000123".parse::<TrackingId>().unwrap(), id);
+        assert_eq!("[SOC-2026-000123]".parse::<TrackingId>().unwrap(), id);
+    }
+
+    #[test]
+    fn tracking_id_rejects_malformed() {
+        for bad in [
+            "SOC-26-000123",
+            "SOC-2026-123",
+            "-2026-000123",
+            "SOC-2026-00012x",
+            "SOC 2026 000123",
+        ] {
+            assert!(bad.parse::<TrackingId>().is_err(), "{bad}");
+        }
+        assert!(TrackingId::new("SOC", 2026, 0).is_err());
+        assert!(TrackingId::new("SOC", 2026, 1_000_000).is_err());
+    }
+
+    #[test]
+    fn address_parsing_and_domains() {
+        let a = EmailAddress::parse("<Jane.Doe@DOR.State.MA.US>").unwrap();
+        assert_eq!(a.as_str(), "Jane.Doe@dor.state.ma.us");
+        assert!(a.in_domain("state.ma.us"));
+        assert!(a.in_domain("dor.state.ma.us"));
+        assert!(!a.in_domain("ma.us.evil.com"));
+        assert!(!EmailAddress::parse("xstate.ma.us").is_ok());
+        assert!(EmailAddress::parse("a b@c.d").is_err());
+        assert!(EmailAddress::parse("a@").is_err());
+        assert!(EmailAddress::parse("a@b..c").is_err());
+    }
+
+    #[test]
+    fn enums_parse_case_insensitively() {
+        assert_eq!("HIGH".parse::<Severity>().unwrap(), Severity::High);
+        assert_eq!(
+            "auto_reply".parse::<MessageKind>().unwrap(),
+            MessageKind::AutoReply
+        );
+        let e = "urgent".parse::<Severity>().unwrap_err();
+        assert!(e.to_string().contains("low medium high critical"));
+    }
+}

@@ -1,0 +1,500 @@
+//! IMAP intake: connect (TLS, STARTTLS or plain), wait with IDLE (or poll), fetch each
+//! message, ingest it, and only after the commit move it to the processed folder.
+
+use std::fmt;
+use std::io;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use async_imap::{Client, Session};
+use chrono::Utc;
+use futures::TryStreamExt;
+use rustls::pki_types::ServerName;
+use secrecy::ExposeSecret;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
+use tokio::sync::watch;
+use tokio_rustls::client::TlsStream;
+
+use super::Pipeline;
+use crate::config::{ImapConfig, Security};
+use crate::store::messages::{self, Origin};
+use crate::store::StoreError;
+
+/// What can go wrong talking to the IMAP server, phrased for the person fixing it.
+#[derive(Debug, thiserror::Error)]
+pub enum ImapError {
+    #[error("cannot connect to IMAP server {addr}: {source} (check [imap] host and port)")]
+    Connect { addr: String, source: io::Error },
+    #[error("TLS with IMAP server {addr} failed: {reason} (check [imap] security and ca_file)")]
+    Tls { addr: String, reason: String },
+    #[error("IMAP server {addr} refused the login of user '{user}': {reason} (check [imap] username and password)")]
+    Login {
+        addr: String,
+        user: String,
+        reason: String,
+    },
+    #[error("IMAP folder '{folder}' cannot be opened: {reason} (check [imap] mailbox / processed_mailbox)")]
+    Folder { folder: String, reason: String },
+    #[error(
+        "IMAP server {addr} sent no greeting; is it an IMAP port? (check [imap] port and security)"
+    )]
+    Greeting {
+        addr: String,
+        #[source]
+        source: Option<io::Error>,
+    },
+    #[error("IMAP server does not report UIDVALIDITY for '{0}'; UID checkpoints are impossible")]
+    NoUidValidity(String),
+    #[error("IMAP protocol error: {0}")]
+    Protocol(#[from] async_imap::error::Error),
+    #[error("storing a message failed: {0}")]
+    Store(#[from] StoreError),
+    #[error("timed out after {0:?} waiting for the IMAP server")]
+    Timeout(Duration),
+}
+
+/// A plain or TLS connection, so one session type serves every `security` setting.
+pub enum ImapStream {
+    Plain(TcpStream),
+    Tls(Box<TlsStream<TcpStream>>),
+}
+
+impl fmt::Debug for ImapStream {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ImapStream::Plain(_) => "ImapStream::Plain",
+            ImapStream::Tls(_) => "ImapStream::Tls",
+        })
+    }
+}
+
+impl AsyncRead for ImapStream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            ImapStream::Plain(s) => Pin::new(s).poll_read(cx, buf),
+            ImapStream::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for ImapStream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            ImapStream::Plain(s) => Pin::new(s).poll_write(cx, buf),
+            ImapStream::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+        }
+    }
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            ImapStream::Plain(s) => Pin::new(s).poll_flush(cx),
+            ImapStream::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
+        }
+    }
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            ImapStream::Plain(s) => Pin::new(s).poll_shutdown(cx),
+            ImapStream::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
+        }
+    }
+}
+
+pub type ImapSession = Session<ImapStream>;
+
+const IO_TIMEOUT: Duration = Duration::from_secs(60);
+
+async fn timed<T, E>(fut: impl std::future::Future<Output = Result<T, E>>) -> Result<T, ImapError>
+where
+    ImapError: From<E>,
+{
+    match tokio::time::timeout(IO_TIMEOUT, fut).await {
+        Ok(r) => r.map_err(ImapError::from),
+        Err(_) => Err(ImapError::Timeout(IO_TIMEOUT)),
+    }
+}
+
+fn tls_connector(cfg: &ImapConfig) -> Result<tokio_rustls::TlsConnector, ImapError> {
+    let addr = format!("{}:{}", cfg.host, cfg.port());
+    let mut roots = rustls::RootCertStore::empty();
+    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    if let Some(path) = &cfg.ca_file {
+        let pem = std::fs::read(path).map_err(|e| ImapError::Tls {
+            addr: addr.clone(),
+            reason: format!("cannot read ca_file {}: {e}", path.display()),
+        })?;
+        use rustls::pki_types::pem::PemObject;
+        for cert in rustls::pki_types::CertificateDer::pem_slice_iter(&pem) {
+            let cert = cert.map_err(|e| ImapError::Tls {
+                addr: addr.clone(),
+                reason: format!("ca_file {} is not PEM: {e}", path.display()),
+            })?;
+            roots.add(cert).map_err(|e| ImapError::Tls {
+                addr: addr.clone(),
+                reason: format!("ca_file {}: {e}", path.display()),
+            })?;
+        }
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| ImapError::Tls {
+            addr: addr.clone(),
+            reason: e.to_string(),
+        })?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(tokio_rustls::TlsConnector::from(Arc::new(config)))
+}
+
+async fn wrap_tls(cfg: &ImapConfig, tcp: TcpStream) -> Result<ImapStream, ImapError> {
+    let addr = format!("{}:{}", cfg.host, cfg.port());
+    let connector = tls_connector(cfg)?;
+    let name = ServerName::try_from(cfg.host.clone()).map_err(|e| ImapError::Tls {
+        addr: addr.clone(),
+        reason: format!("'{}' is not a valid server name: {e}", cfg.host),
+    })?;
+    match tokio::time::timeout(IO_TIMEOUT, connector.connect(name, tcp)).await {
+        Ok(Ok(s)) => Ok(ImapStream::Tls(Box::new(s))),
+        Ok(Err(e)) => Err(ImapError::Tls {
+            addr,
+            reason: e.to_string(),
+        }),
+        Err(_) => Err(ImapError::Timeout(IO_TIMEOUT)),
+    }
+}
+
+/// Connects and logs in. Errors say which setting to check.
+pub async fn connect(cfg: &ImapConfig) -> Result<ImapSession, ImapError> {
+    let addr = format!("{}:{}", cfg.host, cfg.port());
+    let tcp = match tokio::time::timeout(
+        Duration::from_secs(15),
+        TcpStream::connect((cfg.host.as_str(), cfg.port())),
+    )
+    .await
+    {
+        Ok(Ok(s)) => s,
+        Ok(Err(source)) => return Err(ImapError::Connect { addr, source }),
+        Err(_) => {
+            return Err(ImapError::Connect {
+                addr,
+                source: io::Error::new(io::ErrorKind::TimedOut, "no answer within 15 s"),
+            })
+        }
+    };
+    tcp.set_nodelay(true).ok();
+    let stream = match cfg.security {
+        Security::Tls => wrap_tls(cfg, tcp).await?,
+        _ => ImapStream::Plain(tcp),
+    };
+    let mut client = Client::new(stream);
+    let greeting = tokio::time::timeout(IO_TIMEOUT, client.read_response())
+        .await
+        .map_err(|_| ImapError::Timeout(IO_TIMEOUT))?;
+    match greeting {
+        Ok(Some(_)) => {}
+        Ok(None) => return Err(ImapError::Greeting { addr, source: None }),
+        Err(e) => {
+            return Err(if cfg.security == Security::None {
+                ImapError::Greeting {
+                    addr,
+                    source: Some(e),
+                }
+            } else {
+                ImapError::Tls {
+                    addr,
+                    reason: e.to_string(),
+                }
+            })
+        }
+    }
+    if cfg.security == Security::Starttls {
+        timed(client.run_command_and_check_ok("STARTTLS", None))
+            .await
+            .map_err(|e| ImapError::Tls {
+                addr: addr.clone(),
+                reason: format!("STARTTLS refused: {e}"),
+            })?;
+        let ImapStream::Plain(tcp) = client.into_inner() else {
+            unreachable!("STARTTLS is only issued on a plain connection")
+        };
+        client = Client::new(wrap_tls(cfg, tcp).await?);
+    }
+    match tokio::time::timeout(
+        IO_TIMEOUT,
+        client.login(&cfg.username, cfg.password.expose_secret()),
+    )
+    .await
+    {
+        Ok(Ok(s)) => Ok(s),
+        Ok(Err((e, _))) => Err(ImapError::Login {
+            addr,
+            user: cfg.username.clone(),
+            reason: e.to_string(),
+        }),
+        Err(_) => Err(ImapError::Timeout(IO_TIMEOUT)),
+    }
+}
+
+/// Makes sure `folder` exists (creating it if the server allows), for the processed folder.
+pub async fn ensure_folder(s: &mut ImapSession, folder: &str) -> Result<(), ImapError> {
+    let exists = {
+        let names: Vec<_> = timed(async {
+            s.list(None, Some(folder))
+                .await?
+                .try_collect::<Vec<_>>()
+                .await
+        })
+        .await?;
+        names.iter().any(|n| n.name() == folder)
+    };
+    if !exists {
+        tracing::info!(folder, "creating the processed folder");
+        timed(s.create(folder))
+            .await
+            .map_err(|e| ImapError::Folder {
+                folder: folder.to_string(),
+                reason: format!("it does not exist and could not be created: {e}"),
+            })?;
+    }
+    Ok(())
+}
+
+/// Server features that change how we work.
+#[derive(Debug, Clone, Copy)]
+pub struct Features {
+    pub idle: bool,
+    pub mv: bool,
+    pub uidplus: bool,
+}
+
+pub async fn features(s: &mut ImapSession) -> Result<Features, ImapError> {
+    let caps = timed(s.capabilities()).await?;
+    Ok(Features {
+        idle: caps.has_str("IDLE"),
+        mv: caps.has_str("MOVE"),
+        uidplus: caps.has_str("UIDPLUS"),
+    })
+}
+
+/// Test hook: with `IGW_FAILPOINT=<name>` the process stops dead at that point (it
+/// announces itself on stderr and waits to be killed), so tests can crash it exactly there.
+pub fn failpoint(name: &str) {
+    if std::env::var("IGW_FAILPOINT").is_ok_and(|v| v == name) {
+        eprintln!("IGW_FAILPOINT {name} reached; waiting to be killed");
+        loop {
+            std::thread::sleep(Duration::from_secs(3600));
+        }
+    }
+}
+
+/// The IMAP intake task.
+pub struct Poller {
+    pipeline: Pipeline,
+    cfg: ImapConfig,
+}
+
+impl Poller {
+    pub fn new(pipeline: Pipeline, cfg: ImapConfig) -> Self {
+        Self { pipeline, cfg }
+    }
+
+    /// Runs until `shutdown`; reconnects with exponential back-off after any failure.
+    pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
+        let max = Duration::from_secs(self.cfg.reconnect_max_secs.max(1));
+        let mut delay = Duration::from_secs(1);
+        loop {
+            if *shutdown.borrow() {
+                break;
+            }
+            let started = tokio::time::Instant::now();
+            match self.session(&mut shutdown).await {
+                Ok(()) => break,
+                Err(e) => {
+                    if started.elapsed() > Duration::from_secs(60) {
+                        delay = Duration::from_secs(1);
+                    }
+                    tracing::error!(error = %e, retry_in_s = delay.as_secs(), "IMAP intake interrupted; reconnecting");
+                    tokio::select! {
+                        _ = tokio::time::sleep(delay) => {}
+                        _ = shutdown.changed() => {}
+                    }
+                    delay = (delay * 2).min(max);
+                }
+            }
+        }
+        tracing::info!("IMAP intake stopped");
+    }
+
+    /// One connection's life. `Ok` only when shutdown was requested.
+    async fn session(&self, shutdown: &mut watch::Receiver<bool>) -> Result<(), ImapError> {
+        let mut s = connect(&self.cfg).await?;
+        let feats = features(&mut s).await?;
+        ensure_folder(&mut s, &self.cfg.processed_mailbox).await?;
+        let mb = timed(s.select(&self.cfg.mailbox))
+            .await
+            .map_err(|e| ImapError::Folder {
+                folder: self.cfg.mailbox.clone(),
+                reason: e.to_string(),
+            })?;
+        let uid_validity = mb
+            .uid_validity
+            .ok_or_else(|| ImapError::NoUidValidity(self.cfg.mailbox.clone()))?;
+        tracing::info!(
+            mailbox = %self.cfg.mailbox,
+            uid_validity,
+            exists = mb.exists,
+            idle = feats.idle && !self.cfg.disable_idle,
+            r#move = feats.mv,
+            "IMAP intake connected"
+        );
+        loop {
+            self.drain(&mut s, uid_validity, feats, shutdown).await?;
+            if *shutdown.borrow() {
+                let _ = tokio::time::timeout(Duration::from_secs(5), s.logout()).await;
+                return Ok(());
+            }
+            if feats.idle && !self.cfg.disable_idle {
+                let mut idle = s.idle();
+                timed(idle.init()).await?;
+                let renew = Duration::from_secs(self.cfg.idle_renew_secs.max(10));
+                let woke = {
+                    let (wait, _stop) = idle.wait_with_timeout(renew);
+                    tokio::select! {
+                        r = wait => Some(r),
+                        _ = shutdown.changed() => None,
+                    }
+                };
+                s = timed(idle.done()).await?;
+                if let Some(r) = woke {
+                    r?;
+                }
+            } else {
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_secs(self.cfg.poll_interval_secs.max(1))) => {}
+                    _ = shutdown.changed() => {}
+                }
+                timed(s.noop()).await?;
+            }
+            while s.unsolicited_responses.try_recv().is_ok() {}
+        }
+    }
+
+    /// Ingests and moves every message in the folder; stops between messages on shutdown.
+    pub async fn drain(
+        &self,
+        s: &mut ImapSession,
+        uid_validity: u32,
+        feats: Features,
+        shutdown: &watch::Receiver<bool>,
+    ) -> Result<usize, ImapError> {
+        let mut uids: Vec<u32> = timed(s.uid_search("ALL")).await?.into_iter().collect();
+        uids.sort_unstable();
+        let mailbox = self.cfg.mailbox.clone();
+        let mut done = 0;
+        for &uid in &uids {
+            if *shutdown.borrow() {
+                break;
+            }
+            let origin = Origin::Imap {
+                mailbox: mailbox.clone(),
+                uid_validity,
+                uid,
+            };
+            let known = {
+                let mut conn = self
+                    .pipeline
+                    .store()
+                    .pool()
+                    .acquire()
+                    .await
+                    .map_err(StoreError::from)?;
+                messages::find_by_uid(&mut conn, &mailbox, uid_validity, uid).await?
+            };
+            let row = match known {
+                Some(row) => row,
+                None => {
+                    let Some(raw) = fetch(s, uid).await? else {
+                        continue; // expunged by someone else meanwhile
+                    };
+                    self.pipeline.ingest(&raw, &origin).await?.message_row
+                }
+            };
+            failpoint("after-commit");
+            move_to_processed(s, uid, &self.cfg.processed_mailbox, feats).await?;
+            let mut conn = self
+                .pipeline
+                .store()
+                .pool()
+                .acquire()
+                .await
+                .map_err(StoreError::from)?;
+            messages::mark_moved(&mut conn, row, Utc::now()).await?;
+            done += 1;
+        }
+        let mut conn = self
+            .pipeline
+            .store()
+            .pool()
+            .acquire()
+            .await
+            .map_err(StoreError::from)?;
+        let last = uids.last().copied().unwrap_or(0);
+        if let Some(prev) =
+            messages::checkpoint(&mut conn, &mailbox, uid_validity, last, Utc::now()).await?
+        {
+            tracing::warn!(mailbox = %mailbox, prev, uid_validity, "UIDVALIDITY changed; messages are recognised by Message-ID and content instead");
+        }
+        Ok(done)
+    }
+}
+
+async fn fetch(s: &mut ImapSession, uid: u32) -> Result<Option<Vec<u8>>, ImapError> {
+    let fetched = timed(async {
+        s.uid_fetch(uid.to_string(), "(UID BODY.PEEK[])")
+            .await?
+            .try_collect::<Vec<_>>()
+            .await
+    })
+    .await?;
+    Ok(fetched
+        .iter()
+        .find(|f| f.uid == Some(uid))
+        .and_then(|f| f.body())
+        .map(|b| b.to_vec()))
+}
+
+async fn move_to_processed(
+    s: &mut ImapSession,
+    uid: u32,
+    folder: &str,
+    feats: Features,
+) -> Result<(), ImapError> {
+    let set = uid.to_string();
+    if feats.mv {
+        return timed(s.uid_mv(&set, folder)).await;
+    }
+    timed(s.uid_copy(&set, folder)).await?;
+    timed(async {
+        s.uid_store(&set, "+FLAGS.SILENT (\\Deleted)")
+            .await?
+            .try_collect::<Vec<_>>()
+            .await
+    })
+    .await?;
+    if feats.uidplus {
+        timed(async { s.uid_expunge(&set).await?.try_collect::<Vec<_>>().await }).await?;
+    } else {
+        timed(async { s.expunge().await?.try_collect::<Vec<_>>().await }).await?;
+    }
+    Ok(())
+}

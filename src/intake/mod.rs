@@ -1,0 +1,566 @@
+//! Intake: one message in, one transaction out. IMAP, the MTA pipe and `demo` all call
+//! [`Pipeline::ingest`], so they behave the same.
+
+pub mod imap;
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Datelike, Duration, Utc};
+use chrono_tz::America::New_York;
+use serde::Serialize;
+use sqlx::SqliteConnection;
+
+use crate::config::Config;
+use crate::domain::{EmailAddress, MessageKind, TrackingId};
+use crate::extract::{classify, content_hash, parse_inbound, Classification, InboundEmail};
+use crate::outbound::{compose, new_message_id, Envelope, Templates};
+use crate::store::messages::{self, NewMessage, Origin};
+use crate::store::outbox::{self, NewOutbound};
+use crate::store::{self, cases, NewEvent, Store, StoreError};
+
+/// What happened to one message.
+#[derive(Debug, Clone, Serialize)]
+pub struct IngestOutcome {
+    /// The `messages` row holding the raw bytes.
+    pub message_row: i64,
+    /// The message had been stored before; nothing new was written.
+    pub duplicate: bool,
+    pub kind: MessageKind,
+    pub tracking_id: Option<String>,
+    pub new_case: bool,
+    /// The acknowledgement's outbox row, when one was enqueued (pending or held).
+    pub acknowledgement: Option<i64>,
+    /// Why no acknowledgement was enqueued, when none was.
+    pub note: Option<String>,
+}
+
+/// The intake pipeline: parse, classify, match, store, enqueue.
+#[derive(Clone)]
+pub struct Pipeline {
+    store: Store,
+    config: Arc<Config>,
+    templates: Arc<Templates>,
+    own: Arc<Vec<EmailAddress>>,
+}
+
+impl Pipeline {
+    pub fn new(store: Store, config: Arc<Config>) -> Self {
+        let own = Arc::new(config.own_addresses());
+        Self {
+            store,
+            config,
+            templates: Arc::new(Templates::new()),
+            own,
+        }
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Stores `raw` and everything derived from it in one transaction. Returns only
+    /// after the commit; an `Err` means nothing was written and the caller must keep
+    /// the message where it is (IMAP) or ask the MTA to retry (pipe).
+    pub async fn ingest(&self, raw: &[u8], origin: &Origin) -> Result<IngestOutcome, StoreError> {
+        self.ingest_at(raw, origin, Utc::now()).await
+    }
+
+    pub async fn ingest_at(
+        &self,
+        raw: &[u8],
+        origin: &Origin,
+        now: DateTime<Utc>,
+    ) -> Result<IngestOutcome, StoreError> {
+        let limit = self.config.gateway.max_message_bytes;
+        let email = if raw.len() > limit {
+            InboundEmail {
+                parse_notes: vec![format!(
+                    "message of {} bytes is over the {} byte limit ([gateway] max_message_bytes): stored, not parsed",
+                    raw.len(),
+                    limit
+                )],
+                ..InboundEmail::default()
+            }
+        } else {
+            parse_inbound(raw)
+        };
+        let class = classify(&email, &self.own);
+        let hash = content_hash(raw);
+
+        let mut tx = self.store.begin_write().await?;
+        if let Origin::Imap {
+            mailbox,
+            uid_validity,
+            uid,
+        } = origin
+        {
+            if let Some(row) = messages::find_by_uid(&mut tx, mailbox, *uid_validity, *uid).await? {
+                tx.commit().await?;
+                return Ok(self.duplicate(row, None, class.kind));
+            }
+        }
+        if let Some((row, case_id)) =
+            messages::find_duplicate(&mut tx, email.message_id.as_deref(), &hash).await?
+        {
+            messages::remember_uid(&mut tx, row, origin).await?;
+            let tracking = match case_id {
+                Some(id) => tracking_of(&mut tx, id).await?,
+                None => None,
+            };
+            tx.commit().await?;
+            return Ok(self.duplicate(row, tracking, class.kind));
+        }
+
+        let matched = self.match_case(&mut tx, &email).await?;
+        let outcome = match (class.kind, matched) {
+            (MessageKind::Report, None) => {
+                self.open_case(&mut tx, raw, origin, &email, &class, &hash, now)
+                    .await?
+            }
+            (kind, Some((case_id, how))) => {
+                let kind = if kind == MessageKind::Report {
+                    MessageKind::Reply
+                } else {
+                    kind
+                };
+                self.attach(
+                    &mut tx, case_id, how, kind, raw, origin, &email, &class, &hash, now,
+                )
+                .await?
+            }
+            (kind, None) => {
+                let row = messages::insert(
+                    &mut tx,
+                    NewMessage {
+                        case_id: None,
+                        kind: kind.as_str(),
+                        quarantine_reason: class.reason.as_deref(),
+                        origin,
+                        email: &email,
+                        content_hash: &hash,
+                        raw,
+                        now,
+                    },
+                )
+                .await?;
+                IngestOutcome {
+                    message_row: row,
+                    duplicate: false,
+                    kind,
+                    tracking_id: None,
+                    new_case: false,
+                    acknowledgement: None,
+                    note: Some(format!(
+                        "quarantined: {}",
+                        class.reason.as_deref().unwrap_or("not a report")
+                    )),
+                }
+            }
+        };
+        tx.commit().await?;
+        tracing::info!(
+            row = outcome.message_row,
+            kind = %outcome.kind,
+            case = outcome.tracking_id.as_deref().unwrap_or("-"),
+            new_case = outcome.new_case,
+            ack = outcome.acknowledgement.is_some(),
+            "message stored"
+        );
+        Ok(outcome)
+    }
+
+    fn duplicate(&self, row: i64, tracking_id: Option<String>, kind: MessageKind) -> IngestOutcome {
+        IngestOutcome {
+            message_row: row,
+            duplicate: true,
+            kind,
+            tracking_id,
+            new_case: false,
+            acknowledgement: None,
+            note: Some("already stored: same message seen before".into()),
+        }
+    }
+
+    /// Known Message-ID in In-Reply-To/References first, then the subject tag.
+    async fn match_case(
+        &self,
+        conn: &mut SqliteConnection,
+        email: &InboundEmail,
+    ) -> Result<Option<(i64, &'static str)>, StoreError> {
+        let mut refs = email.in_reply_to.clone();
+        refs.extend(email.references.iter().rev().cloned());
+        if let Some(id) = messages::case_for_message_ids(conn, &refs).await? {
+            return Ok(Some((id, "references")));
+        }
+        for tid in subject_tags(&email.subject, &self.config.gateway.tracking_prefix) {
+            if let Some(c) = cases::by_tracking_id(conn, &tid).await? {
+                return Ok(Some((c.id, "subject_tag")));
+            }
+        }
+        Ok(None)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn open_case(
+        &self,
+        tx: &mut SqliteConnection,
+        raw: &[u8],
+        origin: &Origin,
+        email: &InboundEmail,
+        class: &Classification,
+        hash: &str,
+        now: DateTime<Utc>,
+    ) -> Result<IngestOutcome, StoreError> {
+        let year = now.with_timezone(&New_York).year();
+        let tid = cases::next_tracking_id(tx, &self.config.gateway.tracking_prefix, year).await?;
+        let reporter = email.reply_address();
+        let case_id = cases::insert(
+            tx,
+            cases::NewCase {
+                tracking_id: &tid,
+                subject: &email.subject,
+                reporter_email: reporter.map(|r| r.address.as_str()),
+                reporter_name: email.from.as_ref().and_then(|f| f.name.as_deref()),
+                now,
+            },
+        )
+        .await?;
+        let row = messages::insert(
+            tx,
+            NewMessage {
+                case_id: Some(case_id),
+                kind: MessageKind::Report.as_str(),
+                quarantine_reason: class.reason.as_deref(),
+                origin,
+                email,
+                content_hash: hash,
+                raw,
+                now,
+            },
+        )
+        .await?;
+        store::record_event(
+            tx,
+            NewEvent {
+                case_id,
+                at: now,
+                actor: "system",
+                kind: "case_opened",
+                detail: serde_json::json!({
+                    "tracking_id": tid.to_string(),
+                    "subject": email.subject,
+                    "from": email.from.as_ref().map(|f| f.address.to_string()),
+                    "origin": origin.label(),
+                    "parse_notes": email.parse_notes,
+                }),
+                message_row_id: Some(row),
+                outbox_id: None,
+            },
+        )
+        .await?;
+
+        let (ack, note) = self
+            .acknowledge(tx, case_id, row, &tid, email, class, now)
+            .await?;
+        Ok(IngestOutcome {
+            message_row: row,
+            duplicate: false,
+            kind: MessageKind::Report,
+            tracking_id: Some(tid.to_string()),
+            new_case: true,
+            acknowledgement: ack,
+            note,
+        })
+    }
+
+    /// Enqueues the acknowledgement, or records why there is none.
+    #[allow(clippy::too_many_arguments)]
+    async fn acknowledge(
+        &self,
+        tx: &mut SqliteConnection,
+        case_id: i64,
+        row: i64,
+        tid: &TrackingId,
+        email: &InboundEmail,
+        class: &Classification,
+        now: DateTime<Utc>,
+    ) -> Result<(Option<i64>, Option<String>), StoreError> {
+        let Some(to) = email.reply_address().filter(|_| class.acknowledge) else {
+            let why = class
+                .reason
+                .clone()
+                .unwrap_or_else(|| "no address to answer".into());
+            return suppress(tx, case_id, row, now, why).await;
+        };
+        let limit = self.config.gateway.ack_rate_limit_per_hour as i64;
+        let recent =
+            outbox::count_recent(tx, to.address.as_str(), "ack", now - Duration::hours(1)).await?;
+        if recent >= limit {
+            let why = format!(
+                "rate limit: {recent} acknowledgements to {} in the last hour (limit {limit}, [gateway] ack_rate_limit_per_hour)",
+                to.address
+            );
+            return suppress(tx, case_id, row, now, why).await;
+        }
+
+        let soc = self.config.soc_address();
+        let ctx = serde_json::json!({
+            "tracking_id": tid.to_string(),
+            "original_subject": if email.subject.is_empty() { "(no subject)" } else { email.subject.as_str() },
+            "reporter_name": email.from.as_ref().and_then(|f| f.name.clone()),
+            "received_at": now.with_timezone(&New_York).format("%a %-d %b %Y %H:%M %Z").to_string(),
+            "soc_name": self.config.gateway.name,
+        });
+        let rendered = match self.templates.render("ack", &ctx) {
+            Ok(r) => r,
+            Err(e) => {
+                return suppress(
+                    tx,
+                    case_id,
+                    row,
+                    now,
+                    format!("acknowledgement could not be rendered: {e}"),
+                )
+                .await
+            }
+        };
+        let message_id = new_message_id(&format!("ack.{tid}"), soc.domain());
+        let mut references = email.references.clone();
+        if let Some(mid) = &email.message_id {
+            if !references.contains(mid) {
+                references.push(mid.clone());
+            }
+        }
+        let recipients = vec![(to.name.clone(), to.address.clone())];
+        let envelope = Envelope {
+            from_name: &self.config.gateway.name,
+            from: &soc,
+            to: &recipients,
+            message_id: &message_id,
+            in_reply_to: email.message_id.as_deref(),
+            references: &references,
+        };
+        let bytes = match compose(&envelope, &rendered) {
+            Ok(b) => b,
+            Err(e) => {
+                return suppress(
+                    tx,
+                    case_id,
+                    row,
+                    now,
+                    format!("acknowledgement could not be built: {e}"),
+                )
+                .await
+            }
+        };
+        let hold = if self.recipient_allowed(&to.address) {
+            None
+        } else {
+            Some(format!(
+                "{} is outside the allowed domains ([gateway] allowed_domains); an analyst must release it",
+                to.address
+            ))
+        };
+        let to_list = vec![to.address.to_string()];
+        let outbox_id = outbox::enqueue(
+            tx,
+            NewOutbound {
+                case_id: Some(case_id),
+                kind: "ack",
+                message_id: &message_id,
+                from_addr: soc.as_str(),
+                recipients: &to_list,
+                subject: &rendered.subject,
+                raw: &bytes,
+                hold_reason: hold.as_deref(),
+                caused_by_message: Some(row),
+                now,
+            },
+        )
+        .await?;
+        store::record_event(
+            tx,
+            NewEvent {
+                case_id,
+                at: now,
+                actor: "system",
+                kind: if hold.is_some() {
+                    "outbound_held"
+                } else {
+                    "ack_queued"
+                },
+                detail: serde_json::json!({
+                    "to": to.address.to_string(),
+                    "message_id": message_id,
+                    "hold_reason": hold,
+                }),
+                message_row_id: Some(row),
+                outbox_id: Some(outbox_id),
+            },
+        )
+        .await?;
+        Ok((Some(outbox_id), hold))
+    }
+
+    /// Adds a message to an existing case (a reply, or an auto-reply/bounce about it).
+    #[allow(clippy::too_many_arguments)]
+    async fn attach(
+        &self,
+        tx: &mut SqliteConnection,
+        case_id: i64,
+        how: &str,
+        kind: MessageKind,
+        raw: &[u8],
+        origin: &Origin,
+        email: &InboundEmail,
+        class: &Classification,
+        hash: &str,
+        now: DateTime<Utc>,
+    ) -> Result<IngestOutcome, StoreError> {
+        let row = messages::insert(
+            tx,
+            NewMessage {
+                case_id: Some(case_id),
+                kind: kind.as_str(),
+                quarantine_reason: class.reason.as_deref(),
+                origin,
+                email,
+                content_hash: hash,
+                raw,
+                now,
+            },
+        )
+        .await?;
+        let from = email.from.as_ref().map(|f| f.address.to_string());
+        let reporter: Option<String> =
+            sqlx::query_scalar("select reporter_email from cases where id = ?")
+                .bind(case_id)
+                .fetch_one(&mut *tx)
+                .await?;
+        let from_reporter = match (&from, &reporter) {
+            (Some(f), Some(r)) => f.eq_ignore_ascii_case(r),
+            _ => false,
+        };
+        store::record_event(
+            tx,
+            NewEvent {
+                case_id,
+                at: now,
+                actor: &match &from {
+                    Some(f) => format!("sender:{f}"),
+                    None => "sender:unknown".into(),
+                },
+                kind: match kind {
+                    MessageKind::Reply => "correspondence_received",
+                    MessageKind::Bounce => "bounce_received",
+                    _ => "auto_reply_received",
+                },
+                detail: serde_json::json!({
+                    "matched_by": how,
+                    "from": from,
+                    "from_reporter": from_reporter,
+                    "subject": email.subject,
+                    "reason": class.reason,
+                }),
+                message_row_id: Some(row),
+                outbox_id: None,
+            },
+        )
+        .await?;
+        sqlx::query("update cases set updated_at = ? where id = ?")
+            .bind(store::ts(now))
+            .bind(case_id)
+            .execute(&mut *tx)
+            .await?;
+        Ok(IngestOutcome {
+            message_row: row,
+            duplicate: false,
+            kind,
+            tracking_id: tracking_of(tx, case_id).await?,
+            new_case: false,
+            acknowledgement: None,
+            note: Some(format!(
+                "added to an existing case (matched by {how}); no automatic answer"
+            )),
+        })
+    }
+
+    fn recipient_allowed(&self, a: &EmailAddress) -> bool {
+        self.config
+            .gateway
+            .allowed_domains
+            .iter()
+            .any(|d| a.in_domain(d))
+    }
+}
+
+/// Records that a case got no acknowledgement, and why.
+async fn suppress(
+    tx: &mut SqliteConnection,
+    case_id: i64,
+    row: i64,
+    now: DateTime<Utc>,
+    reason: String,
+) -> Result<(Option<i64>, Option<String>), StoreError> {
+    store::record_event(
+        tx,
+        NewEvent {
+            case_id,
+            at: now,
+            actor: "system",
+            kind: "ack_suppressed",
+            detail: serde_json::json!({ "reason": reason }),
+            message_row_id: Some(row),
+            outbox_id: None,
+        },
+    )
+    .await?;
+    Ok((None, Some(reason)))
+}
+
+async fn tracking_of(
+    conn: &mut SqliteConnection,
+    case_id: i64,
+) -> Result<Option<String>, StoreError> {
+    Ok(
+        sqlx::query_scalar("select tracking_id from cases where id = ?")
+            .bind(case_id)
+            .fetch_optional(&mut *conn)
+            .await?,
+    )
+}
+
+/// Every `[PREFIX-YYYY-NNNNNN]` tag in a subject, in order.
+pub fn subject_tags(subject: &str, prefix: &str) -> Vec<TrackingId> {
+    let mut out = Vec::new();
+    let mut rest = subject;
+    while let Some(start) = rest.find('[') {
+        let after = &rest[start + 1..];
+        let Some(end) = after.find(']') else { break };
+        let inner = &after[..end];
+        if let Ok(t) = inner.parse::<TrackingId>() {
+            if t.prefix().eq_ignore_ascii_case(prefix) && !out.contains(&t) {
+                out.push(t);
+            }
+        }
+        rest = &after[end..];
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_tags_in_subjects() {
+        let t = subject_tags(
+            "RE: [SOC-2026-000123] Received: x [SOC-2026-000124] [OTHER-2026-000001]",
+            "SOC",
+        );
+        let s: Vec<String> = t.iter().map(|t| t.to_string()).collect();
+        assert_eq!(s, vec!["SOC-2026-000123", "SOC-2026-000124"]);
+        assert!(subject_tags("[SOC-2026-12]", "SOC").is_empty());
+        assert!(subject_tags("no tags [", "SOC").is_empty());
+    }
+}

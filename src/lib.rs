@@ -1,0 +1,14 @@
+//! incident-gateway: a SOC incident mailbox turned into tracked, auditable cases.
+//!
+//! The flow of one message (see `README.md`): [`intake`] reads it (IMAP or a pipe),
+//! [`extract`] parses and classifies it, [`store`] writes the case, events and outbox
+//! rows in one transaction, [`outbound`] sends what the outbox holds.
+
+pub mod cli;
+pub mod config;
+pub mod domain;
+pub mod extract;
+pub mod intake;
+pub mod outbound;
+pub mod service;
+pub mod store;

@@ -1,0 +1,123 @@
+//! Building the exact bytes of an outbound message (fixed at enqueue time).
+
+use lettre::message::header::{HeaderName, HeaderValue};
+use lettre::message::{Mailbox as LettreMailbox, MultiPart};
+use lettre::Message;
+
+use super::template::Rendered;
+use crate::domain::EmailAddress;
+
+/// Why a message could not be built (an address lettre refuses, usually).
+#[derive(Debug, thiserror::Error)]
+pub enum ComposeError {
+    #[error("address '{0}' cannot be used in an outbound message")]
+    Address(String),
+    #[error("cannot build message: {0}")]
+    Build(#[from] lettre::error::Error),
+}
+
+/// Threading and routing of one outbound message.
+#[derive(Debug, Clone)]
+pub struct Envelope<'a> {
+    pub from_name: &'a str,
+    pub from: &'a EmailAddress,
+    pub to: &'a [(Option<String>, EmailAddress)],
+    /// Our own Message-ID, without brackets.
+    pub message_id: &'a str,
+    /// The message answered, without brackets.
+    pub in_reply_to: Option<&'a str>,
+    /// Thread ancestry, oldest first, without brackets.
+    pub references: &'a [String],
+}
+
+/// A Message-ID of ours: unique, with the SOC's domain.
+pub fn new_message_id(tag: &str, domain: &str) -> String {
+    format!("{}.{}@{}", tag, uuid::Uuid::new_v4().simple(), domain)
+}
+
+/// The full RFC 5322 bytes, `Auto-Submitted: auto-replied`, multipart/alternative.
+pub fn compose(env: &Envelope<'_>, body: &Rendered) -> Result<Vec<u8>, ComposeError> {
+    let from = LettreMailbox::new(
+        Some(env.from_name.to_string()),
+        env.from
+            .as_str()
+            .parse()
+            .map_err(|_| ComposeError::Address(env.from.to_string()))?,
+    );
+    let mut b = Message::builder()
+        .from(from)
+        .subject(body.subject.clone())
+        .message_id(Some(format!("<{}>", env.message_id)));
+    for (name, addr) in env.to {
+        let a = addr
+            .as_str()
+            .parse()
+            .map_err(|_| ComposeError::Address(addr.to_string()))?;
+        b = b.to(LettreMailbox::new(name.clone(), a));
+    }
+    if let Some(irt) = env.in_reply_to {
+        b = b.in_reply_to(format!("<{irt}>"));
+    }
+    if !env.references.is_empty() {
+        let refs: Vec<String> = env.references.iter().map(|r| format!("<{r}>")).collect();
+        b = b.references(refs.join(" "));
+    }
+    let mut msg = b.multipart(MultiPart::alternative_plain_html(
+        body.text.clone(),
+        body.html.clone(),
+    ))?;
+    let headers = msg.headers_mut();
+    headers.insert_raw(HeaderValue::new(
+        HeaderName::new_from_ascii_str("Auto-Submitted"),
+        "auto-replied".into(),
+    ));
+    // Ask Exchange not to answer our mail with its own auto-replies.
+    headers.insert_raw(HeaderValue::new(
+        HeaderName::new_from_ascii_str("X-Auto-Response-Suppress"),
+        "All".into(),
+    ));
+    Ok(msg.formatted())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::extract::parse_inbound;
+
+    #[test]
+    fn composed_message_has_threading_and_loop_headers() {
+        let from = EmailAddress::parse("soc@mass.gov").unwrap();
+        let to = vec![(
+            Some("Jane Doe".to_string()),
+            EmailAddress::parse("jane@agency.test").unwrap(),
+        )];
+        let env = Envelope {
+            from_name: "Commonwealth SOC",
+            from: &from,
+            to: &to,
+            message_id: "ack.1@mass.gov",
+            in_reply_to: Some("orig@agency.test"),
+            references: &["orig@agency.test".to_string()],
+        };
+        let body = Rendered {
+            subject: "[SOC-2026-000001] Received: Ünïcode phish".into(),
+            text: "plain\n".into(),
+            html: "<p>html</p>".into(),
+        };
+        let raw = compose(&env, &body).unwrap();
+        let back = parse_inbound(&raw);
+        assert_eq!(back.message_id.as_deref(), Some("ack.1@mass.gov"));
+        assert_eq!(back.in_reply_to, vec!["orig@agency.test"]);
+        assert_eq!(back.references, vec!["orig@agency.test"]);
+        assert_eq!(back.auto_submitted.as_deref(), Some("auto-replied"));
+        assert_eq!(back.subject, "[SOC-2026-000001] Received: Ünïcode phish");
+        assert_eq!(back.text_body.trim(), "plain");
+        assert_eq!(
+            back.html_body.as_deref().map(str::trim),
+            Some("<p>html</p>")
+        );
+        // Our own acknowledgement, if it ever came back, is never answered.
+        let c = crate::extract::classify(&back, &[from.clone()]);
+        assert!(!c.acknowledge);
+    }
+}

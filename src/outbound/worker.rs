@@ -1,0 +1,354 @@
+//! The outbox worker: leases due messages and hands them to SMTP (or the file
+//! transport of the embedded default), with exponential back-off on temporary failures.
+
+use std::time::Duration as StdDuration;
+
+use chrono::{Duration, Utc};
+use lettre::address::Envelope;
+use lettre::transport::smtp::authentication::Credentials;
+use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
+use lettre::{AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
+use secrecy::ExposeSecret;
+use tokio::sync::watch;
+
+use crate::config::{Config, OutboxConfig, Security, SmtpConfig};
+use crate::store::{self, outbox, NewEvent, Store, StoreError};
+
+/// Setting up the transport failed (bad CA file, bad TLS settings).
+#[derive(Debug, thiserror::Error)]
+pub enum TransportError {
+    #[error("cannot read [smtp] ca_file {path}: {source}")]
+    CaFile {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("SMTP TLS setup failed: {0}")]
+    Tls(lettre::transport::smtp::Error),
+    #[error("cannot create outbox directory {path}: {source}")]
+    Dir {
+        path: String,
+        source: std::io::Error,
+    },
+}
+
+/// Where outbound mail goes.
+#[derive(Clone)]
+pub enum Transport {
+    Smtp(AsyncSmtpTransport<Tokio1Executor>),
+    /// One `.eml` per message in a directory (embedded default, no mail server).
+    File(AsyncFileTransport<Tokio1Executor>, std::path::PathBuf),
+}
+
+/// The result of one delivery attempt.
+#[derive(Debug)]
+pub enum Delivery {
+    Accepted(String),
+    /// 4xx, connection refused, timeout: try again later.
+    Temporary(String),
+    /// 5xx: the server refused it for good.
+    Permanent(String),
+}
+
+impl Transport {
+    pub fn from_config(config: &Config) -> Result<Self, TransportError> {
+        match &config.smtp {
+            Some(smtp) => Ok(Transport::Smtp(smtp_transport(smtp)?)),
+            None => {
+                let dir = config.outbox_dir();
+                std::fs::create_dir_all(&dir).map_err(|source| TransportError::Dir {
+                    path: dir.display().to_string(),
+                    source,
+                })?;
+                Ok(Transport::File(AsyncFileTransport::new(&dir), dir))
+            }
+        }
+    }
+
+    pub async fn deliver(&self, envelope: &Envelope, raw: &[u8]) -> Delivery {
+        match self {
+            Transport::Smtp(t) => match t.send_raw(envelope, raw).await {
+                Ok(resp) => Delivery::Accepted(format!(
+                    "{} {}",
+                    resp.code(),
+                    resp.message().collect::<Vec<_>>().join(" ")
+                )),
+                Err(e) if e.is_permanent() => Delivery::Permanent(smtp_error_text(&e)),
+                Err(e) => Delivery::Temporary(smtp_error_text(&e)),
+            },
+            Transport::File(t, dir) => match t.send_raw(envelope, raw).await {
+                Ok(id) => Delivery::Accepted(format!(
+                    "written to {}",
+                    dir.join(format!("{id}.eml")).display()
+                )),
+                Err(e) => Delivery::Temporary(format!("cannot write to {}: {e}", dir.display())),
+            },
+        }
+    }
+
+    /// Connects and says hello (for `check-config`).
+    pub async fn test_connection(&self) -> Result<(), String> {
+        match self {
+            Transport::Smtp(t) => match t.test_connection().await {
+                Ok(true) => Ok(()),
+                Ok(false) => Err("the server did not answer NOOP".into()),
+                Err(e) => Err(smtp_error_text(&e)),
+            },
+            Transport::File(_, dir) => {
+                if dir.is_dir() {
+                    Ok(())
+                } else {
+                    Err(format!("{} is not a directory", dir.display()))
+                }
+            }
+        }
+    }
+}
+
+fn smtp_error_text(e: &lettre::transport::smtp::Error) -> String {
+    use std::error::Error as _;
+    let mut s = e.to_string();
+    let mut src = e.source();
+    while let Some(inner) = src {
+        s.push_str(": ");
+        s.push_str(&inner.to_string());
+        src = inner.source();
+    }
+    s
+}
+
+fn smtp_transport(smtp: &SmtpConfig) -> Result<AsyncSmtpTransport<Tokio1Executor>, TransportError> {
+    let tls_params = || -> Result<TlsParameters, TransportError> {
+        let mut b = TlsParameters::builder(smtp.host.clone());
+        if let Some(path) = &smtp.ca_file {
+            let pem = std::fs::read(path).map_err(|source| TransportError::CaFile {
+                path: path.display().to_string(),
+                source,
+            })?;
+            b = b.add_root_certificate(Certificate::from_pem(&pem).map_err(TransportError::Tls)?);
+        }
+        b.build_rustls().map_err(TransportError::Tls)
+    };
+    let tls = match smtp.security {
+        Security::Tls => Tls::Wrapper(tls_params()?),
+        Security::Starttls => Tls::Required(tls_params()?),
+        Security::None => Tls::None,
+    };
+    let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&smtp.host)
+        .port(smtp.port())
+        .tls(tls)
+        .timeout(Some(StdDuration::from_secs(smtp.timeout_secs)));
+    if let (Some(user), Some(pass)) = (&smtp.username, &smtp.password) {
+        builder = builder.credentials(Credentials::new(
+            user.clone(),
+            pass.expose_secret().to_string(),
+        ));
+    }
+    Ok(builder.build())
+}
+
+/// What one worker step did.
+#[derive(Debug, PartialEq, Eq)]
+pub enum StepOutcome {
+    /// Nothing is due now.
+    Idle,
+    Sent {
+        outbox_id: i64,
+    },
+    Retry {
+        outbox_id: i64,
+    },
+    Failed {
+        outbox_id: i64,
+    },
+}
+
+/// The sender of the outbox.
+pub struct Worker {
+    store: Store,
+    transport: Transport,
+    settings: OutboxConfig,
+}
+
+impl Worker {
+    pub fn new(store: Store, transport: Transport, settings: OutboxConfig) -> Self {
+        Self {
+            store,
+            transport,
+            settings,
+        }
+    }
+
+    /// Sends at most one due message. Tests and `demo` drive this directly.
+    pub async fn send_next(&self) -> Result<StepOutcome, StoreError> {
+        let now = Utc::now();
+        let lease = Duration::seconds(120);
+        let leased = {
+            let mut conn = self.store.pool().acquire().await?;
+            outbox::lease_next(&mut conn, now, lease).await?
+        };
+        let Some(m) = leased else {
+            return Ok(StepOutcome::Idle);
+        };
+        let recipients = m.recipients();
+        let envelope = match build_envelope(&m.from_addr, &recipients) {
+            Ok(e) => e,
+            Err(why) => {
+                self.finish(&m, Delivery::Permanent(why)).await?;
+                return Ok(StepOutcome::Failed { outbox_id: m.id });
+            }
+        };
+        let delivery = self.transport.deliver(&envelope, &m.raw).await;
+        self.finish(&m, delivery).await
+    }
+
+    async fn finish(
+        &self,
+        m: &outbox::Leased,
+        delivery: Delivery,
+    ) -> Result<StepOutcome, StoreError> {
+        let now = Utc::now();
+        let mut tx = self.store.begin_write().await?;
+        let (outcome, kind, detail) = match delivery {
+            Delivery::Accepted(resp) => {
+                outbox::mark_sent(&mut tx, m.id, now).await?;
+                tracing::info!(outbox_id = m.id, message_id = %m.message_id, %resp, "outbound mail accepted");
+                (
+                    StepOutcome::Sent { outbox_id: m.id },
+                    "outbound_sent",
+                    serde_json::json!({"message_id": m.message_id, "server": resp}),
+                )
+            }
+            Delivery::Temporary(err) => {
+                let age = now - store::parse_ts(&m.created_at).unwrap_or(now);
+                if age > Duration::hours(self.settings.give_up_after_hours as i64) {
+                    let why = format!(
+                        "gave up after {} attempts over {}h: {err}",
+                        m.attempts + 1,
+                        age.num_hours()
+                    );
+                    outbox::mark_failed(&mut tx, m.id, &why).await?;
+                    tracing::error!(outbox_id = m.id, error = %why, "outbound mail failed");
+                    (
+                        StepOutcome::Failed { outbox_id: m.id },
+                        "outbound_failed",
+                        serde_json::json!({"message_id": m.message_id, "error": why}),
+                    )
+                } else {
+                    let delay = backoff(&self.settings, m.attempts as u32);
+                    outbox::mark_retry(&mut tx, m.id, &err, now + delay).await?;
+                    tracing::warn!(outbox_id = m.id, attempt = m.attempts + 1, retry_in_s = delay.num_seconds(), error = %err, "outbound mail deferred");
+                    tx.commit().await?;
+                    return Ok(StepOutcome::Retry { outbox_id: m.id });
+                }
+            }
+            Delivery::Permanent(err) => {
+                outbox::mark_failed(&mut tx, m.id, &err).await?;
+                tracing::error!(outbox_id = m.id, error = %err, "outbound mail refused");
+                (
+                    StepOutcome::Failed { outbox_id: m.id },
+                    "outbound_failed",
+                    serde_json::json!({"message_id": m.message_id, "error": err}),
+                )
+            }
+        };
+        if let Some(case_id) = m.case_id {
+            store::record_event(
+                &mut tx,
+                NewEvent {
+                    case_id,
+                    at: now,
+                    actor: "system",
+                    kind,
+                    detail,
+                    message_row_id: None,
+                    outbox_id: Some(m.id),
+                },
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(outcome)
+    }
+
+    /// Sends until nothing is due (for `demo`).
+    pub async fn drain(&self) -> Result<Vec<StepOutcome>, StoreError> {
+        let mut out = Vec::new();
+        loop {
+            match self.send_next().await? {
+                StepOutcome::Idle => return Ok(out),
+                o => out.push(o),
+            }
+        }
+    }
+
+    /// Runs until `shutdown` turns true; the send in hand is always finished first.
+    pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
+        let idle = StdDuration::from_millis(self.settings.poll_interval_ms.max(50));
+        let mut failures = 0u32;
+        loop {
+            if *shutdown.borrow() {
+                break;
+            }
+            let wait = match self.send_next().await {
+                Ok(StepOutcome::Idle) => {
+                    failures = 0;
+                    idle
+                }
+                Ok(_) => {
+                    failures = 0;
+                    StdDuration::ZERO
+                }
+                Err(e) => {
+                    failures += 1;
+                    tracing::error!(error = %e, "outbox worker cannot reach the database; retrying");
+                    StdDuration::from_secs(1u64 << failures.min(5))
+                }
+            };
+            if wait.is_zero() {
+                continue;
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(wait) => {}
+                _ = shutdown.changed() => {}
+            }
+        }
+        tracing::info!("outbox worker stopped");
+    }
+}
+
+/// Delay before attempt `attempts + 1`: base × 2^attempts, capped.
+pub fn backoff(s: &OutboxConfig, attempts: u32) -> Duration {
+    let secs = s.retry_base_secs.saturating_mul(1u64 << attempts.min(20));
+    Duration::seconds(secs.min(s.retry_max_secs).max(1) as i64)
+}
+
+fn build_envelope(from: &str, to: &[String]) -> Result<Envelope, String> {
+    let from = from
+        .parse()
+        .map_err(|e| format!("bad sender address {from}: {e}"))?;
+    let to = to
+        .iter()
+        .map(|t| {
+            t.parse()
+                .map_err(|e| format!("bad recipient address {t}: {e}"))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Envelope::new(Some(from), to).map_err(|e| format!("bad envelope: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_and_caps() {
+        let s = OutboxConfig {
+            retry_base_secs: 2,
+            retry_max_secs: 60,
+            ..OutboxConfig::default()
+        };
+        let d: Vec<i64> = (0..7).map(|a| backoff(&s, a).num_seconds()).collect();
+        assert_eq!(d, vec![2, 4, 8, 16, 32, 60, 60]);
+        assert_eq!(backoff(&s, 200).num_seconds(), 60);
+    }
+}

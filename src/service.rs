@@ -1,0 +1,99 @@
+//! Task wiring for `run`: IMAP intake and the outbox worker, stopped together on
+//! SIGTERM / Ctrl-C after each finishes the item in hand.
+
+use std::sync::Arc;
+
+use tokio::sync::watch;
+
+use crate::config::Config;
+use crate::intake::imap::Poller;
+use crate::intake::Pipeline;
+use crate::outbound::{Transport, Worker};
+use crate::store::Store;
+
+/// Why the service could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    #[error(transparent)]
+    Transport(#[from] crate::outbound::worker::TransportError),
+}
+
+/// The running gateway.
+pub struct Service {
+    pub config: Arc<Config>,
+    pub store: Store,
+    pub pipeline: Pipeline,
+    transport: Transport,
+}
+
+impl Service {
+    pub async fn build(config: Config) -> Result<Self, StartError> {
+        let config = Arc::new(config);
+        let store = Store::connect(&config.database_url()).await?;
+        let transport = Transport::from_config(&config)?;
+        let pipeline = Pipeline::new(store.clone(), config.clone());
+        Ok(Self {
+            config,
+            store,
+            pipeline,
+            transport,
+        })
+    }
+
+    pub fn worker(&self) -> Worker {
+        Worker::new(
+            self.store.clone(),
+            self.transport.clone(),
+            self.config.outbox.clone(),
+        )
+    }
+
+    /// Runs until `stop` resolves, then lets every task finish its item in hand.
+    pub async fn run_until(self, stop: impl std::future::Future<Output = ()>) {
+        let (tx, rx) = watch::channel(false);
+        let mut tasks = tokio::task::JoinSet::new();
+        tasks.spawn(self.worker().run(rx.clone()));
+        match &self.config.imap {
+            Some(imap) => {
+                tasks.spawn(Poller::new(self.pipeline.clone(), imap.clone()).run(rx.clone()));
+            }
+            None => tracing::warn!(
+                "no [imap] section: intake only through `ingest`; the outbox worker runs"
+            ),
+        }
+        stop.await;
+        tracing::info!("shutdown requested; finishing work in hand");
+        let _ = tx.send(true);
+        while let Some(r) = tasks.join_next().await {
+            if let Err(e) = r {
+                tracing::error!(error = %e, "a task ended abnormally");
+            }
+        }
+    }
+}
+
+/// Resolves on SIGTERM or Ctrl-C.
+pub async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = tokio::signal::ctrl_c() => {}
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for SIGTERM; Ctrl-C only");
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

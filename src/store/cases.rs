@@ -1,0 +1,183 @@
+//! Cases: tracking-ID allocation, creation, listing and the full view of one case.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use sqlx::SqliteConnection;
+
+use super::messages::{self, MessageRow};
+use super::outbox::{self, OutboxRow};
+use super::{ts, StoreError};
+use crate::domain::TrackingId;
+
+/// Takes the next number of `prefix` for `year`. Numbers only grow, so none is reused.
+pub async fn next_tracking_id(
+    conn: &mut SqliteConnection,
+    prefix: &str,
+    year: i32,
+) -> Result<TrackingId, StoreError> {
+    let seq: i64 = sqlx::query_scalar(
+        "insert into tracking_sequences (prefix, year, last) values (?, ?, 1)
+         on conflict (prefix, year) do update set last = last + 1
+         returning last",
+    )
+    .bind(prefix)
+    .bind(year)
+    .fetch_one(&mut *conn)
+    .await?;
+    TrackingId::new(prefix, year, seq).map_err(|e| {
+        StoreError::Corrupt(format!(
+            "tracking sequence for {prefix}/{year} exhausted: {e}"
+        ))
+    })
+}
+
+/// What a new case starts with.
+pub struct NewCase<'a> {
+    pub tracking_id: &'a TrackingId,
+    pub subject: &'a str,
+    pub reporter_email: Option<&'a str>,
+    pub reporter_name: Option<&'a str>,
+    pub now: DateTime<Utc>,
+}
+
+pub async fn insert(conn: &mut SqliteConnection, c: NewCase<'_>) -> Result<i64, StoreError> {
+    Ok(sqlx::query_scalar(
+        "insert into cases (tracking_id, subject, reporter_email, reporter_name, created_at, updated_at)
+         values (?, ?, ?, ?, ?, ?) returning id",
+    )
+    .bind(c.tracking_id.to_string())
+    .bind(c.subject)
+    .bind(c.reporter_email)
+    .bind(c.reporter_name)
+    .bind(ts(c.now))
+    .bind(ts(c.now))
+    .fetch_one(&mut *conn)
+    .await?)
+}
+
+/// One line of the case list.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct CaseRow {
+    pub id: i64,
+    pub tracking_id: String,
+    pub status: String,
+    pub severity: Option<String>,
+    pub severity_suggested: Option<String>,
+    pub priority: Option<String>,
+    pub category: Option<String>,
+    pub agency: Option<String>,
+    pub assignee: Option<String>,
+    pub reporter_email: Option<String>,
+    pub reporter_name: Option<String>,
+    pub subject: String,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+const CASE_COLUMNS: &str = "id, tracking_id, status, severity, severity_suggested, priority, category, agency, assignee, reporter_email, reporter_name, subject, created_at, updated_at";
+
+pub async fn list(conn: &mut SqliteConnection, limit: i64) -> Result<Vec<CaseRow>, StoreError> {
+    Ok(sqlx::query_as(&format!(
+        "select {CASE_COLUMNS} from cases order by id desc limit ?"
+    ))
+    .bind(limit)
+    .fetch_all(&mut *conn)
+    .await?)
+}
+
+pub async fn by_tracking_id(
+    conn: &mut SqliteConnection,
+    id: &TrackingId,
+) -> Result<Option<CaseRow>, StoreError> {
+    Ok(sqlx::query_as(&format!(
+        "select {CASE_COLUMNS} from cases where tracking_id = ?"
+    ))
+    .bind(id.to_string())
+    .fetch_optional(&mut *conn)
+    .await?)
+}
+
+/// One entry of a case's history.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct EventRow {
+    pub id: i64,
+    pub at: String,
+    pub actor: String,
+    pub kind: String,
+    #[serde(skip)]
+    pub detail_json: String,
+    pub message_row_id: Option<i64>,
+    pub outbox_id: Option<i64>,
+}
+
+impl EventRow {
+    pub fn detail(&self) -> serde_json::Value {
+        serde_json::from_str(&self.detail_json).unwrap_or(serde_json::Value::Null)
+    }
+}
+
+/// Everything about one case, for `case show`.
+#[derive(Debug, Clone, Serialize)]
+pub struct CaseDetail {
+    #[serde(flatten)]
+    pub case: CaseRow,
+    pub fields: serde_json::Value,
+    pub missing: serde_json::Value,
+    pub iocs: serde_json::Value,
+    pub messages: Vec<MessageRow>,
+    pub events: Vec<EventView>,
+    pub outbox: Vec<OutboxRow>,
+}
+
+/// An event with its detail decoded, as shown to people and tools.
+#[derive(Debug, Clone, Serialize)]
+pub struct EventView {
+    #[serde(flatten)]
+    pub row: EventRow,
+    pub detail: serde_json::Value,
+}
+
+pub async fn detail(
+    conn: &mut SqliteConnection,
+    id: &TrackingId,
+) -> Result<CaseDetail, StoreError> {
+    let case = by_tracking_id(conn, id)
+        .await?
+        .ok_or_else(|| StoreError::NoSuchCase(id.to_string()))?;
+    let (fields, missing, iocs): (String, String, String) =
+        sqlx::query_as("select fields_json, missing_json, iocs_json from cases where id = ?")
+            .bind(case.id)
+            .fetch_one(&mut *conn)
+            .await?;
+    let events: Vec<EventRow> = sqlx::query_as(
+        "select id, at, actor, kind, detail_json, message_row_id, outbox_id from events where case_id = ? order by id",
+    )
+    .bind(case.id)
+    .fetch_all(&mut *conn)
+    .await?;
+    let parse = |s: &str| serde_json::from_str(s).unwrap_or(serde_json::Value::Null);
+    Ok(CaseDetail {
+        fields: parse(&fields),
+        missing: parse(&missing),
+        iocs: parse(&iocs),
+        messages: messages::for_case(conn, case.id).await?,
+        events: events
+            .into_iter()
+            .map(|row| EventView {
+                detail: row.detail(),
+                row,
+            })
+            .collect(),
+        outbox: outbox::for_case(conn, case.id).await?,
+        case,
+    })
+}
+
+/// Counts cases and messages (for `demo` and tests).
+pub async fn counts(conn: &mut SqliteConnection) -> Result<(i64, i64), StoreError> {
+    Ok(
+        sqlx::query_as("select (select count(*) from cases), (select count(*) from messages)")
+            .fetch_one(&mut *conn)
+            .await?,
+    )
+}

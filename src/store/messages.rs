@@ -1,0 +1,273 @@
+//! Inbound messages: raw bytes kept as evidence, dedupe lookups, IMAP checkpoints.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use sqlx::SqliteConnection;
+
+use super::{ts, StoreError};
+use crate::extract::InboundEmail;
+
+/// Where a message came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Origin {
+    Imap {
+        mailbox: String,
+        uid_validity: u32,
+        uid: u32,
+    },
+    Pipe,
+    Demo,
+}
+
+impl Origin {
+    pub fn label(&self) -> &'static str {
+        match self {
+            Origin::Imap { .. } => "imap",
+            Origin::Pipe => "pipe",
+            Origin::Demo => "demo",
+        }
+    }
+}
+
+/// A stored message, without its raw bytes.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct MessageRow {
+    pub id: i64,
+    pub case_id: Option<i64>,
+    pub kind: String,
+    pub quarantine_reason: Option<String>,
+    pub origin: String,
+    pub message_id: Option<String>,
+    pub from_addr: Option<String>,
+    pub subject: Option<String>,
+    pub sent_date: Option<String>,
+    pub size: i64,
+    pub received_at: String,
+    pub moved_at: Option<String>,
+    pub parse_notes_json: String,
+    pub attachments_json: String,
+}
+
+pub const MESSAGE_COLUMNS: &str = "id, case_id, kind, quarantine_reason, origin, message_id, from_addr, subject, sent_date, size, received_at, moved_at, parse_notes_json, attachments_json";
+
+/// The row of a message already seen at this IMAP position.
+pub async fn find_by_uid(
+    conn: &mut SqliteConnection,
+    mailbox: &str,
+    uid_validity: u32,
+    uid: u32,
+) -> Result<Option<i64>, StoreError> {
+    Ok(sqlx::query_scalar(
+        "select id from messages where mailbox = ? and uid_validity = ? and uid = ?",
+    )
+    .bind(mailbox)
+    .bind(uid_validity as i64)
+    .bind(uid as i64)
+    .fetch_optional(&mut *conn)
+    .await?)
+}
+
+/// The row of the same message (same Message-ID and content) stored before.
+pub async fn find_duplicate(
+    conn: &mut SqliteConnection,
+    message_id: Option<&str>,
+    content_hash: &str,
+) -> Result<Option<(i64, Option<i64>)>, StoreError> {
+    Ok(sqlx::query_as(
+        "select id, case_id from messages where coalesce(message_id, '') = ? and content_hash = ?",
+    )
+    .bind(message_id.unwrap_or(""))
+    .bind(content_hash)
+    .fetch_optional(&mut *conn)
+    .await?)
+}
+
+/// Records the IMAP position of a message first stored through another path (or
+/// before a UIDVALIDITY change), so the next poll recognises it by UID.
+pub async fn remember_uid(
+    conn: &mut SqliteConnection,
+    row: i64,
+    origin: &Origin,
+) -> Result<(), StoreError> {
+    if let Origin::Imap {
+        mailbox,
+        uid_validity,
+        uid,
+    } = origin
+    {
+        sqlx::query(
+            "update messages set mailbox = ?, uid_validity = ?, uid = ? where id = ?
+             and not exists (select 1 from messages where mailbox = ? and uid_validity = ? and uid = ?)",
+        )
+        .bind(mailbox)
+        .bind(*uid_validity as i64)
+        .bind(*uid as i64)
+        .bind(row)
+        .bind(mailbox)
+        .bind(*uid_validity as i64)
+        .bind(*uid as i64)
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
+}
+
+/// Everything needed to insert one inbound message.
+pub struct NewMessage<'a> {
+    pub case_id: Option<i64>,
+    pub kind: &'a str,
+    pub quarantine_reason: Option<&'a str>,
+    pub origin: &'a Origin,
+    pub email: &'a InboundEmail,
+    pub content_hash: &'a str,
+    pub raw: &'a [u8],
+    pub now: DateTime<Utc>,
+}
+
+pub async fn insert(conn: &mut SqliteConnection, m: NewMessage<'_>) -> Result<i64, StoreError> {
+    let (mailbox, uidv, uid) = match m.origin {
+        Origin::Imap {
+            mailbox,
+            uid_validity,
+            uid,
+        } => (
+            Some(mailbox.as_str()),
+            Some(*uid_validity as i64),
+            Some(*uid as i64),
+        ),
+        _ => (None, None, None),
+    };
+    let e = m.email;
+    let id = sqlx::query_scalar(
+        "insert into messages (case_id, kind, quarantine_reason, origin, mailbox, uid_validity, uid,
+            message_id, content_hash, from_addr, subject, sent_date, in_reply_to, references_json,
+            parse_notes_json, attachments_json, size, raw, received_at)
+         values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) returning id",
+    )
+    .bind(m.case_id)
+    .bind(m.kind)
+    .bind(m.quarantine_reason)
+    .bind(m.origin.label())
+    .bind(mailbox)
+    .bind(uidv)
+    .bind(uid)
+    .bind(e.message_id.as_deref())
+    .bind(m.content_hash)
+    .bind(e.from.as_ref().map(|f| f.address.to_string()))
+    .bind(&e.subject)
+    .bind(e.date.map(|d| d.to_rfc3339()))
+    .bind(e.in_reply_to.first())
+    .bind(serde_json::to_string(&e.references).unwrap_or_else(|_| "[]".into()))
+    .bind(serde_json::to_string(&e.parse_notes).unwrap_or_else(|_| "[]".into()))
+    .bind(serde_json::to_string(&e.attachments).unwrap_or_else(|_| "[]".into()))
+    .bind(m.raw.len() as i64)
+    .bind(m.raw)
+    .bind(ts(m.now))
+    .fetch_one(&mut *conn)
+    .await?;
+    Ok(id)
+}
+
+/// Notes that the message left the intake folder.
+pub async fn mark_moved(
+    conn: &mut SqliteConnection,
+    row: i64,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    sqlx::query("update messages set moved_at = coalesce(moved_at, ?) where id = ?")
+        .bind(ts(now))
+        .bind(row)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+/// The case a set of Message-IDs belongs to: any message we sent or received for it.
+pub async fn case_for_message_ids(
+    conn: &mut SqliteConnection,
+    ids: &[String],
+) -> Result<Option<i64>, StoreError> {
+    // Newest reference first: In-Reply-To, then References from the end.
+    for id in ids {
+        let found: Option<i64> = sqlx::query_scalar(
+            "select case_id from outbox where message_id = ? and case_id is not null
+             union all
+             select case_id from messages where message_id = ? and case_id is not null
+             limit 1",
+        )
+        .bind(id)
+        .bind(id)
+        .fetch_optional(&mut *conn)
+        .await?;
+        if found.is_some() {
+            return Ok(found);
+        }
+    }
+    Ok(None)
+}
+
+/// Messages that belong to no case: bounces, auto-replies, bulk, unparseable.
+pub async fn quarantine(
+    conn: &mut SqliteConnection,
+    limit: i64,
+) -> Result<Vec<MessageRow>, StoreError> {
+    Ok(sqlx::query_as(&format!(
+        "select {MESSAGE_COLUMNS} from messages where case_id is null order by id desc limit ?"
+    ))
+    .bind(limit)
+    .fetch_all(&mut *conn)
+    .await?)
+}
+
+pub async fn for_case(
+    conn: &mut SqliteConnection,
+    case_id: i64,
+) -> Result<Vec<MessageRow>, StoreError> {
+    Ok(sqlx::query_as(&format!(
+        "select {MESSAGE_COLUMNS} from messages where case_id = ? order by id"
+    ))
+    .bind(case_id)
+    .fetch_all(&mut *conn)
+    .await?)
+}
+
+pub async fn raw(conn: &mut SqliteConnection, row: i64) -> Result<Option<Vec<u8>>, StoreError> {
+    Ok(sqlx::query_scalar("select raw from messages where id = ?")
+        .bind(row)
+        .fetch_optional(&mut *conn)
+        .await?)
+}
+
+/// Records what intake last saw of a folder; returns the previous UIDVALIDITY if it changed.
+pub async fn checkpoint(
+    conn: &mut SqliteConnection,
+    mailbox: &str,
+    uid_validity: u32,
+    last_uid: u32,
+    now: DateTime<Utc>,
+) -> Result<Option<u32>, StoreError> {
+    let prev: Option<(i64, i64)> =
+        sqlx::query_as("select uid_validity, last_uid from imap_state where mailbox = ?")
+            .bind(mailbox)
+            .fetch_optional(&mut *conn)
+            .await?;
+    let changed = prev
+        .filter(|(v, _)| *v != uid_validity as i64)
+        .map(|(v, _)| v as u32);
+    let last = match prev {
+        Some((v, l)) if v == uid_validity as i64 => l.max(last_uid as i64),
+        _ => last_uid as i64,
+    };
+    sqlx::query(
+        "insert into imap_state (mailbox, uid_validity, last_uid, last_poll_at) values (?, ?, ?, ?)
+         on conflict (mailbox) do update set uid_validity = excluded.uid_validity,
+             last_uid = excluded.last_uid, last_poll_at = excluded.last_poll_at",
+    )
+    .bind(mailbox)
+    .bind(uid_validity as i64)
+    .bind(last)
+    .bind(ts(now))
+    .execute(&mut *conn)
+    .await?;
+    Ok(changed)
+}

@@ -1,0 +1,144 @@
+//! Storage through sqlx on SQLite: one module per aggregate, SQL beside the code using it.
+
+pub mod cases;
+pub mod messages;
+pub mod outbox;
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{SqliteConnection, SqlitePool};
+
+/// A storage failure. `Unavailable` means "try again later" (exit 75 in pipe mode).
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database unavailable at {url}: {source}; check [database] url and that the directory is writable")]
+    Unavailable { url: String, source: sqlx::Error },
+    #[error("database schema migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("database error: {0}")]
+    Db(#[from] sqlx::Error),
+    #[error("stored data is inconsistent: {0}")]
+    Corrupt(String),
+    #[error("no case {0}")]
+    NoSuchCase(String),
+    #[error("{0}")]
+    Refused(String),
+}
+
+impl StoreError {
+    /// True when retrying later may succeed (locked, unreachable, I/O).
+    pub fn is_transient(&self) -> bool {
+        match self {
+            StoreError::Unavailable { .. } => true,
+            StoreError::Db(e) => {
+                matches!(
+                    e,
+                    sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed
+                ) || e
+                    .as_database_error()
+                    .and_then(|d| d.code())
+                    .is_some_and(|c| c == "5" || c == "6" || c == "10" || c == "14" || c == "13")
+            }
+            _ => false,
+        }
+    }
+}
+
+/// The database handle shared by intake, the outbox worker and the CLI.
+#[derive(Debug, Clone)]
+pub struct Store {
+    pool: SqlitePool,
+}
+
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+impl Store {
+    /// Opens (creating if needed) the database and brings its schema up to date.
+    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        let unavailable = |source| StoreError::Unavailable {
+            url: url.to_string(),
+            source,
+        };
+        let opts = SqliteConnectOptions::from_str(url)
+            .map_err(unavailable)?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(10));
+        if let Some(parent) = Path::new(opts.get_filename()).parent() {
+            if !parent.as_os_str().is_empty() {
+                std::fs::create_dir_all(parent).map_err(|e| unavailable(sqlx::Error::Io(e)))?;
+            }
+        }
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .acquire_timeout(Duration::from_secs(15))
+            .connect_with(opts)
+            .await
+            .map_err(unavailable)?;
+        MIGRATOR.run(&pool).await?;
+        Ok(Self { pool })
+    }
+
+    pub fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+
+    /// A write transaction that takes the write lock at once, so two writers queue on
+    /// `busy_timeout` instead of failing when a read upgrades to a write.
+    pub async fn begin_write(
+        &self,
+    ) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, StoreError> {
+        Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
+    }
+}
+
+/// Timestamps are stored as RFC 3339 UTC text with milliseconds: they sort as text.
+pub fn ts(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+pub fn parse_ts(s: &str) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(s)
+        .ok()
+        .map(|t| t.with_timezone(&Utc))
+}
+
+/// One entry for a case's history.
+#[derive(Debug, Clone)]
+pub struct NewEvent<'a> {
+    pub case_id: i64,
+    pub at: DateTime<Utc>,
+    /// `system`, `reporter:<address>`, `analyst:<name>`.
+    pub actor: &'a str,
+    pub kind: &'a str,
+    pub detail: serde_json::Value,
+    pub message_row_id: Option<i64>,
+    pub outbox_id: Option<i64>,
+}
+
+/// Appends one event to a case's history.
+pub async fn record_event(
+    conn: &mut SqliteConnection,
+    ev: NewEvent<'_>,
+) -> Result<i64, StoreError> {
+    let id = sqlx::query_scalar::<_, i64>(
+        "insert into events (case_id, at, actor, kind, detail_json, message_row_id, outbox_id)
+         values (?, ?, ?, ?, ?, ?, ?) returning id",
+    )
+    .bind(ev.case_id)
+    .bind(ts(ev.at))
+    .bind(ev.actor)
+    .bind(ev.kind)
+    .bind(ev.detail.to_string())
+    .bind(ev.message_row_id)
+    .bind(ev.outbox_id)
+    .fetch_one(&mut *conn)
+    .await?;
+    Ok(id)
+}

@@ -1,0 +1,252 @@
+//! The outbox: mail written in the transaction that caused it, leased and sent by the worker.
+
+use chrono::{DateTime, Duration, Utc};
+use serde::Serialize;
+use sqlx::SqliteConnection;
+
+use super::{ts, StoreError};
+use crate::domain::OutboxStatus;
+
+/// A fully composed outbound message; its bytes never change after enqueueing.
+#[derive(Debug, Clone)]
+pub struct NewOutbound<'a> {
+    pub case_id: Option<i64>,
+    pub kind: &'a str,
+    pub message_id: &'a str,
+    pub from_addr: &'a str,
+    pub recipients: &'a [String],
+    pub subject: &'a str,
+    pub raw: &'a [u8],
+    /// `Some(reason)`: held for an analyst instead of sent.
+    pub hold_reason: Option<&'a str>,
+    pub caused_by_message: Option<i64>,
+    pub now: DateTime<Utc>,
+}
+
+pub async fn enqueue(conn: &mut SqliteConnection, m: NewOutbound<'_>) -> Result<i64, StoreError> {
+    let status = if m.hold_reason.is_some() {
+        OutboxStatus::Held
+    } else {
+        OutboxStatus::Pending
+    };
+    let recipient = m
+        .recipients
+        .first()
+        .map(|r| r.to_lowercase())
+        .unwrap_or_default();
+    Ok(sqlx::query_scalar(
+        "insert into outbox (case_id, kind, message_id, from_addr, recipient, to_json, subject, raw,
+            status, hold_reason, next_attempt_at, created_at, caused_by_message)
+         values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) returning id",
+    )
+    .bind(m.case_id)
+    .bind(m.kind)
+    .bind(m.message_id)
+    .bind(m.from_addr)
+    .bind(recipient)
+    .bind(serde_json::to_string(m.recipients).unwrap_or_else(|_| "[]".into()))
+    .bind(m.subject)
+    .bind(m.raw)
+    .bind(status.as_str())
+    .bind(m.hold_reason)
+    .bind(ts(m.now))
+    .bind(ts(m.now))
+    .bind(m.caused_by_message)
+    .fetch_one(&mut *conn)
+    .await?)
+}
+
+/// How many messages of `kind` went (or will go) to `recipient` since `since`.
+pub async fn count_recent(
+    conn: &mut SqliteConnection,
+    recipient: &str,
+    kind: &str,
+    since: DateTime<Utc>,
+) -> Result<i64, StoreError> {
+    Ok(sqlx::query_scalar(
+        "select count(*) from outbox where recipient = ? and kind = ? and created_at >= ? and status != 'dropped'",
+    )
+    .bind(recipient.to_lowercase())
+    .bind(kind)
+    .bind(ts(since))
+    .fetch_one(&mut *conn)
+    .await?)
+}
+
+/// An outbox row as listed (without its bytes).
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct OutboxRow {
+    pub id: i64,
+    pub case_id: Option<i64>,
+    pub kind: String,
+    pub message_id: String,
+    pub recipient: String,
+    pub subject: String,
+    pub status: String,
+    pub hold_reason: Option<String>,
+    pub attempts: i64,
+    pub next_attempt_at: String,
+    pub last_error: Option<String>,
+    pub created_at: String,
+    pub sent_at: Option<String>,
+}
+
+const COLUMNS: &str = "id, case_id, kind, message_id, recipient, subject, status, hold_reason, attempts, next_attempt_at, last_error, created_at, sent_at";
+
+pub async fn for_case(
+    conn: &mut SqliteConnection,
+    case_id: i64,
+) -> Result<Vec<OutboxRow>, StoreError> {
+    Ok(sqlx::query_as(&format!(
+        "select {COLUMNS} from outbox where case_id = ? order by id"
+    ))
+    .bind(case_id)
+    .fetch_all(&mut *conn)
+    .await?)
+}
+
+pub async fn list(
+    conn: &mut SqliteConnection,
+    status: Option<&str>,
+    limit: i64,
+) -> Result<Vec<OutboxRow>, StoreError> {
+    Ok(sqlx::query_as(&format!(
+        "select {COLUMNS} from outbox where (? is null or status = ?) order by id desc limit ?"
+    ))
+    .bind(status)
+    .bind(status)
+    .bind(limit)
+    .fetch_all(&mut *conn)
+    .await?)
+}
+
+/// A message leased for sending.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Leased {
+    pub id: i64,
+    pub case_id: Option<i64>,
+    pub message_id: String,
+    pub from_addr: String,
+    pub to_json: String,
+    pub raw: Vec<u8>,
+    pub attempts: i64,
+    pub created_at: String,
+}
+
+impl Leased {
+    pub fn recipients(&self) -> Vec<String> {
+        serde_json::from_str(&self.to_json).unwrap_or_default()
+    }
+}
+
+/// Leases the oldest due pending message for `lease`; a crashed sender's lease expires
+/// and the message is sent again with the same bytes and Message-ID.
+pub async fn lease_next(
+    conn: &mut SqliteConnection,
+    now: DateTime<Utc>,
+    lease: Duration,
+) -> Result<Option<Leased>, StoreError> {
+    Ok(sqlx::query_as(
+        "update outbox set lease_until = ?
+         where id = (
+            select id from outbox
+            where status = 'pending' and next_attempt_at <= ? and (lease_until is null or lease_until <= ?)
+            order by next_attempt_at, id limit 1)
+         returning id, case_id, message_id, from_addr, to_json, raw, attempts, created_at",
+    )
+    .bind(ts(now + lease))
+    .bind(ts(now))
+    .bind(ts(now))
+    .fetch_optional(&mut *conn)
+    .await?)
+}
+
+/// The earliest time a pending message becomes due (for the worker's sleep).
+pub async fn next_due(conn: &mut SqliteConnection) -> Result<Option<String>, StoreError> {
+    Ok(sqlx::query_scalar(
+        "select min(max(next_attempt_at, coalesce(lease_until, ''))) from outbox where status = 'pending'",
+    )
+    .fetch_one(&mut *conn)
+    .await?)
+}
+
+pub async fn mark_sent(
+    conn: &mut SqliteConnection,
+    id: i64,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "update outbox set status = 'sent', sent_at = ?, attempts = attempts + 1, lease_until = null, last_error = null where id = ?",
+    )
+    .bind(ts(now))
+    .bind(id)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+pub async fn mark_retry(
+    conn: &mut SqliteConnection,
+    id: i64,
+    error: &str,
+    next_attempt: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "update outbox set attempts = attempts + 1, last_error = ?, next_attempt_at = ?, lease_until = null where id = ?",
+    )
+    .bind(error)
+    .bind(ts(next_attempt))
+    .bind(id)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+pub async fn mark_failed(
+    conn: &mut SqliteConnection,
+    id: i64,
+    error: &str,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "update outbox set status = 'failed', attempts = attempts + 1, last_error = ?, lease_until = null where id = ?",
+    )
+    .bind(error)
+    .bind(id)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// Moves a held message to `pending` (release) or `dropped` (drop). Returns its case.
+pub async fn decide_held(
+    conn: &mut SqliteConnection,
+    id: i64,
+    release: bool,
+    now: DateTime<Utc>,
+) -> Result<Option<i64>, StoreError> {
+    let row: Option<(Option<i64>, String)> =
+        sqlx::query_as("select case_id, status from outbox where id = ?")
+            .bind(id)
+            .fetch_optional(&mut *conn)
+            .await?;
+    let Some((case_id, status)) = row else {
+        return Err(StoreError::Refused(format!("no outbound message #{id}")));
+    };
+    if status != OutboxStatus::Held.as_str() {
+        return Err(StoreError::Refused(format!(
+            "outbound message #{id} is {status}, not held: only held messages can be released or dropped"
+        )));
+    }
+    let new_status = if release {
+        OutboxStatus::Pending
+    } else {
+        OutboxStatus::Dropped
+    };
+    sqlx::query("update outbox set status = ?, next_attempt_at = ? where id = ?")
+        .bind(new_status.as_str())
+        .bind(ts(now))
+        .bind(id)
+        .execute(&mut *conn)
+        .await?;
+    Ok(case_id)
+}
