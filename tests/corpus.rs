@@ -20,7 +20,10 @@ fn corpus_dir() -> Option<PathBuf> {
             dir.display()
         );
     }
-    eprintln!("SKIP: corpus folder {} not found (set IGW_CORPUS_DIR to run this test)", dir.display());
+    eprintln!(
+        "SKIP: corpus folder {} not found (set IGW_CORPUS_DIR to run this test)",
+        dir.display()
+    );
     None
 }
 
@@ -31,12 +34,18 @@ fn corpus_files(dir: &Path) -> Vec<PathBuf> {
     while let Some(d) = stack.pop() {
         for entry in std::fs::read_dir(&d).expect("read corpus dir") {
             let p = entry.expect("dir entry").path();
-            let name = p.file_name().unwrap_or_default().to_string_lossy().to_string();
+            let name = p
+                .file_name()
+                .unwrap_or_default()
+                .to_string_lossy()
+                .to_string();
             if p.is_dir() {
                 if name != "LICENSES" {
                     stack.push(p);
                 }
-            } else if d != dir || !["SOURCES.md", "MANIFEST.sha256", ".gitattributes"].contains(&name.as_str()) {
+            } else if d != dir
+                || !["SOURCES.md", "MANIFEST.sha256", ".gitattributes"].contains(&name.as_str())
+            {
                 out.push(p);
             }
         }
@@ -49,13 +58,20 @@ fn corpus_files(dir: &Path) -> Vec<PathBuf> {
 fn every_corpus_message_is_ingested_and_stored() {
     let Some(dir) = corpus_dir() else { return };
     let files = corpus_files(&dir);
-    assert!(files.len() > 1000, "expected the whole corpus, found {} files", files.len());
+    assert!(
+        files.len() > 1000,
+        "expected the whole corpus, found {} files",
+        files.len()
+    );
 
     let tmp = tempfile::tempdir().expect("tempdir");
     let cfg = tmp.path().join("gateway.toml");
     std::fs::write(
         &cfg,
-        format!("[gateway]\ndata_dir = \"{}\"\nack_rate_limit_per_hour = 100000\n", tmp.path().display()),
+        format!(
+            "[gateway]\ndata_dir = \"{}\"\nack_rate_limit_per_hour = 100000\n",
+            tmp.path().display()
+        ),
     )
     .expect("write config");
 
@@ -70,7 +86,12 @@ fn every_corpus_message_is_ingested_and_stored() {
             .stderr(Stdio::piped())
             .spawn()
             .expect("spawn ingest");
-        child.stdin.take().expect("stdin").write_all(&raw).expect("write stdin");
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(&raw)
+            .expect("write stdin");
         let out = child.wait_with_output().expect("wait ingest");
         let stdout = String::from_utf8_lossy(&out.stdout);
         assert!(
@@ -92,9 +113,12 @@ fn every_corpus_message_is_ingested_and_stored() {
     // (a duplicate by Message-ID + content hash, stored once).
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     rt.block_on(async {
-        let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", tmp.path().join("gateway.db").display()))
-            .await
-            .expect("open db");
+        let pool = sqlx::SqlitePool::connect(&format!(
+            "sqlite://{}",
+            tmp.path().join("gateway.db").display()
+        ))
+        .await
+        .expect("open db");
         let mut distinct = std::collections::BTreeSet::new();
         for (f, raw, row) in &rows {
             let (stored, hash): (Vec<u8>, String) =
@@ -114,7 +138,11 @@ fn every_corpus_message_is_ingested_and_stored() {
             .fetch_one(&pool)
             .await
             .expect("count");
-        assert_eq!(total as usize, distinct.len(), "every stored row belongs to a corpus file");
+        assert_eq!(
+            total as usize,
+            distinct.len(),
+            "every stored row belongs to a corpus file"
+        );
         let by_kind: Vec<(String, i64)> =
             sqlx::query_as("select kind, count(*) from messages group by kind order by kind")
                 .fetch_all(&pool)

@@ -3,6 +3,7 @@
 //! `mail_parser::Message` borrows the raw bytes; it is converted once, here, into
 //! [`InboundEmail`] so nothing downstream depends on its lifetime.
 
+pub mod body;
 mod classify;
 
 pub use classify::{classify, Classification};
@@ -79,7 +80,7 @@ pub fn parse_inbound(raw: &[u8]) -> InboundEmail {
         };
     };
     let mut notes = Vec::new();
-    let text = |name: &str| msg.header_raw(name).map(|v| clean_header(v));
+    let text = |name: &str| msg.header_raw(name).map(clean_header);
 
     let from = first_mailbox(msg.from(), "From", &mut notes);
     let reply_to = first_mailbox(msg.reply_to(), "Reply-To", &mut notes);
@@ -178,10 +179,7 @@ pub fn parse_inbound(raw: &[u8]) -> InboundEmail {
         .collect();
 
     InboundEmail {
-        message_id: msg
-            .message_id()
-            .map(|m| clean_msgid(m))
-            .filter(|m| !m.is_empty()),
+        message_id: msg.message_id().map(clean_msgid).filter(|m| !m.is_empty()),
         in_reply_to: id_list(msg.in_reply_to()),
         references: id_list(msg.references()),
         subject: msg.subject().map(clean_header).unwrap_or_default(),

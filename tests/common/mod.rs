@@ -1,0 +1,6 @@
+//! Shared by the integration test binaries; not every binary uses every helper.
+#![allow(dead_code)]
+
+pub mod gateway;
+pub mod mailbox;
+pub mod stack;

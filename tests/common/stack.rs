@@ -1,0 +1,481 @@
+//! A private Postfix + Dovecot on loopback for one test binary (or one test), all
+//! files under one short directory; see ../shared/docs/mailstack.md for the facts.
+
+use std::fs;
+use std::net::{TcpListener, TcpStream};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant, SystemTime};
+
+/// One running mail stack.
+pub struct MailStack {
+    pub base: PathBuf,
+    pub smtp_port: u16,
+    pub imap_port: u16,
+    pub imaps_port: u16,
+    pub lmtp_port: u16,
+    pub password: String,
+    /// The private CA that signed the servers' certificate: the only CA clients should trust.
+    pub ca_cert: PathBuf,
+}
+
+static SHARED: OnceLock<MailStack> = OnceLock::new();
+static COUNTER: AtomicUsize = AtomicUsize::new(0);
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("ask the OS for a free port")
+}
+
+fn write_cooled(path: &Path, text: &str) {
+    fs::write(path, text).unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
+    // Postfix re-reads a main.cf younger than ~2 s until it cools down (gotcha 5).
+    let past = SystemTime::now() - Duration::from_secs(10);
+    fs::File::options()
+        .write(true)
+        .open(path)
+        .and_then(|f| f.set_modified(past))
+        .unwrap_or_else(|e| panic!("set mtime of {}: {e}", path.display()));
+}
+
+fn run_quiet(cmd: &mut Command, log: &Path, what: &str) {
+    let out = fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+        .expect("open daemon start log");
+    let status = cmd
+        .stdin(Stdio::null())
+        .stdout(out.try_clone().expect("dup log"))
+        .stderr(out)
+        .status()
+        .unwrap_or_else(|e| panic!("{what}: cannot run: {e}"));
+    assert!(status.success(), "{what} failed ({status})");
+}
+
+fn tail(path: &Path) -> String {
+    let text = fs::read_to_string(path).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(30)..].join("\n")
+}
+
+/// Reads a pid file; `None` if absent, unreadable, or the process is gone (or a zombie).
+fn live_pid(pid_file: &Path) -> Option<i32> {
+    let pid: i32 = fs::read_to_string(pid_file).ok()?.trim().parse().ok()?;
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let state = stat.rsplit(')').next()?.split_whitespace().next()?;
+    (state != "Z").then_some(pid)
+}
+
+impl MailStack {
+    /// The stack shared by every test of this binary, started on first use.
+    pub fn shared() -> &'static MailStack {
+        SHARED.get_or_init(MailStack::start)
+    }
+
+    /// A fresh private stack (for tests that stop a daemon).
+    pub fn start() -> MailStack {
+        let n = COUNTER.fetch_add(1, Ordering::SeqCst);
+        let base = PathBuf::from(format!("/tmp/igw-ms-{}-{n}", std::process::id()));
+        assert!(
+            base.as_os_str().len() <= 70,
+            "base dir too long for Dovecot sockets"
+        );
+        let _ = fs::remove_dir_all(&base);
+        let stack = MailStack {
+            ca_cert: base.join("tls/ca.pem"),
+            base,
+            smtp_port: free_port(),
+            imap_port: free_port(),
+            imaps_port: free_port(),
+            lmtp_port: free_port(),
+            password: format!("pw-{}", uuid::Uuid::new_v4().simple()),
+        };
+        stack.prepare();
+        stack.start_dovecot();
+        stack.start_postfix();
+        stack.spawn_watchdog();
+        stack
+    }
+
+    fn prepare(&self) {
+        let b = &self.base;
+        for d in [
+            "etc/postfix",
+            "tls",
+            "mail",
+            "run",
+            "spool",
+            "postfix-data",
+            "log",
+        ] {
+            fs::create_dir_all(b.join(d)).expect("create stack dirs");
+        }
+        fs::set_permissions(b, fs::Permissions::from_mode(0o755)).expect("chmod base");
+        let chown = |user: &str, path: PathBuf| {
+            run_quiet(
+                Command::new("chown")
+                    .arg(format!("{user}:{user}"))
+                    .arg(&path),
+                &b.join("log/start.log"),
+                "chown",
+            )
+        };
+        chown("mail", b.join("mail"));
+        chown("postfix", b.join("postfix-data"));
+        // A private CA and a server certificate it signs (webpki refuses a self-signed
+        // CA certificate used as the server's own).
+        let t = b.join("tls");
+        let log = b.join("log/start.log");
+        let ec = [
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+        ];
+        run_quiet(
+            Command::new("openssl")
+                .args([
+                    "req",
+                    "-x509",
+                    "-days",
+                    "3650",
+                    "-subj",
+                    "/CN=incident-gateway test CA",
+                ])
+                .args(ec)
+                .arg("-keyout")
+                .arg(t.join("ca-key.pem"))
+                .arg("-out")
+                .arg(t.join("ca.pem")),
+            &log,
+            "openssl CA",
+        );
+        run_quiet(
+            Command::new("openssl")
+                .args(["req", "-subj", "/CN=localhost"])
+                .args(ec)
+                .arg("-keyout")
+                .arg(t.join("key.pem"))
+                .arg("-out")
+                .arg(t.join("server.csr")),
+            &log,
+            "openssl CSR",
+        );
+        fs::write(
+            t.join("server.ext"),
+            "subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature\nextendedKeyUsage=serverAuth\n",
+        )
+        .expect("write cert extensions");
+        run_quiet(
+            Command::new("openssl")
+                .args(["x509", "-req", "-days", "3650", "-CAcreateserial"])
+                .arg("-in")
+                .arg(t.join("server.csr"))
+                .arg("-CA")
+                .arg(t.join("ca.pem"))
+                .arg("-CAkey")
+                .arg(t.join("ca-key.pem"))
+                .arg("-extfile")
+                .arg(t.join("server.ext"))
+                .arg("-out")
+                .arg(t.join("cert.pem")),
+            &log,
+            "openssl sign",
+        );
+        fs::set_permissions(b.join("tls/key.pem"), fs::Permissions::from_mode(0o600))
+            .expect("chmod key");
+        let ok = Command::new("runuser")
+            .args(["-u", "mail", "--", "test", "-w"])
+            .arg(b.join("mail"))
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false);
+        assert!(
+            ok,
+            "user mail cannot write {}: every parent needs o+x",
+            b.join("mail").display()
+        );
+        write_cooled(&b.join("etc/dovecot.conf"), &self.dovecot_conf());
+        write_cooled(&b.join("etc/postfix/main.cf"), &self.postfix_main());
+        write_cooled(&b.join("etc/postfix/master.cf"), &self.postfix_master());
+    }
+
+    fn dovecot_conf(&self) -> String {
+        let b = self.base.display();
+        format!(
+            r#"instance_name = mailstack-{imap}
+base_dir = {b}/run/dovecot
+state_dir = {b}/run/dovecot-state
+log_path = {b}/log/dovecot.log
+info_log_path = {b}/log/dovecot.log
+debug_log_path = {b}/log/dovecot.log
+protocols = imap lmtp
+listen = 127.0.0.1
+hostname = mail.agency.test
+disable_plaintext_auth = no
+auth_username_format = %Lu
+auth_failure_delay = 0
+passdb {{
+  driver = static
+  args = password={pw}
+}}
+userdb {{
+  driver = static
+  args = uid=mail gid=mail home={b}/mail/%d/%n allow_all_users=yes
+}}
+mail_location = maildir:~/Maildir
+first_valid_uid = 8
+first_valid_gid = 8
+namespace inbox {{
+  inbox = yes
+  separator = /
+  mailbox Processed {{
+    auto = subscribe
+  }}
+  mailbox Sent {{
+    auto = subscribe
+    special_use = \Sent
+  }}
+  mailbox Trash {{
+    auto = subscribe
+    special_use = \Trash
+  }}
+}}
+ssl = yes
+ssl_cert = <{b}/tls/cert.pem
+ssl_key = <{b}/tls/key.pem
+service imap-login {{
+  inet_listener imap {{
+    address = 127.0.0.1
+    port = {imap}
+  }}
+  inet_listener imaps {{
+    address = 127.0.0.1
+    port = {imaps}
+    ssl = yes
+  }}
+}}
+service lmtp {{
+  inet_listener lmtp {{
+    address = 127.0.0.1
+    port = {lmtp}
+  }}
+}}
+service anvil {{
+  unix_listener anvil-auth-penalty {{
+    mode = 0
+  }}
+}}
+protocol imap {{
+  mail_max_userip_connections = 100
+}}
+"#,
+            imap = self.imap_port,
+            imaps = self.imaps_port,
+            lmtp = self.lmtp_port,
+            pw = self.password,
+        )
+    }
+
+    fn postfix_main(&self) -> String {
+        let b = self.base.display();
+        format!(
+            "compatibility_level = 3.6
+config_directory = {b}/etc/postfix
+queue_directory = {b}/spool
+data_directory = {b}/postfix-data
+maillog_file = {b}/log/postfix.log
+maillog_file_prefixes = {b}/log
+syslog_name = postfix-mailstack-{smtp}
+myhostname = mail.agency.test
+inet_interfaces = 127.0.0.1
+inet_protocols = ipv4
+mydestination =
+local_recipient_maps =
+alias_maps =
+alias_database =
+virtual_mailbox_domains = agency.test, mass.gov, state.ma.us
+virtual_mailbox_maps =
+virtual_transport = lmtp:inet:127.0.0.1:{lmtp}
+smtpd_relay_restrictions = reject_unauth_destination
+default_transport = error:mailstack does not relay
+relay_transport = error:mailstack does not relay
+notify_classes =
+message_size_limit = 52428800
+in_flow_delay = 0
+queue_run_delay = 1s
+minimal_backoff_time = 1s
+maximal_backoff_time = 10s
+smtpd_tls_security_level = may
+smtpd_tls_cert_file = {b}/tls/cert.pem
+smtpd_tls_key_file = {b}/tls/key.pem
+",
+            smtp = self.smtp_port,
+            lmtp = self.lmtp_port,
+        )
+    }
+
+    fn postfix_master(&self) -> String {
+        format!(
+            "127.0.0.1:{smtp} inet n - n - - smtpd
+pickup    unix  n       -       n       60      1       pickup
+cleanup   unix  n       -       n       -       0       cleanup
+qmgr      unix  n       -       n       300     1       qmgr
+tlsmgr    unix  -       -       n       1000?   1       tlsmgr
+rewrite   unix  -       -       n       -       -       trivial-rewrite
+bounce    unix  -       -       n       -       0       bounce
+defer     unix  -       -       n       -       0       bounce
+trace     unix  -       -       n       -       0       bounce
+verify    unix  -       -       n       -       1       verify
+flush     unix  n       -       n       1000?   0       flush
+proxymap  unix  -       -       n       -       -       proxymap
+proxywrite unix -       -       n       -       1       proxymap
+smtp      unix  -       -       n       -       -       smtp
+relay     unix  -       -       n       -       -       smtp
+showq     unix  n       -       n       -       -       showq
+error     unix  -       -       n       -       -       error
+retry     unix  -       -       n       -       -       error
+discard   unix  -       -       n       -       -       discard
+lmtp      unix  -       -       n       -       -       lmtp
+anvil     unix  -       -       n       -       1       anvil
+scache    unix  -       -       n       -       1       scache
+postlog   unix-dgram n  -       n       -       1       postlogd
+",
+            smtp = self.smtp_port
+        )
+    }
+
+    fn wait_ports(&self, ports: &[u16], what: &str) {
+        let start = Instant::now();
+        for &p in ports {
+            while TcpStream::connect(("127.0.0.1", p)).is_err() {
+                if start.elapsed() > Duration::from_secs(20) {
+                    panic!(
+                        "{what} not listening on {p} after 20 s\n--- dovecot.log\n{}\n--- postfix.log\n{}\n--- start.log\n{}",
+                        tail(&self.base.join("log/dovecot.log")),
+                        tail(&self.base.join("log/postfix.log")),
+                        tail(&self.base.join("log/start.log")),
+                    );
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+    }
+
+    fn wait_port_closed(&self, port: u16) {
+        let start = Instant::now();
+        while TcpStream::connect(("127.0.0.1", port)).is_ok()
+            && start.elapsed() < Duration::from_secs(10)
+        {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    pub fn start_dovecot(&self) {
+        // A stale anvil socket makes the first login hang (gotcha 7).
+        let _ = fs::remove_dir_all(self.base.join("run/dovecot"));
+        fs::create_dir_all(self.base.join("run/dovecot")).expect("dovecot base_dir");
+        run_quiet(
+            Command::new("dovecot")
+                .arg("-c")
+                .arg(self.base.join("etc/dovecot.conf")),
+            &self.base.join("log/start.log"),
+            "dovecot start",
+        );
+        self.wait_ports(
+            &[self.imap_port, self.imaps_port, self.lmtp_port],
+            "dovecot",
+        );
+    }
+
+    pub fn start_postfix(&self) {
+        run_quiet(
+            Command::new("postfix")
+                .arg("-c")
+                .arg(self.base.join("etc/postfix"))
+                .arg("start"),
+            &self.base.join("log/start.log"),
+            "postfix start",
+        );
+        self.wait_ports(&[self.smtp_port], "postfix");
+    }
+
+    fn dovecot_pid(&self) -> Option<i32> {
+        let pid = live_pid(&self.base.join("run/dovecot/master.pid"))?;
+        let cmdline = fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+        let conf = self.base.join("etc/dovecot.conf");
+        String::from_utf8_lossy(&cmdline)
+            .contains(&*conf.to_string_lossy())
+            .then_some(pid)
+    }
+
+    fn postfix_pid(&self) -> Option<i32> {
+        let pid = live_pid(&self.base.join("spool/pid/master.pid"))?;
+        let environ = fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
+        let want = format!("MAIL_CONFIG={}", self.base.join("etc/postfix").display());
+        String::from_utf8_lossy(&environ)
+            .contains(&want)
+            .then_some(pid)
+    }
+
+    pub fn stop_postfix(&self) {
+        if let Some(pid) = self.postfix_pid() {
+            let _ = Command::new("kill")
+                .args(["-TERM", &pid.to_string()])
+                .status();
+        }
+        self.wait_port_closed(self.smtp_port);
+    }
+
+    pub fn stop_dovecot(&self) {
+        if let Some(pid) = self.dovecot_pid() {
+            let _ = Command::new("kill")
+                .args(["-TERM", &pid.to_string()])
+                .status();
+        }
+        self.wait_port_closed(self.imap_port);
+    }
+
+    pub fn stop(&self) {
+        for pid in [self.postfix_pid(), self.dovecot_pid()]
+            .into_iter()
+            .flatten()
+        {
+            let _ = Command::new("kill")
+                .args(["-TERM", &pid.to_string()])
+                .status();
+        }
+    }
+
+    /// Stops both masters and removes the directory when the test process exits,
+    /// however it exits (the shared stack is a static and is never dropped).
+    fn spawn_watchdog(&self) {
+        let script = format!(
+            "while kill -0 {me} 2>/dev/null; do sleep 0.5; done; \
+             for f in {b}/spool/pid/master.pid {b}/run/dovecot/master.pid; do \
+               p=$(tr -d ' ' < $f 2>/dev/null) && [ -n \"$p\" ] && kill -TERM $p 2>/dev/null; done; \
+             sleep 2; rm -rf {b}",
+            me = std::process::id(),
+            b = self.base.display()
+        );
+        let _ = Command::new("setsid")
+            .args(["sh", "-c", &script])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn();
+    }
+}
+
+impl Drop for MailStack {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
