@@ -6,7 +6,11 @@ fn main() -> ExitCode {
     let args = incident_gateway::cli::Cli::parse();
     // The interactive commands print their own results; the service logs its work.
     let quiet = !matches!(args.command, incident_gateway::cli::Command::Run);
-    incident_gateway::cli::init_tracing(if quiet { "warn,sqlx=warn" } else { "info,sqlx=warn" });
+    incident_gateway::cli::init_tracing(if quiet {
+        "warn,sqlx=warn"
+    } else {
+        "info,sqlx=warn"
+    });
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
