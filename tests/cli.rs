@@ -1,0 +1,267 @@
+//! The command line without mail servers: pipe mode, exit codes, rate limit, demo,
+//! held mail and its release.
+
+use std::io::Write;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+fn bin() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_incident-gateway"));
+    c.env_remove("IGW_CONFIG").env("RUST_LOG", "warn");
+    c
+}
+
+fn write_config(dir: &Path, extra: &str) -> std::path::PathBuf {
+    let p = dir.join("gateway.toml");
+    std::fs::write(
+        &p,
+        format!("[gateway]\ndata_dir = \"{}\"\n{extra}", dir.display()),
+    )
+    .expect("write config");
+    p
+}
+
+fn ingest(config: &Path, raw: &[u8]) -> Output {
+    let mut child = bin()
+        .args(["ingest", "--config"])
+        .arg(config)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn ingest");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(raw)
+        .expect("write stdin");
+    child.wait_with_output().expect("wait ingest")
+}
+
+fn run(config: &Path, args: &[&str]) -> Output {
+    let out = bin()
+        .arg("--config")
+        .arg(config)
+        .args(args)
+        .output()
+        .expect("run");
+    assert!(
+        out.status.success(),
+        "{args:?}: {}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+fn json(config: &Path, args: &[&str]) -> serde_json::Value {
+    serde_json::from_slice(&run(config, args).stdout).expect("JSON output")
+}
+
+fn report(from: &str, n: usize) -> Vec<u8> {
+    format!(
+        "From: Reporter <{from}>\r\nTo: soc@mass.gov\r\nSubject: Report {n}\r\nMessage-ID: <r{n}-{from}>\r\nDate: Tue, 10 Mar 2026 09:45:00 -0400\r\n\r\nSomething happened ({n}).\r\n"
+    )
+    .into_bytes()
+}
+
+#[test]
+fn ingest_stores_and_exits_0_then_recognises_the_duplicate() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = write_config(tmp.path(), "");
+    let raw = report("jane@dor.state.ma.us", 1);
+    let out = ingest(&cfg, &raw);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("in case SOC-"));
+    let again = ingest(&cfg, &raw);
+    assert_eq!(again.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&again.stdout).contains("already stored"));
+    let cases = json(&cfg, &["cases", "list", "--json"]);
+    assert_eq!(cases.as_array().unwrap().len(), 1);
+    let id = cases[0]["tracking_id"].as_str().unwrap();
+    let detail = json(&cfg, &["case", "show", id, "--json"]);
+    assert_eq!(detail["messages"].as_array().unwrap().len(), 1);
+    assert_eq!(detail["outbox"][0]["status"], "pending");
+    // The human view names the case and its events.
+    let text = String::from_utf8(run(&cfg, &["case", "show", id]).stdout).unwrap();
+    assert!(
+        text.contains(id) && text.contains("case_opened") && text.contains("ack_queued"),
+        "{text}"
+    );
+}
+
+#[test]
+fn ingest_exits_75_when_storage_is_unavailable() {
+    let tmp = tempfile::tempdir().unwrap();
+    // A database path under a regular file cannot be created.
+    std::fs::write(tmp.path().join("not-a-dir"), b"x").unwrap();
+    let cfg = write_config(
+        tmp.path(),
+        &format!(
+            "[database]\nurl = \"sqlite://{}/not-a-dir/gateway.db\"\n",
+            tmp.path().display()
+        ),
+    );
+    let out = ingest(&cfg, &report("jane@dor.state.ma.us", 1));
+    assert_eq!(
+        out.status.code(),
+        Some(75),
+        "EX_TEMPFAIL so the MTA retries"
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("not stored") && err.contains("retry"), "{err}");
+}
+
+#[test]
+fn a_bad_config_is_named_and_exits_78() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = tmp.path().join("bad.toml");
+    std::fs::write(
+        &cfg,
+        "[imap]\nhost = \"x\"\nusername = \"u\"\npassword = \"p\"\nsecurity = \"ssl\"\n",
+    )
+    .unwrap();
+    let out = bin()
+        .arg("--config")
+        .arg(&cfg)
+        .args(["cases", "list"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(78));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("bad.toml") && err.contains("ssl"), "{err}");
+}
+
+#[test]
+fn acknowledgements_are_rate_limited_per_sender() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = write_config(tmp.path(), "ack_rate_limit_per_hour = 3\n");
+    for n in 0..5 {
+        assert!(ingest(&cfg, &report("busy@dor.state.ma.us", n))
+            .status
+            .success());
+    }
+    assert!(ingest(&cfg, &report("other@dor.state.ma.us", 9))
+        .status
+        .success());
+    let rows = json(&cfg, &["outbound", "list", "--json"]);
+    let to_busy = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["recipient"] == "busy@dor.state.ma.us")
+        .count();
+    assert_eq!(to_busy, 3, "only 3 acknowledgements to one sender per hour");
+    assert_eq!(
+        rows.as_array().unwrap().len(),
+        4,
+        "the other sender is not affected"
+    );
+    let cases = json(&cfg, &["cases", "list", "--json"]);
+    assert_eq!(
+        cases.as_array().unwrap().len(),
+        6,
+        "every report is still a case"
+    );
+    let newest = cases[1]["tracking_id"].as_str().unwrap();
+    let detail = json(&cfg, &["case", "show", newest, "--json"]);
+    let suppressed = detail["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["kind"] == "ack_suppressed")
+        .expect("event");
+    assert!(suppressed["detail"]["reason"]
+        .as_str()
+        .unwrap()
+        .contains("rate limit"));
+}
+
+#[test]
+fn mail_to_outside_domains_is_held_until_released() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = write_config(tmp.path(), "");
+    assert!(ingest(&cfg, &report("someone@example.com", 1))
+        .status
+        .success());
+    let rows = json(&cfg, &["outbound", "list", "--status", "held", "--json"]);
+    assert_eq!(rows.as_array().unwrap().len(), 1);
+    let id = rows[0]["id"].as_i64().unwrap().to_string();
+    run(&cfg, &["outbound", "release", &id, "--by", "alice"]);
+    let rows = json(&cfg, &["outbound", "list", "--json"]);
+    assert_eq!(rows[0]["status"], "pending");
+    // Releasing twice is refused with a reason.
+    let out = bin()
+        .arg("--config")
+        .arg(&cfg)
+        .args(["outbound", "release", &id])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not held"));
+    let case = json(&cfg, &["cases", "list", "--json"])[0]["tracking_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let detail = json(&cfg, &["case", "show", &case, "--json"]);
+    let ev = detail["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["kind"] == "outbound_released")
+        .expect("release event");
+    assert_eq!(ev["actor"], "analyst:alice");
+}
+
+#[test]
+fn demo_runs_on_the_embedded_default_and_is_idempotent() {
+    let tmp = tempfile::tempdir().unwrap();
+    let fixtures = tmp.path().join("fx");
+    std::fs::create_dir(&fixtures).unwrap();
+    std::fs::write(fixtures.join("a.eml"), report("jane@dor.state.ma.us", 1)).unwrap();
+    std::fs::write(
+        fixtures.join("b.eml"),
+        b"From: x@agency.test\r\nSubject: Out of office\r\nAuto-Submitted: auto-replied\r\n\r\naway\r\n",
+    )
+    .unwrap();
+    let demo = |dir: &Path| {
+        let out = bin()
+            .current_dir(dir)
+            .args(["demo", "--fixtures"])
+            .arg(&fixtures)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let first = demo(tmp.path());
+    assert!(first.contains("acknowledgement queued"), "{first}");
+    assert!(first.contains("quarantined"), "{first}");
+    let written: Vec<_> = std::fs::read_dir(tmp.path().join("data/outbox"))
+        .unwrap()
+        .collect();
+    assert_eq!(written.len(), 1, "one acknowledgement file");
+    assert!(
+        tmp.path().join("data/gateway.db").exists(),
+        "embedded default database"
+    );
+    let second = demo(tmp.path());
+    assert!(second.contains("already stored"), "{second}");
+    assert_eq!(
+        std::fs::read_dir(tmp.path().join("data/outbox"))
+            .unwrap()
+            .count(),
+        1,
+        "nothing sent twice"
+    );
+}
