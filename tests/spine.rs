@@ -287,3 +287,166 @@ async fn auto_replies_bounces_and_bulk_are_stored_never_answered() {
     assert!(fetch_all(stack, &bulk, "INBOX").await.is_empty());
     assert!(gw.terminate().success());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn polling_without_idle_and_reconnect_after_imap_restart() {
+    // Its own mail stack: this test restarts Dovecot.
+    let stack = MailStack::start();
+    let mut gw = Gateway::new(&stack, Wire::Plain, "");
+    gw.start(&[
+        ("IGW_IMAP__DISABLE_IDLE", "true"),
+        ("IGW_IMAP__POLL_INTERVAL_SECS", "1"),
+    ]);
+    let first = reporter();
+    let (_, raw) = report(
+        &first,
+        &gw.soc,
+        "Web page defaced",
+        "Our homepage shows a hacker banner.",
+    );
+    send_smtp(&stack, &first, &[gw.soc.as_str()], &raw).await;
+    wait_mail(&stack, &gw, &first, 1).await;
+
+    stack.stop_dovecot();
+    gw.wait_log(
+        "IMAP intake interrupted; reconnecting",
+        Duration::from_secs(30),
+    );
+    stack.start_dovecot();
+    let second = reporter();
+    let (_, raw) = report(&second, &gw.soc, "DDoS on the portal", "Traffic flood.");
+    send_smtp(&stack, &second, &[gw.soc.as_str()], &raw).await;
+    wait_mail(&stack, &gw, &second, 1).await;
+    assert_eq!(gw.cases().len(), 2);
+    assert!(gw.terminate().success());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_uidvalidity_change_is_survived_without_a_second_case() {
+    let stack = MailStack::shared();
+    let mut gw = Gateway::new(stack, Wire::Plain, "");
+    // Read from a folder we can delete and recreate (INBOX cannot be).
+    let intake = "Intake";
+    let mut s = common::mailbox::imap_session(stack, &gw.soc).await;
+    s.create(intake).await.expect("create intake folder");
+    let before = s
+        .select(intake)
+        .await
+        .expect("select")
+        .uid_validity
+        .expect("uidvalidity");
+    let who = reporter();
+    let (_, raw) = report(
+        &who,
+        &gw.soc,
+        "Account compromise",
+        "Mailbox rule forwarding to gmail.",
+    );
+    s.append(intake, None, None, &raw).await.expect("append");
+    s.logout().await.ok();
+
+    gw.start(&[
+        ("IGW_FAILPOINT", "after-commit"),
+        ("IGW_IMAP__MAILBOX", intake),
+    ]);
+    gw.wait_log(
+        "IGW_FAILPOINT after-commit reached",
+        Duration::from_secs(30),
+    );
+    gw.kill();
+    assert_eq!(gw.cases().len(), 1);
+
+    // Recreate the folder: same message, new UIDVALIDITY.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let mut s = common::mailbox::imap_session(stack, &gw.soc).await;
+    s.delete(intake).await.expect("delete intake folder");
+    s.create(intake).await.expect("recreate intake folder");
+    s.append(intake, None, None, &raw)
+        .await
+        .expect("append again");
+    let after = s
+        .select(intake)
+        .await
+        .expect("select")
+        .uid_validity
+        .expect("uidvalidity");
+    s.logout().await.ok();
+    assert_ne!(before, after, "the test needs a real UIDVALIDITY change");
+
+    gw.start(&[("IGW_IMAP__MAILBOX", intake)]);
+    wait_for_count(stack, &gw.soc, "Processed", 1, Duration::from_secs(30)).await;
+    let acks = settled_acks(stack, &gw, &who).await;
+    assert_eq!(acks.len(), 1, "one acknowledgement");
+    assert_eq!(
+        gw.cases().len(),
+        1,
+        "recognised by Message-ID and content, no second case"
+    );
+    assert!(gw.terminate().success());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_config_says_plainly_what_is_wrong() {
+    let stack = MailStack::shared();
+    let check = |gw: &Gateway, env: &[(&str, &str)]| {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_incident-gateway"));
+        cmd.arg("--config").arg(&gw.config).arg("check-config");
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let out = cmd.output().expect("run check-config");
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).to_string(),
+        )
+    };
+    let good = Gateway::new(stack, Wire::Tls, "");
+    let (ok, text) = check(&good, &[]);
+    assert!(ok, "{text}");
+    assert!(
+        text.contains("imap      ok") && text.contains("smtp      ok"),
+        "{text}"
+    );
+
+    let (ok, text) = check(&good, &[("IGW_IMAP__PASSWORD", "wrong")]);
+    assert!(!ok);
+    assert!(
+        text.contains("refused the login") && text.contains("username and password"),
+        "{text}"
+    );
+
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let (ok, text) = check(
+        &good,
+        &[
+            ("IGW_IMAP__PORT", &closed.to_string()),
+            ("IGW_SMTP__PORT", &closed.to_string()),
+        ],
+    );
+    assert!(!ok);
+    assert!(
+        text.contains("cannot connect to IMAP server") && text.contains("host and port"),
+        "{text}"
+    );
+    assert!(text.contains("smtp      FAIL"), "{text}");
+
+    let (ok, text) = check(&good, &[("IGW_IMAP__MAILBOX", "NoSuchFolder")]);
+    assert!(!ok);
+    assert!(text.contains("'NoSuchFolder' cannot be opened"), "{text}");
+
+    // Without our CA the server's certificate is not trusted.
+    let untrusted = Gateway::new(stack, Wire::Tls, "");
+    let cfg = std::fs::read_to_string(&untrusted.config).unwrap();
+    let ca_line = format!("ca_file = \"{}\"\n", stack.ca_cert.display());
+    std::fs::write(&untrusted.config, cfg.replace(&ca_line, "")).unwrap();
+    let (ok, text) = check(&untrusted, &[]);
+    assert!(!ok);
+    assert!(
+        text.contains("TLS with IMAP server") && text.contains("ca_file"),
+        "{text}"
+    );
+}
