@@ -450,3 +450,32 @@ async fn check_config_says_plainly_what_is_wrong() {
         "{text}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_permanent_smtp_refusal_marks_the_acknowledgement_failed() {
+    let stack = MailStack::shared();
+    let mut gw = Gateway::new(stack, Wire::Plain, "");
+    gw.start(&[]);
+    // Postfix takes mail only for its three domains: a subdomain gets 554 5.7.1.
+    let who = format!("r-{}@sub.agency.test", uuid::Uuid::new_v4().simple());
+    let (_, raw) = report(&who, &gw.soc, "Suspicious login", "Odd sign-in.");
+    send_smtp(stack, &who, &[gw.soc.as_str()], &raw).await;
+    let row = eventually(
+        "the acknowledgement to fail",
+        Duration::from_secs(30),
+        || async { gw.outbox().into_iter().find(|r| r["status"] == "failed") },
+    )
+    .await;
+    assert_eq!(row["attempts"], 1, "a 5xx is not retried");
+    let err = row["last_error"].as_str().unwrap_or_default();
+    assert!(err.contains("554") || err.contains("5.7.1"), "{err}");
+    let tid = gw.cases()[0]["tracking_id"].as_str().unwrap().to_string();
+    let detail = gw.cli_json(&["case", "show", &tid, "--json"]);
+    let failed = detail["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|e| e["kind"] == "outbound_failed");
+    assert!(failed, "the analyst sees the failure in the case's events");
+    assert!(gw.terminate().success());
+}
