@@ -49,6 +49,17 @@ pub enum Command {
     },
     /// Connect to the configured IMAP and SMTP servers and report what is wrong.
     CheckConfig,
+    /// Read one message file and print what the gateway makes of it (no database).
+    Parse {
+        file: PathBuf,
+        /// One JSON object: kind, acknowledge, tracking_id, category, severity_suggested,
+        /// fields, missing, iocs, attachments.
+        #[arg(long)]
+        json: bool,
+        /// Directory file (TOML) to recognise agencies; default: [gateway] directory.
+        #[arg(long)]
+        directory: Option<PathBuf>,
+    },
     /// List cases.
     Cases {
         #[command(subcommand)]
@@ -171,6 +182,11 @@ async fn dispatch(command: Command, config: Config) -> anyhow::Result<ExitCode> 
         Command::Ingest => unreachable!("handled before dispatch"),
         Command::Demo { fixtures } => demo(config, &fixtures).await,
         Command::CheckConfig => check_config(config).await,
+        Command::Parse {
+            file,
+            json,
+            directory,
+        } => parse(config, &file, json, directory),
         Command::Cases {
             command: CasesCommand::List { json, limit },
         } => {
@@ -242,7 +258,13 @@ async fn ingest(config: Config) -> ExitCode {
             return ExitCode::from(EX_TEMPFAIL);
         }
     };
-    let pipeline = crate::intake::Pipeline::new(store, std::sync::Arc::new(config));
+    let pipeline = match crate::intake::Pipeline::new(store, std::sync::Arc::new(config)) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("error: {e}; the message was not stored, the MTA should retry");
+            return ExitCode::from(EX_TEMPFAIL);
+        }
+    };
     match pipeline.ingest(&raw, &Origin::Pipe).await {
         Ok(o) => {
             println!(
@@ -325,6 +347,137 @@ async fn demo(config: Config, dir: &Path) -> anyhow::Result<ExitCode> {
     print_case_list(&cases::list(&mut conn, 1000).await?);
     println!("\nLook closer: incident-gateway case show <TRACKING-ID>");
     Ok(ExitCode::SUCCESS)
+}
+
+fn parse(
+    mut config: Config,
+    file: &Path,
+    json: bool,
+    directory: Option<PathBuf>,
+) -> anyhow::Result<ExitCode> {
+    let raw = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
+    if directory.is_some() {
+        config.gateway.directory = directory;
+    }
+    let agencies = match &config.gateway.directory {
+        Some(p) => crate::routing::Directory::load(p)?.agencies,
+        None => Vec::new(),
+    };
+    let a = crate::intake::analyze_with(&raw, &config.own_addresses(), &agencies, &config);
+    if json {
+        println!("{}", serde_json::to_string_pretty(&a.contract())?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!("{}  ({})", file.display(), a.subject);
+    println!(
+        "  kind {}, {}{}",
+        a.kind,
+        if a.acknowledge {
+            "would be acknowledged"
+        } else {
+            "no automatic answer"
+        },
+        a.class
+            .reason
+            .as_deref()
+            .map(|r| format!(": {r}"))
+            .unwrap_or_default()
+    );
+    if let Some(t) = &a.tracking_id {
+        println!("  refers to case {t}");
+    }
+    println!(
+        "  category {} ({})",
+        a.category,
+        a.category_reasons.join("; ")
+    );
+    println!(
+        "  severity suggested {}{} ({})",
+        a.severity_suggested,
+        if a.severity_provisional {
+            ", provisional"
+        } else {
+            ""
+        },
+        a.severity_reasons.join("; ")
+    );
+    println!("  priority {}", a.priority);
+    print_fields(&serde_json::to_value(&a.fields)?);
+    if !a.missing.is_empty() {
+        println!("\nMissing: {}", a.missing.join(", "));
+    }
+    print_iocs(&serde_json::to_value(&a.iocs)?);
+    if !a.attachments.is_empty() {
+        println!("\nAttachments");
+        for at in &a.attachments {
+            println!(
+                "  {:<32} {:<28} {:>9} B  sha256 {}{}",
+                cut(at.name.as_deref().unwrap_or("(unnamed)"), 32),
+                cut(&at.media_type, 28),
+                at.size,
+                at.sha256,
+                if at.kept {
+                    ""
+                } else {
+                    "  (over the size limit: not kept)"
+                }
+            );
+        }
+    }
+    for e in &a.evidence {
+        println!(
+            "\nEvidence: {} from {} subject {}",
+            e.origin,
+            e.from.as_deref().unwrap_or("?"),
+            e.subject.as_deref().unwrap_or("?")
+        );
+    }
+    for n in &a.notes {
+        println!("note: {n}");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Fields with the line each came from.
+fn print_fields(fields: &serde_json::Value) {
+    let Some(obj) = fields.as_object().filter(|o| !o.is_empty()) else {
+        return;
+    };
+    println!("\nFields");
+    for (k, v) in obj {
+        let value = v.get("value").unwrap_or(v);
+        let shown = match value {
+            serde_json::Value::String(s) => cut(s, 70),
+            other => cut(&other.to_string(), 70),
+        };
+        println!("  {k:<26} {shown}");
+        if let Some(src) = v.get("source") {
+            let part = src.get("part").and_then(|p| p.as_str()).unwrap_or("");
+            let line = src.get("line").and_then(|l| l.as_u64()).unwrap_or(0);
+            let text = src.get("text").and_then(|t| t.as_str()).unwrap_or("");
+            if line > 0 {
+                println!("  {:<26}   from {part} line {line}: {}", "", cut(text, 60));
+            } else {
+                println!("  {:<26}   from {part}", "");
+            }
+        }
+    }
+}
+
+fn print_iocs(iocs: &serde_json::Value) {
+    let Some(obj) = iocs.as_object() else { return };
+    let any = obj
+        .values()
+        .any(|v| v.as_array().is_some_and(|a| !a.is_empty()));
+    if !any {
+        return;
+    }
+    println!("\nIndicators");
+    for (k, v) in obj {
+        for item in v.as_array().into_iter().flatten() {
+            println!("  {k:<8} {}", item.as_str().unwrap_or(""));
+        }
+    }
 }
 
 async fn check_config(config: Config) -> anyhow::Result<ExitCode> {
@@ -506,19 +659,48 @@ fn print_case(d: &cases::CaseDetail) {
         c.reporter_email.as_deref().unwrap_or("-")
     );
     println!("  opened      {}", c.created_at);
-    if let Some(obj) = d.fields.as_object().filter(|o| !o.is_empty()) {
-        println!("\nFields");
-        for (k, v) in obj {
-            let value = v.get("value").unwrap_or(v);
-            println!("  {k:<26} {}", value);
+    println!("  category    {}", c.category.as_deref().unwrap_or("-"));
+    println!("  priority    {}", c.priority.as_deref().unwrap_or("-"));
+    for key in ["category_reasons", "severity_reasons"] {
+        if let Some(r) = d
+            .assessment
+            .get(key)
+            .and_then(|v| v.as_array())
+            .filter(|a| !a.is_empty())
+        {
+            let r: Vec<&str> = r.iter().filter_map(|v| v.as_str()).collect();
+            println!(
+                "  {:<11} {}",
+                format!("{} why", key.trim_end_matches("_reasons")),
+                r.join("; ")
+            );
         }
     }
+    print_fields(&d.fields);
     if let Some(m) = d.missing.as_array().filter(|a| !a.is_empty()) {
         let names: Vec<String> = m
             .iter()
             .filter_map(|v| v.as_str().map(String::from))
             .collect();
         println!("\nMissing: {}", names.join(", "));
+    }
+    print_iocs(&d.iocs);
+    if !d.attachments.is_empty() {
+        println!("\nAttachments");
+        for a in &d.attachments {
+            println!(
+                "  {:<32} {:<24} {:>9} B  sha256 {}{}",
+                cut(a.name.as_deref().unwrap_or("(unnamed)"), 32),
+                cut(&a.media_type, 24),
+                a.size,
+                a.sha256,
+                if a.kept {
+                    ""
+                } else {
+                    "  (over the size limit: not kept)"
+                }
+            );
+        }
     }
     println!("\nMessages");
     for m in &d.messages {

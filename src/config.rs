@@ -50,8 +50,13 @@ pub struct GatewayConfig {
     pub own_addresses: Vec<String>,
     /// Acknowledgements per sender address per hour.
     pub ack_rate_limit_per_hour: u32,
-    /// Largest message accepted by `ingest` and IMAP intake, in bytes.
+    /// Largest message parsed, in bytes (larger ones are stored, not parsed).
     pub max_message_bytes: usize,
+    /// Largest attachment part kept, in bytes; a larger one is recorded (name, size,
+    /// SHA-256) but its bytes are not kept.
+    pub max_attachment_bytes: usize,
+    /// The directory file (agencies, aliases, domains) used to recognise agencies.
+    pub directory: Option<PathBuf>,
 }
 
 impl Default for GatewayConfig {
@@ -65,6 +70,8 @@ impl Default for GatewayConfig {
             own_addresses: Vec::new(),
             ack_rate_limit_per_hour: 10,
             max_message_bytes: 64 * 1024 * 1024,
+            max_attachment_bytes: 25 * 1024 * 1024,
+            directory: None,
         }
     }
 }

@@ -10,5 +10,6 @@ pub mod domain;
 pub mod extract;
 pub mod intake;
 pub mod outbound;
+pub mod routing;
 pub mod service;
 pub mod store;

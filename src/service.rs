@@ -18,6 +18,8 @@ pub enum StartError {
     Store(#[from] crate::store::StoreError),
     #[error(transparent)]
     Transport(#[from] crate::outbound::worker::TransportError),
+    #[error(transparent)]
+    Directory(#[from] crate::routing::DirectoryError),
 }
 
 /// The running gateway.
@@ -33,7 +35,7 @@ impl Service {
         let config = Arc::new(config);
         let store = Store::connect(&config.database_url()).await?;
         let transport = Transport::from_config(&config)?;
-        let pipeline = Pipeline::new(store.clone(), config.clone());
+        let pipeline = Pipeline::new(store.clone(), config.clone())?;
         Ok(Self {
             config,
             store,

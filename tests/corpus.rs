@@ -155,3 +155,51 @@ fn every_corpus_message_is_ingested_and_stored() {
         );
     });
 }
+
+#[test]
+fn every_corpus_message_goes_through_parse_json() {
+    let Some(dir) = corpus_dir() else { return };
+    let files = corpus_files(&dir);
+    let mut kinds = std::collections::BTreeMap::<String, usize>::new();
+    for f in &files {
+        let out = Command::new(env!("CARGO_BIN_EXE_incident-gateway"))
+            .env_remove("IGW_CONFIG")
+            .args(["parse", "--json"])
+            .arg(f)
+            .output()
+            .expect("spawn parse");
+        assert!(
+            out.status.success(),
+            "{}: parse exited {:?}: {}",
+            f.display(),
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("{}: parse --json printed no JSON: {e}", f.display()));
+        for key in [
+            "kind",
+            "acknowledge",
+            "tracking_id",
+            "category",
+            "severity_suggested",
+            "fields",
+            "missing",
+            "iocs",
+            "attachments",
+        ] {
+            assert!(
+                v.get(key).is_some(),
+                "{}: no '{key}' in the parse output",
+                f.display()
+            );
+        }
+        *kinds
+            .entry(v["kind"].as_str().unwrap_or("?").to_string())
+            .or_default() += 1;
+    }
+    eprintln!(
+        "corpus: {} files through parse --json, by kind: {kinds:?}",
+        files.len()
+    );
+}

@@ -5,6 +5,12 @@
 
 pub mod body;
 mod classify;
+pub mod fields;
+pub mod html;
+pub mod iocs;
+pub mod report;
+pub mod rules;
+pub mod tnef;
 
 pub use classify::{classify, Classification};
 

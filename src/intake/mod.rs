@@ -12,7 +12,9 @@ use sqlx::SqliteConnection;
 
 use crate::config::Config;
 use crate::domain::{EmailAddress, MessageKind, TrackingId};
-use crate::extract::{classify, content_hash, parse_inbound, Classification, InboundEmail};
+use crate::extract::fields::AgencyEntry;
+use crate::extract::report::{self, Analysis};
+use crate::extract::{content_hash, InboundEmail};
 use crate::outbound::{compose, new_message_id, Envelope, Templates};
 use crate::store::messages::{self, NewMessage, Origin};
 use crate::store::outbox::{self, NewOutbound};
@@ -41,17 +43,29 @@ pub struct Pipeline {
     config: Arc<Config>,
     templates: Arc<Templates>,
     own: Arc<Vec<EmailAddress>>,
+    agencies: Arc<Vec<AgencyEntry>>,
 }
 
 impl Pipeline {
-    pub fn new(store: Store, config: Arc<Config>) -> Self {
+    /// Builds the pipeline; reads the directory file when one is configured.
+    pub fn new(store: Store, config: Arc<Config>) -> Result<Self, crate::routing::DirectoryError> {
         let own = Arc::new(config.own_addresses());
-        Self {
+        let agencies = match &config.gateway.directory {
+            Some(path) => crate::routing::Directory::load(path)?.agencies,
+            None => Vec::new(),
+        };
+        Ok(Self {
             store,
             config,
             templates: Arc::new(Templates::new()),
             own,
-        }
+            agencies: Arc::new(agencies),
+        })
+    }
+
+    /// Reads a message without storing it (`parse`, and the first step of `ingest`).
+    pub fn analyze(&self, raw: &[u8]) -> Analysis {
+        analyze_with(raw, &self.own, &self.agencies, &self.config)
     }
 
     pub fn store(&self) -> &Store {
@@ -71,20 +85,9 @@ impl Pipeline {
         origin: &Origin,
         now: DateTime<Utc>,
     ) -> Result<IngestOutcome, StoreError> {
-        let limit = self.config.gateway.max_message_bytes;
-        let email = if raw.len() > limit {
-            InboundEmail {
-                parse_notes: vec![format!(
-                    "message of {} bytes is over the {} byte limit ([gateway] max_message_bytes): stored, not parsed",
-                    raw.len(),
-                    limit
-                )],
-                ..InboundEmail::default()
-            }
-        } else {
-            parse_inbound(raw)
-        };
-        let class = classify(&email, &self.own);
+        let analysis = self.analyze(raw);
+        let email = &analysis.email;
+        let class = &analysis.class;
         let hash = content_hash(raw);
 
         let mut tx = self.store.begin_write().await?;
@@ -111,10 +114,10 @@ impl Pipeline {
             return Ok(self.duplicate(row, tracking, class.kind));
         }
 
-        let matched = self.match_case(&mut tx, &email).await?;
+        let matched = self.match_case(&mut tx, email).await?;
         let outcome = match (class.kind, matched) {
             (MessageKind::Report, None) => {
-                self.open_case(&mut tx, raw, origin, &email, &class, &hash, now)
+                self.open_case(&mut tx, raw, origin, &analysis, &hash, now)
                     .await?
             }
             (kind, Some((case_id, how))) => {
@@ -124,7 +127,7 @@ impl Pipeline {
                     kind
                 };
                 self.attach(
-                    &mut tx, case_id, how, kind, raw, origin, &email, &class, &hash, now,
+                    &mut tx, case_id, how, kind, raw, origin, &analysis, &hash, now,
                 )
                 .await?
             }
@@ -136,13 +139,15 @@ impl Pipeline {
                         kind: kind.as_str(),
                         quarantine_reason: class.reason.as_deref(),
                         origin,
-                        email: &email,
+                        email,
                         content_hash: &hash,
                         raw,
+                        analysis: Some(&analysis),
                         now,
                     },
                 )
                 .await?;
+                messages::insert_attachments(&mut tx, row, &analysis.attachments, now).await?;
                 IngestOutcome {
                     message_row: row,
                     duplicate: false,
@@ -200,17 +205,17 @@ impl Pipeline {
         Ok(None)
     }
 
-    #[allow(clippy::too_many_arguments)]
     async fn open_case(
         &self,
         tx: &mut SqliteConnection,
         raw: &[u8],
         origin: &Origin,
-        email: &InboundEmail,
-        class: &Classification,
+        analysis: &Analysis,
         hash: &str,
         now: DateTime<Utc>,
     ) -> Result<IngestOutcome, StoreError> {
+        let email = &analysis.email;
+        let class = &analysis.class;
         let year = now.with_timezone(&New_York).year();
         let tid = cases::next_tracking_id(tx, &self.config.gateway.tracking_prefix, year).await?;
         let reporter = email.reply_address();
@@ -235,10 +240,13 @@ impl Pipeline {
                 email,
                 content_hash: hash,
                 raw,
+                analysis: Some(analysis),
                 now,
             },
         )
         .await?;
+        messages::insert_attachments(tx, row, &analysis.attachments, now).await?;
+        cases::set_analysis(tx, case_id, analysis).await?;
         store::record_event(
             tx,
             NewEvent {
@@ -251,7 +259,12 @@ impl Pipeline {
                     "subject": email.subject,
                     "from": email.from.as_ref().map(|f| f.address.to_string()),
                     "origin": origin.label(),
-                    "parse_notes": email.parse_notes,
+                    "category": analysis.category,
+                    "category_reasons": analysis.category_reasons,
+                    "severity_suggested": analysis.severity_suggested,
+                    "severity_reasons": analysis.severity_reasons,
+                    "missing": analysis.missing,
+                    "notes": analysis.notes,
                 }),
                 message_row_id: Some(row),
                 outbox_id: None,
@@ -260,7 +273,7 @@ impl Pipeline {
         .await?;
 
         let (ack, note) = self
-            .acknowledge(tx, case_id, row, &tid, email, class, now)
+            .acknowledge(tx, case_id, row, &tid, analysis, now)
             .await?;
         Ok(IngestOutcome {
             message_row: row,
@@ -274,17 +287,17 @@ impl Pipeline {
     }
 
     /// Enqueues the acknowledgement, or records why there is none.
-    #[allow(clippy::too_many_arguments)]
     async fn acknowledge(
         &self,
         tx: &mut SqliteConnection,
         case_id: i64,
         row: i64,
         tid: &TrackingId,
-        email: &InboundEmail,
-        class: &Classification,
+        analysis: &Analysis,
         now: DateTime<Utc>,
     ) -> Result<(Option<i64>, Option<String>), StoreError> {
+        let email = &analysis.email;
+        let class = &analysis.class;
         let Some(to) = email.reply_address().filter(|_| class.acknowledge) else {
             let why = class
                 .reason
@@ -412,11 +425,12 @@ impl Pipeline {
         kind: MessageKind,
         raw: &[u8],
         origin: &Origin,
-        email: &InboundEmail,
-        class: &Classification,
+        analysis: &Analysis,
         hash: &str,
         now: DateTime<Utc>,
     ) -> Result<IngestOutcome, StoreError> {
+        let email = &analysis.email;
+        let class = &analysis.class;
         let row = messages::insert(
             tx,
             NewMessage {
@@ -427,10 +441,12 @@ impl Pipeline {
                 email,
                 content_hash: hash,
                 raw,
+                analysis: Some(analysis),
                 now,
             },
         )
         .await?;
+        messages::insert_attachments(tx, row, &analysis.attachments, now).await?;
         let from = email.from.as_ref().map(|f| f.address.to_string());
         let reporter: Option<String> =
             sqlx::query_scalar("select reporter_email from cases where id = ?")
@@ -516,6 +532,38 @@ async fn suppress(
     )
     .await?;
     Ok((None, Some(reason)))
+}
+
+/// The analysis as intake runs it: messages over `max_message_bytes` are read from
+/// their headers only (and say so).
+pub fn analyze_with(
+    raw: &[u8],
+    own: &[EmailAddress],
+    agencies: &[AgencyEntry],
+    config: &Config,
+) -> Analysis {
+    let opts = report::Options {
+        own,
+        agencies,
+        tracking_prefix: &config.gateway.tracking_prefix,
+        max_part_bytes: config.gateway.max_attachment_bytes,
+    };
+    let limit = config.gateway.max_message_bytes;
+    if raw.len() <= limit {
+        return report::analyze(raw, &opts);
+    }
+    let head_end = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .or_else(|| raw.windows(2).position(|w| w == b"\n\n"))
+        .unwrap_or(0)
+        .min(1 << 20);
+    let mut a = report::analyze(&raw[..head_end], &opts);
+    a.notes.push(format!(
+        "message of {} bytes is over the {limit} byte limit ([gateway] max_message_bytes): stored whole, only its headers were read",
+        raw.len()
+    ));
+    a
 }
 
 async fn tracking_of(

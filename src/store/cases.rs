@@ -55,6 +55,45 @@ pub async fn insert(conn: &mut SqliteConnection, c: NewCase<'_>) -> Result<i64, 
     .await?)
 }
 
+/// Stores the reading of the case's first report on the case.
+pub async fn set_analysis(
+    conn: &mut SqliteConnection,
+    case_id: i64,
+    a: &crate::extract::report::Analysis,
+) -> Result<(), StoreError> {
+    let agency = a
+        .fields
+        .get("agency")
+        .and_then(|f| f.value.as_str())
+        .map(String::from);
+    let assessment = serde_json::json!({
+        "category_reasons": a.category_reasons,
+        "severity_reasons": a.severity_reasons,
+        "severity_provisional": a.severity_provisional,
+        "priority": a.priority,
+        "major_incident_suggested": a.major_incident_suggested,
+        "evidence": a.evidence.iter().map(|e| serde_json::json!({
+            "origin": e.origin, "from": e.from, "subject": e.subject, "date": e.date,
+        })).collect::<Vec<_>>(),
+    });
+    sqlx::query(
+        "update cases set category = ?, severity_suggested = ?, priority = ?, agency = ?,
+            fields_json = ?, missing_json = ?, iocs_json = ?, assessment_json = ? where id = ?",
+    )
+    .bind(&a.category)
+    .bind(&a.severity_suggested)
+    .bind(&a.priority)
+    .bind(agency)
+    .bind(serde_json::to_string(&a.fields).unwrap_or_else(|_| "{}".into()))
+    .bind(serde_json::to_string(&a.missing).unwrap_or_else(|_| "[]".into()))
+    .bind(serde_json::to_string(&a.iocs).unwrap_or_else(|_| "{}".into()))
+    .bind(assessment.to_string())
+    .bind(case_id)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
 /// One line of the case list.
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]
 pub struct CaseRow {
@@ -124,6 +163,8 @@ pub struct CaseDetail {
     pub fields: serde_json::Value,
     pub missing: serde_json::Value,
     pub iocs: serde_json::Value,
+    pub assessment: serde_json::Value,
+    pub attachments: Vec<messages::AttachmentRow>,
     pub messages: Vec<MessageRow>,
     pub events: Vec<EventView>,
     pub outbox: Vec<OutboxRow>,
@@ -144,11 +185,12 @@ pub async fn detail(
     let case = by_tracking_id(conn, id)
         .await?
         .ok_or_else(|| StoreError::NoSuchCase(id.to_string()))?;
-    let (fields, missing, iocs): (String, String, String) =
-        sqlx::query_as("select fields_json, missing_json, iocs_json from cases where id = ?")
-            .bind(case.id)
-            .fetch_one(&mut *conn)
-            .await?;
+    let (fields, missing, iocs, assessment): (String, String, String, String) = sqlx::query_as(
+        "select fields_json, missing_json, iocs_json, assessment_json from cases where id = ?",
+    )
+    .bind(case.id)
+    .fetch_one(&mut *conn)
+    .await?;
     let events: Vec<EventRow> = sqlx::query_as(
         "select id, at, actor, kind, detail_json, message_row_id, outbox_id from events where case_id = ? order by id",
     )
@@ -160,6 +202,8 @@ pub async fn detail(
         fields: parse(&fields),
         missing: parse(&missing),
         iocs: parse(&iocs),
+        assessment: parse(&assessment),
+        attachments: messages::attachments_for_case(conn, case.id).await?,
         messages: messages::for_case(conn, case.id).await?,
         events: events
             .into_iter()

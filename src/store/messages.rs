@@ -121,6 +121,8 @@ pub struct NewMessage<'a> {
     pub email: &'a InboundEmail,
     pub content_hash: &'a str,
     pub raw: &'a [u8],
+    /// The reading of the message, stored beside it.
+    pub analysis: Option<&'a crate::extract::report::Analysis>,
     pub now: DateTime<Utc>,
 }
 
@@ -141,8 +143,8 @@ pub async fn insert(conn: &mut SqliteConnection, m: NewMessage<'_>) -> Result<i6
     let id = sqlx::query_scalar(
         "insert into messages (case_id, kind, quarantine_reason, origin, mailbox, uid_validity, uid,
             message_id, content_hash, from_addr, subject, sent_date, in_reply_to, references_json,
-            parse_notes_json, attachments_json, size, raw, received_at)
-         values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) returning id",
+            parse_notes_json, attachments_json, size, raw, received_at, analysis_json)
+         values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) returning id",
     )
     .bind(m.case_id)
     .bind(m.kind)
@@ -158,14 +160,78 @@ pub async fn insert(conn: &mut SqliteConnection, m: NewMessage<'_>) -> Result<i6
     .bind(e.date.map(|d| d.to_rfc3339()))
     .bind(e.in_reply_to.first())
     .bind(serde_json::to_string(&e.references).unwrap_or_else(|_| "[]".into()))
-    .bind(serde_json::to_string(&e.parse_notes).unwrap_or_else(|_| "[]".into()))
+    .bind(serde_json::to_string(&m.analysis.map(|a| &a.notes).unwrap_or(&e.parse_notes)).unwrap_or_else(|_| "[]".into()))
     .bind(serde_json::to_string(&e.attachments).unwrap_or_else(|_| "[]".into()))
     .bind(m.raw.len() as i64)
     .bind(m.raw)
     .bind(ts(m.now))
+    .bind(m.analysis.and_then(|a| serde_json::to_string(a).ok()))
     .fetch_one(&mut *conn)
     .await?;
     Ok(id)
+}
+
+/// Records a message's attachments; kept bytes are stored once per SHA-256.
+pub async fn insert_attachments(
+    conn: &mut SqliteConnection,
+    row: i64,
+    attachments: &[crate::extract::report::Attachment],
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    for a in attachments {
+        if a.kept {
+            sqlx::query(
+                "insert into attachment_blobs (sha256, size, data, created_at) values (?, ?, ?, ?)
+                 on conflict (sha256) do nothing",
+            )
+            .bind(&a.sha256)
+            .bind(a.size as i64)
+            .bind(&a.data)
+            .bind(ts(now))
+            .execute(&mut *conn)
+            .await?;
+        }
+        sqlx::query(
+            "insert into message_attachments (message_row_id, name, media_type, size, sha256, kept, container)
+             values (?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(row)
+        .bind(a.name.as_deref())
+        .bind(&a.media_type)
+        .bind(a.size as i64)
+        .bind(&a.sha256)
+        .bind(a.kept)
+        .bind(&a.from)
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
+}
+
+/// An attachment as listed for a case.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct AttachmentRow {
+    pub message_row_id: i64,
+    pub name: Option<String>,
+    pub media_type: String,
+    pub size: i64,
+    pub sha256: String,
+    pub kept: bool,
+    pub container: String,
+}
+
+pub async fn attachments_for_case(
+    conn: &mut SqliteConnection,
+    case_id: i64,
+) -> Result<Vec<AttachmentRow>, StoreError> {
+    Ok(sqlx::query_as(
+        "select a.message_row_id, a.name, a.media_type, a.size, a.sha256, a.kept, a.container
+         from message_attachments a join messages m on m.id = a.message_row_id
+         where m.case_id = ? order by a.id",
+    )
+    .bind(case_id)
+    .fetch_all(&mut *conn)
+    .await?)
 }
 
 /// Notes that the message left the intake folder.

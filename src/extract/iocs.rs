@@ -1,0 +1,521 @@
+//! Indicators of compromise in free text, refanged and de-duplicated.
+
+use std::collections::BTreeSet;
+use std::net::{Ipv4Addr, Ipv6Addr};
+use std::sync::LazyLock;
+
+use regex::Regex;
+use serde::{Deserialize, Serialize};
+
+/// Indicators by type; every list sorted and unique.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Iocs {
+    pub ipv4: Vec<String>,
+    pub ipv6: Vec<String>,
+    pub domains: Vec<String>,
+    pub urls: Vec<String>,
+    pub emails: Vec<String>,
+    pub md5: Vec<String>,
+    pub sha1: Vec<String>,
+    pub sha256: Vec<String>,
+    pub cves: Vec<String>,
+}
+
+impl Iocs {
+    fn lists_mut(&mut self) -> [&mut Vec<String>; 9] {
+        [
+            &mut self.ipv4,
+            &mut self.ipv6,
+            &mut self.domains,
+            &mut self.urls,
+            &mut self.emails,
+            &mut self.md5,
+            &mut self.sha1,
+            &mut self.sha256,
+            &mut self.cves,
+        ]
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub fn len(&self) -> usize {
+        self.ipv4.len()
+            + self.ipv6.len()
+            + self.domains.len()
+            + self.urls.len()
+            + self.emails.len()
+            + self.md5.len()
+            + self.sha1.len()
+            + self.sha256.len()
+            + self.cves.len()
+    }
+
+    /// Adds everything of `other`, keeping each list sorted and unique.
+    pub fn merge(&mut self, other: Iocs) {
+        let mut other = other;
+        for (mine, theirs) in self.lists_mut().into_iter().zip(other.lists_mut()) {
+            let set: BTreeSet<String> = mine.drain(..).chain(theirs.drain(..)).collect();
+            *mine = set.into_iter().collect();
+        }
+    }
+}
+
+/// What must never be reported as an indicator.
+#[derive(Debug, Clone, Default)]
+pub struct Exclusions {
+    /// Addresses (ours, the reporter's).
+    pub addresses: Vec<String>,
+    /// Domains (ours, the reporter's); their subdomains, URLs and addresses too.
+    pub domains: Vec<String>,
+}
+
+impl Exclusions {
+    fn domain_excluded(&self, d: &str) -> bool {
+        let d = d.to_ascii_lowercase();
+        self.domains.iter().any(|x| {
+            let x = x.trim().trim_start_matches('.').to_ascii_lowercase();
+            !x.is_empty() && (d == x || d.ends_with(&format!(".{x}")))
+        })
+    }
+}
+
+/// Top-level domains that make a bare `name.tld` an indicator (file extensions are not).
+const TLDS: &[&str] = &[
+    "com",
+    "net",
+    "org",
+    "gov",
+    "edu",
+    "mil",
+    "int",
+    "io",
+    "co",
+    "us",
+    "uk",
+    "de",
+    "ru",
+    "cn",
+    "info",
+    "biz",
+    "xyz",
+    "top",
+    "online",
+    "site",
+    "club",
+    "app",
+    "dev",
+    "me",
+    "tv",
+    "cc",
+    "ly",
+    "ws",
+    "link",
+    "click",
+    "live",
+    "shop",
+    "store",
+    "tech",
+    "ai",
+    "to",
+    "su",
+    "ua",
+    "ir",
+    "kp",
+    "in",
+    "br",
+    "jp",
+    "fr",
+    "it",
+    "nl",
+    "ca",
+    "au",
+    "onion",
+    "biz",
+    "pw",
+    "tk",
+    "ml",
+    "ga",
+    "cf",
+    "gq",
+    "icu",
+    "cloud",
+    "email",
+    "support",
+    "services",
+    "help",
+    "page",
+    "work",
+    "life",
+    "world",
+    "today",
+    "news",
+    "best",
+    "ch",
+    "es",
+    "pl",
+    "se",
+    "no",
+    "fi",
+    "dk",
+    "be",
+    "at",
+    "cz",
+    "ro",
+    "hu",
+    "gr",
+    "pt",
+    "ie",
+    "il",
+    "tr",
+    "kr",
+    "tw",
+    "hk",
+    "sg",
+    "my",
+    "id",
+    "ph",
+    "vn",
+    "th",
+    "za",
+    "ng",
+    "ke",
+    "eg",
+    "mx",
+    "ar",
+    "cl",
+    "pe",
+    "ve",
+    "nz",
+    "ma",
+    "sa",
+    "ae",
+    "pk",
+    "bd",
+    "lk",
+    "np",
+    "kz",
+    "by",
+    "lt",
+    "lv",
+    "ee",
+    "bg",
+    "rs",
+    "hr",
+    "si",
+    "sk",
+    "md",
+    "ge",
+    "am",
+    "az",
+    "uz",
+    "mn",
+    "so",
+    "cx",
+    "gd",
+    "vip",
+    "win",
+    "bid",
+    "loan",
+    "men",
+    "date",
+    "review",
+    "stream",
+    "download",
+    "racing",
+    "party",
+    "science",
+    "network",
+    "digital",
+    "solutions",
+    "center",
+    "agency",
+    "company",
+    "group",
+    "security",
+    "systems",
+    "host",
+    "website",
+    "space",
+    "fun",
+    "buzz",
+    "rest",
+    "bar",
+    "mobi",
+    "name",
+    "pro",
+    "asia",
+    "eu",
+    "global",
+];
+
+/// Extensions that are files, even where a TLD of the same name exists, unless defanged.
+const FILE_EXTS: &[&str] = &[
+    "zip", "mov", "exe", "dll", "doc", "docx", "xls", "xlsx", "pdf", "png", "jpg", "txt", "one",
+    "js", "ps1", "bat", "lnk", "iso", "img", "htm", "html", "dat", "csv", "eml", "msg",
+];
+
+static URL: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r#"(?i)\b(?:https?|ftp)://[^\s<>"'`{}|\\^\[\]]+"#).expect("url regex")
+});
+static EMAIL: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(
+        r"(?i)\b[a-z0-9][a-z0-9._%+\-]*@((?:[a-z0-9](?:[a-z0-9\-]*[a-z0-9])?\.)+[a-z]{2,24})\b",
+    )
+    .expect("email regex")
+});
+static DOMAIN: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?i)\b((?:[a-z0-9](?:[a-z0-9\-]{0,61}[a-z0-9])?\.)+[a-z]{2,24})\b")
+        .expect("domain regex")
+});
+static IPV4: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?:^|[^0-9.])((?:\d{1,3}\.){3}\d{1,3})(?:$|[^0-9.]|\.(?:$|[^0-9]))")
+        .expect("ipv4 regex")
+});
+static IPV6: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?i)(?:^|[^0-9a-f:])([0-9a-f]{0,4}(?::[0-9a-f]{0,4}){2,7}(?:%[a-z0-9]+)?)")
+        .expect("ipv6 regex")
+});
+static HEX: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"(?i)\b[0-9a-f]{32,64}\b").expect("hex regex"));
+static CVE: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"(?i)\bCVE-(\d{4})-(\d{4,7})\b").expect("cve regex"));
+static DEFANG: LazyLock<Vec<(Regex, &'static str)>> = LazyLock::new(|| {
+    [
+        (r"(?i)\bhxxp(s?)", "http$1"),
+        (r"(?i)\bh\*\*p(s?)", "http$1"),
+        (r"(?i)\s?[\[\(\{]\s*(?:\.|dot)\s*[\]\)\}]\s?", "."),
+        (r"(?i)\s?[\[\(\{]\s*(?:@|at)\s*[\]\)\}]\s?", "@"),
+        (r"(?i)\[:\]", ":"),
+        (r"(?i)\[://\]", "://"),
+        (r"(?i)\[/\]", "/"),
+    ]
+    .into_iter()
+    .map(|(p, r)| (Regex::new(p).expect("defang regex"), r))
+    .collect()
+});
+
+/// Refangs: `hxxp`→`http`, `[.]`/`(dot)`→`.`, `[@]`/`[at]`→`@`, `[:]`→`:`.
+pub fn refang(s: &str) -> String {
+    let mut out = s.to_string();
+    for (re, rep) in DEFANG.iter() {
+        out = re.replace_all(&out, *rep).into_owned();
+    }
+    out
+}
+
+fn good_domain(d: &str, defanged: bool) -> bool {
+    let d = d.trim_end_matches('.').to_ascii_lowercase();
+    let Some((_, tld)) = d.rsplit_once('.') else {
+        return false;
+    };
+    if !TLDS.contains(&tld) {
+        return false;
+    }
+    if !defanged && FILE_EXTS.contains(&tld) {
+        return false;
+    }
+    // Two-label names whose first label is all digits (versions) are not domains.
+    !d.split('.').all(|l| l.chars().all(|c| c.is_ascii_digit()))
+}
+
+/// Finds indicators in free text.
+pub fn extract_iocs(text: &str, exclude: &Exclusions) -> Iocs {
+    let refanged = refang(text);
+    let defanged_text = refanged != text;
+    // Quoted-printable soft breaks and HTML entities that survive in forwarded text.
+    let t = refanged.replace("&amp;", "&");
+    let mut sets: [BTreeSet<String>; 9] = Default::default();
+    let [ipv4, ipv6, domains, urls, emails, md5, sha1, sha256, cves] = &mut sets;
+
+    let mut url_spans = Vec::new();
+    for m in URL.find_iter(&t) {
+        let mut u = m
+            .as_str()
+            .trim_end_matches(['.', ',', ';', ':', '!', '?', '\'', '"', '>', ']'])
+            .to_string();
+        while u.ends_with(')') && u.matches('(').count() < u.matches(')').count() {
+            u.pop();
+        }
+        let Some((scheme, rest)) = u.split_once("://") else {
+            continue;
+        };
+        let host_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+        let authority = &rest[..host_end];
+        let host = authority.rsplit('@').next().unwrap_or("");
+        let host = if host.starts_with('[') {
+            host.trim_start_matches('[')
+                .split(']')
+                .next()
+                .unwrap_or("")
+                .to_string()
+        } else {
+            host.split(':').next().unwrap_or("").to_ascii_lowercase()
+        };
+        if host.is_empty() || exclude.domain_excluded(&host) {
+            url_spans.push(m.range());
+            continue;
+        }
+        let normalized = format!(
+            "{}://{}{}",
+            scheme.to_ascii_lowercase(),
+            authority.to_ascii_lowercase(),
+            &rest[host_end..]
+        );
+        urls.insert(normalized);
+        if let Ok(ip) = host.parse::<Ipv4Addr>() {
+            ipv4.insert(ip.to_string());
+        } else if let Ok(ip) = host.parse::<Ipv6Addr>() {
+            ipv6.insert(ip.to_string());
+        } else if host.contains('.') {
+            domains.insert(host.trim_end_matches('.').to_string());
+        }
+        url_spans.push(m.range());
+    }
+    let in_url = |pos: usize| url_spans.iter().any(|r| r.contains(&pos));
+
+    let excluded_addr = |a: &str| exclude.addresses.iter().any(|x| x.eq_ignore_ascii_case(a));
+    let mut email_spans = Vec::new();
+    for c in EMAIL.captures_iter(&t) {
+        let m = c
+            .get(0)
+            .map(|m| (m.start(), m.end(), m.as_str()))
+            .unwrap_or((0, 0, ""));
+        email_spans.push(m.0..m.1);
+        if in_url(m.0) {
+            continue;
+        }
+        let domain = c
+            .get(1)
+            .map(|d| d.as_str().to_ascii_lowercase())
+            .unwrap_or_default();
+        if !good_domain(&domain, true) || excluded_addr(m.2) || exclude.domain_excluded(&domain) {
+            continue;
+        }
+        let (local, _) = m.2.rsplit_once('@').unwrap_or((m.2, ""));
+        emails.insert(format!("{}@{domain}", local.to_ascii_lowercase()));
+    }
+    let in_email = |pos: usize| email_spans.iter().any(|r| r.contains(&pos));
+
+    for m in DOMAIN.find_iter(&t) {
+        if in_url(m.start()) || in_email(m.start()) {
+            continue;
+        }
+        // Not part of an email's local part or a longer dotted token like a file path.
+        let before = t[..m.start()].chars().next_back();
+        if matches!(before, Some('@') | Some('/') | Some('\\') | Some('_')) {
+            continue;
+        }
+        let d = m.as_str().to_ascii_lowercase();
+        if good_domain(&d, defanged_text && text.contains("[.]")) && !exclude.domain_excluded(&d) {
+            domains.insert(d);
+        }
+    }
+
+    for c in IPV4.captures_iter(&t) {
+        if let Some(m) = c.get(1) {
+            if let Ok(ip) = m.as_str().parse::<Ipv4Addr>() {
+                ipv4.insert(ip.to_string());
+            }
+        }
+    }
+    for c in IPV6.captures_iter(&t) {
+        if let Some(m) = c.get(1) {
+            let cand = m.as_str().split('%').next().unwrap_or("");
+            if cand.matches(':').count() < 2
+                || !cand.chars().any(|ch| ch.is_ascii_alphabetic()) && !cand.contains("::")
+            {
+                continue;
+            }
+            if let Ok(ip) = cand.parse::<Ipv6Addr>() {
+                ipv6.insert(ip.to_string());
+            }
+        }
+    }
+    for m in HEX.find_iter(&t) {
+        let h = m.as_str().to_ascii_lowercase();
+        match h.len() {
+            32 => md5.insert(h),
+            40 => sha1.insert(h),
+            64 => sha256.insert(h),
+            _ => false,
+        };
+    }
+    for c in CVE.captures_iter(&t) {
+        if let (Some(y), Some(n)) = (c.get(1), c.get(2)) {
+            cves.insert(format!("CVE-{}-{}", y.as_str(), n.as_str()));
+        }
+    }
+    let [ipv4, ipv6, domains, urls, emails, md5, sha1, sha256, cves] = sets;
+    let v = |s: BTreeSet<String>| s.into_iter().collect();
+    Iocs {
+        ipv4: v(ipv4),
+        ipv6: v(ipv6),
+        domains: v(domains),
+        urls: v(urls),
+        emails: v(emails),
+        md5: v(md5),
+        sha1: v(sha1),
+        sha256: v(sha256),
+        cves: v(cves),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ex() -> Exclusions {
+        Exclusions {
+            addresses: vec!["jane@dor.state.ma.us".into(), "soc@mass.gov".into()],
+            domains: vec!["dor.state.ma.us".into(), "mass.gov".into()],
+        }
+    }
+
+    #[test]
+    fn defanged_indicators_are_refanged() {
+        let t = "Link: hxxps://login-micros0ft[.]com/auth?x=1. Sender user[@]example[.]com from 10.0.0[.]5 and 198.51.100.23; see evil[.]com.";
+        let i = extract_iocs(t, &ex());
+        assert_eq!(i.urls, vec!["https://login-micros0ft.com/auth?x=1"]);
+        assert_eq!(
+            i.domains,
+            vec!["evil.com", "example.com", "login-micros0ft.com"]
+                .into_iter()
+                .filter(|d| *d != "example.com")
+                .collect::<Vec<_>>()
+        );
+        assert_eq!(i.emails, vec!["user@example.com"]);
+        assert_eq!(i.ipv4, vec!["10.0.0.5", "198.51.100.23"]);
+    }
+
+    #[test]
+    fn hashes_cves_and_ipv6() {
+        let md5 = "d41d8cd98f00b204e9800998ecf8427e";
+        let sha1 = "da39a3ee5e6b4b0d3255bfef95601890afd80709";
+        let sha256 = "E3B0C44298FC1C149AFBF4C8996FB92427AE41E4649B934CA495991B7852B855";
+        let t = format!("{md5} {sha1} {sha256} {}x {} CVE-2024-3400 at 2001:db8::dead:beef at 10:45:00 v1.2.3.4.5", "a".repeat(33), "b".repeat(128));
+        let i = extract_iocs(&t, &ex());
+        assert_eq!(i.md5, vec![md5]);
+        assert_eq!(i.sha1, vec![sha1]);
+        assert_eq!(i.sha256, vec![sha256.to_lowercase()]);
+        assert_eq!(i.cves, vec!["CVE-2024-3400"]);
+        assert_eq!(i.ipv6, vec!["2001:db8::dead:beef"]);
+        assert!(i.ipv4.is_empty(), "{:?}", i.ipv4);
+    }
+
+    #[test]
+    fn file_names_and_our_domains_are_not_indicators() {
+        let t = "See invoice.docx, image001.png and report.pdf. Portal https://www.mass.gov/x and jane@dor.state.ma.us, soc@mass.gov.";
+        let i = extract_iocs(t, &ex());
+        assert!(i.is_empty(), "{i:?}");
+    }
+
+    #[test]
+    fn merge_keeps_sorted_unique() {
+        let mut a = extract_iocs("b.com a.com", &ex());
+        a.merge(extract_iocs("a.com c.com", &ex()));
+        assert_eq!(a.domains, vec!["a.com", "b.com", "c.com"]);
+        assert_eq!(a.len(), 3);
+    }
+}

@@ -1,0 +1,426 @@
+//! Report understanding: one message in, the structured reading of it out — the
+//! contract printed by `incident-gateway parse --json` and stored on each case.
+
+use mail_parser::{MessageParser, MimeHeaders, PartType};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use super::fields::{self, AgencyEntry, FieldValue, Fields, Source};
+use super::iocs::{extract_iocs, Exclusions, Iocs};
+use super::rules::{self, Assessment};
+use super::{body, classify, html, parse_inbound, tnef, InboundEmail};
+use crate::domain::{EmailAddress, MessageKind};
+
+/// Default ceiling of one attachment part kept by the gateway (25 MB).
+pub const DEFAULT_MAX_PART_BYTES: usize = 25 * 1024 * 1024;
+
+/// What the analysis needs besides the bytes.
+pub struct Options<'a> {
+    /// Our own addresses: never acknowledged, never indicators.
+    pub own: &'a [EmailAddress],
+    pub agencies: &'a [AgencyEntry],
+    pub tracking_prefix: &'a str,
+    pub max_part_bytes: usize,
+}
+
+/// An attachment as the analyst sees it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Attachment {
+    pub name: Option<String>,
+    pub media_type: String,
+    pub size: usize,
+    pub sha256: String,
+    /// False when over the size limit: recorded, bytes not kept.
+    pub kept: bool,
+    /// `message`, or the container it came from (`winmail.dat`, a forwarded message).
+    pub from: String,
+    #[serde(skip)]
+    pub data: Vec<u8>,
+}
+
+/// A forwarded message kept apart from the reporter's words.
+#[derive(Debug, Clone, Serialize)]
+pub struct Evidence {
+    /// `inline-forward` (with the divider style) or `attached-message`.
+    pub origin: String,
+    pub from: Option<String>,
+    pub subject: Option<String>,
+    pub date: Option<String>,
+    pub text: String,
+}
+
+/// The reading of one message. The first fields are the `parse --json` contract.
+#[derive(Debug, Clone, Serialize)]
+pub struct Analysis {
+    pub kind: MessageKind,
+    pub acknowledge: bool,
+    pub tracking_id: Option<String>,
+    pub category: String,
+    pub severity_suggested: String,
+    pub fields: Fields,
+    pub missing: Vec<String>,
+    pub iocs: Iocs,
+    pub attachments: Vec<Attachment>,
+    // Beyond the contract: the reasons and the material behind them.
+    pub subject: String,
+    pub category_reasons: Vec<String>,
+    pub severity_reasons: Vec<String>,
+    pub severity_provisional: bool,
+    pub priority: String,
+    pub major_incident_suggested: bool,
+    pub evidence: Vec<Evidence>,
+    /// The reporter's own text, as read (quotes and forwards removed).
+    pub note: String,
+    pub notes: Vec<String>,
+    #[serde(skip)]
+    pub email: InboundEmail,
+    /// The loop/backscatter verdict (kind as stored, and why no answer).
+    #[serde(skip)]
+    pub class: super::Classification,
+}
+
+impl Analysis {
+    /// The `parse --json` contract: exactly the keys other tools rely on.
+    pub fn contract(&self) -> serde_json::Value {
+        serde_json::json!({
+            "kind": self.kind,
+            "acknowledge": self.acknowledge,
+            "tracking_id": self.tracking_id,
+            "category": self.category,
+            "severity_suggested": self.severity_suggested,
+            "fields": self.fields,
+            "missing": self.missing,
+            "iocs": self.iocs,
+            "attachments": self.attachments.iter().map(|a| serde_json::json!({
+                "name": a.name,
+                "media_type": a.media_type,
+                "size": a.size,
+                "sha256": a.sha256,
+                "kept": a.kept,
+                "from": a.from,
+            })).collect::<Vec<_>>(),
+        })
+    }
+}
+
+/// Reads a message the way a careful analyst would. Never fails.
+pub fn analyze(raw: &[u8], opts: &Options<'_>) -> Analysis {
+    let email = parse_inbound(raw);
+    let class = classify(&email, opts.own);
+    let mut notes = email.parse_notes.clone();
+    let tags = crate::intake::subject_tags(&email.subject, opts.tracking_prefix);
+    let kind = match class.kind {
+        MessageKind::Report if !tags.is_empty() => MessageKind::Reply,
+        MessageKind::Unparseable => MessageKind::Report,
+        k => k,
+    };
+
+    let mut note = String::new();
+    let mut evidence = Vec::new();
+    let mut attachments = Vec::new();
+    if let Some(msg) = MessageParser::default().parse(raw) {
+        // The reporter's text: text parts as written, HTML-only parts through our converter.
+        let mut text = String::new();
+        for id in msg.text_body.iter() {
+            let Some(part) = msg.parts.get(*id as usize) else {
+                continue;
+            };
+            let t = match &part.body {
+                PartType::Text(t) => t.to_string(),
+                PartType::Html(h) => html::html_to_text(h),
+                _ => continue,
+            };
+            if !text.is_empty() {
+                text.push_str("\n\n");
+            }
+            text.push_str(&t);
+        }
+        let text = text.replace("\r\n", "\n");
+        let (own_note, forwarded) = body::split_forward(&text);
+        note = own_note;
+        if let Some(fwd) = forwarded {
+            let style = body::find_divider(&text)
+                .map(|d| d.style)
+                .unwrap_or("inline");
+            evidence.push(inline_evidence(&fwd, style));
+        }
+        for part in msg.attachments() {
+            collect_attachment(
+                part,
+                "message",
+                opts.max_part_bytes,
+                &mut attachments,
+                &mut evidence,
+                &mut notes,
+                0,
+            );
+        }
+    }
+
+    // Fields from the reporter's own words, plus the headers.
+    let reply = email.reply_address().cloned();
+    let ctx = fields::Context {
+        date: email.date,
+        sender: reply.as_ref().map(|m| m.address.as_str()),
+        sender_name: email.from.as_ref().and_then(|f| f.name.as_deref()),
+        agencies: opts.agencies,
+    };
+    let mut fields = fields::extract_fields(&note, "body", &ctx);
+    if let Some(r) = &reply {
+        fields.insert(
+            "reporter_email".into(),
+            FieldValue {
+                value: serde_json::Value::String(r.address.to_string()),
+                source: Source {
+                    part: if email.reply_to.is_some() {
+                        "header:Reply-To"
+                    } else {
+                        "header:From"
+                    }
+                    .into(),
+                    line: 0,
+                    text: r.address.to_string(),
+                },
+            },
+        );
+    }
+
+    // Indicators: the reporter's note and every piece of evidence.
+    let mut exclusions = Exclusions::default();
+    for a in opts.own {
+        exclusions.addresses.push(a.to_string());
+        exclusions.domains.push(a.domain().to_string());
+    }
+    if let Some(r) = &reply {
+        exclusions.addresses.push(r.address.to_string());
+        exclusions.domains.push(r.address.domain().to_string());
+    }
+    let mut iocs = extract_iocs(&note, &exclusions);
+    for e in &evidence {
+        iocs.merge(extract_iocs(&e.text, &exclusions));
+        if let Some(f) = &e.from {
+            iocs.merge(extract_iocs(f, &exclusions));
+        }
+    }
+
+    let mut assess_text = note.clone();
+    for e in &evidence {
+        assess_text.push_str("\n\n[forwarded evidence]\n");
+        if let Some(s) = &e.subject {
+            assess_text.push_str(s);
+            assess_text.push('\n');
+        }
+        assess_text.push_str(&e.text);
+    }
+    let Assessment {
+        category,
+        category_reasons,
+        severity_suggested,
+        severity_reasons,
+        provisional,
+        priority,
+        major_incident_suggested,
+    } = rules::assess(&email.subject, &assess_text, &fields);
+    let missing = if kind == MessageKind::Report {
+        rules::missing(&fields, reply.is_some())
+            .into_iter()
+            .map(String::from)
+            .collect()
+    } else {
+        Vec::new()
+    };
+    if !email.parsed {
+        notes.push(
+            "nothing could be read from this message; an analyst must look at the raw source"
+                .into(),
+        );
+    }
+
+    Analysis {
+        kind,
+        acknowledge: class.acknowledge && kind == MessageKind::Report,
+        tracking_id: tags.first().map(|t| t.to_string()),
+        category: category.as_str().to_string(),
+        severity_suggested: severity_suggested.to_string(),
+        fields,
+        missing,
+        iocs,
+        attachments,
+        subject: email.subject.clone(),
+        category_reasons,
+        severity_reasons,
+        severity_provisional: provisional,
+        priority: priority.to_string(),
+        major_incident_suggested,
+        evidence,
+        note,
+        notes,
+        email,
+        class,
+    }
+}
+
+fn inline_evidence(fwd: &str, style: &str) -> Evidence {
+    let mut from = None;
+    let mut subject = None;
+    let mut date = None;
+    for line in fwd.lines().take(12) {
+        let l = line.trim().trim_start_matches('>').trim().replace('*', "");
+        if let Some((k, v)) = l.split_once(':') {
+            let v = v.trim().to_string();
+            match k.trim().to_ascii_lowercase().as_str() {
+                "from" if from.is_none() => from = Some(v),
+                "subject" if subject.is_none() => subject = Some(v),
+                "date" | "sent" if date.is_none() => date = Some(v),
+                _ => {}
+            }
+        }
+    }
+    Evidence {
+        origin: format!("inline-forward ({style})"),
+        from,
+        subject,
+        date,
+        text: fwd.to_string(),
+    }
+}
+
+/// Records one attachment; opens attached messages and TNEF, up to a small depth.
+#[allow(clippy::too_many_arguments)]
+fn collect_attachment(
+    part: &mail_parser::MessagePart<'_>,
+    from: &str,
+    max: usize,
+    out: &mut Vec<Attachment>,
+    evidence: &mut Vec<Evidence>,
+    notes: &mut Vec<String>,
+    depth: usize,
+) {
+    let media_type = part
+        .content_type()
+        .map(|c| {
+            format!("{}/{}", c.ctype(), c.subtype().unwrap_or("octet-stream")).to_ascii_lowercase()
+        })
+        .unwrap_or_else(|| "application/octet-stream".into());
+    let name = part.attachment_name().map(super::clean_header);
+    let bytes = part.contents();
+    let label = name.clone().unwrap_or_else(|| media_type.clone());
+    push_attachment(
+        out,
+        name.clone(),
+        media_type.clone(),
+        bytes,
+        from,
+        max,
+        notes,
+    );
+    if depth >= 3 {
+        return;
+    }
+    if let PartType::Message(inner) = &part.body {
+        let mut text = String::new();
+        for id in inner.text_body.iter() {
+            if let Some(p) = inner.parts.get(*id as usize) {
+                match &p.body {
+                    PartType::Text(t) => text.push_str(t),
+                    PartType::Html(h) => text.push_str(&html::html_to_text(h)),
+                    _ => {}
+                }
+                text.push('\n');
+            }
+        }
+        evidence.push(Evidence {
+            origin: "attached-message".into(),
+            from: inner
+                .from()
+                .and_then(|a| a.first())
+                .and_then(|a| a.address.as_deref())
+                .map(|a| {
+                    match inner
+                        .from()
+                        .and_then(|f| f.first())
+                        .and_then(|f| f.name.as_deref())
+                    {
+                        Some(n) => format!("{n} <{a}>"),
+                        None => a.to_string(),
+                    }
+                }),
+            subject: inner.subject().map(super::clean_header),
+            date: inner.date().map(|d| d.to_rfc3339()),
+            text,
+        });
+        for p in inner.attachments() {
+            collect_attachment(p, &label, max, out, evidence, notes, depth + 1);
+        }
+    } else if media_type == "application/ms-tnef" || tnef::is_tnef(bytes) {
+        let t = tnef::parse(bytes);
+        notes.extend(t.notes.iter().map(|n| format!("{label}: {n}")));
+        if let Some(body) = t.body() {
+            evidence.push(Evidence {
+                origin: format!("tnef-body ({label})"),
+                from: None,
+                subject: None,
+                date: None,
+                text: body,
+            });
+        }
+        for a in &t.attachments {
+            let mt = guess_media_type(a.name.as_deref());
+            push_attachment(out, a.name.clone(), mt, &a.data, &label, max, notes);
+        }
+    }
+}
+
+fn push_attachment(
+    out: &mut Vec<Attachment>,
+    name: Option<String>,
+    media_type: String,
+    bytes: &[u8],
+    from: &str,
+    max: usize,
+    notes: &mut Vec<String>,
+) {
+    let kept = bytes.len() <= max;
+    if !kept {
+        notes.push(format!(
+            "attachment {} is {} bytes, over the {} byte limit: recorded with its hash, not kept",
+            name.as_deref().unwrap_or("(unnamed)"),
+            bytes.len(),
+            max
+        ));
+    }
+    out.push(Attachment {
+        name,
+        media_type,
+        size: bytes.len(),
+        sha256: hex::encode(Sha256::digest(bytes)),
+        kept,
+        from: from.to_string(),
+        data: if kept { bytes.to_vec() } else { Vec::new() },
+    });
+}
+
+fn guess_media_type(name: Option<&str>) -> String {
+    let ext = name
+        .and_then(|n| n.rsplit_once('.'))
+        .map(|(_, e)| e.to_ascii_lowercase())
+        .unwrap_or_default();
+    match ext.as_str() {
+        "txt" | "log" => "text/plain",
+        "htm" | "html" => "text/html",
+        "csv" => "text/csv",
+        "pdf" => "application/pdf",
+        "jpg" | "jpeg" => "image/jpeg",
+        "png" => "image/png",
+        "gif" => "image/gif",
+        "doc" => "application/msword",
+        "docx" => "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+        "xls" => "application/vnd.ms-excel",
+        "xlsx" => "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        "zip" => "application/zip",
+        "eml" => "message/rfc822",
+        "rtf" => "application/rtf",
+        _ => "application/octet-stream",
+    }
+    .to_string()
+}

@@ -1,0 +1,515 @@
+//! Category, suggested severity and priority, by documented rules
+//! (`incident-fields.md`), each with the reasons that led to it.
+
+use serde::{Deserialize, Serialize};
+
+use super::fields::Fields;
+
+/// Kind of incident.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Category {
+    Phishing,
+    AccountCompromise,
+    Malware,
+    Ransomware,
+    UnauthorizedAccess,
+    DataExposure,
+    LostOrStolenDevice,
+    DenialOfService,
+    WebDefacement,
+    InsiderMisuse,
+    VendorIncident,
+    Other,
+}
+
+impl Category {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Category::Phishing => "phishing",
+            Category::AccountCompromise => "account_compromise",
+            Category::Malware => "malware",
+            Category::Ransomware => "ransomware",
+            Category::UnauthorizedAccess => "unauthorized_access",
+            Category::DataExposure => "data_exposure",
+            Category::LostOrStolenDevice => "lost_or_stolen_device",
+            Category::DenialOfService => "denial_of_service",
+            Category::WebDefacement => "web_defacement",
+            Category::InsiderMisuse => "insider_misuse",
+            Category::VendorIncident => "vendor_incident",
+            Category::Other => "other",
+        }
+    }
+}
+
+/// The gateway's reading of how bad and how urgent a report is.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Assessment {
+    pub category: Category,
+    pub category_reasons: Vec<String>,
+    pub severity_suggested: &'static str,
+    pub severity_reasons: Vec<String>,
+    /// Key impact fields are unknown or missing: the suggestion may rise.
+    pub provisional: bool,
+    pub priority: &'static str,
+    pub major_incident_suggested: bool,
+}
+
+/// Cue phrases per category with weights; order breaks ties towards the more severe.
+const CUES: &[(Category, &[(&str, u32)])] = &[
+    (
+        Category::Ransomware,
+        &[
+            ("ransomware", 5),
+            ("ransom note", 5),
+            ("ransom", 3),
+            ("encrypted files", 3),
+            ("files encrypted", 3),
+            (".locked", 3),
+            ("lockbit", 5),
+            ("blackcat", 5),
+            ("akira", 4),
+            ("decrypt", 2),
+            ("files are encrypted", 3),
+            ("bitcoin", 1),
+        ],
+    ),
+    (
+        Category::DenialOfService,
+        &[
+            ("ddos", 5),
+            ("denial of service", 5),
+            ("traffic flood", 4),
+            ("flood of", 2),
+            ("subscription bomb", 5),
+            ("email bomb", 4),
+            ("thousands of sign-up", 3),
+            ("overwhelmed", 1),
+        ],
+    ),
+    (
+        Category::WebDefacement,
+        &[
+            ("defaced", 5),
+            ("defacement", 5),
+            ("website altered", 4),
+            ("hacked homepage", 4),
+            ("homepage", 1),
+            ("replaced with", 1),
+            ("hacked our page", 3),
+            ("facebook page", 2),
+        ],
+    ),
+    (
+        Category::VendorIncident,
+        &[
+            ("our vendor was breached", 5),
+            ("vendor was breached", 5),
+            ("third-party incident", 4),
+            ("supplier notified", 4),
+            ("notice of security incident", 4),
+            ("vendor notified", 3),
+            ("vendor", 1),
+            ("msp", 2),
+            ("managed service provider", 3),
+            ("saas provider", 2),
+            ("their systems", 1),
+        ],
+    ),
+    (
+        Category::LostOrStolenDevice,
+        &[
+            ("lost laptop", 5),
+            ("stolen laptop", 5),
+            ("laptop was stolen", 5),
+            ("stolen", 3),
+            ("lost my", 3),
+            ("missing usb", 5),
+            ("usb drive", 2),
+            ("left in a taxi", 4),
+            ("left it in", 2),
+            ("stolen phone", 5),
+            ("lost phone", 5),
+            ("phone was stolen", 5),
+            ("missing laptop", 4),
+            ("thumb drive", 2),
+            ("break-in", 2),
+        ],
+    ),
+    (
+        Category::DataExposure,
+        &[
+            ("wrong recipient", 5),
+            ("misdirected", 5),
+            ("sent to the wrong", 5),
+            ("exposed bucket", 5),
+            ("posted publicly", 4),
+            ("data leak", 4),
+            ("publicly accessible", 3),
+            ("anyone with the link", 4),
+            ("shared link", 2),
+            ("sent in error", 4),
+            ("wrong address", 3),
+            ("wrong vendor", 3),
+        ],
+    ),
+    (
+        Category::InsiderMisuse,
+        &[
+            ("without need", 4),
+            ("no business reason", 4),
+            ("snooping", 5),
+            ("misuse", 3),
+            ("accessed records", 3),
+            ("insider", 3),
+            ("personal gmail", 2),
+            ("personal email account", 3),
+            ("lookups", 2),
+            ("employee accessed", 4),
+            ("forwarded to his personal", 4),
+            ("forwarded to her personal", 4),
+        ],
+    ),
+    (
+        Category::AccountCompromise,
+        &[
+            ("compromised account", 5),
+            ("account was compromised", 5),
+            ("account compromise", 5),
+            ("mailbox rule", 5),
+            ("inbox rule", 5),
+            ("mfa fatigue", 5),
+            ("mfa push", 3),
+            ("push notifications", 2),
+            ("impossible travel", 5),
+            ("password spray", 5),
+            ("business email compromise", 5),
+            ("account was hacked", 4),
+            ("hacked", 1),
+            ("sign-in from", 2),
+            ("signed in from", 2),
+            ("mfa prompts", 3),
+        ],
+    ),
+    (
+        Category::UnauthorizedAccess,
+        &[
+            ("unauthorized login", 5),
+            ("unauthorised login", 5),
+            ("unauthorized access", 4),
+            ("intrusion", 4),
+            ("exploited", 4),
+            ("web shell", 5),
+            ("webshell", 5),
+            ("brute force", 3),
+            ("brute-force", 3),
+            ("rdp", 2),
+            ("rogue device", 4),
+            ("exploit", 2),
+            ("vulnerability", 1),
+        ],
+    ),
+    (
+        Category::Malware,
+        &[
+            ("virus", 4),
+            ("trojan", 5),
+            ("infected", 3),
+            ("edr alert", 4),
+            ("malicious attachment", 3),
+            ("beaconing", 4),
+            ("malware", 4),
+            ("qakbot", 5),
+            ("antivirus", 2),
+            ("popups", 2),
+            ("pop-ups", 2),
+            ("remote access tool", 3),
+            ("crowdstrike", 2),
+            ("defender", 1),
+        ],
+    ),
+    (
+        Category::Phishing,
+        &[
+            ("phish", 4),
+            ("suspicious email", 4),
+            ("clicked a link", 4),
+            ("clicked the link", 4),
+            ("credential harvesting", 4),
+            ("spoofed", 3),
+            ("fake login", 3),
+            ("smishing", 4),
+            ("text message", 1),
+            ("gift card", 2),
+            ("docusign", 2),
+            ("qr code", 2),
+            ("forwarded message", 1),
+            ("verify your account", 2),
+            ("mailbox is almost full", 3),
+        ],
+    ),
+];
+
+/// Category by weighted cue words; severity by the table of incident-fields.md;
+/// priority p1 (act now) … p4 (routine): severity sets the base (critical p1, high p2,
+/// medium p3, low p4) and ongoing activity or personal information raises it one step.
+pub fn assess(subject: &str, text: &str, fields: &Fields) -> Assessment {
+    let hay = format!("{subject}\n{text}").to_lowercase();
+    let mut best: Option<(Category, u32, Vec<String>)> = None;
+    for (cat, cues) in CUES {
+        let mut score = 0;
+        let mut why = Vec::new();
+        for (cue, w) in *cues {
+            if hay.contains(cue) {
+                score += w;
+                why.push(format!("cue '{cue}'"));
+            }
+        }
+        if score > 0 && best.as_ref().is_none_or(|(_, s, _)| score > *s) {
+            best = Some((*cat, score, why));
+        }
+    }
+    let (category, category_reasons) = match best {
+        Some((c, _, why)) => (c, why),
+        None => (Category::Other, vec!["no cue words of any category".into()]),
+    };
+
+    let tri = |name: &str| {
+        fields
+            .get(name)
+            .and_then(|f| f.value.as_str())
+            .unwrap_or("")
+    };
+    let records = fields
+        .get("records_affected")
+        .and_then(|f| f.value.as_i64())
+        .unwrap_or(0);
+    let pi = tri("personal_information");
+    let le = tri("law_enforcement_contacted");
+    let impact = tri("functional_impact");
+    let mut sev = 0u8; // 0 low, 1 medium, 2 high, 3 critical
+    let mut reasons = Vec::new();
+    let mut raise = |level: u8, why: String| {
+        if level > sev {
+            sev = level;
+        }
+        reasons.push(why);
+    };
+    let spreading = [
+        "spreading",
+        "multiple servers",
+        "several servers",
+        "all file shares",
+        "statewide",
+        "multiple agencies",
+    ];
+    if category == Category::Ransomware && spreading.iter().any(|s| hay.contains(s)) {
+        raise(3, "ransomware spreading".into());
+    }
+    if pi == "yes" && records >= 500 {
+        raise(
+            3,
+            format!("personal information of {records} records (≥ 500)"),
+        );
+    }
+    if [
+        "statewide",
+        "life-safety",
+        "public safety",
+        "911",
+        "multi-agency",
+    ]
+    .iter()
+    .any(|s| hay.contains(s))
+    {
+        raise(3, "statewide, multi-agency or public-safety impact".into());
+    }
+    if pi == "yes" {
+        raise(2, "personal information involved".into());
+    }
+    if le == "yes" {
+        raise(2, "law enforcement involved".into());
+    }
+    if impact == "high" {
+        raise(2, "a core service is down".into());
+    }
+    if [
+        "server",
+        "domain controller",
+        "admin account",
+        "privileged",
+        "web shell",
+        "webshell",
+    ]
+    .iter()
+    .any(|s| hay.contains(s))
+        && matches!(
+            category,
+            Category::UnauthorizedAccess
+                | Category::Ransomware
+                | Category::AccountCompromise
+                | Category::Malware
+                | Category::VendorIncident
+        )
+    {
+        raise(2, "a server or privileged account compromised".into());
+    }
+    match category {
+        Category::Ransomware => raise(2, "ransomware".into()),
+        Category::AccountCompromise
+        | Category::Malware
+        | Category::LostOrStolenDevice
+        | Category::InsiderMisuse
+        | Category::UnauthorizedAccess
+        | Category::DataExposure => raise(
+            1,
+            format!("{} on a single host or account", category.as_str()),
+        ),
+        Category::Phishing => {
+            let denied = [
+                "did not click",
+                "didn't click",
+                "no one clicked",
+                "nobody clicked",
+                "not clicked",
+                "no clicks",
+                "did not enter",
+                "didn't enter",
+            ];
+            if ["clicked", "entered", "password", "credentials"]
+                .iter()
+                .any(|s| hay.contains(s))
+                && !denied.iter().any(|d| hay.contains(d))
+            {
+                raise(1, "a user interacted with the phish".into());
+            } else {
+                reasons.push("phishing received, no interaction reported".into());
+            }
+        }
+        Category::DenialOfService | Category::WebDefacement | Category::VendorIncident => {
+            raise(1, format!("{} affecting a service", category.as_str()))
+        }
+        Category::Other => raise(1, "unclear impact".into()),
+    }
+    let provisional = pi.is_empty() || pi == "unknown" || impact.is_empty();
+    let severity_suggested = ["low", "medium", "high", "critical"][sev as usize];
+    let mut p = 3 - sev as i32; // critical → 0 (p1)
+    let ongoing =
+        tri("is_ongoing") == "yes" || hay.contains("ongoing") || hay.contains("still happening");
+    if (ongoing || pi == "yes") && p > 0 {
+        p -= 1;
+    }
+    let priority = ["p1", "p2", "p3", "p4"][p.clamp(0, 3) as usize];
+    Assessment {
+        category,
+        category_reasons,
+        severity_suggested,
+        severity_reasons: reasons,
+        provisional,
+        priority,
+        major_incident_suggested: sev == 3,
+    }
+}
+
+/// The required fields of incident-fields.md.
+pub const REQUIRED: &[&str] = &[
+    "agency",
+    "reporter_email",
+    "reporter_phone",
+    "detected_at",
+    "systems_affected",
+    "personal_information",
+    "law_enforcement_contacted",
+    "external_communications",
+    "actions_taken",
+];
+
+/// Required fields the report does not give (category and description always exist).
+pub fn missing(fields: &Fields, has_reporter_email: bool) -> Vec<&'static str> {
+    REQUIRED
+        .iter()
+        .copied()
+        .filter(|f| match *f {
+            "reporter_email" => !has_reporter_email && !fields.contains_key("reporter_email"),
+            other => !fields.contains_key(other),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::extract::fields::{FieldValue, Source};
+
+    fn field(v: serde_json::Value) -> FieldValue {
+        FieldValue {
+            value: v,
+            source: Source {
+                part: "body".into(),
+                line: 1,
+                text: String::new(),
+            },
+        }
+    }
+
+    #[test]
+    fn categories_from_cues() {
+        let f = Fields::new();
+        let cases = [
+            (
+                "Suspicious email",
+                "A phishing email asking to verify",
+                Category::Phishing,
+            ),
+            (
+                "Ransom note",
+                "files encrypted with .locked extension",
+                Category::Ransomware,
+            ),
+            (
+                "Laptop",
+                "my laptop was stolen from the car",
+                Category::LostOrStolenDevice,
+            ),
+            (
+                "Oops",
+                "spreadsheet sent to the wrong recipient",
+                Category::DataExposure,
+            ),
+            ("Site", "our homepage was defaced", Category::WebDefacement),
+            ("hmm", "the printer jammed", Category::Other),
+        ];
+        for (s, t, want) in cases {
+            assert_eq!(assess(s, t, &f).category, want, "{t}");
+        }
+    }
+
+    #[test]
+    fn severity_levels() {
+        let mut f = Fields::new();
+        assert_eq!(
+            assess("Phish", "suspicious email, nobody clicked", &f).severity_suggested,
+            "low"
+        );
+        f.insert("personal_information".into(), field("yes".into()));
+        assert_eq!(
+            assess("Oops", "misdirected email", &f).severity_suggested,
+            "high"
+        );
+        f.insert("records_affected".into(), field(1240.into()));
+        let a = assess("Oops", "misdirected email", &f);
+        assert_eq!(a.severity_suggested, "critical");
+        assert!(a.major_incident_suggested);
+        assert_eq!(a.priority, "p1");
+    }
+
+    #[test]
+    fn missing_lists_required_fields() {
+        let mut f = Fields::new();
+        assert_eq!(missing(&f, true).len(), REQUIRED.len() - 1);
+        for r in REQUIRED {
+            f.insert(r.to_string(), field("x".into()));
+        }
+        assert!(missing(&f, true).is_empty());
+    }
+}
