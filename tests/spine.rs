@@ -105,6 +105,11 @@ async fn report_gets_one_threaded_acknowledgement_over_tls() {
         "ack is multipart/alternative"
     );
     assert!(text.contains("text/plain") && text.contains("text/html"));
+    // The report gave no phone and no agency: the acknowledgement asks for them.
+    assert!(
+        text.contains("Phone:") && text.contains("Agency:"),
+        "the acknowledgement asks for the missing details"
+    );
 
     // The report left the intake folder for the processed one.
     let processed = wait_for_count(stack, &gw.soc, "Processed", 1, Duration::from_secs(10)).await;

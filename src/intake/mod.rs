@@ -323,6 +323,10 @@ impl Pipeline {
             "reporter_name": email.from.as_ref().and_then(|f| f.name.clone()),
             "received_at": now.with_timezone(&New_York).format("%a %-d %b %Y %H:%M %Z").to_string(),
             "soc_name": self.config.gateway.name,
+            "missing": missing_items(&analysis.missing),
+            "missing_block": crate::extract::fields::fill_in_block(
+                &analysis.missing.iter().map(String::as_str).collect::<Vec<_>>()
+            ),
         });
         let rendered = match self.templates.render("ack", &ctx) {
             Ok(r) => r,
@@ -508,6 +512,20 @@ impl Pipeline {
             .iter()
             .any(|d| a.in_domain(d))
     }
+}
+
+/// The missing fields that the fill-in block asks for, with why each matters.
+fn missing_items(missing: &[String]) -> Vec<serde_json::Value> {
+    missing
+        .iter()
+        .filter_map(|m| {
+            let block = crate::extract::fields::fill_in_block(&[m.as_str()]);
+            let label = block.trim().trim_end_matches(':').trim_end_matches(" (yes/no/unknown)").to_string();
+            (!label.is_empty()).then(|| {
+                serde_json::json!({ "label": label, "why": crate::extract::fields::why_it_matters(m) })
+            })
+        })
+        .collect()
 }
 
 /// Records that a case got no acknowledgement, and why.

@@ -248,6 +248,8 @@ mod tests {
             "reporter_name": "Jane Doe",
             "received_at": "Tue 10 Mar 2026 09:45 EDT",
             "soc_name": "Commonwealth SOC",
+            "missing": [],
+            "missing_block": "",
         })
     }
 
@@ -278,6 +280,29 @@ mod tests {
             "{}",
             r.text
         );
+    }
+
+    #[test]
+    fn ack_lists_the_missing_fields_as_a_fill_in_block() {
+        let mut ctx = ack_ctx("Phish");
+        ctx["missing"] = json!([{"label": "Phone", "why": "so we can call"}]);
+        ctx["missing_block"] = json!("Phone:\nActions taken:\n");
+        let r = Templates::new().render("ack", ctx).unwrap();
+        assert!(
+            r.text.contains("    Phone:\n    Actions taken:\n"),
+            "{}",
+            r.text
+        );
+        assert!(r.text.contains("- Phone: so we can call."), "{}", r.text);
+        assert!(
+            r.html
+                .contains("<pre><code>Phone:\nActions taken:\n</code></pre>"),
+            "{}",
+            r.html
+        );
+        let complete = Templates::new().render("ack", ack_ctx("Phish")).unwrap();
+        assert!(complete.text.contains("has the details we need"));
+        assert!(!complete.text.contains("Why we ask"));
     }
 
     #[test]
