@@ -352,6 +352,50 @@ fn number_word(w: &str) -> Option<i64> {
     })
 }
 
+/// Sentences of the text with the (0-based) line each starts on; a sentence may run
+/// over several lines of a paragraph (mail clients wrap at ~72 columns).
+fn sentences(lines: &[&str]) -> Vec<(usize, String)> {
+    const NOT_ENDS: &[&str] = &[
+        "e.g.", "i.e.", "a.m.", "p.m.", "approx.", "St.", "Dept.", "Mr.", "Ms.", "Dr.",
+    ];
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    let mut start = 0;
+    for (i, raw) in lines.iter().enumerate() {
+        let line = raw.trim();
+        // Blank lines and short label lines end a paragraph.
+        if line.is_empty()
+            || (line.contains(':')
+                && line.len() < 80
+                && !cur.is_empty()
+                && cur.ends_with(['.', '!', '?']))
+        {
+            if !cur.trim().is_empty() {
+                out.push((start, std::mem::take(&mut cur)));
+            }
+            cur.clear();
+            if line.is_empty() {
+                continue;
+            }
+        }
+        for word in line.split_whitespace() {
+            if cur.is_empty() {
+                start = i;
+            } else {
+                cur.push(' ');
+            }
+            cur.push_str(word);
+            if word.ends_with(['.', '!', '?']) && !NOT_ENDS.contains(&word) {
+                out.push((start, std::mem::take(&mut cur)));
+            }
+        }
+    }
+    if !cur.trim().is_empty() {
+        out.push((start, cur));
+    }
+    out
+}
+
 /// Extracts fields from the reporter's own text.
 pub fn extract_fields(text: &str, part: &str, ctx: &Context<'_>) -> Fields {
     let lines: Vec<&str> = text.lines().collect();
@@ -462,28 +506,50 @@ pub fn extract_fields(text: &str, part: &str, ctx: &Context<'_>) -> Fields {
             put(&mut f, "reporter_phone", Value::String(p), i);
         }
     }
-    for (i, l) in lower.iter().enumerate() {
-        if let Some(t) = resolve_time(lines[i], ctx.date) {
-            let occurred = [
-                "started",
-                "began",
-                "first access",
-                "logs show",
-                "beginning",
-                "first seen",
-                "since",
-                "sent at",
-                "was sent",
-            ]
-            .iter()
-            .any(|c| l.contains(c));
-            let name = if occurred {
-                "occurred_at"
-            } else {
-                "detected_at"
-            };
-            put(&mut f, name, Value::String(t), i);
+    let units = sentences(&lines);
+    // Times: a sentence that says when it was noticed is detection, one that says
+    // when it began is occurrence; of two unmarked times the earlier is occurrence.
+    let mut times: Vec<(usize, String, Option<bool>)> = Vec::new();
+    for (i, sentence) in &units {
+        let Some(t) = resolve_time(sentence, ctx.date) else {
+            continue;
+        };
+        let l = sentence.to_lowercase();
+        let detect = DETECT_CUES.iter().any(|c| l.contains(c));
+        let occur = OCCUR_CUES.iter().any(|c| l.contains(c));
+        let cue = match (detect, occur) {
+            (true, false) => Some(true),
+            (false, true) => Some(false),
+            _ => None,
+        };
+        if !times.iter().any(|(_, x, _)| *x == t) {
+            times.push((*i, t, cue));
         }
+        if times.len() >= 6 {
+            break;
+        }
+    }
+    let unmarked: Vec<&(usize, String, Option<bool>)> =
+        times.iter().filter(|(_, _, c)| c.is_none()).collect();
+    let detected = times
+        .iter()
+        .find(|(_, _, c)| *c == Some(true))
+        .or_else(|| unmarked.iter().max_by_key(|(_, t, _)| t.clone()).copied());
+    let occurred = times
+        .iter()
+        .find(|(_, _, c)| *c == Some(false))
+        .or_else(|| {
+            unmarked
+                .iter()
+                .filter(|x| Some(**x) != detected)
+                .min_by_key(|(_, t, _)| t.clone())
+                .copied()
+        });
+    if let Some((i, t, _)) = detected {
+        put(&mut f, "detected_at", Value::String(t.clone()), *i);
+    }
+    if let Some((i, t, _)) = occurred.filter(|o| Some(*o) != detected) {
+        put(&mut f, "occurred_at", Value::String(t.clone()), *i);
     }
     for (i, l) in lines.iter().enumerate() {
         for c in COUNT.captures_iter(l) {
@@ -513,7 +579,9 @@ pub fn extract_fields(text: &str, part: &str, ctx: &Context<'_>) -> Fields {
         if f.contains_key(*name) {
             continue;
         }
-        for (i, l) in lower.iter().enumerate() {
+        for (i, sentence) in &units {
+            let i = *i;
+            let l = sentence.to_lowercase();
             let v = if unknown.iter().any(|c| l.contains(c)) {
                 "unknown"
             } else if no.iter().any(|c| l.contains(c)) {
@@ -528,7 +596,7 @@ pub fn extract_fields(text: &str, part: &str, ctx: &Context<'_>) -> Fields {
                 && v == "yes"
                 && !f.contains_key("law_enforcement_agency")
             {
-                if let Some(a) = le_agency(lines[i]) {
+                if let Some(a) = le_agency(sentence) {
                     put(&mut f, "law_enforcement_agency", Value::String(a), i);
                 }
             }
@@ -564,8 +632,9 @@ pub fn extract_fields(text: &str, part: &str, ctx: &Context<'_>) -> Fields {
             "contained",
         ];
         let mut found: Vec<(usize, String)> = Vec::new();
-        for (i, l) in lines.iter().enumerate() {
-            for sentence in l.split_inclusive(['.', '!', ';']) {
+        for (i, unit) in &units {
+            let i = *i;
+            for sentence in unit.split_inclusive(';') {
                 let s = sentence.to_lowercase();
                 if s.contains("nothing yet") || s.contains("no action") {
                     found.push((i, "Nothing yet".into()));
@@ -672,6 +741,45 @@ pub fn extract_fields(text: &str, part: &str, ctx: &Context<'_>) -> Fields {
 }
 
 /// (field, yes cues, no cues, unknown cues) — lower-case substrings of a line.
+/// Words that mark a time as when something was noticed.
+const DETECT_CUES: &[&str] = &[
+    "noticed",
+    "discovered",
+    "detected",
+    "realized",
+    "realised",
+    "found",
+    "alerted",
+    "saw ",
+    "got an alert",
+    "reported",
+    "received",
+    "called me",
+    "came in",
+    "flagged",
+    "woke up",
+];
+/// Words that mark a time as when it began.
+const OCCUR_CUES: &[&str] = &[
+    "started",
+    "began",
+    "first access",
+    "logs show",
+    "first seen",
+    "since",
+    "was sent",
+    "sent at",
+    "left ",
+    "was stolen",
+    "clicked",
+    "happened",
+    "occurred",
+    "signed in",
+    "logged in",
+    "beginning",
+    "first login",
+];
+
 /// A yes/no/unknown field with its cue phrases.
 type TriCue = (
     &'static str,
@@ -780,6 +888,13 @@ const TRI_CUES: &[TriCue] = &[
             "no one outside",
             "nothing has been communicated",
             "nothing external",
+            "told anyone outside",
+            "communicated outside",
+            "not told anyone",
+            "haven't told anyone",
+            "haven’t told anyone",
+            "have not told anyone",
+            "no communication outside",
         ],
         &[],
     ),
@@ -1177,7 +1292,12 @@ mod tests {
         let f = extract_fields("It started yesterday around 3pm.", "body", &c);
         assert_eq!(val(&f, "occurred_at"), "2026-01-14T15:00:00-05:00");
         let f = extract_fields("The user clicked on Tuesday at 10am", "body", &c);
-        assert_eq!(val(&f, "detected_at"), "2026-01-13T10:00:00-05:00");
+        assert_eq!(val(&f, "occurred_at"), "2026-01-13T10:00:00-05:00");
+        // Two times: the one noticed is detection, the other occurrence, across wrapped lines.
+        let f = extract_fields("I left the laptop in the car last night at\n10:30 pm. I noticed it was gone\nat 7:15 this morning.", "body", &c);
+        assert_eq!(val(&f, "occurred_at"), "2026-01-14T22:30:00-05:00");
+        assert_eq!(val(&f, "detected_at"), "2026-01-15T07:15:00-05:00");
+        assert_eq!(f["detected_at"].source.line, 2);
     }
 
     #[test]
