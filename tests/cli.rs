@@ -88,6 +88,26 @@ fn ingest_stores_and_exits_0_then_recognises_the_duplicate() {
     let detail = json(&cfg, &["case", "show", id, "--json"]);
     assert_eq!(detail["messages"].as_array().unwrap().len(), 1);
     assert_eq!(detail["outbox"][0]["status"], "pending");
+    // The case carries the reading of the report, with where each value came from.
+    assert_eq!(
+        detail["fields"]["reporter_email"]["value"],
+        "jane@dor.state.ma.us"
+    );
+    assert_eq!(
+        detail["fields"]["reporter_email"]["source"]["part"],
+        "header:From"
+    );
+    let missing: Vec<&str> = detail["missing"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|m| m.as_str())
+        .collect();
+    assert!(
+        missing.contains(&"reporter_phone") && !missing.contains(&"reporter_email"),
+        "{missing:?}"
+    );
+    assert!(detail["category"].is_string());
     // The human view names the case and its events.
     let text = String::from_utf8(run(&cfg, &["case", "show", id]).stdout).unwrap();
     assert!(

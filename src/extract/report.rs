@@ -424,3 +424,76 @@ fn guess_media_type(name: Option<&str>) -> String {
     }
     .to_string()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn opts(max: usize) -> (Vec<EmailAddress>, usize) {
+        (
+            vec![EmailAddress::parse("soc@mass.gov").expect("address")],
+            max,
+        )
+    }
+
+    const FORWARDED: &str = "From: Jane Doe <jane@dor.state.ma.us>\r\nTo: soc@mass.gov\r\nSubject: FW: pay now\r\nMessage-ID: <a@dor>\r\nDate: Tue, 10 Mar 2026 09:45:00 -0400\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nPlease look at the attached phish. Call me at 617-555-0142.\r\n--b\r\nContent-Type: message/rfc822\r\nContent-Disposition: attachment; filename=phish.eml\r\n\r\nFrom: Payroll <pay@evil-payroll.test>\r\nSubject: Verify your account\r\n\r\nClick hxxps://evil-payroll[.]com/login now. Phone: 202-555-0199\r\n--b\r\nContent-Type: application/octet-stream\r\nContent-Disposition: attachment; filename=big.bin\r\nContent-Transfer-Encoding: base64\r\n\r\nAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\r\n--b--\r\n";
+
+    #[test]
+    fn forwarded_evidence_is_kept_apart_from_the_reporters_words() {
+        let (own, max) = opts(DEFAULT_MAX_PART_BYTES);
+        let a = analyze(
+            FORWARDED.as_bytes(),
+            &Options {
+                own: &own,
+                agencies: &[],
+                tracking_prefix: "SOC",
+                max_part_bytes: max,
+            },
+        );
+        assert_eq!(a.evidence.len(), 1);
+        assert_eq!(
+            a.evidence[0].subject.as_deref(),
+            Some("Verify your account")
+        );
+        // The phish's phone number is not the reporter's; its link is an indicator.
+        assert_eq!(a.fields["reporter_phone"].value, "+16175550142");
+        assert!(
+            a.iocs
+                .urls
+                .contains(&"https://evil-payroll.com/login".to_string()),
+            "{:?}",
+            a.iocs
+        );
+        assert!(!a.note.contains("Verify your account"));
+        assert_eq!(a.category, "phishing");
+    }
+
+    #[test]
+    fn parts_over_the_size_limit_are_recorded_not_kept() {
+        let (own, _) = opts(0);
+        let a = analyze(
+            FORWARDED.as_bytes(),
+            &Options {
+                own: &own,
+                agencies: &[],
+                tracking_prefix: "SOC",
+                max_part_bytes: 40,
+            },
+        );
+        let big = a
+            .attachments
+            .iter()
+            .find(|x| x.name.as_deref() == Some("big.bin"))
+            .expect("big.bin recorded");
+        assert_eq!(big.size, 60);
+        assert!(!big.kept && big.data.is_empty());
+        assert_eq!(big.sha256.len(), 64);
+        assert!(
+            a.notes
+                .iter()
+                .any(|n| n.contains("big.bin") && n.contains("not kept")),
+            "{:?}",
+            a.notes
+        );
+    }
+}

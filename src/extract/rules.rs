@@ -114,6 +114,11 @@ const CUES: &[(Category, &[(&str, u32)])] = &[
             ("managed service provider", 3),
             ("saas provider", 2),
             ("their systems", 1),
+            ("our vendor", 3),
+            ("the vendor's", 2),
+            ("notified us that", 3),
+            ("third party", 2),
+            ("third-party", 2),
         ],
     ),
     (
@@ -149,6 +154,9 @@ const CUES: &[(Category, &[(&str, u32)])] = &[
             ("anyone with the link", 4),
             ("shared link", 2),
             ("sent in error", 4),
+            ("posted", 3),
+            ("by mistake", 2),
+            ("publicly", 2),
             ("wrong address", 3),
             ("wrong vendor", 3),
         ],
@@ -226,6 +234,12 @@ const CUES: &[(Category, &[(&str, u32)])] = &[
             ("remote access tool", 3),
             ("crowdstrike", 2),
             ("defender", 1),
+            ("moving by itself", 4),
+            ("by itself", 2),
+            ("remote access", 3),
+            ("anydesk", 4),
+            ("teamviewer", 3),
+            ("controlling", 2),
         ],
     ),
     (
@@ -246,6 +260,9 @@ const CUES: &[(Category, &[(&str, u32)])] = &[
             ("forwarded message", 1),
             ("verify your account", 2),
             ("mailbox is almost full", 3),
+            ("storage is almost full", 3),
+            ("[forwarded evidence]", 2),
+            ("suspicious", 1),
         ],
     ),
 ];
@@ -315,8 +332,10 @@ pub fn assess(subject: &str, text: &str, fields: &Fields) -> Assessment {
     if [
         "statewide",
         "life-safety",
-        "public safety",
-        "911",
+        "public safety system",
+        "911 system",
+        "life safety",
+        "multiple agencies",
         "multi-agency",
     ]
     .iter()
