@@ -407,23 +407,15 @@ fn parse(
         println!("\nMissing: {}", a.missing.join(", "));
     }
     print_iocs(&serde_json::to_value(&a.iocs)?);
-    if !a.attachments.is_empty() {
-        println!("\nAttachments");
-        for at in &a.attachments {
-            println!(
-                "  {:<32} {:<28} {:>9} B  sha256 {}{}",
-                cut(at.name.as_deref().unwrap_or("(unnamed)"), 32),
-                cut(&at.media_type, 28),
-                at.size,
-                at.sha256,
-                if at.kept {
-                    ""
-                } else {
-                    "  (over the size limit: not kept)"
-                }
-            );
-        }
-    }
+    print_attachments(a.attachments.iter().map(|x| {
+        (
+            x.name.as_deref(),
+            x.media_type.as_str(),
+            x.size as i64,
+            x.sha256.as_str(),
+            x.kept,
+        )
+    }));
     for e in &a.evidence {
         println!(
             "\nEvidence: {} from {} subject {}",
@@ -461,6 +453,30 @@ fn print_fields(fields: &serde_json::Value) {
                 println!("  {:<26}   from {part}", "");
             }
         }
+    }
+}
+
+/// Attachments as (name, media type, size, SHA-256, kept).
+fn print_attachments<'a>(
+    items: impl Iterator<Item = (Option<&'a str>, &'a str, i64, &'a str, bool)>,
+) {
+    let mut first = true;
+    for (name, media_type, size, sha256, kept) in items {
+        if first {
+            println!("\nAttachments");
+            first = false;
+        }
+        println!(
+            "  {:<32} {:<28} {:>9} B  sha256 {sha256}{}",
+            cut(name.unwrap_or("(unnamed)"), 32),
+            cut(media_type, 28),
+            size,
+            if kept {
+                ""
+            } else {
+                "  (over the size limit: not kept)"
+            }
+        );
     }
 }
 
@@ -685,23 +701,15 @@ fn print_case(d: &cases::CaseDetail) {
         println!("\nMissing: {}", names.join(", "));
     }
     print_iocs(&d.iocs);
-    if !d.attachments.is_empty() {
-        println!("\nAttachments");
-        for a in &d.attachments {
-            println!(
-                "  {:<32} {:<24} {:>9} B  sha256 {}{}",
-                cut(a.name.as_deref().unwrap_or("(unnamed)"), 32),
-                cut(&a.media_type, 24),
-                a.size,
-                a.sha256,
-                if a.kept {
-                    ""
-                } else {
-                    "  (over the size limit: not kept)"
-                }
-            );
-        }
-    }
+    print_attachments(d.attachments.iter().map(|x| {
+        (
+            x.name.as_deref(),
+            x.media_type.as_str(),
+            x.size,
+            x.sha256.as_str(),
+            x.kept,
+        )
+    }));
     println!("\nMessages");
     for m in &d.messages {
         println!(

@@ -132,22 +132,8 @@ impl Pipeline {
                 .await?
             }
             (kind, None) => {
-                let row = messages::insert(
-                    &mut tx,
-                    NewMessage {
-                        case_id: None,
-                        kind: kind.as_str(),
-                        quarantine_reason: class.reason.as_deref(),
-                        origin,
-                        email,
-                        content_hash: &hash,
-                        raw,
-                        analysis: Some(&analysis),
-                        now,
-                    },
-                )
-                .await?;
-                messages::insert_attachments(&mut tx, row, &analysis.attachments, now).await?;
+                let row =
+                    store_message(&mut tx, None, kind, origin, &analysis, &hash, raw, now).await?;
                 IngestOutcome {
                     message_row: row,
                     duplicate: false,
@@ -215,7 +201,6 @@ impl Pipeline {
         now: DateTime<Utc>,
     ) -> Result<IngestOutcome, StoreError> {
         let email = &analysis.email;
-        let class = &analysis.class;
         let year = now.with_timezone(&New_York).year();
         let tid = cases::next_tracking_id(tx, &self.config.gateway.tracking_prefix, year).await?;
         let reporter = email.reply_address();
@@ -230,22 +215,17 @@ impl Pipeline {
             },
         )
         .await?;
-        let row = messages::insert(
+        let row = store_message(
             tx,
-            NewMessage {
-                case_id: Some(case_id),
-                kind: MessageKind::Report.as_str(),
-                quarantine_reason: class.reason.as_deref(),
-                origin,
-                email,
-                content_hash: hash,
-                raw,
-                analysis: Some(analysis),
-                now,
-            },
+            Some(case_id),
+            MessageKind::Report,
+            origin,
+            analysis,
+            hash,
+            raw,
+            now,
         )
         .await?;
-        messages::insert_attachments(tx, row, &analysis.attachments, now).await?;
         cases::set_analysis(tx, case_id, analysis).await?;
         store::record_event(
             tx,
@@ -435,22 +415,7 @@ impl Pipeline {
     ) -> Result<IngestOutcome, StoreError> {
         let email = &analysis.email;
         let class = &analysis.class;
-        let row = messages::insert(
-            tx,
-            NewMessage {
-                case_id: Some(case_id),
-                kind: kind.as_str(),
-                quarantine_reason: class.reason.as_deref(),
-                origin,
-                email,
-                content_hash: hash,
-                raw,
-                analysis: Some(analysis),
-                now,
-            },
-        )
-        .await?;
-        messages::insert_attachments(tx, row, &analysis.attachments, now).await?;
+        let row = store_message(tx, Some(case_id), kind, origin, analysis, hash, raw, now).await?;
         let from = email.from.as_ref().map(|f| f.address.to_string());
         let reporter: Option<String> =
             sqlx::query_scalar("select reporter_email from cases where id = ?")
@@ -512,6 +477,37 @@ impl Pipeline {
             .iter()
             .any(|d| a.in_domain(d))
     }
+}
+
+/// Inserts one inbound message with its reading and its attachments.
+#[allow(clippy::too_many_arguments)]
+async fn store_message(
+    tx: &mut SqliteConnection,
+    case_id: Option<i64>,
+    kind: MessageKind,
+    origin: &Origin,
+    analysis: &Analysis,
+    hash: &str,
+    raw: &[u8],
+    now: DateTime<Utc>,
+) -> Result<i64, StoreError> {
+    let row = messages::insert(
+        tx,
+        NewMessage {
+            case_id,
+            kind: kind.as_str(),
+            quarantine_reason: analysis.class.reason.as_deref(),
+            origin,
+            email: &analysis.email,
+            content_hash: hash,
+            raw,
+            analysis: Some(analysis),
+            now,
+        },
+    )
+    .await?;
+    messages::insert_attachments(tx, row, &analysis.attachments, now).await?;
+    Ok(row)
 }
 
 /// The missing fields that the fill-in block asks for, with why each matters.
