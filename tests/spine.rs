@@ -413,6 +413,18 @@ async fn check_config_says_plainly_what_is_wrong() {
         "{text}"
     );
 
+    // STARTTLS on the plain IMAP port works as well.
+    let imap_port = stack.imap_port.to_string();
+    let (ok, text) = check(
+        &good,
+        &[
+            ("IGW_IMAP__SECURITY", "starttls"),
+            ("IGW_IMAP__PORT", &imap_port),
+        ],
+    );
+    assert!(ok, "{text}");
+    assert!(text.contains("imap      ok"), "{text}");
+
     let (ok, text) = check(&good, &[("IGW_IMAP__PASSWORD", "wrong")]);
     assert!(!ok);
     assert!(
