@@ -97,6 +97,10 @@ fn ingest_stores_and_exits_0_then_recognises_the_duplicate() {
         detail["fields"]["reporter_email"]["source"]["part"],
         "header:From"
     );
+    assert_eq!(
+        detail["fields"]["reporter_email"]["source"]["message"],
+        detail["messages"][0]["id"]
+    );
     let missing: Vec<&str> = detail["missing"]
         .as_array()
         .unwrap()

@@ -226,7 +226,7 @@ impl Pipeline {
             now,
         )
         .await?;
-        cases::set_analysis(tx, case_id, analysis).await?;
+        cases::set_analysis(tx, case_id, row, analysis).await?;
         store::record_event(
             tx,
             NewEvent {

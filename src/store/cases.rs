@@ -59,8 +59,18 @@ pub async fn insert(conn: &mut SqliteConnection, c: NewCase<'_>) -> Result<i64, 
 pub async fn set_analysis(
     conn: &mut SqliteConnection,
     case_id: i64,
+    message_row: i64,
     a: &crate::extract::report::Analysis,
 ) -> Result<(), StoreError> {
+    // Each value's source names the message it was read from, too.
+    let mut fields = serde_json::to_value(&a.fields).unwrap_or_default();
+    if let Some(obj) = fields.as_object_mut() {
+        for v in obj.values_mut() {
+            if let Some(src) = v.get_mut("source").and_then(|s| s.as_object_mut()) {
+                src.insert("message".into(), serde_json::Value::from(message_row));
+            }
+        }
+    }
     let agency = a
         .fields
         .get("agency")
@@ -84,7 +94,7 @@ pub async fn set_analysis(
     .bind(&a.severity_suggested)
     .bind(&a.priority)
     .bind(agency)
-    .bind(serde_json::to_string(&a.fields).unwrap_or_else(|_| "{}".into()))
+    .bind(fields.to_string())
     .bind(serde_json::to_string(&a.missing).unwrap_or_else(|_| "[]".into()))
     .bind(serde_json::to_string(&a.iocs).unwrap_or_else(|_| "{}".into()))
     .bind(assessment.to_string())
