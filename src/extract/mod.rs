@@ -8,6 +8,7 @@ mod classify;
 pub mod fields;
 pub mod html;
 pub mod iocs;
+pub mod quote;
 pub mod report;
 pub mod rules;
 pub mod tnef;

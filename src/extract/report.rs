@@ -8,7 +8,7 @@ use sha2::{Digest, Sha256};
 use super::fields::{self, AgencyEntry, FieldValue, Fields, Source};
 use super::iocs::{extract_iocs, Exclusions, Iocs};
 use super::rules::{self, Assessment};
-use super::{body, classify, html, parse_inbound, tnef, InboundEmail};
+use super::{body, classify, html, parse_inbound, quote, tnef, InboundEmail};
 use crate::domain::{EmailAddress, MessageKind};
 
 /// Default ceiling of one attachment part kept by the gateway (25 MB).
@@ -137,7 +137,8 @@ pub fn analyze(raw: &[u8], opts: &Options<'_>) -> Analysis {
         }
         let text = text.replace("\r\n", "\n");
         let (own_note, forwarded) = body::split_forward(&text);
-        note = own_note;
+        // Quoted history is not the reporter's words (a forward was split off above).
+        note = quote::new_text(&own_note, false).text;
         if let Some(fwd) = forwarded {
             let style = body::find_divider(&text)
                 .map(|d| d.style)
@@ -166,6 +167,13 @@ pub fn analyze(raw: &[u8], opts: &Options<'_>) -> Analysis {
         agencies: opts.agencies,
     };
     let mut fields = fields::extract_fields(&note, "body", &ctx);
+    // The description is the reporter's text without signature and legal footer.
+    let description = quote::new_text(&note, true).text;
+    if let Some(d) = fields.get_mut("description") {
+        if !description.is_empty() {
+            d.value = serde_json::Value::String(description.chars().take(2000).collect());
+        }
+    }
     if let Some(r) = &reply {
         fields.insert(
             "reporter_email".into(),
