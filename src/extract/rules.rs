@@ -279,7 +279,11 @@ pub fn assess(subject: &str, text: &str, fields: &Fields) -> Assessment {
         for (cue, w) in *cues {
             if hay.contains(cue) {
                 score += w;
-                why.push(format!("cue '{cue}'"));
+                why.push(if cue.starts_with('[') {
+                    "a forwarded message is attached as evidence".to_string()
+                } else {
+                    format!("cue '{cue}'")
+                });
             }
         }
         if score > 0 && best.as_ref().is_none_or(|(_, s, _)| score > *s) {
