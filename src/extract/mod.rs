@@ -3,6 +3,7 @@
 //! `mail_parser::Message` borrows the raw bytes; it is converted once, here, into
 //! [`InboundEmail`] so nothing downstream depends on its lifetime.
 
+pub mod auth;
 pub mod body;
 mod classify;
 pub mod fields;
@@ -58,6 +59,8 @@ pub struct InboundEmail {
     pub list_id: Option<String>,
     /// Other autoresponder markers (`X-Autoreply`, `X-Autorespond`, `X-Auto-Response-Suppress`…).
     pub autoresponder_headers: Vec<String>,
+    /// `Authentication-Results` values, newest first (see [`auth::verify`]).
+    pub authentication_results: Vec<String>,
     /// `multipart/report` with a delivery-status or disposition report.
     pub report_type: Option<String>,
     pub text_body: String,
@@ -200,6 +203,11 @@ pub fn parse_inbound(raw: &[u8]) -> InboundEmail {
         precedence: text("Precedence"),
         list_id: text("List-Id"),
         autoresponder_headers,
+        authentication_results: msg
+            .headers_raw()
+            .filter(|(name, _)| name.eq_ignore_ascii_case("Authentication-Results"))
+            .map(|(_, v)| clean_header(v))
+            .collect(),
         report_type,
         text_body,
         html_body,
@@ -326,6 +334,11 @@ mod tests {
         assert_eq!(e.references, vec!["a@b", "x@y"]);
         assert_eq!(e.date.unwrap().to_rfc3339(), "2026-03-10T09:45:00-04:00");
         assert!(e.text_body.contains("We got a phish."));
+        let with_ar = b"Authentication-Results: mx.mass.gov;\r\n dmarc=pass header.from=dor\r\nFrom: a@dor\r\n\r\nx";
+        assert_eq!(
+            parse_inbound(with_ar).authentication_results,
+            vec!["mx.mass.gov; dmarc=pass header.from=dor"]
+        );
     }
 
     #[test]
