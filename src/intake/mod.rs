@@ -296,7 +296,6 @@ impl Pipeline {
             return suppress(tx, case_id, row, now, why).await;
         }
 
-        let soc = self.config.soc_address();
         let ctx = serde_json::json!({
             "tracking_id": tid.to_string(),
             "original_subject": if email.subject.is_empty() { "(no subject)" } else { email.subject.as_str() },
@@ -308,7 +307,43 @@ impl Pipeline {
                 &analysis.missing.iter().map(String::as_str).collect::<Vec<_>>()
             ),
         });
-        let rendered = match self.templates.render("ack", &ctx) {
+        self.enqueue_answer(
+            tx,
+            Answer {
+                case_id,
+                row,
+                kind: "ack",
+                template: "ack",
+                ctx,
+                to,
+                email,
+                queued_event: "ack_queued",
+            },
+            now,
+        )
+        .await
+    }
+
+    /// Renders, composes and enqueues one answer to `email`, threaded under it; held for
+    /// review when the recipient is outside the allowed domains. A template or address
+    /// problem is recorded on the case instead of failing the intake.
+    async fn enqueue_answer(
+        &self,
+        tx: &mut SqliteConnection,
+        a: Answer<'_>,
+        now: DateTime<Utc>,
+    ) -> Result<(Option<i64>, Option<String>), StoreError> {
+        let Answer {
+            case_id,
+            row,
+            kind,
+            template,
+            ctx,
+            to,
+            email,
+            queued_event,
+        } = a;
+        let rendered = match self.templates.render(template, &ctx) {
             Ok(r) => r,
             Err(e) => {
                 return suppress(
@@ -316,12 +351,17 @@ impl Pipeline {
                     case_id,
                     row,
                     now,
-                    format!("acknowledgement could not be rendered: {e}"),
+                    format!("{kind} could not be rendered: {e}"),
                 )
                 .await
             }
         };
-        let message_id = new_message_id(&format!("ack.{tid}"), soc.domain());
+        let soc = self.config.soc_address();
+        let tag = ctx
+            .get("tracking_id")
+            .and_then(|t| t.as_str())
+            .unwrap_or("soc");
+        let message_id = new_message_id(&format!("{kind}.{tag}"), soc.domain());
         let mut references = email.references.clone();
         if let Some(mid) = &email.message_id {
             if !references.contains(mid) {
@@ -345,7 +385,7 @@ impl Pipeline {
                     case_id,
                     row,
                     now,
-                    format!("acknowledgement could not be built: {e}"),
+                    format!("{kind} could not be built: {e}"),
                 )
                 .await
             }
@@ -363,7 +403,7 @@ impl Pipeline {
             tx,
             NewOutbound {
                 case_id: Some(case_id),
-                kind: "ack",
+                kind,
                 message_id: &message_id,
                 from_addr: soc.as_str(),
                 recipients: &to_list,
@@ -384,9 +424,10 @@ impl Pipeline {
                 kind: if hold.is_some() {
                     "outbound_held"
                 } else {
-                    "ack_queued"
+                    queued_event
                 },
                 detail: serde_json::json!({
+                    "kind": kind,
                     "to": to.address.to_string(),
                     "message_id": message_id,
                     "hold_reason": hold,
@@ -477,6 +518,20 @@ impl Pipeline {
             .iter()
             .any(|d| a.in_domain(d))
     }
+}
+
+/// One automatic answer to an inbound message.
+struct Answer<'a> {
+    case_id: i64,
+    row: i64,
+    /// Outbox kind: `ack`, `followup`, `receipt`.
+    kind: &'static str,
+    template: &'static str,
+    ctx: serde_json::Value,
+    to: &'a crate::extract::Mailbox,
+    /// The message answered (threading headers come from it).
+    email: &'a InboundEmail,
+    queued_event: &'static str,
 }
 
 /// Inserts one inbound message with its reading and its attachments.
