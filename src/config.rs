@@ -57,6 +57,12 @@ pub struct GatewayConfig {
     pub max_attachment_bytes: usize,
     /// The directory file (agencies, aliases, domains) used to recognise agencies.
     pub directory: Option<PathBuf>,
+    /// The `authserv-id` of our receiving mail server: only its `Authentication-Results`
+    /// count when verifying the sender of a reply.
+    pub trusted_authserv_id: Option<String>,
+    /// Treat every inbound message as sender-authenticated (loopback tests and an intake
+    /// server that rejects unauthenticated mail itself). Participants still apply.
+    pub trust_intake_server: bool,
 }
 
 impl Default for GatewayConfig {
@@ -72,6 +78,8 @@ impl Default for GatewayConfig {
             max_message_bytes: 64 * 1024 * 1024,
             max_attachment_bytes: 25 * 1024 * 1024,
             directory: None,
+            trusted_authserv_id: None,
+            trust_intake_server: false,
         }
     }
 }

@@ -16,6 +16,9 @@ pub struct Source {
     pub part: String,
     pub line: usize,
     pub text: String,
+    /// The stored message (row id) it was read from, once stored.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<i64>,
 }
 
 /// One extracted field: its JSON value and where it came from.
@@ -401,6 +404,7 @@ pub fn extract_fields(text: &str, part: &str, ctx: &Context<'_>) -> Fields {
     let lines: Vec<&str> = text.lines().collect();
     let mut f = Fields::new();
     let src = |i: usize| Source {
+        message: None,
         part: part.to_string(),
         line: i + 1,
         text: lines
@@ -730,6 +734,7 @@ pub fn extract_fields(text: &str, part: &str, ctx: &Context<'_>) -> Fields {
                 part: "header:From".into(),
                 line: 0,
                 text: ctx.sender_name.unwrap_or("").to_string(),
+                message: None,
             },
         });
     }

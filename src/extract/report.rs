@@ -188,6 +188,7 @@ pub fn analyze(raw: &[u8], opts: &Options<'_>) -> Analysis {
                     .into(),
                     line: 0,
                     text: r.address.to_string(),
+                    message: None,
                 },
             },
         );

@@ -471,6 +471,7 @@ mod tests {
                 part: "body".into(),
                 line: 1,
                 text: String::new(),
+                message: None,
             },
         }
     }

@@ -1,6 +1,7 @@
 //! Intake: one message in, one transaction out. IMAP, the MTA pipe and `demo` all call
 //! [`Pipeline::ingest`], so they behave the same.
 
+mod conversation;
 pub mod imap;
 
 use std::sync::Arc;
@@ -227,6 +228,7 @@ impl Pipeline {
         )
         .await?;
         cases::set_analysis(tx, case_id, row, analysis).await?;
+        self.add_participants(tx, case_id, email, now).await?;
         store::record_event(
             tx,
             NewEvent {
@@ -498,16 +500,26 @@ impl Pipeline {
             .bind(case_id)
             .execute(&mut *tx)
             .await?;
+        let (answer, note) = if kind == MessageKind::Reply {
+            let (id, note) = self.handle_reply(tx, case_id, row, analysis, now).await?;
+            (
+                id,
+                format!("added to an existing case (matched by {how}); {note}"),
+            )
+        } else {
+            (
+                None,
+                format!("added to an existing case (matched by {how}); no automatic answer"),
+            )
+        };
         Ok(IngestOutcome {
             message_row: row,
             duplicate: false,
             kind,
             tracking_id: tracking_of(tx, case_id).await?,
             new_case: false,
-            acknowledgement: None,
-            note: Some(format!(
-                "added to an existing case (matched by {how}); no automatic answer"
-            )),
+            acknowledgement: answer,
+            note: Some(note),
         })
     }
 

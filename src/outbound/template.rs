@@ -26,7 +26,14 @@ pub struct Rendered {
 }
 
 /// Email templates compiled into the binary (so it runs from any directory).
-const TEMPLATES: &[(&str, &str)] = &[("ack", include_str!("../../templates/email/ack.md"))];
+const TEMPLATES: &[(&str, &str)] = &[
+    ("ack", include_str!("../../templates/email/ack.md")),
+    (
+        "followup",
+        include_str!("../../templates/email/followup.md"),
+    ),
+    ("receipt", include_str!("../../templates/email/receipt.md")),
+];
 
 /// The set of email templates.
 pub struct Templates {

@@ -63,14 +63,11 @@ pub async fn set_analysis(
     a: &crate::extract::report::Analysis,
 ) -> Result<(), StoreError> {
     // Each value's source names the message it was read from, too.
-    let mut fields = serde_json::to_value(&a.fields).unwrap_or_default();
-    if let Some(obj) = fields.as_object_mut() {
-        for v in obj.values_mut() {
-            if let Some(src) = v.get_mut("source").and_then(|s| s.as_object_mut()) {
-                src.insert("message".into(), serde_json::Value::from(message_row));
-            }
-        }
+    let mut fields = a.fields.clone();
+    for v in fields.values_mut() {
+        v.source.message = Some(message_row);
     }
+    let fields = serde_json::to_value(&fields).unwrap_or_default();
     let agency = a
         .fields
         .get("agency")

@@ -1,0 +1,349 @@
+//! Replies to a case: who may change it (participants whose mail passes sender
+//! authentication), what a reply changes (only fields its new text gives, each an event),
+//! and what goes back (the remaining questions, or a neutral receipt that reveals nothing).
+
+use chrono::{DateTime, Duration, Utc};
+use sqlx::SqliteConnection;
+
+use super::{Answer, Pipeline};
+use crate::extract::auth::{self, AuthVerdict};
+use crate::extract::fields::{self, Fields};
+use crate::extract::report::Analysis;
+use crate::extract::rules;
+use crate::extract::InboundEmail;
+use crate::store::outbox;
+use crate::store::{self, NewEvent, StoreError};
+
+/// Fields a reply never changes: they come from headers or are the first report's words.
+const NOT_FROM_REPLIES: &[&str] = &["reporter_email", "reporter_name", "description"];
+
+impl Pipeline {
+    /// Records who may speak for a new case: the reporter (From and Reply-To) and the
+    /// Cc addresses of the report that are within the allowed domains.
+    pub(super) async fn add_participants(
+        &self,
+        tx: &mut SqliteConnection,
+        case_id: i64,
+        email: &InboundEmail,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let mut people: Vec<(String, &str)> = Vec::new();
+        for m in email.from.iter().chain(email.reply_to.iter()) {
+            people.push((m.address.as_str().to_lowercase(), "reporter"));
+        }
+        for m in &email.cc {
+            if self.recipient_allowed(&m.address)
+                && !self.own.iter().any(|o| o.same_mailbox(&m.address))
+            {
+                people.push((m.address.as_str().to_lowercase(), "cc"));
+            }
+        }
+        for (address, role) in people {
+            sqlx::query(
+                "insert into case_participants (case_id, address, role, added_at) values (?, ?, ?, ?)
+                 on conflict (case_id, address) do nothing",
+            )
+            .bind(case_id)
+            .bind(address)
+            .bind(role)
+            .bind(store::ts(now))
+            .execute(&mut *tx)
+            .await?;
+        }
+        Ok(())
+    }
+
+    /// Sender verification: a participant of the case AND authenticated by our server.
+    fn verify_sender(&self, email: &InboundEmail, participant: bool) -> (bool, String) {
+        let Some(from) = email.from.as_ref() else {
+            return (false, "the message has no sender address".into());
+        };
+        let verdict = if self.config.gateway.trust_intake_server {
+            AuthVerdict::Pass("the intake server is trusted ([gateway] trust_intake_server)".into())
+        } else {
+            match &self.config.gateway.trusted_authserv_id {
+                Some(id) => auth::verify(&email.authentication_results, id, from.address.domain()),
+                None => {
+                    AuthVerdict::Unknown("no [gateway] trusted_authserv_id is configured".into())
+                }
+            }
+        };
+        match (participant, verdict) {
+            (false, _) => (
+                false,
+                format!("{} is not a participant of the case", from.address),
+            ),
+            (true, AuthVerdict::Pass(why)) => (true, why),
+            (true, AuthVerdict::Fail(why)) => {
+                (false, format!("sender authentication failed: {why}"))
+            }
+            (true, AuthVerdict::Unknown(why)) => {
+                (false, format!("sender not authenticated: {why}"))
+            }
+        }
+    }
+
+    /// Handles a reply stored as `row` on `case_id`. Returns the outbox row of the
+    /// answer (follow-up or receipt), if any, and a note for the operator.
+    pub(super) async fn handle_reply(
+        &self,
+        tx: &mut SqliteConnection,
+        case_id: i64,
+        row: i64,
+        analysis: &Analysis,
+        now: DateTime<Utc>,
+    ) -> Result<(Option<i64>, String), StoreError> {
+        let email = &analysis.email;
+        let sender = email
+            .from
+            .as_ref()
+            .map(|f| f.address.as_str().to_lowercase());
+        let participant = match &sender {
+            Some(s) => {
+                sqlx::query_scalar::<_, i64>(
+                    "select count(*) from case_participants where case_id = ? and address = ?",
+                )
+                .bind(case_id)
+                .bind(s)
+                .fetch_one(&mut *tx)
+                .await?
+                    > 0
+            }
+            None => false,
+        };
+        let (verified, why) = self.verify_sender(email, participant);
+        let actor = format!(
+            "sender:{}",
+            sender.clone().unwrap_or_else(|| "unknown".into())
+        );
+        if !verified {
+            store::record_event(
+                tx,
+                NewEvent {
+                    case_id,
+                    at: now,
+                    actor: &actor,
+                    kind: "unverified_correspondence",
+                    detail: serde_json::json!({ "reason": why, "subject": email.subject }),
+                    message_row_id: Some(row),
+                    outbox_id: None,
+                },
+            )
+            .await?;
+            sqlx::query("update cases set needs_review = 1 where id = ?")
+                .bind(case_id)
+                .execute(&mut *tx)
+                .await?;
+            let receipt = self
+                .neutral_receipt(tx, case_id, row, analysis, now)
+                .await?;
+            return Ok((
+                receipt,
+                format!("unverified correspondence ({why}); no field changed"),
+            ));
+        }
+
+        // A verified reply: its new text may answer what is missing.
+        let (fields_json, tracking_id, reporter_name): (String, String, Option<String>) =
+            sqlx::query_as(
+                "select fields_json, tracking_id, reporter_name from cases where id = ?",
+            )
+            .bind(case_id)
+            .fetch_one(&mut *tx)
+            .await?;
+        let mut case_fields: Fields = serde_json::from_str(&fields_json).unwrap_or_default();
+        let mut changed = Vec::new();
+        for (name, proposed) in &analysis.fields {
+            if NOT_FROM_REPLIES.contains(&name.as_str()) {
+                continue;
+            }
+            let old = case_fields.get(name);
+            if old.is_some_and(|o| o.value == proposed.value) {
+                continue;
+            }
+            if old.is_some_and(|o| o.source.part == "analyst") {
+                store::record_event(
+                    tx,
+                    NewEvent {
+                        case_id,
+                        at: now,
+                        actor: &actor,
+                        kind: "field_update_not_applied",
+                        detail: serde_json::json!({
+                            "field": name,
+                            "kept": old.map(|o| &o.value),
+                            "proposed": proposed.value,
+                            "reason": "an analyst set this value",
+                        }),
+                        message_row_id: Some(row),
+                        outbox_id: None,
+                    },
+                )
+                .await?;
+                continue;
+            }
+            let mut new = proposed.clone();
+            new.source.message = Some(row);
+            store::record_event(
+                tx,
+                NewEvent {
+                    case_id,
+                    at: now,
+                    actor: &actor,
+                    kind: "field_changed",
+                    detail: serde_json::json!({
+                        "field": name,
+                        "old": old.map(|o| &o.value),
+                        "new": new.value,
+                        "source": new.source,
+                    }),
+                    message_row_id: Some(row),
+                    outbox_id: None,
+                },
+            )
+            .await?;
+            case_fields.insert(name.clone(), new);
+            changed.push(name.clone());
+        }
+        let missing: Vec<String> = rules::missing(&case_fields, true)
+            .into_iter()
+            .map(String::from)
+            .collect();
+        let agency = case_fields
+            .get("agency")
+            .and_then(|f| f.value.as_str())
+            .map(String::from);
+        sqlx::query("update cases set fields_json = ?, missing_json = ?, agency = coalesce(?, agency), updated_at = ? where id = ?")
+            .bind(serde_json::to_string(&case_fields).unwrap_or_else(|_| "{}".into()))
+            .bind(serde_json::to_string(&missing).unwrap_or_else(|_| "[]".into()))
+            .bind(agency)
+            .bind(store::ts(now))
+            .bind(case_id)
+            .execute(&mut *tx)
+            .await?;
+
+        // The next message asks only for what is still missing (or says it is complete).
+        let Some(to) = email.reply_address().filter(|_| analysis.class.acknowledge) else {
+            return Ok((
+                None,
+                format!("verified reply; {} field(s) updated", changed.len()),
+            ));
+        };
+        if changed.is_empty() && missing.is_empty() {
+            return Ok((None, "verified reply; nothing new to record".into()));
+        }
+        let names: Vec<&str> = missing.iter().map(String::as_str).collect();
+        let ctx = serde_json::json!({
+            "tracking_id": tracking_id,
+            "original_subject": strip_tag_and_re(&email.subject, &tracking_id),
+            "reporter_name": reporter_name,
+            "soc_name": self.config.gateway.name,
+            "missing": !missing.is_empty(),
+            "missing_block": fields::fill_in_block(&names),
+        });
+        let (id, _) = self
+            .enqueue_answer(
+                tx,
+                Answer {
+                    case_id,
+                    row,
+                    kind: "followup",
+                    template: "followup",
+                    ctx,
+                    to,
+                    email,
+                    queued_event: "followup_queued",
+                },
+                now,
+            )
+            .await?;
+        Ok((
+            id,
+            format!(
+                "verified reply; {} field(s) updated, {} still missing",
+                changed.len(),
+                missing.len()
+            ),
+        ))
+    }
+
+    /// A receipt that says nothing about any case, rate-limited per sender.
+    async fn neutral_receipt(
+        &self,
+        tx: &mut SqliteConnection,
+        case_id: i64,
+        row: i64,
+        analysis: &Analysis,
+        now: DateTime<Utc>,
+    ) -> Result<Option<i64>, StoreError> {
+        let email = &analysis.email;
+        let Some(to) = email.reply_address().filter(|_| analysis.class.acknowledge) else {
+            return Ok(None);
+        };
+        let limit = self.config.gateway.ack_rate_limit_per_hour as i64;
+        if outbox::count_recent(tx, to.address.as_str(), "receipt", now - Duration::hours(1))
+            .await?
+            >= limit
+        {
+            return Ok(None);
+        }
+        let ctx = serde_json::json!({ "soc_name": self.config.gateway.name });
+        let (id, _) = self
+            .enqueue_answer(
+                tx,
+                Answer {
+                    case_id,
+                    row,
+                    kind: "receipt",
+                    template: "receipt",
+                    ctx,
+                    to,
+                    email,
+                    queued_event: "receipt_queued",
+                },
+                now,
+            )
+            .await?;
+        Ok(id)
+    }
+}
+
+/// "RE: [SOC-2026-000001] Received: Phish" → "Phish".
+fn strip_tag_and_re(subject: &str, tracking_id: &str) -> String {
+    let mut s = subject.replace(&format!("[{tracking_id}]"), " ");
+    loop {
+        let t = s.trim_start();
+        let lower = t.to_ascii_lowercase();
+        let cut = ["re:", "aw:", "fw:", "fwd:", "received:"]
+            .iter()
+            .find(|p| lower.starts_with(**p))
+            .map(|p| p.len());
+        match cut {
+            Some(n) => s = t[n..].to_string(),
+            None => break,
+        }
+    }
+    let out = s.split_whitespace().collect::<Vec<_>>().join(" ");
+    if out.is_empty() {
+        "your report".into()
+    } else {
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn subjects_lose_prefixes_and_the_tag() {
+        assert_eq!(
+            strip_tag_and_re("RE: [SOC-2026-000001] Received: Phish", "SOC-2026-000001"),
+            "Phish"
+        );
+        assert_eq!(
+            strip_tag_and_re("[SOC-2026-000001]", "SOC-2026-000001"),
+            "your report"
+        );
+    }
+}
