@@ -359,12 +359,20 @@ impl Pipeline {
             }
         };
         let soc = self.config.soc_address();
+        // A receipt reveals nothing about any case: no tag in its Message-ID and no
+        // thread ancestry beyond the sender's own message.
+        let neutral = kind == "receipt";
         let tag = ctx
             .get("tracking_id")
             .and_then(|t| t.as_str())
+            .filter(|_| !neutral)
             .unwrap_or("soc");
         let message_id = new_message_id(&format!("{kind}.{tag}"), soc.domain());
-        let mut references = email.references.clone();
+        let mut references = if neutral {
+            Vec::new()
+        } else {
+            email.references.clone()
+        };
         if let Some(mid) = &email.message_id {
             if !references.contains(mid) {
                 references.push(mid.clone());
