@@ -7,22 +7,12 @@ mod common;
 
 use std::time::Duration;
 
-use common::gateway::{report, Gateway, Wire};
-use common::mailbox::{fetch_all, header, send_smtp, try_wait_for_count};
+use common::gateway::{report, wait_mail, Gateway, Wire};
+use common::mailbox::{fetch_all, header, send_smtp};
 use common::stack::MailStack;
 
 fn address(prefix: &str) -> String {
     format!("{prefix}-{}@agency.test", uuid::Uuid::new_v4().simple())
-}
-
-async fn wait_mail(stack: &MailStack, gw: &Gateway, who: &str, n: usize) -> Vec<Vec<u8>> {
-    match try_wait_for_count(stack, who, "INBOX", n, Duration::from_secs(30)).await {
-        Ok(m) => m,
-        Err(seen) => panic!(
-            "{who}: {seen} message(s), wanted {n}; gateway log:\n{}",
-            gw.log_text()
-        ),
-    }
 }
 
 /// The decoded text/plain part of a message.

@@ -6,23 +6,12 @@ mod common;
 
 use std::time::Duration;
 
-use common::gateway::{report, Gateway, Wire};
-use common::mailbox::{append, fetch_all, header, send_smtp, try_wait_for_count, wait_for_count};
+use common::gateway::{report, wait_mail, Gateway, Wire};
+use common::mailbox::{append, fetch_all, header, send_smtp, wait_for_count};
 use common::stack::MailStack;
 
 fn reporter() -> String {
     format!("r-{}@agency.test", uuid::Uuid::new_v4().simple())
-}
-
-/// Waits for `n` messages in `who`'s INBOX; on timeout the panic carries the gateway's log.
-async fn wait_mail(stack: &MailStack, gw: &Gateway, who: &str, n: usize) -> Vec<Vec<u8>> {
-    match try_wait_for_count(stack, who, "INBOX", n, Duration::from_secs(30)).await {
-        Ok(m) => m,
-        Err(seen) => panic!(
-            "{who}: {seen} message(s), wanted {n}; gateway log:\n{}",
-            gw.log_text()
-        ),
-    }
 }
 
 /// Polls an async check every 100 ms.

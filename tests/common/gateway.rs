@@ -220,6 +220,18 @@ pub fn wait_until<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Optio
     }
 }
 
+/// Waits for `n` messages in `who`'s INBOX; on timeout the panic carries the gateway's log.
+pub async fn wait_mail(stack: &MailStack, gw: &Gateway, who: &str, n: usize) -> Vec<Vec<u8>> {
+    match super::mailbox::try_wait_for_count(stack, who, "INBOX", n, Duration::from_secs(30)).await
+    {
+        Ok(m) => m,
+        Err(seen) => panic!(
+            "{who}: {seen} message(s), wanted {n}; gateway log:\n{}",
+            gw.log_text()
+        ),
+    }
+}
+
 /// A simple incident report as raw bytes.
 pub fn report(from: &str, to: &str, subject: &str, body: &str) -> (String, Vec<u8>) {
     let mid = format!("{}@agency.test", uuid::Uuid::new_v4().simple());
