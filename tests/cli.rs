@@ -289,3 +289,61 @@ fn demo_runs_on_the_embedded_default_and_is_idempotent() {
         "nothing sent twice"
     );
 }
+
+#[test]
+fn an_unknown_tag_gets_the_same_neutral_receipt_as_a_strangers_reply() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = write_config(tmp.path(), "");
+    assert!(ingest(&cfg, &report("jane@dor.state.ma.us", 1))
+        .status
+        .success());
+    let tid = json(&cfg, &["cases", "list", "--json"])[0]["tracking_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let with_subject = |from: &str, subject: &str| {
+        format!("From: {from}\r\nTo: soc@mass.gov\r\nSubject: {subject}\r\nMessage-ID: <{}@x>\r\n\r\nPhone: 617-555-0100\r\n", uuid::Uuid::new_v4()).into_bytes()
+    };
+    // A stranger replying to a real case, and someone quoting a tag that does not exist.
+    assert!(ingest(
+        &cfg,
+        &with_subject("eve@dor.state.ma.us", &format!("Re: [{tid}] hi"))
+    )
+    .status
+    .success());
+    let year = tid.split('-').nth(1).unwrap();
+    let out = ingest(
+        &cfg,
+        &with_subject(
+            "eve@dor.state.ma.us",
+            &format!("Re: [SOC-{year}-999999] hi"),
+        ),
+    );
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("matches no case"));
+    assert_eq!(
+        json(&cfg, &["cases", "list", "--json"])
+            .as_array()
+            .unwrap()
+            .len(),
+        1,
+        "no case opened"
+    );
+    let receipts: Vec<serde_json::Value> = json(&cfg, &["outbound", "list", "--json"])
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["kind"] == "receipt")
+        .cloned()
+        .collect();
+    assert_eq!(receipts.len(), 2);
+    assert_eq!(
+        receipts[0]["subject"], receipts[1]["subject"],
+        "the same answer either way"
+    );
+    let q = json(&cfg, &["quarantine", "list", "--json"]);
+    assert!(q[0]["quarantine_reason"]
+        .as_str()
+        .unwrap()
+        .contains("matches no case"));
+}

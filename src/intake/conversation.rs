@@ -135,7 +135,7 @@ impl Pipeline {
                 .execute(&mut *tx)
                 .await?;
             let receipt = self
-                .neutral_receipt(tx, case_id, row, analysis, now)
+                .neutral_receipt(tx, Some(case_id), row, analysis, now)
                 .await?;
             return Ok((
                 receipt,
@@ -245,7 +245,7 @@ impl Pipeline {
             .enqueue_answer(
                 tx,
                 Answer {
-                    case_id,
+                    case_id: Some(case_id),
                     row,
                     kind: "followup",
                     template: "followup",
@@ -268,10 +268,10 @@ impl Pipeline {
     }
 
     /// A receipt that says nothing about any case, rate-limited per sender.
-    async fn neutral_receipt(
+    pub(super) async fn neutral_receipt(
         &self,
         tx: &mut SqliteConnection,
-        case_id: i64,
+        case_id: Option<i64>,
         row: i64,
         analysis: &Analysis,
         now: DateTime<Utc>,

@@ -117,6 +117,42 @@ impl Pipeline {
 
         let matched = self.match_case(&mut tx, email).await?;
         let outcome = match (class.kind, matched) {
+            // A tag of ours that matches no case: answered exactly like a stranger's reply
+            // to a real case (a neutral receipt), so the answer never tells whether a
+            // tracking ID exists. The analyst finds it in the quarantine.
+            (MessageKind::Report, None) if analysis.tracking_id.is_some() => {
+                let row = store_message(
+                    &mut tx,
+                    None,
+                    MessageKind::Reply,
+                    origin,
+                    &analysis,
+                    &hash,
+                    raw,
+                    now,
+                )
+                .await?;
+                let tag = analysis.tracking_id.clone().unwrap_or_default();
+                sqlx::query("update messages set quarantine_reason = ? where id = ?")
+                    .bind(format!("refers to {tag}, which matches no case"))
+                    .bind(row)
+                    .execute(&mut *tx)
+                    .await?;
+                let receipt = self
+                    .neutral_receipt(&mut tx, None, row, &analysis, now)
+                    .await?;
+                IngestOutcome {
+                    message_row: row,
+                    duplicate: false,
+                    kind: MessageKind::Reply,
+                    tracking_id: None,
+                    new_case: false,
+                    acknowledgement: receipt,
+                    note: Some(format!(
+                        "quarantined: refers to {tag}, which matches no case"
+                    )),
+                }
+            }
             (MessageKind::Report, None) => {
                 self.open_case(&mut tx, raw, origin, &analysis, &hash, now)
                     .await?
@@ -285,7 +321,7 @@ impl Pipeline {
                 .reason
                 .clone()
                 .unwrap_or_else(|| "no address to answer".into());
-            return suppress(tx, case_id, row, now, why).await;
+            return suppress(tx, Some(case_id), row, now, why).await;
         };
         let limit = self.config.gateway.ack_rate_limit_per_hour as i64;
         let recent =
@@ -295,7 +331,7 @@ impl Pipeline {
                 "rate limit: {recent} acknowledgements to {} in the last hour (limit {limit}, [gateway] ack_rate_limit_per_hour)",
                 to.address
             );
-            return suppress(tx, case_id, row, now, why).await;
+            return suppress(tx, Some(case_id), row, now, why).await;
         }
 
         let ctx = serde_json::json!({
@@ -312,7 +348,7 @@ impl Pipeline {
         self.enqueue_answer(
             tx,
             Answer {
-                case_id,
+                case_id: Some(case_id),
                 row,
                 kind: "ack",
                 template: "ack",
@@ -412,7 +448,7 @@ impl Pipeline {
         let outbox_id = outbox::enqueue(
             tx,
             NewOutbound {
-                case_id: Some(case_id),
+                case_id,
                 kind,
                 message_id: &message_id,
                 from_addr: soc.as_str(),
@@ -425,28 +461,30 @@ impl Pipeline {
             },
         )
         .await?;
-        store::record_event(
-            tx,
-            NewEvent {
-                case_id,
-                at: now,
-                actor: "system",
-                kind: if hold.is_some() {
-                    "outbound_held"
-                } else {
-                    queued_event
+        if let Some(case_id) = case_id {
+            store::record_event(
+                tx,
+                NewEvent {
+                    case_id,
+                    at: now,
+                    actor: "system",
+                    kind: if hold.is_some() {
+                        "outbound_held"
+                    } else {
+                        queued_event
+                    },
+                    detail: serde_json::json!({
+                        "kind": kind,
+                        "to": to.address.to_string(),
+                        "message_id": message_id,
+                        "hold_reason": hold,
+                    }),
+                    message_row_id: Some(row),
+                    outbox_id: Some(outbox_id),
                 },
-                detail: serde_json::json!({
-                    "kind": kind,
-                    "to": to.address.to_string(),
-                    "message_id": message_id,
-                    "hold_reason": hold,
-                }),
-                message_row_id: Some(row),
-                outbox_id: Some(outbox_id),
-            },
-        )
-        .await?;
+            )
+            .await?;
+        }
         Ok((Some(outbox_id), hold))
     }
 
@@ -542,7 +580,8 @@ impl Pipeline {
 
 /// One automatic answer to an inbound message.
 struct Answer<'a> {
-    case_id: i64,
+    /// `None` for an answer that belongs to no case (a receipt for an unknown tag).
+    case_id: Option<i64>,
     row: i64,
     /// Outbox kind: `ack`, `followup`, `receipt`.
     kind: &'static str,
@@ -602,11 +641,15 @@ fn missing_items(missing: &[String]) -> Vec<serde_json::Value> {
 /// Records that a case got no acknowledgement, and why.
 async fn suppress(
     tx: &mut SqliteConnection,
-    case_id: i64,
+    case_id: Option<i64>,
     row: i64,
     now: DateTime<Utc>,
     reason: String,
 ) -> Result<(Option<i64>, Option<String>), StoreError> {
+    let Some(case_id) = case_id else {
+        tracing::warn!(row, %reason, "no automatic answer");
+        return Ok((None, Some(reason)));
+    };
     store::record_event(
         tx,
         NewEvent {
