@@ -49,6 +49,12 @@ pub enum Command {
     },
     /// Connect to the configured IMAP and SMTP servers and report what is wrong.
     CheckConfig,
+    /// Queue the reminders that are due (`run` does this every minute by itself).
+    Remind {
+        /// Act as if it were this time (RFC 3339), e.g. to test the schedule.
+        #[arg(long)]
+        now: Option<String>,
+    },
     /// Read one message file and print what the gateway makes of it (no database).
     Parse {
         file: PathBuf,
@@ -182,6 +188,22 @@ async fn dispatch(command: Command, config: Config) -> anyhow::Result<ExitCode> 
         Command::Ingest => unreachable!("handled before dispatch"),
         Command::Demo { fixtures } => demo(config, &fixtures).await,
         Command::CheckConfig => check_config(config).await,
+        Command::Remind { now } => {
+            let now = match now {
+                Some(t) => chrono::DateTime::parse_from_rfc3339(&t)
+                    .with_context(|| {
+                        format!(
+                            "--now {t} is not an RFC 3339 time (e.g. 2026-03-10T14:00:00-04:00)"
+                        )
+                    })?
+                    .with_timezone(&Utc),
+                None => Utc::now(),
+            };
+            let service = Service::build(config).await?;
+            let n = service.pipeline.send_reminders(now).await?;
+            println!("{n} reminder(s) queued");
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Parse {
             file,
             json,

@@ -32,7 +32,27 @@ pub struct Config {
     pub imap: Option<ImapConfig>,
     pub smtp: Option<SmtpConfig>,
     pub outbox: OutboxConfig,
+    pub reminders: RemindersConfig,
     pub web: WebConfig,
+}
+
+/// Reminders for reports that still lack required details.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RemindersConfig {
+    /// Hours of silence after our last request before a reminder.
+    pub after_hours: u64,
+    /// Reminders per case at most.
+    pub max: u32,
+}
+
+impl Default for RemindersConfig {
+    fn default() -> Self {
+        Self {
+            after_hours: 4,
+            max: 2,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -57,6 +57,7 @@ impl Service {
         let (tx, rx) = watch::channel(false);
         let mut tasks = tokio::task::JoinSet::new();
         tasks.spawn(self.worker().run(rx.clone()));
+        tasks.spawn(reminders(self.pipeline.clone(), rx.clone()));
         match &self.config.imap {
             Some(imap) => {
                 tasks.spawn(Poller::new(self.pipeline.clone(), imap.clone()).run(rx.clone()));
@@ -72,6 +73,24 @@ impl Service {
             if let Err(e) = r {
                 tracing::error!(error = %e, "a task ended abnormally");
             }
+        }
+    }
+}
+
+/// Queues due reminders once a minute until shutdown.
+async fn reminders(pipeline: Pipeline, mut shutdown: watch::Receiver<bool>) {
+    loop {
+        if *shutdown.borrow() {
+            break;
+        }
+        match pipeline.send_reminders(chrono::Utc::now()).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(reminders = n, "reminders queued"),
+            Err(e) => tracing::error!(error = %e, "reminders could not be queued; will retry"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(std::time::Duration::from_secs(60)) => {}
+            _ = shutdown.changed() => {}
         }
     }
 }

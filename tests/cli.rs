@@ -347,3 +347,42 @@ fn an_unknown_tag_gets_the_same_neutral_receipt_as_a_strangers_reply() {
         .unwrap()
         .contains("matches no case"));
 }
+
+#[test]
+fn reminders_follow_the_schedule_and_stop_after_the_maximum() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = write_config(tmp.path(), "");
+    assert!(ingest(&cfg, &report("jane@dor.state.ma.us", 1))
+        .status
+        .success());
+    // An auto-reply is stored but never reminded.
+    let auto = b"From: ooo@dor.state.ma.us\r\nSubject: Out of office\r\nAuto-Submitted: auto-replied\r\n\r\naway\r\n";
+    assert!(ingest(&cfg, auto).status.success());
+    let at = |hours: i64| (chrono::Utc::now() + chrono::Duration::hours(hours)).to_rfc3339();
+    let remind = |hours: i64| -> String {
+        String::from_utf8(run(&cfg, &["remind", "--now", &at(hours)]).stdout).unwrap()
+    };
+    assert!(remind(3).starts_with("0 reminder"), "not before 4 hours");
+    assert!(remind(5).starts_with("1 reminder"), "first after 4 hours");
+    assert!(
+        remind(6).starts_with("0 reminder"),
+        "4 hours after the last request"
+    );
+    assert!(remind(10).starts_with("1 reminder"), "second");
+    assert!(remind(20).starts_with("0 reminder"), "at most 2");
+    let rows = json(&cfg, &["outbound", "list", "--json"]);
+    let reminders: Vec<&serde_json::Value> = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["kind"] == "reminder")
+        .collect();
+    assert_eq!(reminders.len(), 2);
+    assert!(reminders
+        .iter()
+        .all(|r| r["recipient"] == "jane@dor.state.ma.us"));
+    assert!(reminders[0]["subject"]
+        .as_str()
+        .unwrap()
+        .contains("Reminder"));
+}

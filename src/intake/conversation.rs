@@ -308,6 +308,83 @@ impl Pipeline {
     }
 }
 
+impl Pipeline {
+    /// Sends the reminders due at `now`: open cases still missing required fields whose
+    /// reporter has been silent since our last request for `after_hours`, at most `max`
+    /// per case; never when the first message got no answer (auto-replies, bounces,
+    /// rate limits) or the reporter's address is undeliverable. Returns how many.
+    pub async fn send_reminders(&self, now: DateTime<Utc>) -> Result<usize, StoreError> {
+        let cfg = &self.config.reminders;
+        if cfg.max == 0 {
+            return Ok(0);
+        }
+        let cutoff = store::ts(now - Duration::hours(cfg.after_hours as i64));
+        let mut tx = self.store.begin_write().await?;
+        let due: Vec<(i64, String, String, Option<String>, String, i64)> = sqlx::query_as(
+            "select c.id, c.tracking_id, c.missing_json, c.reporter_name, c.subject,
+                    (select count(*) from outbox r where r.case_id = c.id and r.kind = 'reminder') as sent
+             from cases c
+             where c.missing_json != '[]' and c.status not in ('resolved', 'closed')
+               and c.reporter_undeliverable = 0
+               and exists (select 1 from outbox o where o.case_id = c.id and o.kind in ('ack', 'followup', 'reminder') and o.status != 'dropped')
+               and (select max(o.created_at) from outbox o where o.case_id = c.id
+                      and o.kind in ('ack', 'followup', 'reminder') and o.status != 'dropped') <= ?
+               and not exists (select 1 from messages m where m.case_id = c.id and m.kind = 'reply'
+                      and m.received_at > (select max(o.created_at) from outbox o where o.case_id = c.id
+                      and o.kind in ('ack', 'followup', 'reminder')))",
+        )
+        .bind(&cutoff)
+        .fetch_all(&mut *tx)
+        .await?;
+        let mut sent = 0;
+        for (case_id, tracking_id, missing_json, reporter_name, subject, count) in due {
+            if count >= cfg.max as i64 {
+                continue;
+            }
+            let first: Option<(i64, Vec<u8>)> =
+                sqlx::query_as("select id, raw from messages where case_id = ? and kind = 'report' order by id limit 1")
+                    .bind(case_id)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            let Some((row, raw)) = first else { continue };
+            let email = crate::extract::parse_inbound(&raw);
+            let Some(to) = email.reply_address() else {
+                continue;
+            };
+            let missing: Vec<String> = serde_json::from_str(&missing_json).unwrap_or_default();
+            let names: Vec<&str> = missing.iter().map(String::as_str).collect();
+            let ctx = serde_json::json!({
+                "tracking_id": tracking_id,
+                "original_subject": if subject.is_empty() { "your report".to_string() } else { subject },
+                "reporter_name": reporter_name,
+                "soc_name": self.config.gateway.name,
+                "missing_block": fields::fill_in_block(&names),
+                "number": count + 1,
+                "max": cfg.max,
+            });
+            let (id, _) = self
+                .enqueue_answer(
+                    &mut tx,
+                    Answer {
+                        case_id: Some(case_id),
+                        row,
+                        kind: "reminder",
+                        template: "reminder",
+                        ctx,
+                        to,
+                        email: &email,
+                        queued_event: "reminder_queued",
+                    },
+                    now,
+                )
+                .await?;
+            sent += usize::from(id.is_some());
+        }
+        tx.commit().await?;
+        Ok(sent)
+    }
+}
+
 /// "RE: [SOC-2026-000001] Received: Phish" → "Phish".
 fn strip_tag_and_re(subject: &str, tracking_id: &str) -> String {
     let mut s = subject.replace(&format!("[{tracking_id}]"), " ");

@@ -33,6 +33,10 @@ const TEMPLATES: &[(&str, &str)] = &[
         include_str!("../../templates/email/followup.md"),
     ),
     ("receipt", include_str!("../../templates/email/receipt.md")),
+    (
+        "reminder",
+        include_str!("../../templates/email/reminder.md"),
+    ),
 ];
 
 /// The set of email templates.
