@@ -386,3 +386,57 @@ fn reminders_follow_the_schedule_and_stop_after_the_maximum() {
         .unwrap()
         .contains("Reminder"));
 }
+
+#[test]
+fn a_bounce_of_our_acknowledgement_marks_the_reporter_undeliverable() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = write_config(tmp.path(), "");
+    assert!(ingest(&cfg, &report("gone@dor.state.ma.us", 1))
+        .status
+        .success());
+    let ack_id = json(&cfg, &["outbound", "list", "--json"])[0]["message_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let dsn = format!(
+        "From: MAILER-DAEMON@mail.dor.state.ma.us\r\nTo: soc@mass.gov\r\nSubject: Undelivered Mail Returned to Sender\r\nMIME-Version: 1.0\r\nContent-Type: multipart/report; report-type=delivery-status; boundary=b\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nThe mail system: <gone@dor.state.ma.us>: user unknown\r\n--b\r\nContent-Type: message/delivery-status\r\n\r\nFinal-Recipient: rfc822; gone@dor.state.ma.us\r\nAction: failed\r\nStatus: 5.1.1\r\n--b\r\nContent-Type: text/rfc822-headers\r\n\r\nFrom: SOC <soc@mass.gov>\r\nTo: gone@dor.state.ma.us\r\nMessage-ID: <{ack_id}>\r\n--b--\r\n"
+    );
+    let out = ingest(&cfg, dsn.as_bytes());
+    assert!(out.status.success());
+    let case = json(&cfg, &["cases", "list", "--json"])[0].clone();
+    assert_eq!(case["reporter_undeliverable"], true);
+    let detail = json(
+        &cfg,
+        &[
+            "case",
+            "show",
+            case["tracking_id"].as_str().unwrap(),
+            "--json",
+        ],
+    );
+    assert!(detail["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|e| e["kind"] == "reporter_undeliverable"));
+    assert!(detail["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|m| m["kind"] == "bounce"));
+    assert_eq!(
+        json(&cfg, &["outbound", "list", "--json"])
+            .as_array()
+            .unwrap()
+            .len(),
+        1,
+        "nothing sent back"
+    );
+    // No reminders to an undeliverable address.
+    let later = (chrono::Utc::now() + chrono::Duration::hours(5)).to_rfc3339();
+    assert!(
+        String::from_utf8(run(&cfg, &["remind", "--now", &later]).stdout)
+            .unwrap()
+            .starts_with("0 reminder")
+    );
+}

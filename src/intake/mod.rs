@@ -115,7 +115,18 @@ impl Pipeline {
             return Ok(self.duplicate(row, tracking, class.kind));
         }
 
-        let matched = self.match_case(&mut tx, email).await?;
+        // A bounce of our own mail names our Message-ID in the returned headers.
+        let bounced = if class.kind == MessageKind::Bounce {
+            bounced_outbox(&mut tx, raw).await?
+        } else {
+            None
+        };
+        let mut matched = self.match_case(&mut tx, email).await?;
+        if matched.is_none() {
+            matched = bounced
+                .as_ref()
+                .map(|(case_id, _)| (*case_id, "bounced message"));
+        }
         let outcome = match (class.kind, matched) {
             // A tag of ours that matches no case: answered exactly like a stranger's reply
             // to a real case (a neutral receipt), so the answer never tells whether a
@@ -163,10 +174,18 @@ impl Pipeline {
                 } else {
                     kind
                 };
-                self.attach(
-                    &mut tx, case_id, how, kind, raw, origin, &analysis, &hash, now,
-                )
-                .await?
+                let outcome = self
+                    .attach(
+                        &mut tx, case_id, how, kind, raw, origin, &analysis, &hash, now,
+                    )
+                    .await?;
+                if let Some((bounced_case, recipient)) =
+                    bounced.as_ref().filter(|(c, _)| *c == case_id)
+                {
+                    mark_undeliverable(&mut tx, *bounced_case, recipient, outcome.message_row, now)
+                        .await?;
+                }
+                outcome
             }
             (kind, None) => {
                 let row =
@@ -636,6 +655,67 @@ fn missing_items(missing: &[String]) -> Vec<serde_json::Value> {
             })
         })
         .collect()
+}
+
+/// The case and recipient of one of our messages whose Message-ID appears in a bounce.
+async fn bounced_outbox(
+    tx: &mut SqliteConnection,
+    raw: &[u8],
+) -> Result<Option<(i64, String)>, StoreError> {
+    let text = String::from_utf8_lossy(raw);
+    for candidate in text
+        .split('<')
+        .skip(1)
+        .filter_map(|s| s.split('>').next())
+        .take(200)
+    {
+        if candidate.contains('@') && !candidate.contains(char::is_whitespace) {
+            let found: Option<(Option<i64>, String)> =
+                sqlx::query_as("select case_id, recipient from outbox where message_id = ?")
+                    .bind(candidate)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            if let Some((Some(case_id), recipient)) = found {
+                return Ok(Some((case_id, recipient)));
+            }
+        }
+    }
+    Ok(None)
+}
+
+/// Our mail to the case's reporter bounced: no more automatic mail to that address.
+async fn mark_undeliverable(
+    tx: &mut SqliteConnection,
+    case_id: i64,
+    recipient: &str,
+    row: i64,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let changed = sqlx::query(
+        "update cases set reporter_undeliverable = 1, needs_review = 1
+         where id = ? and lower(reporter_email) = lower(?) and reporter_undeliverable = 0",
+    )
+    .bind(case_id)
+    .bind(recipient)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    if changed > 0 {
+        store::record_event(
+            tx,
+            NewEvent {
+                case_id,
+                at: now,
+                actor: "system",
+                kind: "reporter_undeliverable",
+                detail: serde_json::json!({ "address": recipient }),
+                message_row_id: Some(row),
+                outbox_id: None,
+            },
+        )
+        .await?;
+    }
+    Ok(())
 }
 
 /// Records that a case got no acknowledgement, and why.

@@ -118,9 +118,13 @@ pub struct CaseRow {
     pub subject: String,
     pub created_at: String,
     pub updated_at: String,
+    /// Our mail to the reporter bounced.
+    pub reporter_undeliverable: bool,
+    /// Unverified correspondence or another reason for an analyst to look.
+    pub needs_review: bool,
 }
 
-const CASE_COLUMNS: &str = "id, tracking_id, status, severity, severity_suggested, priority, category, agency, assignee, reporter_email, reporter_name, subject, created_at, updated_at";
+const CASE_COLUMNS: &str = "id, tracking_id, status, severity, severity_suggested, priority, category, agency, assignee, reporter_email, reporter_name, subject, created_at, updated_at, reporter_undeliverable, needs_review";
 
 pub async fn list(conn: &mut SqliteConnection, limit: i64) -> Result<Vec<CaseRow>, StoreError> {
     Ok(sqlx::query_as(&format!(
