@@ -107,6 +107,14 @@ pub enum CaseCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Set a field by hand (a JSON value, or text); email never overwrites it silently.
+    SetField {
+        id: String,
+        field: String,
+        value: String,
+        #[arg(long, env = "USER", default_value = "analyst")]
+        by: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -234,6 +242,24 @@ async fn dispatch(command: Command, config: Config) -> anyhow::Result<ExitCode> 
             } else {
                 print_case(&detail);
             }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Case {
+            command:
+                CaseCommand::SetField {
+                    id,
+                    field,
+                    value,
+                    by,
+                },
+        } => {
+            let tid: TrackingId = id.parse()?;
+            let value = serde_json::from_str(&value).unwrap_or(serde_json::Value::String(value));
+            let store = Store::connect(&config.database_url()).await?;
+            let mut tx = store.begin_write().await?;
+            cases::set_field_by_analyst(&mut tx, &tid, &field, value, &by, Utc::now()).await?;
+            tx.commit().await?;
+            println!("{tid}: {field} set by {by}");
             Ok(ExitCode::SUCCESS)
         }
         Command::Quarantine {

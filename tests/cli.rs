@@ -440,3 +440,89 @@ fn a_bounce_of_our_acknowledgement_marks_the_reporter_undeliverable() {
             .starts_with("0 reminder")
     );
 }
+
+#[test]
+fn an_analysts_value_survives_a_reply_and_directory_contacts_may_answer() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("directory.toml");
+    std::fs::write(
+        &dir,
+        "[[agencies]]\nname = \"Department of Revenue\"\naliases = [\"DOR\"]\ndomains = [\"dor.state.ma.us\"]\ncontacts = [\"iso@dor.state.ma.us\"]\n",
+    )
+    .unwrap();
+    let cfg = write_config(
+        tmp.path(),
+        &format!(
+            "trust_intake_server = true\ndirectory = \"{}\"\n",
+            dir.display()
+        ),
+    );
+    assert!(ingest(&cfg, &report("jane@dor.state.ma.us", 1))
+        .status
+        .success());
+    let tid = json(&cfg, &["cases", "list", "--json"])[0]["tracking_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let ack = json(&cfg, &["outbound", "list", "--json"])[0]["message_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    run(
+        &cfg,
+        &[
+            "case",
+            "set-field",
+            &tid,
+            "reporter_phone",
+            "\"+16175550000\"",
+            "--by",
+            "alice",
+        ],
+    );
+    let answer = |from: &str, body: &str| {
+        format!(
+            "From: {from}\r\nTo: soc@mass.gov\r\nSubject: RE: [{tid}] Received\r\nMessage-ID: <{}@x>\r\nIn-Reply-To: <{ack}>\r\n\r\n{body}\r\n",
+            uuid::Uuid::new_v4()
+        )
+        .into_bytes()
+    };
+    assert!(ingest(
+        &cfg,
+        &answer("jane@dor.state.ma.us", "Phone: 617-555-0142\r\nAgency: DOR")
+    )
+    .status
+    .success());
+    assert!(ingest(
+        &cfg,
+        &answer("iso@dor.state.ma.us", "Actions taken: isolated the host")
+    )
+    .status
+    .success());
+    let case = json(&cfg, &["case", "show", &tid, "--json"]);
+    assert_eq!(
+        case["fields"]["reporter_phone"]["value"], "+16175550000",
+        "the analyst's value stays"
+    );
+    assert_eq!(
+        case["fields"]["reporter_phone"]["source"]["part"],
+        "analyst"
+    );
+    assert_eq!(case["fields"]["agency"]["value"], "Department of Revenue");
+    assert!(
+        case["fields"]["actions_taken"]["value"]
+            .as_str()
+            .unwrap()
+            .contains("isolated"),
+        "a directory contact counts"
+    );
+    let events = case["events"].as_array().unwrap();
+    let kept = events
+        .iter()
+        .find(|e| e["kind"] == "field_update_not_applied")
+        .expect("an event says so");
+    assert_eq!(kept["detail"]["proposed"], "+16175550142");
+    assert!(events
+        .iter()
+        .any(|e| e["kind"] == "field_changed" && e["actor"] == "analyst:alice"));
+}

@@ -110,7 +110,7 @@ impl Pipeline {
                     > 0
             }
             None => false,
-        };
+        } || sender.as_ref().is_some_and(|s| self.members.contains(s));
         let (verified, why) = self.verify_sender(email, participant);
         let actor = format!(
             "sender:{}",

@@ -45,22 +45,25 @@ pub struct Pipeline {
     templates: Arc<Templates>,
     own: Arc<Vec<EmailAddress>>,
     agencies: Arc<Vec<AgencyEntry>>,
+    /// Directory contacts: participants of every case.
+    members: Arc<Vec<String>>,
 }
 
 impl Pipeline {
     /// Builds the pipeline; reads the directory file when one is configured.
     pub fn new(store: Store, config: Arc<Config>) -> Result<Self, crate::routing::DirectoryError> {
         let own = Arc::new(config.own_addresses());
-        let agencies = match &config.gateway.directory {
-            Some(path) => crate::routing::Directory::load(path)?.agencies,
-            None => Vec::new(),
+        let directory = match &config.gateway.directory {
+            Some(path) => crate::routing::Directory::load(path)?,
+            None => crate::routing::Directory::default(),
         };
         Ok(Self {
             store,
             config,
             templates: Arc::new(Templates::new()),
             own,
-            agencies: Arc::new(agencies),
+            agencies: Arc::new(directory.agencies),
+            members: Arc::new(directory.members),
         })
     }
 

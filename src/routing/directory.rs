@@ -36,6 +36,10 @@ struct AgencyRecord {
     #[serde(default)]
     #[allow(dead_code)]
     secretariat: Option<String>,
+    /// People of the agency the SOC knows (ISO, IT director, designees): they may
+    /// speak for any of the agency's cases.
+    #[serde(default)]
+    contacts: Vec<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -48,6 +52,8 @@ struct DirectoryFile {
 #[derive(Debug, Clone, Default)]
 pub struct Directory {
     pub agencies: Vec<AgencyEntry>,
+    /// Every contact address in the directory, lower-cased.
+    pub members: Vec<String>,
 }
 
 impl Directory {
@@ -74,7 +80,14 @@ impl Directory {
                 });
             }
         }
+        let members = file
+            .agencies
+            .iter()
+            .flat_map(|a| a.contacts.iter().map(|c| c.trim().to_lowercase()))
+            .filter(|c| c.contains('@'))
+            .collect();
         Ok(Self {
+            members,
             agencies: file
                 .agencies
                 .into_iter()

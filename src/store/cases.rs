@@ -101,6 +101,66 @@ pub async fn set_analysis(
     Ok(())
 }
 
+/// An analyst sets a field by hand; later email never overwrites it silently.
+pub async fn set_field_by_analyst(
+    conn: &mut SqliteConnection,
+    id: &TrackingId,
+    field: &str,
+    value: serde_json::Value,
+    analyst: &str,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    use crate::extract::fields::{FieldValue, Fields, Source};
+    if field.is_empty() || !field.chars().all(|c| c.is_ascii_lowercase() || c == '_') {
+        return Err(StoreError::Refused(format!(
+            "'{field}' is not a field name (e.g. reporter_phone)"
+        )));
+    }
+    let case = by_tracking_id(conn, id)
+        .await?
+        .ok_or_else(|| StoreError::NoSuchCase(id.to_string()))?;
+    let json: String = sqlx::query_scalar("select fields_json from cases where id = ?")
+        .bind(case.id)
+        .fetch_one(&mut *conn)
+        .await?;
+    let mut fields: Fields = serde_json::from_str(&json).unwrap_or_default();
+    let old = fields.get(field).map(|f| f.value.clone());
+    fields.insert(
+        field.to_string(),
+        FieldValue {
+            value: value.clone(),
+            source: Source {
+                part: "analyst".into(),
+                line: 0,
+                text: format!("set by {analyst}"),
+                message: None,
+            },
+        },
+    );
+    let missing: Vec<&str> = crate::extract::rules::missing(&fields, true);
+    sqlx::query("update cases set fields_json = ?, missing_json = ?, updated_at = ? where id = ?")
+        .bind(serde_json::to_string(&fields).unwrap_or_else(|_| "{}".into()))
+        .bind(serde_json::to_string(&missing).unwrap_or_else(|_| "[]".into()))
+        .bind(ts(now))
+        .bind(case.id)
+        .execute(&mut *conn)
+        .await?;
+    crate::store::record_event(
+        conn,
+        crate::store::NewEvent {
+            case_id: case.id,
+            at: now,
+            actor: &format!("analyst:{analyst}"),
+            kind: "field_changed",
+            detail: serde_json::json!({ "field": field, "old": old, "new": value }),
+            message_row_id: None,
+            outbox_id: None,
+        },
+    )
+    .await?;
+    Ok(())
+}
+
 /// One line of the case list.
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]
 pub struct CaseRow {
