@@ -477,6 +477,54 @@ mod tests {
         assert_eq!(a.category, "phishing");
     }
 
+    fn html_reply(html: &str) -> Analysis {
+        let (own, max) = opts(DEFAULT_MAX_PART_BYTES);
+        let raw = format!("From: Jane Doe <jane@dor.state.ma.us>\r\nTo: soc@mass.gov\r\nSubject: RE: [SOC-2026-000001] Received: Phish\r\nDate: Tue, 10 Mar 2026 11:00:00 -0400\r\nMIME-Version: 1.0\r\nContent-Type: text/html; charset=utf-8\r\n\r\n{html}\r\n");
+        analyze(
+            raw.as_bytes(),
+            &Options {
+                own: &own,
+                agencies: &[],
+                tracking_prefix: "SOC",
+                max_part_bytes: max,
+            },
+        )
+    }
+
+    #[test]
+    fn outlook_html_reply_counts_only_the_answers_on_top() {
+        let a = html_reply(
+            r#"<html><body><div class=WordSection1><p class=MsoNormal>Phone: 617-555-0142<o:p></o:p></p><p class=MsoNormal>Actions taken: we blocked the sender<o:p></o:p></p><div style="border:none;border-top:solid #E1E1E1 1.0pt;padding:3.0pt 0in 0in 0in"><p class=MsoNormal><b>From:</b> SOC &lt;soc@mass.gov&gt;<br><b>Sent:</b> Tuesday, March 10, 2026 9:50 AM<br><b>To:</b> Jane Doe<br><b>Subject:</b> [SOC-2026-000001] Received: Phish</p></div><p class=MsoNormal>Agency:<o:p></o:p></p><p class=MsoNormal>Law enforcement contacted (yes/no/unknown): no<o:p></o:p></p></div></body></html>"#,
+        );
+        assert_eq!(a.kind, MessageKind::Reply);
+        assert_eq!(a.fields["reporter_phone"].value, "+16175550142");
+        assert!(a.fields["actions_taken"]
+            .value
+            .as_str()
+            .unwrap()
+            .contains("blocked"));
+        assert!(
+            !a.fields.contains_key("law_enforcement_contacted"),
+            "quoted text is not an answer"
+        );
+    }
+
+    #[test]
+    fn gmail_and_apple_blockquotes_are_quoted_history() {
+        let a = html_reply(
+            r#"<div dir="ltr">Agency: DOR<br>Systems affected: WS-DOR-1142</div><br><div class="gmail_quote"><div dir="ltr" class="gmail_attr">On Tue, Mar 10, 2026 at 9:50 AM SOC &lt;soc@mass.gov&gt; wrote:<br></div><blockquote class="gmail_quote">Phone: 617-555-0100<br>Actions taken: wiped</blockquote></div>"#,
+        );
+        assert_eq!(a.fields["agency"].value, "Department of Revenue");
+        assert!(
+            !a.fields.contains_key("reporter_phone") && !a.fields.contains_key("actions_taken")
+        );
+        let a = html_reply(
+            r#"<html><body dir="auto">Police contacted: yes, State Police<br><div><br><blockquote type="cite">On Mar 10, 2026, at 9:50 AM, SOC wrote:<br><br>Phone: 617-555-0100</blockquote></div></body></html>"#,
+        );
+        assert_eq!(a.fields["law_enforcement_contacted"].value, "yes");
+        assert!(!a.fields.contains_key("reporter_phone"));
+    }
+
     #[test]
     fn parts_over_the_size_limit_are_recorded_not_kept() {
         let (own, _) = opts(0);
