@@ -197,6 +197,27 @@ async fn missing_details_are_asked_for_and_filled_by_replies() {
     tokio::time::sleep(Duration::from_millis(1000)).await;
     assert_eq!(gw.outbox().len(), before, "nothing sent to an auto-reply");
     assert_eq!(fetch_all(stack, &who, "INBOX").await.len(), 3);
+
+    // 6. Silence: the reminder fires once the delay has passed (time driven, no sleeping).
+    let soon = (chrono::Utc::now() + chrono::Duration::hours(1)).to_rfc3339();
+    assert!(
+        String::from_utf8_lossy(&gw.cli(&["remind", "--now", &soon]).stdout)
+            .starts_with("0 reminder")
+    );
+    let later = (chrono::Utc::now() + chrono::Duration::hours(5)).to_rfc3339();
+    assert!(
+        String::from_utf8_lossy(&gw.cli(&["remind", "--now", &later]).stdout)
+            .starts_with("1 reminder")
+    );
+    let mails = wait_mail(stack, &gw, &who, 4).await;
+    let reminder = mails
+        .iter()
+        .find(|m| header(m, "Subject").is_some_and(|s| s.contains("Reminder")))
+        .expect("the reminder in the reporter's mailbox");
+    assert!(
+        plain_text(reminder).contains("Detected at:"),
+        "it asks for what is still missing"
+    );
     assert!(gw.terminate().success());
 }
 

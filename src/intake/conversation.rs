@@ -310,7 +310,8 @@ impl Pipeline {
 
 impl Pipeline {
     /// Sends the reminders due at `now`: open cases still missing required fields whose
-    /// reporter has been silent since our last request for `after_hours`, at most `max`
+    /// participants have been silent since our last request for `after_hours` (a
+    /// stranger's message does not count as an answer), at most `max`
     /// per case; never when the first message got no answer (auto-replies, bounces,
     /// rate limits) or the reporter's address is undeliverable. Returns how many.
     pub async fn send_reminders(&self, now: DateTime<Utc>) -> Result<usize, StoreError> {
@@ -330,6 +331,7 @@ impl Pipeline {
                and (select max(o.created_at) from outbox o where o.case_id = c.id
                       and o.kind in ('ack', 'followup', 'reminder') and o.status != 'dropped') <= ?
                and not exists (select 1 from messages m where m.case_id = c.id and m.kind = 'reply'
+                      and lower(m.from_addr) in (select p.address from case_participants p where p.case_id = c.id)
                       and m.received_at > (select max(o.created_at) from outbox o where o.case_id = c.id
                       and o.kind in ('ack', 'followup', 'reminder')))",
         )

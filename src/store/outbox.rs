@@ -49,7 +49,8 @@ pub async fn enqueue(conn: &mut SqliteConnection, m: NewOutbound<'_>) -> Result<
     .bind(m.raw)
     .bind(status.as_str())
     .bind(m.hold_reason)
-    .bind(ts(m.now))
+    // Due at once, even when the cause was dated ahead (a schedule run with `--now`).
+    .bind(ts(m.now.min(Utc::now())))
     .bind(ts(m.now))
     .bind(m.caused_by_message)
     .fetch_one(&mut *conn)

@@ -25,11 +25,13 @@ pub struct MailStack {
 static SHARED: OnceLock<MailStack> = OnceLock::new();
 static COUNTER: AtomicUsize = AtomicUsize::new(0);
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("ask the OS for a free port")
+/// Four distinct free ports: every listener is held until all four are chosen.
+fn free_ports() -> [u16; 4] {
+    let listeners: Vec<TcpListener> = (0..4)
+        .map(|_| TcpListener::bind("127.0.0.1:0").expect("ask the OS for a free port"))
+        .collect();
+    let port = |i: usize| listeners[i].local_addr().expect("local addr").port();
+    [port(0), port(1), port(2), port(3)]
 }
 
 fn write_cooled(path: &Path, text: &str) {
@@ -55,7 +57,7 @@ fn run_quiet(cmd: &mut Command, log: &Path, what: &str) {
         .stderr(out)
         .status()
         .unwrap_or_else(|e| panic!("{what}: cannot run: {e}"));
-    assert!(status.success(), "{what} failed ({status})");
+    assert!(status.success(), "{what} failed ({status}):\n{}", tail(log));
 }
 
 fn tail(path: &Path) -> String {
@@ -78,8 +80,27 @@ impl MailStack {
         SHARED.get_or_init(MailStack::start)
     }
 
-    /// A fresh private stack (for tests that stop a daemon).
+    /// A fresh private stack (for tests that stop a daemon). A start that fails (a port
+    /// taken between choosing and binding it) is retried twice with new ports.
     pub fn start() -> MailStack {
+        let mut last = String::new();
+        for _ in 0..3 {
+            match std::panic::catch_unwind(MailStack::try_start) {
+                Ok(stack) => return stack,
+                Err(e) => {
+                    last = e
+                        .downcast_ref::<String>()
+                        .cloned()
+                        .or_else(|| e.downcast_ref::<&str>().map(|s| s.to_string()))
+                        .unwrap_or_default();
+                    eprintln!("mail stack start failed, retrying: {last}");
+                }
+            }
+        }
+        panic!("the mail stack did not start in 3 attempts: {last}");
+    }
+
+    fn try_start() -> MailStack {
         let n = COUNTER.fetch_add(1, Ordering::SeqCst);
         let base = PathBuf::from(format!("/tmp/igw-ms-{}-{n}", std::process::id()));
         assert!(
@@ -87,13 +108,14 @@ impl MailStack {
             "base dir too long for Dovecot sockets"
         );
         let _ = fs::remove_dir_all(&base);
+        let ports = free_ports();
         let stack = MailStack {
             ca_cert: base.join("tls/ca.pem"),
             base,
-            smtp_port: free_port(),
-            imap_port: free_port(),
-            imaps_port: free_port(),
-            lmtp_port: free_port(),
+            smtp_port: ports[0],
+            imap_port: ports[1],
+            imaps_port: ports[2],
+            lmtp_port: ports[3],
             password: format!("pw-{}", uuid::Uuid::new_v4().simple()),
         };
         stack.prepare();
