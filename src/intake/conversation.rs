@@ -232,6 +232,24 @@ impl Pipeline {
         if changed.is_empty() && missing.is_empty() {
             return Ok((None, "verified reply; nothing new to record".into()));
         }
+        let limit = self.config.gateway.ack_rate_limit_per_hour as i64;
+        if outbox::count_recent(
+            tx,
+            to.address.as_str(),
+            "followup",
+            now - Duration::hours(1),
+        )
+        .await?
+            >= limit
+        {
+            return Ok((
+                None,
+                format!(
+                    "verified reply; {} field(s) updated; follow-up rate limit reached",
+                    changed.len()
+                ),
+            ));
+        }
         let names: Vec<&str> = missing.iter().map(String::as_str).collect();
         let ctx = serde_json::json!({
             "tracking_id": tracking_id,
