@@ -8,13 +8,16 @@ use anyhow::{bail, Context};
 use chrono::Utc;
 use clap::{Parser, Subcommand};
 
+use crate::actions::Actions;
 use crate::config::Config;
-use crate::domain::TrackingId;
+use crate::domain::{EmailAddress, TrackingId};
 use crate::intake::imap;
+use crate::notify::Notifier;
 use crate::outbound::Transport;
+use crate::routing::DirectoryHandle;
 use crate::service::{shutdown_signal, Service};
 use crate::store::messages::Origin;
-use crate::store::{self, cases, messages, outbox, NewEvent, Store};
+use crate::store::{cases, messages, outbox, Store};
 
 /// sysexits.h: temporary failure, the MTA should retry.
 pub const EX_TEMPFAIL: u8 = 75;
@@ -51,6 +54,12 @@ pub enum Command {
     CheckConfig,
     /// Queue the reminders that are due (`run` does this every minute by itself).
     Remind {
+        /// Act as if it were this time (RFC 3339), e.g. to test the schedule.
+        #[arg(long)]
+        now: Option<String>,
+    },
+    /// Queue the periodic SCIO status updates that are due (`run` does this every minute).
+    Updates {
         /// Act as if it were this time (RFC 3339), e.g. to test the schedule.
         #[arg(long)]
         now: Option<String>,
@@ -112,6 +121,65 @@ pub enum CaseCommand {
         id: String,
         field: String,
         value: String,
+        #[arg(long, env = "USER", default_value = "analyst")]
+        by: String,
+    },
+    /// Move the case: new, triage, investigating, contained, resolved, closed, reopened.
+    /// The SCIO thread gets an update.
+    SetStatus {
+        id: String,
+        status: String,
+        #[arg(long, env = "USER", default_value = "analyst")]
+        by: String,
+    },
+    /// Set the severity: low, medium, high, critical. The SCIO thread gets an update.
+    SetSeverity {
+        id: String,
+        severity: String,
+        #[arg(long, env = "USER", default_value = "analyst")]
+        by: String,
+    },
+    /// Set the priority: p1 (act now) to p4 (routine).
+    SetPriority {
+        id: String,
+        priority: String,
+        #[arg(long, env = "USER", default_value = "analyst")]
+        by: String,
+    },
+    /// Assign the case to an analyst; without a name, unassign it.
+    Assign {
+        id: String,
+        analyst: Option<String>,
+        #[arg(long, env = "USER", default_value = "analyst")]
+        by: String,
+    },
+    /// Set a flag (major_incident, personal_information, law_enforcement_contacted,
+    /// external_communications); its escalation notice goes once per case.
+    Flag {
+        id: String,
+        flag: String,
+        /// Clear the flag instead.
+        #[arg(long)]
+        off: bool,
+        #[arg(long, env = "USER", default_value = "analyst")]
+        by: String,
+    },
+    /// Write an update to the case's SCIO thread.
+    Update {
+        id: String,
+        /// The text (Markdown); `-` reads it from standard input.
+        #[arg(long, short)]
+        message: String,
+        /// Also send this update to ADDR; held for review unless the address is allowed.
+        #[arg(long, value_name = "ADDR")]
+        cc: Vec<String>,
+        #[arg(long, env = "USER", default_value = "analyst")]
+        by: String,
+    },
+    /// Record an internal note (never mailed).
+    Note {
+        id: String,
+        text: String,
         #[arg(long, env = "USER", default_value = "analyst")]
         by: String,
     },
@@ -197,16 +265,7 @@ async fn dispatch(command: Command, config: Config) -> anyhow::Result<ExitCode> 
         Command::Demo { fixtures } => demo(config, &fixtures).await,
         Command::CheckConfig => check_config(config).await,
         Command::Remind { now } => {
-            let now = match now {
-                Some(t) => chrono::DateTime::parse_from_rfc3339(&t)
-                    .with_context(|| {
-                        format!(
-                            "--now {t} is not an RFC 3339 time (e.g. 2026-03-10T14:00:00-04:00)"
-                        )
-                    })?
-                    .with_timezone(&Utc),
-                None => Utc::now(),
-            };
+            let now = parse_now(now)?;
             let service = Service::build(config).await?;
             let n = service.pipeline.send_reminders(now).await?;
             println!("{n} reminder(s) queued");
@@ -289,8 +348,32 @@ async fn dispatch(command: Command, config: Config) -> anyhow::Result<ExitCode> 
             }
             Ok(ExitCode::SUCCESS)
         }
+        Command::Case { command } => case_action(config, command).await,
+        Command::Updates { now } => {
+            let now = parse_now(now)?;
+            let service = Service::build(config).await?;
+            let n = service
+                .pipeline
+                .notifier()
+                .periodic(&service.store, now)
+                .await?;
+            println!("{n} status update(s) queued");
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Outbound { command } => outbound(config, command).await,
     }
+}
+
+/// `--now` for the schedules: an RFC 3339 time, or the current time.
+fn parse_now(now: Option<String>) -> anyhow::Result<chrono::DateTime<Utc>> {
+    Ok(match now {
+        Some(t) => chrono::DateTime::parse_from_rfc3339(&t)
+            .with_context(|| {
+                format!("--now {t} is not an RFC 3339 time (e.g. 2026-03-10T14:00:00-04:00)")
+            })?
+            .with_timezone(&Utc),
+        None => Utc::now(),
+    })
 }
 
 async fn ingest(config: Config) -> ExitCode {
@@ -343,8 +426,16 @@ async fn demo(config: Config, dir: &Path) -> anyhow::Result<ExitCode> {
     if files.is_empty() {
         bail!("no .eml files in {}", dir.display());
     }
+    let mut config = config;
+    let sample = dir.join("directory.toml");
+    if config.gateway.directory.is_none() && sample.exists() {
+        config.gateway.directory = Some(sample);
+    }
     let service = Service::build(config).await?;
     println!("database: {}", service.config.database_url());
+    if let Some(d) = &service.config.gateway.directory {
+        println!("directory: {} (SCIO threads and escalations)", d.display());
+    }
     match &service.config.smtp {
         Some(s) => println!("outbound: SMTP {}:{}", s.host, s.port()),
         None => println!(
@@ -672,13 +763,88 @@ async fn outbound(config: Config, command: OutboundCommand) -> anyhow::Result<Ex
             }
         }
         OutboundCommand::Release { id, by } => {
-            decide_held(&store, id, true, &by).await?;
+            actions(&config, store)
+                .await?
+                .decide_held(id, true, &by, Utc::now())
+                .await?;
             println!("outbound message #{id} released; the worker of `run` sends it");
         }
         OutboundCommand::Drop { id, by } => {
-            decide_held(&store, id, false, &by).await?;
+            actions(&config, store)
+                .await?
+                .decide_held(id, false, &by, Utc::now())
+                .await?;
             println!("outbound message #{id} dropped; it will not be sent");
         }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The analyst actions over the configured database and directory.
+async fn actions(config: &Config, store: Store) -> anyhow::Result<Actions> {
+    let config = std::sync::Arc::new(config.clone());
+    let directory = DirectoryHandle::open(config.gateway.directory.clone())?;
+    Ok(Actions::new(store, Notifier::new(config, directory)))
+}
+
+/// Runs one analyst action on a case and prints what it did.
+async fn case_action(config: Config, command: CaseCommand) -> anyhow::Result<ExitCode> {
+    let store = Store::connect(&config.database_url()).await?;
+    let a = actions(&config, store).await?;
+    let now = Utc::now();
+    let out = match command {
+        CaseCommand::SetStatus { id, status, by } => {
+            a.set_status(&id.parse()?, status.parse()?, &by, now)
+                .await?
+        }
+        CaseCommand::SetSeverity { id, severity, by } => {
+            a.set_severity(&id.parse()?, severity.parse()?, &by, now)
+                .await?
+        }
+        CaseCommand::SetPriority { id, priority, by } => {
+            a.set_priority(&id.parse()?, priority.parse()?, &by, now)
+                .await?
+        }
+        CaseCommand::Assign { id, analyst, by } => {
+            a.assign(&id.parse()?, analyst.as_deref(), &by, now).await?
+        }
+        CaseCommand::Flag { id, flag, off, by } => {
+            a.set_flag(&id.parse()?, flag.parse()?, !off, &by, now)
+                .await?
+        }
+        CaseCommand::Update {
+            id,
+            message,
+            cc,
+            by,
+        } => {
+            let message = if message == "-" {
+                let mut m = String::new();
+                std::io::stdin()
+                    .read_to_string(&mut m)
+                    .context("cannot read the update from standard input")?;
+                m
+            } else {
+                message
+            };
+            let cc = cc
+                .iter()
+                .map(|c| EmailAddress::parse(c))
+                .collect::<Result<Vec<_>, _>>()?;
+            a.update(&id.parse()?, &message, &cc, &by, now).await?
+        }
+        CaseCommand::Note { id, text, by } => a.note(&id.parse()?, &text, &by, now).await?,
+        CaseCommand::Show { .. } | CaseCommand::SetField { .. } => {
+            unreachable!("handled in dispatch")
+        }
+    };
+    println!("{}: {}", out.tracking_id, out.summary);
+    if !out.queued.is_empty() {
+        let ids: Vec<String> = out.queued.iter().map(|i| format!("#{i}")).collect();
+        println!("outbound: {}", ids.join(", "));
+    }
+    if let Some(n) = &out.scio_note {
+        println!("{n}");
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -725,6 +891,12 @@ fn print_case(d: &cases::CaseDetail) {
     println!("  opened      {}", c.created_at);
     println!("  category    {}", c.category.as_deref().unwrap_or("-"));
     println!("  priority    {}", c.priority.as_deref().unwrap_or("-"));
+    println!("  agency      {}", c.agency.as_deref().unwrap_or("-"));
+    println!("  assignee    {}", c.assignee.as_deref().unwrap_or("-"));
+    if !d.flags.is_empty() {
+        let f: Vec<&str> = d.flags.iter().map(|f| f.as_str()).collect();
+        println!("  flags       {}", f.join(", "));
+    }
     for key in ["category_reasons", "severity_reasons"] {
         if let Some(r) = d
             .assessment
@@ -806,32 +978,4 @@ fn cut(s: &str, n: usize) -> String {
         t.push('…');
         t
     }
-}
-
-/// Records an analyst's decision on held mail (used by `outbound release|drop`).
-pub async fn decide_held(store: &Store, id: i64, release: bool, by: &str) -> anyhow::Result<()> {
-    let now = Utc::now();
-    let mut tx = store.begin_write().await?;
-    let case_id = outbox::decide_held(&mut tx, id, release, now).await?;
-    if let Some(case_id) = case_id {
-        store::record_event(
-            &mut tx,
-            NewEvent {
-                case_id,
-                at: now,
-                actor: &format!("analyst:{by}"),
-                kind: if release {
-                    "outbound_released"
-                } else {
-                    "outbound_dropped"
-                },
-                detail: serde_json::json!({ "outbox_id": id }),
-                message_row_id: None,
-                outbox_id: Some(id),
-            },
-        )
-        .await?;
-    }
-    tx.commit().await?;
-    Ok(())
 }

@@ -33,7 +33,47 @@ pub struct Config {
     pub smtp: Option<SmtpConfig>,
     pub outbox: OutboxConfig,
     pub reminders: RemindersConfig,
+    pub updates: UpdatesConfig,
     pub web: WebConfig,
+}
+
+/// Status updates to the SCIO thread: the rhythm per severity, and the banner.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct UpdatesConfig {
+    /// Hours between status updates of an open case, by severity.
+    pub critical_hours: u64,
+    pub high_hours: u64,
+    pub medium_hours: u64,
+    pub low_hours: u64,
+    /// The first lines of every SCIO update and escalation notice.
+    pub banner: String,
+}
+
+impl Default for UpdatesConfig {
+    fn default() -> Self {
+        Self {
+            critical_hours: 4,
+            high_hours: 24,
+            medium_hours: 72,
+            low_hours: 168,
+            banner: "SENSITIVE - FOR OFFICIAL COMMONWEALTH USE ONLY. Do not forward outside the Commonwealth; nothing in this message may be released to the public without the SOC's consent.".into(),
+        }
+    }
+}
+
+impl UpdatesConfig {
+    /// The interval for a severity (unset: medium).
+    pub fn interval(&self, severity: Option<crate::domain::Severity>) -> chrono::Duration {
+        use crate::domain::Severity::*;
+        let h = match severity.unwrap_or(Medium) {
+            Critical => self.critical_hours,
+            High => self.high_hours,
+            Medium => self.medium_hours,
+            Low => self.low_hours,
+        };
+        chrono::Duration::hours(h.clamp(1, 24 * 365) as i64)
+    }
 }
 
 /// Reminders for reports that still lack required details.
@@ -378,6 +418,12 @@ impl Config {
                     "[imap] processed_mailbox must differ from mailbox, or processed mail would be read again".into(),
                 ));
             }
+        }
+        let u = &self.updates;
+        if [u.critical_hours, u.high_hours, u.medium_hours, u.low_hours].contains(&0) {
+            return Err(ConfigError::Invalid(
+                "[updates] critical_hours, high_hours, medium_hours and low_hours must each be at least 1".into(),
+            ));
         }
         if let Some(smtp) = &self.smtp {
             if smtp.host.trim().is_empty() {

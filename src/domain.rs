@@ -238,6 +238,54 @@ string_enum!(
 );
 
 string_enum!(
+    /// Facts about a case that trigger escalation notices.
+    Flag, "flag", {
+        MajorIncident => "major_incident",
+        PersonalInformation => "personal_information",
+        LawEnforcementContacted => "law_enforcement_contacted",
+        ExternalCommunications => "external_communications",
+    }
+);
+
+impl Status {
+    /// Resolved and closed cases get no periodic updates or reminders.
+    pub fn is_open(&self) -> bool {
+        !matches!(self, Status::Resolved | Status::Closed)
+    }
+
+    /// Whether an analyst may move a case from `self` to `to`. Any forward or backward
+    /// step is allowed between open states (analysts correct mistakes); a resolved or
+    /// closed case comes back only through `reopened`, and only such a case can be
+    /// reopened.
+    pub fn can_move_to(&self, to: Status) -> Result<(), String> {
+        if *self == to {
+            return Err(format!("the case is already {to}"));
+        }
+        match (self, to) {
+            (Status::Resolved | Status::Closed, Status::Reopened) => Ok(()),
+            (Status::Resolved, Status::Closed) => Ok(()),
+            (Status::Resolved | Status::Closed, _) => Err(format!(
+                "a {self} case must be reopened first (set status reopened)"
+            )),
+            (_, Status::Reopened) => Err(format!(
+                "only a resolved or closed case can be reopened; this one is {self}"
+            )),
+            _ => Ok(()),
+        }
+    }
+}
+
+string_enum!(
+    /// How urgent: p1 (act now) to p4 (routine).
+    Priority, "priority", {
+        P1 => "p1",
+        P2 => "p2",
+        P3 => "p3",
+        P4 => "p4",
+    }
+);
+
+string_enum!(
     /// What an inbound message is, decided before any case logic.
     MessageKind, "message kind", {
         Report => "report",
@@ -299,6 +347,26 @@ mod tests {
         assert!(EmailAddress::parse("a b@c.d").is_err());
         assert!(EmailAddress::parse("a@").is_err());
         assert!(EmailAddress::parse("a@b..c").is_err());
+    }
+
+    #[test]
+    fn status_moves() {
+        use Status::*;
+        assert!(New.can_move_to(Investigating).is_ok());
+        assert!(Contained.can_move_to(Triage).is_ok());
+        assert!(Resolved.can_move_to(Closed).is_ok());
+        assert!(Closed.can_move_to(Reopened).is_ok());
+        assert!(Reopened.can_move_to(Investigating).is_ok());
+        assert!(Closed
+            .can_move_to(Investigating)
+            .unwrap_err()
+            .contains("reopened first"));
+        assert!(New.can_move_to(Reopened).is_err());
+        assert!(Triage
+            .can_move_to(Triage)
+            .unwrap_err()
+            .contains("already triage"));
+        assert!(!Resolved.is_open() && Reopened.is_open());
     }
 
     #[test]

@@ -4,11 +4,13 @@
 //! [`extract`] parses and classifies it, [`store`] writes the case, events and outbox
 //! rows in one transaction, [`outbound`] sends what the outbox holds.
 
+pub mod actions;
 pub mod cli;
 pub mod config;
 pub mod domain;
 pub mod extract;
 pub mod intake;
+pub mod notify;
 pub mod outbound;
 pub mod routing;
 pub mod service;

@@ -447,7 +447,7 @@ fn an_analysts_value_survives_a_reply_and_directory_contacts_may_answer() {
     let dir = tmp.path().join("directory.toml");
     std::fs::write(
         &dir,
-        "[[agencies]]\nname = \"Department of Revenue\"\naliases = [\"DOR\"]\ndomains = [\"dor.state.ma.us\"]\ncontacts = [\"iso@dor.state.ma.us\"]\n",
+        "[[agencies]]\nname = \"Department of Revenue\"\naliases = [\"DOR\"]\ndomains = [\"dor.state.ma.us\"]\ncio = \"cio@dor.state.ma.us\"\ncontacts = [\"iso@dor.state.ma.us\"]\n",
     )
     .unwrap();
     let cfg = write_config(
@@ -464,7 +464,13 @@ fn an_analysts_value_survives_a_reply_and_directory_contacts_may_answer() {
         .as_str()
         .unwrap()
         .to_string();
-    let ack = json(&cfg, &["outbound", "list", "--json"])[0]["message_id"]
+    let outbound = json(&cfg, &["outbound", "list", "--json"]);
+    let ack = outbound
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["kind"] == "ack")
+        .expect("an acknowledgement")["message_id"]
         .as_str()
         .unwrap()
         .to_string();

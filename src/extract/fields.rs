@@ -586,11 +586,11 @@ pub fn extract_fields(text: &str, part: &str, ctx: &Context<'_>) -> Fields {
         for (i, sentence) in &units {
             let i = *i;
             let l = sentence.to_lowercase();
-            let v = if unknown.iter().any(|c| l.contains(c)) {
+            let v = if unknown.iter().any(|c| has_cue(&l, c)) {
                 "unknown"
-            } else if no.iter().any(|c| l.contains(c)) {
+            } else if no.iter().any(|c| has_cue(&l, c)) {
                 "no"
-            } else if yes.iter().any(|c| l.contains(c)) {
+            } else if yes.iter().any(|c| has_cue(&l, c)) {
                 "yes"
             } else {
                 continue;
@@ -784,6 +784,20 @@ const OCCUR_CUES: &[&str] = &[
     "beginning",
     "first login",
 ];
+
+/// `cue` in `text` as whole words, plural allowed: "phi" is not in "phishing", "dob"
+/// not in "adobe", but "ssn" is in "SSNs".
+fn has_cue(text: &str, cue: &str) -> bool {
+    text.match_indices(cue).any(|(at, _)| {
+        let before = text[..at].chars().next_back();
+        let rest = &text[at + cue.len()..];
+        let rest = rest
+            .strip_prefix('s')
+            .filter(|r| !r.starts_with(char::is_alphanumeric))
+            .unwrap_or(rest);
+        !before.is_some_and(char::is_alphanumeric) && !rest.starts_with(char::is_alphanumeric)
+    })
+}
 
 /// A yes/no/unknown field with its cue phrases.
 type TriCue = (
@@ -1273,6 +1287,14 @@ mod tests {
         assert_eq!(val(&f, "detected_at"), "2026-03-10T09:40:00-04:00");
         assert_eq!(f["detected_at"].source.line, 4);
         assert_eq!(val(&f, "personal_information"), "no");
+        assert!(has_cue("the phi of 3 patients", "phi"));
+        assert!(!has_cue("a phishing email", "phi"));
+        assert!(has_cue("no pii.", "no pii"));
+        assert!(has_cue("names, ssns and dobs", "ssn"));
+        assert!(has_cue(
+            "no external communications.",
+            "external communication"
+        ));
         assert_eq!(val(&f, "law_enforcement_contacted"), "yes");
         assert_eq!(
             val(&f, "law_enforcement_agency"),

@@ -110,7 +110,9 @@ impl Pipeline {
                     > 0
             }
             None => false,
-        } || sender.as_ref().is_some_and(|s| self.members.contains(s));
+        } || sender
+            .as_ref()
+            .is_some_and(|s| self.directory.get().members.contains(s));
         let (verified, why) = self.verify_sender(email, participant);
         let actor = format!(
             "sender:{}",
@@ -141,6 +143,21 @@ impl Pipeline {
                 receipt,
                 format!("unverified correspondence ({why}); no field changed"),
             ));
+        }
+
+        // Proven once: this participant may receive case details (the disclosure rule).
+        if let Some(s) = &sender {
+            sqlx::query(
+                "insert into case_participants (case_id, address, role, added_at, verified_at)
+                 values (?, ?, 'directory', ?, ?)
+                 on conflict (case_id, address) do update set verified_at = coalesce(verified_at, excluded.verified_at)",
+            )
+            .bind(case_id)
+            .bind(s)
+            .bind(store::ts(now))
+            .bind(store::ts(now))
+            .execute(&mut *tx)
+            .await?;
         }
 
         // A verified reply: its new text may answer what is missing.
@@ -221,6 +238,10 @@ impl Pipeline {
             .bind(case_id)
             .execute(&mut *tx)
             .await?;
+
+        if !changed.is_empty() {
+            self.notifier.after_report(tx, case_id, row, now).await?;
+        }
 
         // The next message asks only for what is still missing (or says it is complete).
         let Some(to) = email.reply_address().filter(|_| analysis.class.acknowledge) else {

@@ -16,7 +16,9 @@ use crate::domain::{EmailAddress, MessageKind, TrackingId};
 use crate::extract::fields::AgencyEntry;
 use crate::extract::report::{self, Analysis};
 use crate::extract::{content_hash, InboundEmail};
+use crate::notify::Notifier;
 use crate::outbound::{compose, new_message_id, Envelope, Templates};
+use crate::routing::DirectoryHandle;
 use crate::store::messages::{self, NewMessage, Origin};
 use crate::store::outbox::{self, NewOutbound};
 use crate::store::{self, cases, NewEvent, Store, StoreError};
@@ -44,32 +46,38 @@ pub struct Pipeline {
     config: Arc<Config>,
     templates: Arc<Templates>,
     own: Arc<Vec<EmailAddress>>,
-    agencies: Arc<Vec<AgencyEntry>>,
-    /// Directory contacts: participants of every case.
-    members: Arc<Vec<String>>,
+    /// The directory in use (reloaded on SIGHUP or change by the service).
+    directory: DirectoryHandle,
+    notifier: Notifier,
 }
 
 impl Pipeline {
     /// Builds the pipeline; reads the directory file when one is configured.
     pub fn new(store: Store, config: Arc<Config>) -> Result<Self, crate::routing::DirectoryError> {
-        let own = Arc::new(config.own_addresses());
-        let directory = match &config.gateway.directory {
-            Some(path) => crate::routing::Directory::load(path)?,
-            None => crate::routing::Directory::default(),
-        };
-        Ok(Self {
+        let directory = DirectoryHandle::open(config.gateway.directory.clone())?;
+        Ok(Self::with_directory(store, config, directory))
+    }
+
+    /// Builds the pipeline around a directory shared with the rest of the service.
+    pub fn with_directory(store: Store, config: Arc<Config>, directory: DirectoryHandle) -> Self {
+        Self {
+            own: Arc::new(config.own_addresses()),
+            notifier: Notifier::new(config.clone(), directory.clone()),
             store,
             config,
             templates: Arc::new(Templates::new()),
-            own,
-            agencies: Arc::new(directory.agencies),
-            members: Arc::new(directory.members),
-        })
+            directory,
+        }
+    }
+
+    pub fn notifier(&self) -> &Notifier {
+        &self.notifier
     }
 
     /// Reads a message without storing it (`parse`, and the first step of `ingest`).
     pub fn analyze(&self, raw: &[u8]) -> Analysis {
-        analyze_with(raw, &self.own, &self.agencies, &self.config)
+        let dir = self.directory.get();
+        analyze_with(raw, &self.own, &dir.agencies, &self.config)
     }
 
     pub fn store(&self) -> &Store {
@@ -315,6 +323,8 @@ impl Pipeline {
         let (ack, note) = self
             .acknowledge(tx, case_id, row, &tid, analysis, now)
             .await?;
+        // The SCIO thread, reported flags and their escalations.
+        self.notifier.after_report(tx, case_id, row, now).await?;
         Ok(IngestOutcome {
             message_row: row,
             duplicate: false,
@@ -444,6 +454,7 @@ impl Pipeline {
             message_id: &message_id,
             in_reply_to: email.message_id.as_deref(),
             references: &references,
+            auto_submitted: "auto-replied",
         };
         let bytes = match compose(&envelope, &rendered) {
             Ok(b) => b,
@@ -458,11 +469,11 @@ impl Pipeline {
                 .await
             }
         };
-        let hold = if self.recipient_allowed(&to.address) {
+        let hold = if self.notifier.allowed(tx, case_id, &to.address).await? {
             None
         } else {
             Some(format!(
-                "{} is outside the allowed domains ([gateway] allowed_domains); an analyst must release it",
+                "{} is outside the allowed domains ([gateway] allowed_domains), not in the directory and not a verified participant; an analyst must release it",
                 to.address
             ))
         };
@@ -592,11 +603,7 @@ impl Pipeline {
     }
 
     fn recipient_allowed(&self, a: &EmailAddress) -> bool {
-        self.config
-            .gateway
-            .allowed_domains
-            .iter()
-            .any(|d| a.in_domain(d))
+        self.notifier.allowed_without_case(a)
     }
 }
 

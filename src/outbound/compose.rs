@@ -28,6 +28,9 @@ pub struct Envelope<'a> {
     pub in_reply_to: Option<&'a str>,
     /// Thread ancestry, oldest first, without brackets.
     pub references: &'a [String],
+    /// RFC 3834 `Auto-Submitted`: `auto-replied` for answers to a message,
+    /// `auto-generated` for notices and updates.
+    pub auto_submitted: &'a str,
 }
 
 /// A Message-ID of ours: unique, with the SOC's domain.
@@ -35,7 +38,7 @@ pub fn new_message_id(tag: &str, domain: &str) -> String {
     format!("{}.{}@{}", tag, uuid::Uuid::new_v4().simple(), domain)
 }
 
-/// The full RFC 5322 bytes, `Auto-Submitted: auto-replied`, multipart/alternative.
+/// The full RFC 5322 bytes, with `Auto-Submitted`, as multipart/alternative.
 pub fn compose(env: &Envelope<'_>, body: &Rendered) -> Result<Vec<u8>, ComposeError> {
     let from = LettreMailbox::new(
         Some(env.from_name.to_string()),
@@ -69,7 +72,7 @@ pub fn compose(env: &Envelope<'_>, body: &Rendered) -> Result<Vec<u8>, ComposeEr
     let headers = msg.headers_mut();
     headers.insert_raw(HeaderValue::new(
         HeaderName::new_from_ascii_str("Auto-Submitted"),
-        "auto-replied".into(),
+        env.auto_submitted.into(),
     ));
     // Ask Exchange not to answer our mail with its own auto-replies.
     headers.insert_raw(HeaderValue::new(
@@ -98,6 +101,7 @@ mod tests {
             message_id: "ack.1@mass.gov",
             in_reply_to: Some("orig@agency.test"),
             references: &["orig@agency.test".to_string()],
+            auto_submitted: "auto-replied",
         };
         let body = Rendered {
             subject: "[SOC-2026-000001] Received: Ünïcode phish".into(),

@@ -37,6 +37,22 @@ const TEMPLATES: &[(&str, &str)] = &[
         "reminder",
         include_str!("../../templates/email/reminder.md"),
     ),
+    (
+        "scio_new",
+        include_str!("../../templates/email/scio_new.md"),
+    ),
+    (
+        "scio_update",
+        include_str!("../../templates/email/scio_update.md"),
+    ),
+    (
+        "escalation",
+        include_str!("../../templates/email/escalation.md"),
+    ),
+    (
+        "major_incident",
+        include_str!("../../templates/email/major_incident.md"),
+    ),
 ];
 
 /// The set of email templates.
@@ -56,6 +72,10 @@ impl Templates {
         env.set_undefined_behavior(UndefinedBehavior::Strict);
         // Markdown is not HTML: escaping happens when Markdown becomes HTML, below.
         env.set_auto_escape_callback(|_| minijinja::AutoEscape::None);
+        // `{{ x | md }}`: text from a report or the directory, shown literally in Markdown.
+        env.add_filter("md", |s: String| md_escape(&s));
+        // `{{ x | code }}`: text for a fenced block; a fence inside cannot close it.
+        env.add_filter("code", |s: String| s.replace("```", "'''"));
         for (name, text) in TEMPLATES {
             // Names and sources are static; a syntax error is caught by the unit tests.
             let _ = env.add_template(name, text);
@@ -102,6 +122,24 @@ impl Templates {
             html: markdown_to_html(body),
         })
     }
+}
+
+/// Backslash-escapes ASCII punctuation that Markdown would read as syntax, and turns
+/// line breaks into spaces, so a value is shown as the text it is.
+pub fn md_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        match c {
+            '\\' | '`' | '*' | '_' | '{' | '}' | '[' | ']' | '<' | '>' | '(' | ')' | '#' | '+'
+            | '-' | '.' | '!' | '|' | '~' | '&' => {
+                out.push('\\');
+                out.push(c);
+            }
+            '\r' | '\n' => out.push(' '),
+            _ => out.push(c),
+        }
+    }
+    out
 }
 
 fn split_front_matter(s: &str) -> Option<(&str, &str)> {

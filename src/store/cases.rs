@@ -7,7 +7,7 @@ use sqlx::SqliteConnection;
 use super::messages::{self, MessageRow};
 use super::outbox::{self, OutboxRow};
 use super::{ts, StoreError};
-use crate::domain::TrackingId;
+use crate::domain::{Flag, TrackingId};
 
 /// Takes the next number of `prefix` for `year`. Numbers only grow, so none is reused.
 pub async fn next_tracking_id(
@@ -207,6 +207,165 @@ pub async fn by_tracking_id(
     .await?)
 }
 
+pub async fn by_id(conn: &mut SqliteConnection, id: i64) -> Result<Option<CaseRow>, StoreError> {
+    Ok(
+        sqlx::query_as(&format!("select {CASE_COLUMNS} from cases where id = ?"))
+            .bind(id)
+            .fetch_optional(&mut *conn)
+            .await?,
+    )
+}
+
+/// The case's flags, in a stable order.
+pub async fn flags(conn: &mut SqliteConnection, case_id: i64) -> Result<Vec<Flag>, StoreError> {
+    let names: Vec<String> =
+        sqlx::query_scalar("select flag from case_flags where case_id = ? order by flag")
+            .bind(case_id)
+            .fetch_all(&mut *conn)
+            .await?;
+    Ok(names.iter().filter_map(|n| n.parse().ok()).collect())
+}
+
+/// Sets or clears a flag; records `flag_set` / `flag_cleared` when it changed.
+/// Returns whether it changed.
+pub async fn set_flag(
+    conn: &mut SqliteConnection,
+    case_id: i64,
+    flag: Flag,
+    on: bool,
+    actor: &str,
+    detail: serde_json::Value,
+    now: DateTime<Utc>,
+) -> Result<bool, StoreError> {
+    let changed = if on {
+        sqlx::query(
+            "insert into case_flags (case_id, flag, set_at, set_by) values (?, ?, ?, ?)
+             on conflict (case_id, flag) do nothing",
+        )
+        .bind(case_id)
+        .bind(flag.as_str())
+        .bind(ts(now))
+        .bind(actor)
+        .execute(&mut *conn)
+        .await?
+        .rows_affected()
+    } else {
+        sqlx::query("delete from case_flags where case_id = ? and flag = ?")
+            .bind(case_id)
+            .bind(flag.as_str())
+            .execute(&mut *conn)
+            .await?
+            .rows_affected()
+    } > 0;
+    if changed {
+        let mut detail = detail;
+        detail["flag"] = serde_json::json!(flag.as_str());
+        touch(conn, case_id, now).await?;
+        crate::store::record_event(
+            conn,
+            crate::store::NewEvent {
+                case_id,
+                at: now,
+                actor,
+                kind: if on { "flag_set" } else { "flag_cleared" },
+                detail,
+                message_row_id: None,
+                outbox_id: None,
+            },
+        )
+        .await?;
+    }
+    Ok(changed)
+}
+
+/// A case attribute an analyst sets directly.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Attribute {
+    Status,
+    Severity,
+    Priority,
+    Assignee,
+}
+
+impl Attribute {
+    fn column(&self) -> &'static str {
+        match self {
+            Attribute::Status => "status",
+            Attribute::Severity => "severity",
+            Attribute::Priority => "priority",
+            Attribute::Assignee => "assignee",
+        }
+    }
+
+    /// The event recorded when it changes.
+    pub fn event(&self) -> &'static str {
+        match self {
+            Attribute::Status => "status_changed",
+            Attribute::Severity => "severity_changed",
+            Attribute::Priority => "priority_changed",
+            Attribute::Assignee => "assignee_changed",
+        }
+    }
+}
+
+/// Sets one attribute and records the change as an event (old, new). Returns the old
+/// value; refuses a value equal to the current one.
+pub async fn set_attribute(
+    conn: &mut SqliteConnection,
+    case_id: i64,
+    attr: Attribute,
+    value: Option<&str>,
+    actor: &str,
+    now: DateTime<Utc>,
+) -> Result<Option<String>, StoreError> {
+    let col = attr.column();
+    let old: Option<String> = sqlx::query_scalar(&format!("select {col} from cases where id = ?"))
+        .bind(case_id)
+        .fetch_one(&mut *conn)
+        .await?;
+    if old.as_deref() == value {
+        return Err(StoreError::Refused(format!(
+            "{col} is already {}",
+            value.unwrap_or("unset")
+        )));
+    }
+    sqlx::query(&format!(
+        "update cases set {col} = ?, updated_at = ? where id = ?"
+    ))
+    .bind(value)
+    .bind(ts(now))
+    .bind(case_id)
+    .execute(&mut *conn)
+    .await?;
+    crate::store::record_event(
+        conn,
+        crate::store::NewEvent {
+            case_id,
+            at: now,
+            actor,
+            kind: attr.event(),
+            detail: serde_json::json!({ "old": old, "new": value }),
+            message_row_id: None,
+            outbox_id: None,
+        },
+    )
+    .await?;
+    Ok(old)
+}
+
+async fn touch(
+    conn: &mut SqliteConnection,
+    case_id: i64,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    sqlx::query("update cases set updated_at = ? where id = ?")
+        .bind(ts(now))
+        .bind(case_id)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
 /// One entry of a case's history.
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]
 pub struct EventRow {
@@ -235,6 +394,7 @@ pub struct CaseDetail {
     pub missing: serde_json::Value,
     pub iocs: serde_json::Value,
     pub assessment: serde_json::Value,
+    pub flags: Vec<Flag>,
     pub attachments: Vec<messages::AttachmentRow>,
     pub messages: Vec<MessageRow>,
     pub events: Vec<EventView>,
@@ -274,6 +434,7 @@ pub async fn detail(
         missing: parse(&missing),
         iocs: parse(&iocs),
         assessment: parse(&assessment),
+        flags: flags(conn, case.id).await?,
         attachments: messages::attachments_for_case(conn, case.id).await?,
         messages: messages::for_case(conn, case.id).await?,
         events: events

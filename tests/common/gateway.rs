@@ -153,6 +153,33 @@ poll_interval_ms = 100
         }
     }
 
+    /// Sends a signal to the running gateway (SIGHUP: reload the directory).
+    pub fn signal(&self, sig: i32) {
+        let child = self.child.as_ref().expect("gateway not running");
+        // SAFETY: plain kill(2) on our own child's pid.
+        unsafe {
+            libc::kill(child.id() as i32, sig);
+        }
+    }
+
+    /// Runs another subcommand and returns its output whatever the exit status.
+    pub fn try_cli(&self, args: &[&str]) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_incident-gateway"))
+            .arg("--config")
+            .arg(&self.config)
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .expect("run incident-gateway")
+    }
+
+    /// Adds `key = value` lines to the `[gateway]` section of the config.
+    pub fn set_gateway_keys(&self, lines: &str) {
+        let text = std::fs::read_to_string(&self.config).expect("read gateway config");
+        let text = text.replacen("[gateway]\n", &format!("[gateway]\n{lines}\n"), 1);
+        std::fs::write(&self.config, text).expect("write gateway config");
+    }
+
     /// Runs another subcommand against the same configuration.
     pub fn cli(&self, args: &[&str]) -> Output {
         let out = Command::new(env!("CARGO_BIN_EXE_incident-gateway"))

@@ -1,0 +1,397 @@
+//! What analysts do to a case, from the CLI or the web UI. Each action is one write
+//! transaction: the change, its event, and the mail it causes (SCIO update,
+//! escalation notices) are committed together or not at all.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use sqlx::SqliteConnection;
+
+use crate::domain::{EmailAddress, Flag, Priority, Severity, Status, TrackingId};
+use crate::notify::{describe, Change, Notifier, Sent};
+use crate::store::cases::{self, Attribute, CaseRow};
+use crate::store::{self, outbox, NewEvent, Store, StoreError};
+
+/// What an action did, for the CLI and the web UI to show.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Outcome {
+    pub tracking_id: String,
+    /// One line for people.
+    pub summary: String,
+    /// Outbox rows queued (SCIO update, copies, escalation notices).
+    pub queued: Vec<i64>,
+    /// Why no SCIO update went, when one would have.
+    pub scio_note: Option<String>,
+}
+
+/// Analyst actions on cases.
+#[derive(Clone)]
+pub struct Actions {
+    store: Store,
+    notifier: Notifier,
+}
+
+impl Actions {
+    pub fn new(store: Store, notifier: Notifier) -> Self {
+        Self { store, notifier }
+    }
+
+    pub fn notifier(&self) -> &Notifier {
+        &self.notifier
+    }
+
+    /// Moves the case through its lifecycle; the SCIO thread hears of it.
+    pub async fn set_status(
+        &self,
+        id: &TrackingId,
+        status: Status,
+        analyst: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Outcome, StoreError> {
+        self.set(id, Attribute::Status, Some(status.as_str()), analyst, now)
+            .await
+    }
+
+    /// Sets the severity; the SCIO thread hears of it, and the rhythm follows it.
+    pub async fn set_severity(
+        &self,
+        id: &TrackingId,
+        severity: Severity,
+        analyst: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Outcome, StoreError> {
+        self.set(
+            id,
+            Attribute::Severity,
+            Some(severity.as_str()),
+            analyst,
+            now,
+        )
+        .await
+    }
+
+    pub async fn set_priority(
+        &self,
+        id: &TrackingId,
+        priority: Priority,
+        analyst: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Outcome, StoreError> {
+        self.set(
+            id,
+            Attribute::Priority,
+            Some(priority.as_str()),
+            analyst,
+            now,
+        )
+        .await
+    }
+
+    /// Assigns the case to an analyst (`None`: unassigns).
+    pub async fn assign(
+        &self,
+        id: &TrackingId,
+        assignee: Option<&str>,
+        analyst: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Outcome, StoreError> {
+        let assignee = assignee.map(str::trim).filter(|a| !a.is_empty());
+        self.set(id, Attribute::Assignee, assignee, analyst, now)
+            .await
+    }
+
+    /// One attribute change in its own transaction.
+    async fn set(
+        &self,
+        id: &TrackingId,
+        attr: Attribute,
+        value: Option<&str>,
+        analyst: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Outcome, StoreError> {
+        let mut tx = self.store.begin_write().await?;
+        let case = load(&mut tx, id).await?;
+        if let (Attribute::Status, Some(to)) = (attr, value) {
+            let current: Status = case.status.parse().unwrap_or(Status::New);
+            current
+                .can_move_to(
+                    to.parse().map_err(|e: crate::domain::DomainError| {
+                        StoreError::Refused(e.to_string())
+                    })?,
+                )
+                .map_err(StoreError::Refused)?;
+        }
+        let out = self
+            .change_attribute(&mut tx, &case, attr, value, analyst, now)
+            .await?;
+        tx.commit().await?;
+        Ok(out)
+    }
+
+    /// Sets or clears a flag; setting one may queue its escalation notice (once per
+    /// case and cause, however often the flag is set).
+    pub async fn set_flag(
+        &self,
+        id: &TrackingId,
+        flag: Flag,
+        on: bool,
+        analyst: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Outcome, StoreError> {
+        let actor = actor(analyst);
+        let mut tx = self.store.begin_write().await?;
+        let case = load(&mut tx, id).await?;
+        let changed = cases::set_flag(
+            &mut tx,
+            case.id,
+            flag,
+            on,
+            &actor,
+            serde_json::json!({}),
+            now,
+        )
+        .await?;
+        if !changed {
+            return Err(StoreError::Refused(format!(
+                "{flag} is already {}",
+                if on { "set" } else { "clear" }
+            )));
+        }
+        let queued = if on {
+            self.notifier
+                .escalate(&mut tx, case.id, &actor, now)
+                .await?
+        } else {
+            Vec::new()
+        };
+        tx.commit().await?;
+        Ok(Outcome {
+            tracking_id: case.tracking_id,
+            summary: format!(
+                "{flag} {}; {} escalation notice(s) queued",
+                if on { "set" } else { "cleared" },
+                queued.len()
+            ),
+            queued,
+            scio_note: None,
+        })
+    }
+
+    /// An analyst's written update to the SCIO thread, with optional copies to
+    /// `cc` (each held for review unless the disclosure rule allows it).
+    pub async fn update(
+        &self,
+        id: &TrackingId,
+        message: &str,
+        cc: &[EmailAddress],
+        analyst: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Outcome, StoreError> {
+        let message = message.trim();
+        if message.is_empty() {
+            return Err(StoreError::Refused(
+                "the update is empty: write what the SCIO should know".into(),
+            ));
+        }
+        let mut tx = self.store.begin_write().await?;
+        let case = load(&mut tx, id).await?;
+        let change = Change {
+            lines: Vec::new(),
+            message: Some(message.to_string()),
+            cc: cc.to_vec(),
+            cause: "analyst_update".into(),
+            actor: actor(analyst),
+        };
+        let (queued, held) = match self
+            .notifier
+            .scio_update(&mut tx, case.id, &change, now)
+            .await?
+        {
+            Sent::Queued { outbox_id, copies } => {
+                let mut held = 0;
+                for c in &copies {
+                    let status: String =
+                        sqlx::query_scalar("select status from outbox where id = ?")
+                            .bind(c)
+                            .fetch_one(&mut *tx)
+                            .await?;
+                    held += usize::from(status == "held");
+                }
+                let mut all = vec![outbox_id];
+                all.extend(copies);
+                (all, held)
+            }
+            // The analyst's text must not vanish: refuse, and say how to fix it.
+            Sent::NoAudience(why) => {
+                return Err(StoreError::Refused(format!(
+                    "no SCIO thread for {}: {why}",
+                    case.tracking_id
+                )))
+            }
+        };
+        tx.commit().await?;
+        Ok(Outcome {
+            tracking_id: case.tracking_id,
+            summary: format!(
+                "update queued to the SCIO thread{}",
+                if held > 0 {
+                    format!("; {held} copy(ies) held for review (outbound list --status held)")
+                } else {
+                    String::new()
+                }
+            ),
+            queued,
+            scio_note: None,
+        })
+    }
+
+    /// An internal note: recorded on the case, never mailed.
+    pub async fn note(
+        &self,
+        id: &TrackingId,
+        text: &str,
+        analyst: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Outcome, StoreError> {
+        let text = text.trim();
+        if text.is_empty() {
+            return Err(StoreError::Refused("the note is empty".into()));
+        }
+        let mut tx = self.store.begin_write().await?;
+        let case = load(&mut tx, id).await?;
+        store::record_event(
+            &mut tx,
+            NewEvent {
+                case_id: case.id,
+                at: now,
+                actor: &actor(analyst),
+                kind: "note_added",
+                detail: serde_json::json!({ "text": text }),
+                message_row_id: None,
+                outbox_id: None,
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(Outcome {
+            tracking_id: case.tracking_id,
+            summary: "internal note recorded (not sent to anyone)".into(),
+            queued: Vec::new(),
+            scio_note: None,
+        })
+    }
+
+    /// Releases (sends) or drops a held outbound message; an event either way.
+    pub async fn decide_held(
+        &self,
+        outbox_id: i64,
+        release: bool,
+        analyst: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<i64>, StoreError> {
+        let mut tx = self.store.begin_write().await?;
+        let case_id = outbox::decide_held(&mut tx, outbox_id, release, now).await?;
+        if let Some(case_id) = case_id {
+            store::record_event(
+                &mut tx,
+                NewEvent {
+                    case_id,
+                    at: now,
+                    actor: &actor(analyst),
+                    kind: if release {
+                        "outbound_released"
+                    } else {
+                        "outbound_dropped"
+                    },
+                    detail: serde_json::json!({ "outbox_id": outbox_id }),
+                    message_row_id: None,
+                    outbox_id: Some(outbox_id),
+                },
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(case_id)
+    }
+
+    /// Sets an attribute, records it, and (for status and severity) writes to the
+    /// SCIO thread.
+    async fn change_attribute(
+        &self,
+        tx: &mut SqliteConnection,
+        case: &CaseRow,
+        attr: Attribute,
+        value: Option<&str>,
+        analyst: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Outcome, StoreError> {
+        let actor = actor(analyst);
+        let old = cases::set_attribute(tx, case.id, attr, value, &actor, now).await?;
+        // Until an analyst sets one, the severity in force is the suggested one.
+        let shown_old = match (&old, attr) {
+            (None, Attribute::Severity) => case
+                .severity_suggested
+                .as_ref()
+                .map(|s| format!("{s} (suggested)")),
+            _ => old.clone(),
+        };
+        let detail = serde_json::json!({ "old": shown_old, "new": value });
+        let mut queued = Vec::new();
+        let mut scio_note = None;
+        if matches!(attr, Attribute::Status | Attribute::Severity) {
+            let change = Change {
+                lines: describe(attr.event(), &detail).into_iter().collect(),
+                cause: attr.event().into(),
+                actor: actor.clone(),
+                ..Change::default()
+            };
+            match self.notifier.scio_update(tx, case.id, &change, now).await? {
+                Sent::Queued { outbox_id, .. } => queued.push(outbox_id),
+                Sent::NoAudience(why) => scio_note = Some(format!("no SCIO update: {why}")),
+            }
+        }
+        if attr == Attribute::Severity && value == Some(Severity::Critical.as_str()) {
+            // The Directive: a major incident is suggested when severity is critical.
+            store::record_event(
+                tx,
+                NewEvent {
+                    case_id: case.id,
+                    at: now,
+                    actor: "system",
+                    kind: "major_incident_suggested",
+                    detail: serde_json::json!({
+                        "reason": "severity is critical; declare it with: case flag <ID> major_incident",
+                    }),
+                    message_row_id: None,
+                    outbox_id: None,
+                },
+            )
+            .await?;
+        }
+        Ok(Outcome {
+            tracking_id: case.tracking_id.clone(),
+            summary: format!(
+                "{}: {} → {}",
+                match attr {
+                    Attribute::Status => "status",
+                    Attribute::Severity => "severity",
+                    Attribute::Priority => "priority",
+                    Attribute::Assignee => "assignee",
+                },
+                old.as_deref().unwrap_or("none"),
+                value.unwrap_or("none")
+            ),
+            queued,
+            scio_note,
+        })
+    }
+}
+
+fn actor(analyst: &str) -> String {
+    format!("analyst:{analyst}")
+}
+
+async fn load(conn: &mut SqliteConnection, id: &TrackingId) -> Result<CaseRow, StoreError> {
+    cases::by_tracking_id(conn, id)
+        .await?
+        .ok_or_else(|| StoreError::NoSuchCase(id.to_string()))
+}

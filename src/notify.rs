@@ -1,0 +1,835 @@
+//! Mail about a case to people other than the reporter: the SCIO thread (one thread
+//! per case, each update a reply in it), the periodic status updates, escalation
+//! notices, and the disclosure rule every such message passes.
+//!
+//! Everything here runs inside the caller's write transaction, so a change and the
+//! mail it causes are committed together (design invariant 2).
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use chrono_tz::America::New_York;
+use sqlx::SqliteConnection;
+
+use crate::config::Config;
+use crate::domain::{EmailAddress, Flag, Severity, Status};
+use crate::outbound::{compose, new_message_id, Envelope, Templates};
+use crate::routing::{Audience, Contact, Directory, DirectoryHandle};
+use crate::store::cases::{self, CaseRow};
+use crate::store::outbox::{self, NewOutbound};
+use crate::store::{self, parse_ts, NewEvent, Store, StoreError};
+
+/// Outbox kinds of the SCIO thread, in the order they chain.
+pub const SCIO_KINDS: &str = "'scio_new', 'scio_update'";
+
+/// Why an escalation notice goes out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cause {
+    MajorIncident,
+    DataLoss,
+    LawEnforcement,
+    ExternalCommunications,
+}
+
+impl Cause {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Cause::MajorIncident => "major_incident",
+            Cause::DataLoss => "data_loss",
+            Cause::LawEnforcement => "law_enforcement",
+            Cause::ExternalCommunications => "external_communications",
+        }
+    }
+}
+
+/// What an SCIO update says besides the case's current state.
+#[derive(Debug, Clone, Default)]
+pub struct Change {
+    /// One line per change ("Status: triage → investigating").
+    pub lines: Vec<String>,
+    /// An analyst's written update (Markdown).
+    pub message: Option<String>,
+    /// Extra recipients of this one update (a copy outside the thread's audience).
+    pub cc: Vec<EmailAddress>,
+    /// `periodic` for the rhythm, else the event kind that caused it.
+    pub cause: String,
+    pub actor: String,
+}
+
+/// What happened to an SCIO update.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Sent {
+    /// Queued for the thread; copies for `cc` queued (and maybe held) as listed.
+    Queued { outbox_id: i64, copies: Vec<i64> },
+    /// Nobody to send it to: the reason.
+    NoAudience(String),
+}
+
+/// Composes and queues notifications; shared by intake, the CLI and the web UI.
+#[derive(Clone)]
+pub struct Notifier {
+    config: Arc<Config>,
+    templates: Arc<Templates>,
+    directory: DirectoryHandle,
+}
+
+/// The case as notifications describe it.
+struct Snapshot {
+    row: CaseRow,
+    status: Status,
+    severity: Option<Severity>,
+    severity_suggested: bool,
+    flags: Vec<Flag>,
+    description: Option<String>,
+}
+
+impl Notifier {
+    pub fn new(config: Arc<Config>, directory: DirectoryHandle) -> Self {
+        Self {
+            config,
+            templates: Arc::new(Templates::new()),
+            directory,
+        }
+    }
+
+    pub fn directory(&self) -> Arc<Directory> {
+        self.directory.get()
+    }
+
+    pub fn directory_handle(&self) -> &DirectoryHandle {
+        &self.directory
+    }
+
+    /// The disclosure rule: an address in the allowed domains, anyone the directory
+    /// names, or a participant of the case whose mail passed verification.
+    pub async fn allowed(
+        &self,
+        conn: &mut SqliteConnection,
+        case_id: Option<i64>,
+        address: &EmailAddress,
+    ) -> Result<bool, StoreError> {
+        if self.allowed_without_case(address) {
+            return Ok(true);
+        }
+        let Some(case_id) = case_id else {
+            return Ok(false);
+        };
+        let verified: i64 = sqlx::query_scalar(
+            "select count(*) from case_participants
+             where case_id = ? and address = ? and verified_at is not null",
+        )
+        .bind(case_id)
+        .bind(address.as_str().to_lowercase())
+        .fetch_one(&mut *conn)
+        .await?;
+        Ok(verified > 0)
+    }
+
+    /// The parts of the disclosure rule that do not depend on a case.
+    pub fn allowed_without_case(&self, address: &EmailAddress) -> bool {
+        self.config
+            .gateway
+            .allowed_domains
+            .iter()
+            .any(|d| address.in_domain(d))
+            || self.directory.get().contains(address)
+    }
+
+    /// Who hears of a case: its agency's audience, else (a report from a vendor) the
+    /// audience of the one agency the vendor serves.
+    fn audience(&self, row: &CaseRow) -> Result<Audience, String> {
+        let dir = self.directory.get();
+        if let Some(agency) = row.agency.as_deref() {
+            return dir.audience(agency).ok_or_else(|| {
+                format!(
+                    "agency '{agency}' is not in the directory, or has no SCIO, CIO or ISO there"
+                )
+            });
+        }
+        let vendor_agency = row
+            .reporter_email
+            .as_deref()
+            .and_then(|r| EmailAddress::parse(r).ok())
+            .and_then(|r| dir.agency_served_by(&r).map(|a| a.name.clone()));
+        match vendor_agency {
+            Some(a) => dir
+                .audience(&a)
+                .ok_or_else(|| format!("agency '{a}' has no SCIO, CIO or ISO in the directory")),
+            None => Err(
+                "the case has no agency yet: set it (agency field) to open the SCIO thread".into(),
+            ),
+        }
+    }
+
+    async fn snapshot(
+        &self,
+        conn: &mut SqliteConnection,
+        case_id: i64,
+    ) -> Result<Snapshot, StoreError> {
+        let row = cases::by_id(conn, case_id)
+            .await?
+            .ok_or_else(|| StoreError::NoSuchCase(format!("#{case_id}")))?;
+        let flags = cases::flags(conn, case_id).await?;
+        let fields_json: String = sqlx::query_scalar("select fields_json from cases where id = ?")
+            .bind(case_id)
+            .fetch_one(&mut *conn)
+            .await?;
+        let fields: serde_json::Value = serde_json::from_str(&fields_json).unwrap_or_default();
+        let description = fields
+            .pointer("/description/value")
+            .and_then(|v| v.as_str())
+            .map(first_lines);
+        let severity = row
+            .severity
+            .as_deref()
+            .or(row.severity_suggested.as_deref())
+            .and_then(|s| s.parse().ok());
+        Ok(Snapshot {
+            status: row.status.parse().unwrap_or(Status::New),
+            severity_suggested: row.severity.is_none() && severity.is_some(),
+            severity,
+            flags,
+            description,
+            row,
+        })
+    }
+
+    /// The template context every notice shares.
+    fn context(&self, s: &Snapshot, now: DateTime<Utc>) -> serde_json::Value {
+        let interval = self.config.updates.interval(s.severity);
+        serde_json::json!({
+            "tracking_id": s.row.tracking_id,
+            "agency": s.row.agency.clone().unwrap_or_else(|| "agency not yet known".into()),
+            "category": label(s.row.category.as_deref().unwrap_or("unclassified")),
+            "severity": s.severity.map(|x| x.as_str()).unwrap_or("not yet assessed"),
+            "severity_suggested": s.severity_suggested,
+            "priority": s.row.priority.clone().unwrap_or_else(|| "not set".into()),
+            "status": s.status.as_str(),
+            "open": s.status.is_open(),
+            "flags": s.flags.iter().map(|f| label(f.as_str())).collect::<Vec<_>>().join(", "),
+            "reported_at": parse_ts(&s.row.created_at).map(local).unwrap_or_default(),
+            "reporter": s.row.reporter_email,
+            "banner": self.config.updates.banner,
+            "soc_name": self.config.gateway.name,
+            "interval": human_interval(interval),
+            "next_update": local(now + interval),
+        })
+    }
+
+    /// Queues the next message of the case's SCIO thread: the first one ("New
+    /// incident") when the thread does not exist yet, else a reply to the last one.
+    pub async fn scio_update(
+        &self,
+        tx: &mut SqliteConnection,
+        case_id: i64,
+        change: &Change,
+        now: DateTime<Utc>,
+    ) -> Result<Sent, StoreError> {
+        let snap = self.snapshot(tx, case_id).await?;
+        let audience = match self.audience(&snap.row) {
+            Ok(a) => a,
+            Err(why) => return Ok(Sent::NoAudience(why)),
+        };
+        let thread: Vec<(String, String, String)> = sqlx::query_as(&format!(
+            "select message_id, subject, created_at from outbox
+             where case_id = ? and kind in ({SCIO_KINDS}) and status != 'dropped' order by id"
+        ))
+        .bind(case_id)
+        .fetch_all(&mut *tx)
+        .await?;
+        let mut ctx = self.context(&snap, now);
+        ctx["changes"] = serde_json::json!(change.lines);
+        ctx["message"] = serde_json::json!(change.message);
+        ctx["via"] = serde_json::json!(audience.via);
+        ctx["description"] = serde_json::json!(snap.description);
+        let (kind, subject, in_reply_to, references) = match thread.first() {
+            None => (
+                "scio_new",
+                format!(
+                    "[{}] New incident: {} – {}",
+                    snap.row.tracking_id,
+                    audience.agency,
+                    label(snap.row.category.as_deref().unwrap_or("unclassified"))
+                ),
+                None,
+                Vec::new(),
+            ),
+            Some((_, root_subject, _)) => {
+                let last = thread.last().map(|t| t.0.clone());
+                ctx["last_update"] = serde_json::json!(thread
+                    .last()
+                    .and_then(|t| parse_ts(&t.2))
+                    .map(local)
+                    .unwrap_or_default());
+                (
+                    "scio_update",
+                    format!("Re: {root_subject}"),
+                    last,
+                    thread_references(&thread.iter().map(|t| t.0.clone()).collect::<Vec<_>>()),
+                )
+            }
+        };
+        ctx["subject"] = serde_json::json!(subject);
+        let rendered = self.templates.render(kind, &ctx).map_err(|e| {
+            StoreError::Refused(format!("the SCIO update could not be written: {e}"))
+        })?;
+        let spec = Mail {
+            case_id,
+            kind,
+            to: &audience.to,
+            in_reply_to: in_reply_to.as_deref(),
+            references: &references,
+            hold_reason: None,
+        };
+        let outbox_id = self.queue(tx, &spec, &rendered, now).await?;
+        store::record_event(
+            tx,
+            NewEvent {
+                case_id,
+                at: now,
+                actor: &change.actor,
+                kind: "scio_update_queued",
+                detail: serde_json::json!({
+                    "kind": kind,
+                    "to": audience.to.iter().map(|c| c.address.to_string()).collect::<Vec<_>>(),
+                    "cause": change.cause,
+                    "changes": change.lines,
+                    "message": change.message,
+                }),
+                message_row_id: None,
+                outbox_id: Some(outbox_id),
+            },
+        )
+        .await?;
+
+        // Copies for extra recipients: the same text, sent or held per the rule.
+        let mut copies = Vec::new();
+        for cc in &change.cc {
+            if audience.to.iter().any(|c| c.address.same_mailbox(cc)) {
+                continue;
+            }
+            let hold = if self.allowed(tx, Some(case_id), cc).await? {
+                None
+            } else {
+                Some(format!(
+                    "{cc} is outside the allowed domains, not in the directory and not a verified participant; an analyst must release it"
+                ))
+            };
+            let to = [Contact {
+                name: None,
+                address: cc.clone(),
+            }];
+            let spec = Mail {
+                case_id,
+                kind: "scio_copy",
+                to: &to,
+                in_reply_to: in_reply_to.as_deref(),
+                references: &references,
+                hold_reason: hold.as_deref(),
+            };
+            let id = self.queue(tx, &spec, &rendered, now).await?;
+            store::record_event(
+                tx,
+                NewEvent {
+                    case_id,
+                    at: now,
+                    actor: &change.actor,
+                    kind: if hold.is_some() {
+                        "outbound_held"
+                    } else {
+                        "scio_copy_queued"
+                    },
+                    detail: serde_json::json!({
+                        "kind": "scio_copy",
+                        "to": cc.to_string(),
+                        "hold_reason": hold,
+                    }),
+                    message_row_id: None,
+                    outbox_id: Some(id),
+                },
+            )
+            .await?;
+            copies.push(id);
+        }
+        Ok(Sent::Queued { outbox_id, copies })
+    }
+
+    /// Opens the SCIO thread when the case has an audience and no thread yet (a new
+    /// case; an agency learned later). Records once why a case has no audience.
+    pub async fn open_thread(
+        &self,
+        tx: &mut SqliteConnection,
+        case_id: i64,
+        actor: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<i64>, StoreError> {
+        let existing: i64 = sqlx::query_scalar(&format!(
+            "select count(*) from outbox where case_id = ? and kind in ({SCIO_KINDS}) and status != 'dropped'"
+        ))
+        .bind(case_id)
+        .fetch_one(&mut *tx)
+        .await?;
+        if existing > 0 {
+            return Ok(None);
+        }
+        let change = Change {
+            cause: "case_opened".into(),
+            actor: actor.to_string(),
+            ..Change::default()
+        };
+        match self.scio_update(tx, case_id, &change, now).await? {
+            Sent::Queued { outbox_id, .. } => Ok(Some(outbox_id)),
+            Sent::NoAudience(why) => {
+                let told: i64 = sqlx::query_scalar(
+                    "select count(*) from events where case_id = ? and kind = 'scio_unrouted'",
+                )
+                .bind(case_id)
+                .fetch_one(&mut *tx)
+                .await?;
+                if told == 0 {
+                    store::record_event(
+                        tx,
+                        NewEvent {
+                            case_id,
+                            at: now,
+                            actor: "system",
+                            kind: "scio_unrouted",
+                            detail: serde_json::json!({ "reason": why }),
+                            message_row_id: None,
+                            outbox_id: None,
+                        },
+                    )
+                    .await?;
+                }
+                Ok(None)
+            }
+        }
+    }
+
+    /// Queues every escalation notice the case's state calls for and that has not
+    /// gone out yet for this case and cause. Returns the outbox rows queued.
+    pub async fn escalate(
+        &self,
+        tx: &mut SqliteConnection,
+        case_id: i64,
+        actor: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<i64>, StoreError> {
+        let snap = self.snapshot(tx, case_id).await?;
+        let dir = self.directory.get();
+        let mut causes = Vec::new();
+        if snap.flags.contains(&Flag::MajorIncident) {
+            causes.push(Cause::MajorIncident);
+        }
+        if snap.flags.contains(&Flag::PersonalInformation)
+            || snap.row.category.as_deref() == Some("data_exposure")
+        {
+            causes.push(Cause::DataLoss);
+        }
+        if snap.flags.contains(&Flag::LawEnforcementContacted) {
+            causes.push(Cause::LawEnforcement);
+        }
+        if snap.flags.contains(&Flag::ExternalCommunications) {
+            causes.push(Cause::ExternalCommunications);
+        }
+        let mut queued = Vec::new();
+        for cause in causes {
+            let done: i64 = sqlx::query_scalar(
+                "select count(*) from case_escalations where case_id = ? and cause = ?",
+            )
+            .bind(case_id)
+            .bind(cause.as_str())
+            .fetch_one(&mut *tx)
+            .await?;
+            if done > 0 {
+                continue;
+            }
+            let (list_name, to, template, headline, reason, action) = match cause {
+                Cause::MajorIncident => (
+                    "leadership",
+                    &dir.lists.leadership,
+                    "major_incident",
+                    "Major incident declared",
+                    "The SOC has declared a major incident.",
+                    "",
+                ),
+                Cause::DataLoss => (
+                    "leadership",
+                    &dir.lists.leadership,
+                    "escalation",
+                    "Personal information or data loss",
+                    "Personal information may be involved, or Commonwealth data may have been lost or exposed. Leadership is kept informed of breaches and data loss.",
+                    "Legal review of M.G.L. c. 93H notice obligations may be needed; the SOC will confirm the facts in the SCIO thread.",
+                ),
+                Cause::LawEnforcement => (
+                    "soc_oncall",
+                    &dir.lists.soc_oncall,
+                    "escalation",
+                    "Law enforcement contacted",
+                    "The case records that law enforcement has been contacted.",
+                    "SOC on-call: confirm which agency and contact, and coordinate further communication with law enforcement through the SOC.",
+                ),
+                Cause::ExternalCommunications => (
+                    "soc_oncall",
+                    &dir.lists.soc_oncall,
+                    "escalation",
+                    "External communications reported",
+                    "The case records that something was communicated outside the agency (vendors, press, the public or other governments).",
+                    "SOC on-call: find out what was said and to whom; nothing further goes out without the SOC's consent.",
+                ),
+            };
+            if to.is_empty() {
+                store::record_event(
+                    tx,
+                    NewEvent {
+                        case_id,
+                        at: now,
+                        actor: "system",
+                        kind: "escalation_unrouted",
+                        detail: serde_json::json!({
+                            "cause": cause.as_str(),
+                            "reason": format!("the directory has no [lists] {list_name} addresses"),
+                        }),
+                        message_row_id: None,
+                        outbox_id: None,
+                    },
+                )
+                .await?;
+                continue;
+            }
+            let mut ctx = self.context(&snap, now);
+            ctx["headline"] = serde_json::json!(headline);
+            ctx["reason"] = serde_json::json!(reason);
+            ctx["action"] = serde_json::json!(action);
+            let rendered = self.templates.render(template, &ctx).map_err(|e| {
+                StoreError::Refused(format!("the escalation notice could not be written: {e}"))
+            })?;
+            let spec = Mail {
+                case_id,
+                kind: "escalation",
+                to,
+                in_reply_to: None,
+                references: &[],
+                hold_reason: None,
+            };
+            let id = self.queue(tx, &spec, &rendered, now).await?;
+            sqlx::query(
+                "insert into case_escalations (case_id, cause, outbox_id, at) values (?, ?, ?, ?)",
+            )
+            .bind(case_id)
+            .bind(cause.as_str())
+            .bind(id)
+            .bind(store::ts(now))
+            .execute(&mut *tx)
+            .await?;
+            store::record_event(
+                tx,
+                NewEvent {
+                    case_id,
+                    at: now,
+                    actor,
+                    kind: "escalation_queued",
+                    detail: serde_json::json!({
+                        "cause": cause.as_str(),
+                        "list": list_name,
+                        "to": to.iter().map(|c| c.address.to_string()).collect::<Vec<_>>(),
+                    }),
+                    message_row_id: None,
+                    outbox_id: Some(id),
+                },
+            )
+            .await?;
+            queued.push(id);
+        }
+        Ok(queued)
+    }
+
+    /// After a report or a verified reply changed the case's fields: flags the
+    /// reporter answered "yes" to are set, the SCIO thread opens when the agency is now
+    /// known, and the escalations the new state calls for are queued.
+    pub async fn after_report(
+        &self,
+        tx: &mut SqliteConnection,
+        case_id: i64,
+        message_row: i64,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let fields_json: String = sqlx::query_scalar("select fields_json from cases where id = ?")
+            .bind(case_id)
+            .fetch_one(&mut *tx)
+            .await?;
+        let fields: serde_json::Value = serde_json::from_str(&fields_json).unwrap_or_default();
+        for flag in [
+            Flag::PersonalInformation,
+            Flag::LawEnforcementContacted,
+            Flag::ExternalCommunications,
+        ] {
+            let field = &fields[flag.as_str()];
+            // An analyst who cleared a flag has the last word over later email.
+            let cleared: i64 = sqlx::query_scalar(
+                "select count(*) from events where case_id = ? and kind = 'flag_cleared'
+                 and actor like 'analyst:%' and json_extract(detail_json, '$.flag') = ?",
+            )
+            .bind(case_id)
+            .bind(flag.as_str())
+            .fetch_one(&mut *tx)
+            .await?;
+            if cleared == 0 && field["value"].as_str() == Some("yes") {
+                cases::set_flag(
+                    tx,
+                    case_id,
+                    flag,
+                    true,
+                    "system",
+                    serde_json::json!({
+                        "reason": "the reporter answered yes",
+                        "source": field["source"],
+                        "message_row": message_row,
+                    }),
+                    now,
+                )
+                .await?;
+            }
+        }
+        self.open_thread(tx, case_id, "system", now).await?;
+        self.escalate(tx, case_id, "system", now).await?;
+        Ok(())
+    }
+
+    /// Queues the periodic status updates due at `now`: every open case whose SCIO
+    /// thread has been quiet for its severity's interval. Reads the schedule from the
+    /// outbox in one write transaction, so a restart or a second run sends nothing twice.
+    pub async fn periodic(&self, store: &Store, now: DateTime<Utc>) -> Result<usize, StoreError> {
+        let mut tx = store.begin_write().await?;
+        let rows: Vec<(i64, Option<String>, Option<String>, String)> = sqlx::query_as(&format!(
+            "select c.id, c.severity, c.severity_suggested, max(o.created_at)
+             from cases c join outbox o on o.case_id = c.id
+             where o.kind in ({SCIO_KINDS}) and o.status != 'dropped'
+               and c.status not in ('resolved', 'closed')
+             group by c.id order by c.id"
+        ))
+        .fetch_all(&mut *tx)
+        .await?;
+        let mut queued = 0;
+        for (case_id, severity, suggested, last) in rows {
+            let Some(last) = parse_ts(&last) else {
+                continue;
+            };
+            let severity = severity.or(suggested).and_then(|s| s.parse().ok());
+            if last + self.config.updates.interval(severity) > now {
+                continue;
+            }
+            let lines = changes_since(&mut tx, case_id, &store::ts(last)).await?;
+            let change = Change {
+                lines,
+                cause: "periodic".into(),
+                actor: "system".into(),
+                ..Change::default()
+            };
+            if let Sent::Queued { .. } = self.scio_update(&mut tx, case_id, &change, now).await? {
+                queued += 1;
+            }
+        }
+        tx.commit().await?;
+        Ok(queued)
+    }
+
+    /// Composes one message and writes its outbox row.
+    async fn queue(
+        &self,
+        tx: &mut SqliteConnection,
+        m: &Mail<'_>,
+        rendered: &crate::outbound::Rendered,
+        now: DateTime<Utc>,
+    ) -> Result<i64, StoreError> {
+        let soc = self.config.soc_address();
+        let tracking: String = sqlx::query_scalar("select tracking_id from cases where id = ?")
+            .bind(m.case_id)
+            .fetch_one(&mut *tx)
+            .await?;
+        let message_id = new_message_id(&format!("{}.{tracking}", m.kind), soc.domain());
+        let to: Vec<(Option<String>, EmailAddress)> =
+            m.to.iter()
+                .map(|c| (c.name.clone(), c.address.clone()))
+                .collect();
+        let envelope = Envelope {
+            from_name: &self.config.gateway.name,
+            from: &soc,
+            to: &to,
+            message_id: &message_id,
+            in_reply_to: m.in_reply_to,
+            references: m.references,
+            auto_submitted: "auto-generated",
+        };
+        let bytes = compose(&envelope, rendered)
+            .map_err(|e| StoreError::Refused(format!("the message could not be built: {e}")))?;
+        let recipients: Vec<String> = m.to.iter().map(|c| c.address.to_string()).collect();
+        outbox::enqueue(
+            tx,
+            NewOutbound {
+                case_id: Some(m.case_id),
+                kind: m.kind,
+                message_id: &message_id,
+                from_addr: soc.as_str(),
+                recipients: &recipients,
+                subject: &rendered.subject,
+                raw: &bytes,
+                hold_reason: m.hold_reason,
+                caused_by_message: None,
+                now,
+            },
+        )
+        .await
+    }
+}
+
+/// One message to compose.
+struct Mail<'a> {
+    case_id: i64,
+    kind: &'a str,
+    to: &'a [Contact],
+    in_reply_to: Option<&'a str>,
+    references: &'a [String],
+    hold_reason: Option<&'a str>,
+}
+
+/// References for the next message of a thread: the root and the most recent ones
+/// (RFC 5322 §3.6.4 lets a long chain be trimmed from the middle).
+fn thread_references(ids: &[String]) -> Vec<String> {
+    const KEEP: usize = 20;
+    if ids.len() <= KEEP {
+        return ids.to_vec();
+    }
+    let mut out = vec![ids[0].clone()];
+    out.extend_from_slice(&ids[ids.len() - (KEEP - 1)..]);
+    out
+}
+
+/// What an SCIO reader should hear about the events since `since`.
+async fn changes_since(
+    conn: &mut SqliteConnection,
+    case_id: i64,
+    since: &str,
+) -> Result<Vec<String>, StoreError> {
+    let events: Vec<(String, String)> = sqlx::query_as(
+        "select kind, detail_json from events where case_id = ? and at > ? order by id",
+    )
+    .bind(case_id)
+    .bind(since)
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut lines = Vec::new();
+    let mut fields = Vec::new();
+    let mut replies = 0;
+    for (kind, detail) in events {
+        let d: serde_json::Value = serde_json::from_str(&detail).unwrap_or_default();
+        match kind.as_str() {
+            "field_changed" => {
+                if let Some(f) = d["field"].as_str() {
+                    let f = label(f);
+                    if !fields.contains(&f) {
+                        fields.push(f);
+                    }
+                }
+            }
+            "correspondence_received" => replies += 1,
+            _ => lines.extend(describe(&kind, &d)),
+        }
+    }
+    if !fields.is_empty() {
+        lines.push(format!("Details recorded: {}", fields.join(", ")));
+    }
+    if replies > 0 {
+        lines.push(format!("{replies} new message(s) received on the case"));
+    }
+    Ok(lines)
+}
+
+/// One line for an event an SCIO should hear about; `None` for internal ones (notes,
+/// mail bookkeeping).
+pub fn describe(kind: &str, d: &serde_json::Value) -> Option<String> {
+    let s = |k: &str| d[k].as_str().map(label).unwrap_or_else(|| "none".into());
+    match kind {
+        "status_changed" => Some(format!("Status: {} → {}", s("old"), s("new"))),
+        "severity_changed" => Some(format!("Severity: {} → {}", s("old"), s("new"))),
+        "priority_changed" => Some(format!("Priority: {} → {}", s("old"), s("new"))),
+        "flag_set" => Some(format!("Flag set: {}", s("flag"))),
+        "flag_cleared" => Some(format!("Flag cleared: {}", s("flag"))),
+        "scio_update_queued" if d["message"].is_string() => {
+            Some("The SOC wrote an update (above in this thread)".into())
+        }
+        _ => None,
+    }
+}
+
+/// "data_exposure" → "Data exposure"; "p2" stays.
+pub fn label(s: &str) -> String {
+    let t = s.replace('_', " ");
+    let mut c = t.chars();
+    match c.next() {
+        Some(f) if t.len() > 2 => f.to_uppercase().collect::<String>() + c.as_str(),
+        _ => t,
+    }
+}
+
+fn local(t: DateTime<Utc>) -> String {
+    t.with_timezone(&New_York)
+        .format("%a %-d %b %Y %H:%M %Z")
+        .to_string()
+}
+
+fn human_interval(d: chrono::Duration) -> String {
+    let h = d.num_hours();
+    if h % 24 == 0 && h >= 48 {
+        format!("{} days", h / 24)
+    } else if h == 1 {
+        "hour".into()
+    } else {
+        format!("{h} hours")
+    }
+}
+
+/// The first lines of a report, at most 12 lines or 1,200 characters.
+fn first_lines(s: &str) -> String {
+    let mut out = String::new();
+    for (i, line) in s.lines().enumerate() {
+        if i >= 12 || out.len() + line.len() > 1200 {
+            out.push_str("[…]\n");
+            break;
+        }
+        out.push_str(line);
+        out.push('\n');
+    }
+    out.trim_end().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_threads_keep_the_root_and_the_latest() {
+        let ids: Vec<String> = (0..30).map(|i| format!("m{i}@x")).collect();
+        let r = thread_references(&ids);
+        assert_eq!(r.len(), 20);
+        assert_eq!(r[0], "m0@x");
+        assert_eq!(r[1], "m11@x");
+        assert_eq!(r.last().unwrap(), "m29@x");
+        assert_eq!(thread_references(&ids[..3]), ids[..3].to_vec());
+    }
+
+    #[test]
+    fn labels_and_descriptions() {
+        assert_eq!(label("data_exposure"), "Data exposure");
+        assert_eq!(label("p2"), "p2");
+        let d = serde_json::json!({"old": "triage", "new": "investigating"});
+        assert_eq!(
+            describe("status_changed", &d).unwrap(),
+            "Status: Triage → Investigating"
+        );
+        assert!(describe("note_added", &serde_json::json!({"text": "internal"})).is_none());
+        assert_eq!(human_interval(chrono::Duration::hours(168)), "7 days");
+        assert_eq!(human_interval(chrono::Duration::hours(4)), "4 hours");
+        assert_eq!(human_interval(chrono::Duration::hours(24)), "24 hours");
+    }
+}
