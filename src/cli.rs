@@ -645,6 +645,44 @@ async fn check_config(config: Config) -> anyhow::Result<ExitCode> {
             println!("database  FAIL  {e}");
         }
     }
+    match &config.gateway.directory {
+        None => println!(
+            "directory skip  no [gateway] directory: no SCIO threads or escalation notices"
+        ),
+        Some(p) => match crate::routing::Directory::load(p) {
+            Ok(d) => {
+                let no_audience: Vec<&str> = d
+                    .records
+                    .iter()
+                    .filter(|a| d.audience(&a.name).is_none())
+                    .map(|a| a.name.as_str())
+                    .collect();
+                println!(
+                    "directory ok    {}: {} secretariats, {} agencies, {} vendors; lists: leadership {}, communications {}, soc_oncall {}",
+                    p.display(),
+                    d.secretariats.len(),
+                    d.records.len(),
+                    d.vendors.len(),
+                    d.lists.leadership.len(),
+                    d.lists.communications.len(),
+                    d.lists.soc_oncall.len()
+                );
+                if !no_audience.is_empty() {
+                    println!(
+                        "directory warn  no SCIO thread possible for: {}",
+                        no_audience.join(", ")
+                    );
+                }
+                if d.lists.leadership.is_empty() || d.lists.soc_oncall.is_empty() {
+                    println!("directory warn  [lists] leadership and soc_oncall should not be empty: escalation notices have nowhere to go");
+                }
+            }
+            Err(e) => {
+                ok = false;
+                println!("directory FAIL  {e}");
+            }
+        },
+    }
     match &config.imap {
         None => println!("imap      skip  no [imap] section: intake only through `ingest`"),
         Some(cfg) => {

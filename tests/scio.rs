@@ -333,6 +333,43 @@ async fn scio_thread_rhythm_escalation_and_review() {
         && e["detail"]["text"] == "internal: the user may be an insider"));
     assert!(events.iter().any(|e| e["kind"] == "outbound_released"));
 
+    // The SCIO answers in the thread: the analysts see it; no automatic answer.
+    let answer = format!(
+        "From: Sam Scio <{scio}>\r\nTo: {soc}\r\nSubject: Re: {root_subject}\r\nMessage-ID: <answer-{tid}@state.ma.us>\r\nIn-Reply-To: <{last}>\r\nReferences: <{root}> <{last}>\r\nDate: {date}\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nThanks. Agency: Department of Revenue\r\nPlease call me before you close it.\r\n",
+        scio = p.scio,
+        soc = gw.soc,
+        last = chain[3],
+        root = chain[0],
+        date = Utc::now().to_rfc2822(),
+    );
+    send_smtp(stack, &p.scio, &[gw.soc.as_str()], answer.as_bytes()).await;
+    let case = common::gateway::wait_until(
+        "the SCIO's answer on the case",
+        Duration::from_secs(30),
+        || {
+            let c = gw.cli_json(&["case", "show", &tid, "--json"]);
+            c["events"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|e| e["kind"] == "correspondence_received")
+                .then_some(c)
+        },
+    );
+    let got = case["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["kind"] == "correspondence_received")
+        .unwrap();
+    assert_eq!(got["detail"]["matched_by"], "scio_thread");
+    assert_eq!(case["needs_review"], true);
+    assert_eq!(
+        case["agency"], "Department of Testing",
+        "the SCIO's text changes no field"
+    );
+    still(stack, &p.scio, 6, 2).await;
+
     // The directory: a broken file is refused with its line; a fixed one is used.
     std::fs::write(&dir_file, "[[secretariats]]\nid = \"TST\"\n").unwrap();
     gw.signal(libc::SIGHUP);

@@ -248,7 +248,24 @@ impl Pipeline {
         let mut refs = email.in_reply_to.clone();
         refs.extend(email.references.iter().rev().cloned());
         if let Some(id) = messages::case_for_message_ids(conn, &refs).await? {
-            return Ok(Some((id, "references")));
+            // An answer to our SCIO thread or an escalation notice is for the analysts,
+            // not a reporter's reply.
+            let ours: i64 = sqlx::query_scalar(&format!(
+                "select count(*) from outbox, json_each(?) j
+                 where message_id = j.value and kind in ({}, 'scio_copy', 'escalation')",
+                crate::notify::SCIO_KINDS
+            ))
+            .bind(serde_json::to_string(&refs).unwrap_or_else(|_| "[]".into()))
+            .fetch_one(&mut *conn)
+            .await?;
+            return Ok(Some((
+                id,
+                if ours > 0 {
+                    "scio_thread"
+                } else {
+                    "references"
+                },
+            )));
         }
         for tid in subject_tags(&email.subject, &self.config.gateway.tracking_prefix) {
             if let Some(c) = cases::by_tracking_id(conn, &tid).await? {
@@ -579,7 +596,16 @@ impl Pipeline {
             .bind(case_id)
             .execute(&mut *tx)
             .await?;
-        let (answer, note) = if kind == MessageKind::Reply {
+        let (answer, note) = if kind == MessageKind::Reply && how == "scio_thread" {
+            sqlx::query("update cases set needs_review = 1 where id = ?")
+                .bind(case_id)
+                .execute(&mut *tx)
+                .await?;
+            (
+                None,
+                "an answer in the SCIO thread or to an escalation notice: for the analysts to read; no automatic answer, no field changed".to_string(),
+            )
+        } else if kind == MessageKind::Reply {
             let (id, note) = self.handle_reply(tx, case_id, row, analysis, now).await?;
             (
                 id,
