@@ -280,6 +280,116 @@ impl Actions {
         })
     }
 
+    /// Links two related cases; each records the link.
+    pub async fn link(
+        &self,
+        id: &TrackingId,
+        other: &TrackingId,
+        analyst: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Outcome, StoreError> {
+        let actor = actor(analyst);
+        let mut tx = self.store.begin_write().await?;
+        let (a, b) = (load(&mut tx, id).await?, load(&mut tx, other).await?);
+        if a.id == b.id {
+            return Err(StoreError::Refused(
+                "a case cannot be linked to itself".into(),
+            ));
+        }
+        if !cases::link(&mut tx, a.id, b.id, &actor, now).await? {
+            return Err(StoreError::Refused(format!(
+                "{} and {} are linked already",
+                a.tracking_id, b.tracking_id
+            )));
+        }
+        for (x, y) in [(&a, &b), (&b, &a)] {
+            store::record_event(
+                &mut tx,
+                NewEvent {
+                    case_id: x.id,
+                    at: now,
+                    actor: &actor,
+                    kind: "case_linked",
+                    detail: serde_json::json!({ "other": y.tracking_id }),
+                    message_row_id: None,
+                    outbox_id: None,
+                },
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(Outcome {
+            tracking_id: a.tracking_id.clone(),
+            summary: format!("linked with {}", b.tracking_id),
+            queued: Vec::new(),
+            scio_note: None,
+        })
+    }
+
+    /// Merges `id` into `into`: its messages and participants move, it is closed and
+    /// points to `into`, and later mail about it lands on `into`. Both record it.
+    pub async fn merge(
+        &self,
+        id: &TrackingId,
+        into: &TrackingId,
+        analyst: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Outcome, StoreError> {
+        let actor = actor(analyst);
+        let mut tx = self.store.begin_write().await?;
+        let (source, target) = (load(&mut tx, id).await?, load(&mut tx, into).await?);
+        if source.id == target.id {
+            return Err(StoreError::Refused(
+                "a case cannot be merged into itself".into(),
+            ));
+        }
+        if cases::resolve_merged(&mut tx, source.id).await? != source.id {
+            return Err(StoreError::Refused(format!(
+                "{} is merged already",
+                source.tracking_id
+            )));
+        }
+        if cases::resolve_merged(&mut tx, target.id).await? != target.id {
+            return Err(StoreError::Refused(format!(
+                "{} was merged into another case; merge into that one",
+                target.tracking_id
+            )));
+        }
+        let moved = cases::merge(&mut tx, source.id, target.id, now).await?;
+        for (case_id, kind, other) in [
+            (source.id, "merged_into", &target.tracking_id),
+            (target.id, "merged_from", &source.tracking_id),
+        ] {
+            store::record_event(
+                &mut tx,
+                NewEvent {
+                    case_id,
+                    at: now,
+                    actor: &actor,
+                    kind,
+                    detail: serde_json::json!({
+                        "other": other,
+                        "messages_moved": moved,
+                        "old_status": source.status,
+                    }),
+                    message_row_id: None,
+                    outbox_id: None,
+                },
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(Outcome {
+            tracking_id: source.tracking_id.clone(),
+            summary: format!(
+                "merged into {} ({moved} message(s) moved; {} is closed)",
+                target.tracking_id, source.tracking_id
+            ),
+            queued: Vec::new(),
+            scio_note: None,
+        })
+    }
+
     /// Releases (sends) or drops a held outbound message; an event either way.
     pub async fn decide_held(
         &self,

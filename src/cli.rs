@@ -176,6 +176,23 @@ pub enum CaseCommand {
         #[arg(long, env = "USER", default_value = "analyst")]
         by: String,
     },
+    /// Link two related cases.
+    Link {
+        id: String,
+        other: String,
+        #[arg(long, env = "USER", default_value = "analyst")]
+        by: String,
+    },
+    /// Merge a case into another: its messages move there, it is closed, and later mail
+    /// about it lands on the other case.
+    Merge {
+        id: String,
+        /// The case that absorbs it.
+        #[arg(long)]
+        into: String,
+        #[arg(long, env = "USER", default_value = "analyst")]
+        by: String,
+    },
     /// Record an internal note (never mailed).
     Note {
         id: String,
@@ -872,6 +889,12 @@ async fn case_action(config: Config, command: CaseCommand) -> anyhow::Result<Exi
             a.update(&id.parse()?, &message, &cc, &by, now).await?
         }
         CaseCommand::Note { id, text, by } => a.note(&id.parse()?, &text, &by, now).await?,
+        CaseCommand::Link { id, other, by } => {
+            a.link(&id.parse()?, &other.parse()?, &by, now).await?
+        }
+        CaseCommand::Merge { id, into, by } => {
+            a.merge(&id.parse()?, &into.parse()?, &by, now).await?
+        }
         CaseCommand::Show { .. } | CaseCommand::SetField { .. } => {
             unreachable!("handled in dispatch")
         }
@@ -931,6 +954,12 @@ fn print_case(d: &cases::CaseDetail) {
     println!("  priority    {}", c.priority.as_deref().unwrap_or("-"));
     println!("  agency      {}", c.agency.as_deref().unwrap_or("-"));
     println!("  assignee    {}", c.assignee.as_deref().unwrap_or("-"));
+    if !d.links.is_empty() {
+        println!("  linked      {}", d.links.join(", "));
+    }
+    if let Some(m) = &d.merged_into {
+        println!("  merged into {m}");
+    }
     if !d.flags.is_empty() {
         let f: Vec<&str> = d.flags.iter().map(|f| f.as_str()).collect();
         println!("  flags       {}", f.join(", "));

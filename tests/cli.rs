@@ -532,3 +532,66 @@ fn an_analysts_value_survives_a_reply_and_directory_contacts_may_answer() {
         .iter()
         .any(|e| e["kind"] == "field_changed" && e["actor"] == "analyst:alice"));
 }
+
+#[test]
+fn linked_and_merged_cases_record_it_and_mail_follows_the_merge() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = write_config(tmp.path(), "trust_intake_server = true\n");
+    for n in [1, 2, 3] {
+        assert!(ingest(&cfg, &report("jane@dor.state.ma.us", n))
+            .status
+            .success());
+    }
+    let ids: Vec<String> = json(&cfg, &["cases", "list", "--json"])
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["tracking_id"].as_str().unwrap().to_string())
+        .collect();
+    let (c3, c2, c1) = (&ids[0], &ids[1], &ids[2]);
+
+    run(&cfg, &["case", "link", c1, c3, "--by", "ana"]);
+    let again = bin()
+        .arg("--config")
+        .arg(&cfg)
+        .args(["case", "link", c3, c1])
+        .output()
+        .unwrap();
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("linked already"));
+
+    let out = run(&cfg, &["case", "merge", c2, "--into", c1, "--by", "ana"]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("1 message(s) moved"));
+    let source = json(&cfg, &["case", "show", c2, "--json"]);
+    assert_eq!(source["status"], "closed");
+    assert_eq!(source["merged_into"], c1.as_str());
+    assert!(source["messages"].as_array().unwrap().is_empty());
+    let target = json(&cfg, &["case", "show", c1, "--json"]);
+    assert_eq!(target["links"], serde_json::json!([c3]));
+    assert_eq!(target["messages"].as_array().unwrap().len(), 2);
+    let kinds: Vec<&str> = target["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap())
+        .collect();
+    assert!(kinds.contains(&"case_linked") && kinds.contains(&"merged_from"));
+
+    // A reply to the merged case's acknowledgement lands on the case it went into.
+    let reply = format!(
+        "From: Reporter <jane@dor.state.ma.us>\r\nTo: soc@mass.gov\r\nSubject: RE: [{c2}] Received: Report 2\r\nMessage-ID: <late-reply@dor.state.ma.us>\r\nIn-Reply-To: <r2-jane@dor.state.ma.us>\r\nDate: Tue, 10 Mar 2026 11:45:00 -0400\r\n\r\nOne more detail.\r\n"
+    );
+    let out = ingest(&cfg, reply.as_bytes());
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains(&format!("in case {c1}")),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let merged_twice = bin()
+        .arg("--config")
+        .arg(&cfg)
+        .args(["case", "merge", c2, "--into", c3])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&merged_twice.stderr).contains("merged already"));
+}

@@ -239,8 +239,20 @@ impl Pipeline {
         }
     }
 
-    /// Known Message-ID in In-Reply-To/References first, then the subject tag.
+    /// Known Message-ID in In-Reply-To/References first, then the subject tag; a
+    /// merged case's mail goes to the case it was merged into.
     async fn match_case(
+        &self,
+        conn: &mut SqliteConnection,
+        email: &InboundEmail,
+    ) -> Result<Option<(i64, &'static str)>, StoreError> {
+        Ok(match self.match_case_direct(conn, email).await? {
+            Some((id, how)) => Some((cases::resolve_merged(conn, id).await?, how)),
+            None => None,
+        })
+    }
+
+    async fn match_case_direct(
         &self,
         conn: &mut SqliteConnection,
         email: &InboundEmail,

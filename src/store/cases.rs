@@ -353,6 +353,94 @@ pub async fn set_attribute(
     Ok(old)
 }
 
+/// The case a merged case now lives in (itself when not merged).
+pub async fn resolve_merged(conn: &mut SqliteConnection, id: i64) -> Result<i64, StoreError> {
+    let mut current = id;
+    for _ in 0..16 {
+        let next: Option<i64> = sqlx::query_scalar("select merged_into from cases where id = ?")
+            .bind(current)
+            .fetch_optional(&mut *conn)
+            .await?
+            .flatten();
+        match next {
+            Some(n) if n != current => current = n,
+            _ => return Ok(current),
+        }
+    }
+    Err(StoreError::Corrupt(format!(
+        "case #{id} is merged in a loop of more than 16 cases"
+    )))
+}
+
+/// Links two cases (both directions). Returns false when they were linked already.
+pub async fn link(
+    conn: &mut SqliteConnection,
+    a: i64,
+    b: i64,
+    actor: &str,
+    now: DateTime<Utc>,
+) -> Result<bool, StoreError> {
+    let mut added = 0;
+    for (x, y) in [(a, b), (b, a)] {
+        added += sqlx::query(
+            "insert into case_links (case_id, other_id, created_at, created_by) values (?, ?, ?, ?)
+             on conflict (case_id, other_id) do nothing",
+        )
+        .bind(x)
+        .bind(y)
+        .bind(ts(now))
+        .bind(actor)
+        .execute(&mut *conn)
+        .await?
+        .rows_affected();
+    }
+    Ok(added > 0)
+}
+
+/// Tracking IDs of the cases linked to `case_id`.
+pub async fn links(conn: &mut SqliteConnection, case_id: i64) -> Result<Vec<String>, StoreError> {
+    Ok(sqlx::query_scalar(
+        "select c.tracking_id from case_links l join cases c on c.id = l.other_id
+         where l.case_id = ? order by c.id",
+    )
+    .bind(case_id)
+    .fetch_all(&mut *conn)
+    .await?)
+}
+
+/// Moves `source`'s messages and participants to `target` and marks `source` merged
+/// (closed). Returns how many messages moved.
+pub async fn merge(
+    conn: &mut SqliteConnection,
+    source: i64,
+    target: i64,
+    now: DateTime<Utc>,
+) -> Result<u64, StoreError> {
+    let moved = sqlx::query("update messages set case_id = ? where case_id = ?")
+        .bind(target)
+        .bind(source)
+        .execute(&mut *conn)
+        .await?
+        .rows_affected();
+    sqlx::query(
+        "insert into case_participants (case_id, address, role, added_at, verified_at)
+         select ?, address, role, added_at, verified_at from case_participants where case_id = ?
+         on conflict (case_id, address) do nothing",
+    )
+    .bind(target)
+    .bind(source)
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query("update cases set merged_into = ?, status = 'closed', updated_at = ? where id = ?")
+        .bind(target)
+        .bind(ts(now))
+        .bind(source)
+        .execute(&mut *conn)
+        .await?;
+    touch(conn, target, now).await?;
+    Ok(moved)
+}
+
 async fn touch(
     conn: &mut SqliteConnection,
     case_id: i64,
@@ -395,6 +483,10 @@ pub struct CaseDetail {
     pub iocs: serde_json::Value,
     pub assessment: serde_json::Value,
     pub flags: Vec<Flag>,
+    /// Tracking IDs of linked cases.
+    pub links: Vec<String>,
+    /// The case this one was merged into.
+    pub merged_into: Option<String>,
     pub attachments: Vec<messages::AttachmentRow>,
     pub messages: Vec<MessageRow>,
     pub events: Vec<EventView>,
@@ -435,6 +527,13 @@ pub async fn detail(
         iocs: parse(&iocs),
         assessment: parse(&assessment),
         flags: flags(conn, case.id).await?,
+        links: links(conn, case.id).await?,
+        merged_into: sqlx::query_scalar(
+            "select t.tracking_id from cases c join cases t on t.id = c.merged_into where c.id = ?",
+        )
+        .bind(case.id)
+        .fetch_optional(&mut *conn)
+        .await?,
         attachments: messages::attachments_for_case(conn, case.id).await?,
         messages: messages::for_case(conn, case.id).await?,
         events: events
