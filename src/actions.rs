@@ -399,7 +399,7 @@ impl Actions {
         now: DateTime<Utc>,
     ) -> Result<Option<i64>, StoreError> {
         let mut tx = self.store.begin_write().await?;
-        let case_id = outbox::decide_held(&mut tx, outbox_id, release, now).await?;
+        let case_id = outbox::decide_held(&mut tx, outbox_id, release, analyst, now).await?;
         if let Some(case_id) = case_id {
             store::record_event(
                 &mut tx,

@@ -230,6 +230,8 @@ pub enum OutboundCommand {
         #[arg(long, env = "USER", default_value = "analyst")]
         by: String,
     },
+    /// Send everything due now, then exit (`run` does this continuously).
+    Flush,
     /// Discard a held message.
     Drop {
         id: i64,
@@ -482,7 +484,12 @@ async fn demo(config: Config, dir: &Path) -> anyhow::Result<ExitCode> {
     }
     let sent = service.worker().drain().await?;
     println!();
-    println!("outbox: {} message(s) sent now", sent.len());
+    println!(
+        "outbox: {} message(s) sent now",
+        sent.iter()
+            .filter(|o| matches!(o, crate::outbound::worker::StepOutcome::Sent { .. }))
+            .count()
+    );
     let mut conn = service.store.pool().acquire().await?;
     for row in outbox::list(&mut conn, None, 1000).await? {
         println!(
@@ -823,6 +830,19 @@ async fn outbound(config: Config, command: OutboundCommand) -> anyhow::Result<Ex
                 .decide_held(id, true, &by, Utc::now())
                 .await?;
             println!("outbound message #{id} released; the worker of `run` sends it");
+        }
+        OutboundCommand::Flush => {
+            use crate::outbound::worker::StepOutcome;
+            let service = Service::build(config.clone()).await?;
+            let steps = service.worker().drain().await?;
+            let count = |f: fn(&StepOutcome) -> bool| steps.iter().filter(|s| f(s)).count();
+            println!(
+                "sent {}, held {}, failed {}, to retry {}",
+                count(|s| matches!(s, StepOutcome::Sent { .. })),
+                count(|s| matches!(s, StepOutcome::Held { .. })),
+                count(|s| matches!(s, StepOutcome::Failed { .. })),
+                count(|s| matches!(s, StepOutcome::Retry { .. })),
+            );
         }
         OutboundCommand::Drop { id, by } => {
             actions(&config, store)

@@ -59,6 +59,7 @@ impl Service {
             self.transport.clone(),
             self.config.outbox.clone(),
         )
+        .with_guard(self.pipeline.notifier().clone())
     }
 
     /// Runs until `stop` resolves, then lets every task finish its item in hand.

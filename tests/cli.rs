@@ -595,3 +595,70 @@ fn linked_and_merged_cases_record_it_and_mail_follows_the_merge() {
         .unwrap();
     assert!(String::from_utf8_lossy(&merged_twice.stderr).contains("merged already"));
 }
+
+#[test]
+fn the_worker_holds_mail_the_disclosure_rule_no_longer_allows() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("directory.toml");
+    let directory = |cio: &str| {
+        std::fs::write(
+            &dir,
+            format!("[[agencies]]\nname = \"Department of Revenue\"\naliases = [\"DOR\"]\ndomains = [\"dor.example\"]\ncio = \"{cio}\"\n"),
+        )
+        .unwrap()
+    };
+    directory("cio@dor.example");
+    let cfg = write_config(
+        tmp.path(),
+        &format!("allowed_domains = []\ndirectory = \"{}\"\n", dir.display()),
+    );
+    assert!(ingest(&cfg, &report("jane@dor.example", 1))
+        .status
+        .success());
+    let outbound = json(&cfg, &["outbound", "list", "--json"]);
+    let rows = outbound.as_array().unwrap();
+    // The reporter is outside every allowed domain: held at once. The CIO is in the
+    // directory: queued.
+    let ack = rows.iter().find(|r| r["kind"] == "ack").unwrap();
+    assert_eq!(ack["status"], "held");
+    let scio = rows.iter().find(|r| r["kind"] == "scio_new").unwrap();
+    assert_eq!(scio["status"], "pending");
+    assert_eq!(scio["recipient"], "cio@dor.example");
+
+    // The directory changes before the worker runs: the old CIO no longer qualifies.
+    directory("new-cio@dor.example");
+    let out = run(&cfg, &["outbound", "flush"]);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "sent 0, held 1, failed 0, to retry 0"
+    );
+    let held = json(&cfg, &["outbound", "list", "--status", "held", "--json"]);
+    let row = held
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["kind"] == "scio_new")
+        .expect("held at send time");
+    assert!(row["hold_reason"]
+        .as_str()
+        .unwrap()
+        .contains("not an allowed recipient at send time"));
+    assert!(std::fs::read_dir(tmp.path().join("outbox"))
+        .map(|d| d.count() == 0)
+        .unwrap_or(true));
+
+    // An analyst's release is the decision: it goes.
+    let id = row["id"].as_i64().unwrap().to_string();
+    run(&cfg, &["outbound", "release", &id, "--by", "ana"]);
+    let out = run(&cfg, &["outbound", "flush"]);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "sent 1, held 0, failed 0, to retry 0"
+    );
+    assert_eq!(
+        std::fs::read_dir(tmp.path().join("outbox"))
+            .unwrap()
+            .count(),
+        1
+    );
+}

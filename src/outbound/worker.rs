@@ -47,6 +47,8 @@ pub enum Delivery {
     Temporary(String),
     /// 5xx: the server refused it for good.
     Permanent(String),
+    /// Not attempted: a recipient fails the disclosure rule; back to review.
+    Held(String),
 }
 
 impl Transport {
@@ -160,6 +162,10 @@ pub enum StepOutcome {
     Failed {
         outbox_id: i64,
     },
+    /// Put back into review: a recipient fails the disclosure rule.
+    Held {
+        outbox_id: i64,
+    },
 }
 
 /// The sender of the outbox.
@@ -167,6 +173,9 @@ pub struct Worker {
     store: Store,
     transport: Transport,
     settings: OutboxConfig,
+    /// The disclosure rule, checked again at send time (the directory may have changed,
+    /// or a code path may have queued without checking). `None`: no check (tests).
+    guard: Option<crate::notify::Notifier>,
 }
 
 impl Worker {
@@ -175,7 +184,15 @@ impl Worker {
             store,
             transport,
             settings,
+            guard: None,
         }
+    }
+
+    /// Checks every recipient against the disclosure rule before sending; a message an
+    /// analyst did not release goes back to review instead of out.
+    pub fn with_guard(mut self, guard: crate::notify::Notifier) -> Self {
+        self.guard = Some(guard);
+        self
     }
 
     /// Sends at most one due message. Tests and `demo` drive this directly.
@@ -190,6 +207,9 @@ impl Worker {
             return Ok(StepOutcome::Idle);
         };
         let recipients = m.recipients();
+        if let Some(reason) = self.refused_recipient(&m, &recipients).await? {
+            return self.finish(&m, Delivery::Held(reason)).await;
+        }
         let envelope = match build_envelope(&m.from_addr, &recipients) {
             Ok(e) => e,
             Err(why) => {
@@ -199,6 +219,33 @@ impl Worker {
         };
         let delivery = self.transport.deliver(&envelope, &m.raw).await;
         self.finish(&m, delivery).await
+    }
+
+    /// Why a leased message must not go out now, if it must not.
+    async fn refused_recipient(
+        &self,
+        m: &outbox::Leased,
+        recipients: &[String],
+    ) -> Result<Option<String>, StoreError> {
+        let Some(guard) = &self.guard else {
+            return Ok(None);
+        };
+        if m.released_by.is_some() {
+            return Ok(None);
+        }
+        let mut conn = self.store.pool().acquire().await?;
+        for r in recipients {
+            let allowed = match crate::domain::EmailAddress::parse(r) {
+                Ok(a) => guard.allowed(&mut conn, m.case_id, &a).await?,
+                Err(_) => false,
+            };
+            if !allowed {
+                return Ok(Some(format!(
+                    "{r} is not an allowed recipient at send time (allowed domains, directory, verified participants); an analyst must release it"
+                )));
+            }
+        }
+        Ok(None)
     }
 
     async fn finish(
@@ -240,6 +287,15 @@ impl Worker {
                     tx.commit().await?;
                     return Ok(StepOutcome::Retry { outbox_id: m.id });
                 }
+            }
+            Delivery::Held(reason) => {
+                outbox::hold(&mut tx, m.id, &reason).await?;
+                tracing::warn!(outbox_id = m.id, %reason, "outbound mail held at send time");
+                (
+                    StepOutcome::Held { outbox_id: m.id },
+                    "outbound_held",
+                    serde_json::json!({"message_id": m.message_id, "hold_reason": reason}),
+                )
             }
             Delivery::Permanent(err) => {
                 outbox::mark_failed(&mut tx, m.id, &err).await?;

@@ -132,6 +132,8 @@ pub struct Leased {
     pub raw: Vec<u8>,
     pub attempts: i64,
     pub created_at: String,
+    /// The analyst who released it from review, if it was held.
+    pub released_by: Option<String>,
 }
 
 impl Leased {
@@ -153,7 +155,7 @@ pub async fn lease_next(
             select id from outbox
             where status = 'pending' and next_attempt_at <= ? and (lease_until is null or lease_until <= ?)
             order by next_attempt_at, id limit 1)
-         returning id, case_id, message_id, from_addr, to_json, raw, attempts, created_at",
+         returning id, case_id, message_id, from_addr, to_json, raw, attempts, created_at, released_by",
     )
     .bind(ts(now + lease))
     .bind(ts(now))
@@ -218,11 +220,25 @@ pub async fn mark_failed(
     Ok(())
 }
 
-/// Moves a held message to `pending` (release) or `dropped` (drop). Returns its case.
+/// Puts a leased message back into review instead of sending it.
+pub async fn hold(conn: &mut SqliteConnection, id: i64, reason: &str) -> Result<(), StoreError> {
+    sqlx::query(
+        "update outbox set status = 'held', hold_reason = ?, lease_until = null where id = ?",
+    )
+    .bind(reason)
+    .bind(id)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// Moves a held message to `pending` (release) or `dropped` (drop), recording who
+/// decided. Returns its case.
 pub async fn decide_held(
     conn: &mut SqliteConnection,
     id: i64,
     release: bool,
+    by: &str,
     now: DateTime<Utc>,
 ) -> Result<Option<i64>, StoreError> {
     let row: Option<(Option<i64>, String)> =
@@ -243,9 +259,10 @@ pub async fn decide_held(
     } else {
         OutboxStatus::Dropped
     };
-    sqlx::query("update outbox set status = ?, next_attempt_at = ? where id = ?")
+    sqlx::query("update outbox set status = ?, next_attempt_at = ?, released_by = ? where id = ?")
         .bind(new_status.as_str())
         .bind(ts(now))
+        .bind(release.then_some(by))
         .bind(id)
         .execute(&mut *conn)
         .await?;
