@@ -44,7 +44,7 @@ impl People {
 id = "TST"
 name = "Executive Office of Testing"
 scio = "Sam Scio <{scio}>"
-designees = [{deputy}]
+designees = ["gone@unrouted.test", {deputy}]
 
 [[agencies]]
 name = "Department of Testing"
@@ -143,6 +143,23 @@ async fn scio_thread_rhythm_escalation_and_review() {
     );
     assert!(root_text.contains("Next update due:"), "{root_text}");
     assert!(root_text.contains("TST SCIO"), "{root_text}");
+    // A stale address in the directory (a domain our server refuses to relay to) does
+    // not stop the rest of the audience; the refusal is on record.
+    let opened = common::gateway::wait_until(
+        "the first SCIO message marked sent",
+        Duration::from_secs(30),
+        || {
+            gw.outbox()
+                .into_iter()
+                .find(|r| r["kind"] == "scio_new" && r["status"] == "sent")
+        },
+    );
+    assert!(
+        opened["last_error"]
+            .as_str()
+            .is_some_and(|e| e.contains("gone@unrouted.test")),
+        "{opened}"
+    );
     let iso = wait_mail(stack, &gw, &p.iso, 1).await;
     assert_eq!(
         read(&iso[0]).0,

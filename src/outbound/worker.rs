@@ -49,6 +49,11 @@ pub enum Delivery {
     Permanent(String),
     /// Not attempted: a recipient fails the disclosure rule; back to review.
     Held(String),
+    /// Sent to some recipients, refused for the others (not retried).
+    Partial {
+        accepted: String,
+        refused: String,
+    },
 }
 
 impl Transport {
@@ -217,8 +222,52 @@ impl Worker {
                 return Ok(StepOutcome::Failed { outbox_id: m.id });
             }
         };
-        let delivery = self.transport.deliver(&envelope, &m.raw).await;
+        let mut delivery = self.transport.deliver(&envelope, &m.raw).await;
+        if let (Delivery::Permanent(err), true) = (&delivery, recipients.len() > 1) {
+            // One refused address (a stale ISO in the directory) must not stop the rest
+            // of the thread's audience: the same bytes go to each recipient alone.
+            delivery = self.deliver_one_by_one(&m, &recipients, err).await;
+        }
         self.finish(&m, delivery).await
+    }
+
+    /// After a permanent refusal of a multi-recipient send: each recipient separately.
+    /// Sent when at least one accepted; the refused ones are named in the result.
+    async fn deliver_one_by_one(
+        &self,
+        m: &outbox::Leased,
+        recipients: &[String],
+        first_error: &str,
+    ) -> Delivery {
+        let mut accepted = Vec::new();
+        let mut refused = Vec::new();
+        let mut temporary = false;
+        for r in recipients {
+            let result = match build_envelope(&m.from_addr, std::slice::from_ref(r)) {
+                Ok(env) => self.transport.deliver(&env, &m.raw).await,
+                Err(why) => Delivery::Permanent(why),
+            };
+            match result {
+                Delivery::Accepted(_) | Delivery::Partial { .. } => accepted.push(r.as_str()),
+                Delivery::Temporary(e) => {
+                    temporary = true;
+                    refused.push(format!("{r} (temporary: {e})"));
+                }
+                Delivery::Permanent(e) | Delivery::Held(e) => refused.push(format!("{r} ({e})")),
+            }
+        }
+        if accepted.is_empty() {
+            let all = format!("{first_error}; one by one: {}", refused.join("; "));
+            return if temporary {
+                Delivery::Temporary(all)
+            } else {
+                Delivery::Permanent(all)
+            };
+        }
+        Delivery::Partial {
+            accepted: accepted.join(", "),
+            refused: refused.join("; "),
+        }
     }
 
     /// Why a leased message must not go out now, if it must not.
@@ -287,6 +336,21 @@ impl Worker {
                     tx.commit().await?;
                     return Ok(StepOutcome::Retry { outbox_id: m.id });
                 }
+            }
+            Delivery::Partial { accepted, refused } => {
+                outbox::mark_sent(&mut tx, m.id, now).await?;
+                let note = format!("refused for {refused}");
+                sqlx::query("update outbox set last_error = ? where id = ?")
+                    .bind(&note)
+                    .bind(m.id)
+                    .execute(&mut *tx)
+                    .await?;
+                tracing::warn!(outbox_id = m.id, %accepted, %refused, "outbound mail partly refused");
+                (
+                    StepOutcome::Sent { outbox_id: m.id },
+                    "outbound_partly_refused",
+                    serde_json::json!({"message_id": m.message_id, "accepted": accepted, "refused": refused}),
+                )
             }
             Delivery::Held(reason) => {
                 outbox::hold(&mut tx, m.id, &reason).await?;
