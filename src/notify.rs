@@ -241,6 +241,7 @@ impl Notifier {
         ctx["changes"] = serde_json::json!(change.lines);
         ctx["message"] = serde_json::json!(change.message);
         ctx["via"] = serde_json::json!(audience.via);
+        ctx["agency"] = serde_json::json!(audience.agency);
         ctx["description"] = serde_json::json!(snap.description);
         let (kind, subject, in_reply_to, references) = match thread.first() {
             None => (
