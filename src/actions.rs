@@ -244,6 +244,27 @@ impl Actions {
         })
     }
 
+    /// The SCIO update `message` would send now, rendered, with its recipients;
+    /// nothing is queued or recorded.
+    pub async fn preview_update(
+        &self,
+        id: &TrackingId,
+        message: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(Vec<crate::routing::Contact>, crate::outbound::Rendered), StoreError> {
+        let mut conn = self.store.pool().acquire().await?;
+        let case = load(&mut conn, id).await?;
+        let change = Change {
+            message: Some(message.trim().to_string()),
+            cause: "analyst_update".into(),
+            ..Change::default()
+        };
+        self.notifier
+            .preview(&mut conn, case.id, &change, now)
+            .await?
+            .map_err(|why| StoreError::Refused(format!("no SCIO thread for {id}: {why}")))
+    }
+
     /// An internal note: recorded on the case, never mailed.
     pub async fn note(
         &self,

@@ -173,6 +173,9 @@ pub enum CaseCommand {
         /// Also send this update to ADDR; held for review unless the address is allowed.
         #[arg(long, value_name = "ADDR")]
         cc: Vec<String>,
+        /// Print the message as it would go (recipients, subject, text); send nothing.
+        #[arg(long)]
+        preview: bool,
         #[arg(long, env = "USER", default_value = "analyst")]
         by: String,
     },
@@ -891,6 +894,7 @@ async fn case_action(config: Config, command: CaseCommand) -> anyhow::Result<Exi
             id,
             message,
             cc,
+            preview,
             by,
         } => {
             let message = if message == "-" {
@@ -906,6 +910,17 @@ async fn case_action(config: Config, command: CaseCommand) -> anyhow::Result<Exi
                 .iter()
                 .map(|c| EmailAddress::parse(c))
                 .collect::<Result<Vec<_>, _>>()?;
+            if preview {
+                let (to, r) = a.preview_update(&id.parse()?, &message, now).await?;
+                let to: Vec<String> = to.iter().map(|c| c.address.to_string()).collect();
+                println!(
+                    "To: {}\nSubject: {}\n\n{}",
+                    to.join(", "),
+                    r.subject,
+                    r.text
+                );
+                return Ok(ExitCode::SUCCESS);
+            }
             a.update(&id.parse()?, &message, &cc, &by, now).await?
         }
         CaseCommand::Note { id, text, by } => a.note(&id.parse()?, &text, &by, now).await?,

@@ -13,7 +13,7 @@ use sqlx::SqliteConnection;
 
 use crate::config::Config;
 use crate::domain::{EmailAddress, Flag, Severity, Status};
-use crate::outbound::{compose, new_message_id, Envelope, Templates};
+use crate::outbound::{compose, new_message_id, Envelope, Rendered, Templates};
 use crate::routing::{Audience, Contact, Directory, DirectoryHandle};
 use crate::store::cases::{self, CaseRow};
 use crate::store::outbox::{self, NewOutbound};
@@ -216,26 +216,40 @@ impl Notifier {
         })
     }
 
-    /// Queues the next message of the case's SCIO thread: the first one ("New
-    /// incident") when the thread does not exist yet, else a reply to the last one.
-    pub async fn scio_update(
+    /// The next SCIO-thread message as it would be sent now, without queueing it (the
+    /// web UI's preview). `Err(reason)` when the case has no audience.
+    pub async fn preview(
         &self,
-        tx: &mut SqliteConnection,
+        conn: &mut SqliteConnection,
         case_id: i64,
         change: &Change,
         now: DateTime<Utc>,
-    ) -> Result<Sent, StoreError> {
-        let snap = self.snapshot(tx, case_id).await?;
+    ) -> Result<Result<(Vec<Contact>, Rendered), String>, StoreError> {
+        Ok(self
+            .draft(conn, case_id, change, now)
+            .await?
+            .map(|d| (d.audience.to, d.rendered)))
+    }
+
+    /// Renders the next message of the thread and works out its threading headers.
+    async fn draft(
+        &self,
+        conn: &mut SqliteConnection,
+        case_id: i64,
+        change: &Change,
+        now: DateTime<Utc>,
+    ) -> Result<Result<Draft, String>, StoreError> {
+        let snap = self.snapshot(conn, case_id).await?;
         let audience = match self.audience(&snap.row) {
             Ok(a) => a,
-            Err(why) => return Ok(Sent::NoAudience(why)),
+            Err(why) => return Ok(Err(why)),
         };
         let thread: Vec<(String, String, String)> = sqlx::query_as(&format!(
             "select message_id, subject, created_at from outbox
              where case_id = ? and kind in ({SCIO_KINDS}) and status != 'dropped' order by id"
         ))
         .bind(case_id)
-        .fetch_all(&mut *tx)
+        .fetch_all(&mut *conn)
         .await?;
         let mut ctx = self.context(&snap, now);
         ctx["changes"] = serde_json::json!(change.lines);
@@ -274,6 +288,35 @@ impl Notifier {
         let rendered = self.templates.render(kind, &ctx).map_err(|e| {
             StoreError::Refused(format!("the SCIO update could not be written: {e}"))
         })?;
+        Ok(Ok(Draft {
+            kind,
+            audience,
+            rendered,
+            in_reply_to,
+            references,
+        }))
+    }
+
+    /// Queues the next message of the case's SCIO thread: the first one ("New
+    /// incident") when the thread does not exist yet, else a reply to the last one.
+    pub async fn scio_update(
+        &self,
+        tx: &mut SqliteConnection,
+        case_id: i64,
+        change: &Change,
+        now: DateTime<Utc>,
+    ) -> Result<Sent, StoreError> {
+        let draft = match self.draft(tx, case_id, change, now).await? {
+            Ok(d) => d,
+            Err(why) => return Ok(Sent::NoAudience(why)),
+        };
+        let Draft {
+            kind,
+            audience,
+            rendered,
+            in_reply_to,
+            references,
+        } = draft;
         let spec = Mail {
             case_id,
             kind,
@@ -640,7 +683,7 @@ impl Notifier {
         &self,
         tx: &mut SqliteConnection,
         m: &Mail<'_>,
-        rendered: &crate::outbound::Rendered,
+        rendered: &Rendered,
         now: DateTime<Utc>,
     ) -> Result<i64, StoreError> {
         let soc = self.config.soc_address();
@@ -682,6 +725,15 @@ impl Notifier {
         )
         .await
     }
+}
+
+/// The next SCIO-thread message, rendered, before it is queued.
+struct Draft {
+    kind: &'static str,
+    audience: Audience,
+    rendered: Rendered,
+    in_reply_to: Option<String>,
+    references: Vec<String>,
 }
 
 /// One message to compose.

@@ -625,6 +625,36 @@ fn the_worker_holds_mail_the_disclosure_rule_no_longer_allows() {
     assert_eq!(scio["status"], "pending");
     assert_eq!(scio["recipient"], "cio@dor.example");
 
+    // A preview shows the update as it would go, and sends nothing.
+    let tid = json(&cfg, &["cases", "list", "--json"])[0]["tracking_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let out = run(
+        &cfg,
+        &[
+            "case",
+            "update",
+            &tid,
+            "-m",
+            "Contained <b>now</b>.",
+            "--preview",
+        ],
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.starts_with("To: cio@dor.example\nSubject: Re: ["),
+        "{text}"
+    );
+    assert!(text.contains("Contained <b>now</b>."), "{text}");
+    assert_eq!(
+        json(&cfg, &["outbound", "list", "--json"])
+            .as_array()
+            .unwrap()
+            .len(),
+        rows.len()
+    );
+
     // The directory changes before the worker runs: the old CIO no longer qualifies.
     directory("new-cio@dor.example");
     let out = run(&cfg, &["outbound", "flush"]);
