@@ -590,8 +590,39 @@ impl Notifier {
 
     /// After a report or a verified reply changed the case's fields: flags the
     /// reporter answered "yes" to are set, the SCIO thread opens when the agency is now
-    /// known, and the escalations the new state calls for are queued.
+    /// known, and the escalations the new state calls for are queued. A notice that
+    /// cannot be written is recorded on the case (`notification_failed`) and does not
+    /// fail the intake: the message is stored whatever happens to the mail about it.
     pub async fn after_report(
+        &self,
+        tx: &mut SqliteConnection,
+        case_id: i64,
+        message_row: i64,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        match self.after_report_inner(tx, case_id, message_row, now).await {
+            Err(StoreError::Refused(reason)) => {
+                tracing::error!(case_id, %reason, "notification could not be written");
+                store::record_event(
+                    tx,
+                    NewEvent {
+                        case_id,
+                        at: now,
+                        actor: "system",
+                        kind: "notification_failed",
+                        detail: serde_json::json!({ "reason": reason }),
+                        message_row_id: Some(message_row),
+                        outbox_id: None,
+                    },
+                )
+                .await?;
+                Ok(())
+            }
+            other => other,
+        }
+    }
+
+    async fn after_report_inner(
         &self,
         tx: &mut SqliteConnection,
         case_id: i64,
@@ -670,8 +701,14 @@ impl Notifier {
                 actor: "system".into(),
                 ..Change::default()
             };
-            if let Sent::Queued { .. } = self.scio_update(&mut tx, case_id, &change, now).await? {
-                queued += 1;
+            match self.scio_update(&mut tx, case_id, &change, now).await {
+                Ok(Sent::Queued { .. }) => queued += 1,
+                Ok(Sent::NoAudience(_)) => {}
+                // One case's broken update must not hold back the others'.
+                Err(StoreError::Refused(reason)) => {
+                    tracing::error!(case_id, %reason, "periodic update could not be written")
+                }
+                Err(e) => return Err(e),
             }
         }
         tx.commit().await?;
