@@ -240,10 +240,37 @@ impl Notifier {
         now: DateTime<Utc>,
     ) -> Result<Result<Draft, String>, StoreError> {
         let snap = self.snapshot(conn, case_id).await?;
-        let audience = match self.audience(&snap.row) {
+        let mut audience = match self.audience(&snap.row) {
             Ok(a) => a,
             Err(why) => return Ok(Err(why)),
         };
+        // Leadership, once told of a major incident or data loss, is kept apprised in
+        // the thread from then on.
+        let escalated: i64 = sqlx::query_scalar(
+            "select count(*) from case_escalations
+             where case_id = ? and cause in ('major_incident', 'data_loss') and outbox_id is not null",
+        )
+        .bind(case_id)
+        .fetch_one(&mut *conn)
+        .await?;
+        if escalated > 0 {
+            let dir = self.directory.get();
+            let before = audience.to.len();
+            for c in &dir.lists.leadership {
+                if !audience
+                    .to
+                    .iter()
+                    .any(|x| x.address.same_mailbox(&c.address))
+                {
+                    audience.to.push(c.clone());
+                }
+            }
+            if audience.to.len() > before {
+                audience
+                    .via
+                    .push_str("; leadership, kept apprised after the escalation");
+            }
+        }
         let thread: Vec<(String, String, String)> = sqlx::query_as(&format!(
             "select message_id, subject, created_at from outbox
              where case_id = ? and kind in ({SCIO_KINDS}) and status != 'dropped' order by id"

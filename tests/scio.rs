@@ -405,6 +405,9 @@ async fn scio_thread_rhythm_escalation_and_review() {
     assert_eq!(subject, format!("Re: {root_subject}"));
     assert!(text.contains("no further scheduled updates"), "{text}");
     wait_mail(stack, &gw, &p.scio, 7).await;
+    // Leadership, told of the major incident, is kept apprised in the thread.
+    let lead = wait_mail(stack, &gw, &p.leadership, 3).await;
+    assert_eq!(read(&lead[2]).0, format!("Re: {root_subject}"));
     // Resolved: the rhythm stops.
     let later = gw.cli(&["updates", "--now", &at(t0 + chrono::Duration::days(3))]);
     assert!(stdout(&later).starts_with("0 status"), "{}", stdout(&later));
