@@ -203,6 +203,11 @@ async fn scio_thread_rhythm_escalation_and_review() {
             header(m, "References").unwrap_or_default()
         );
     }
+    let raw_last = String::from_utf8_lossy(&thread[3]);
+    println!(
+        "--- the raw header block of #4:\n{}",
+        raw_last.split("\r\n\r\n").next().unwrap_or("")
+    );
     let mut chain: Vec<String> = Vec::new();
     for (i, m) in thread.iter().enumerate() {
         let (subject, text) = read(m);
