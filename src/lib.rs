@@ -13,3 +13,4 @@ pub mod outbound;
 pub mod routing;
 pub mod service;
 pub mod store;
+pub mod web;
