@@ -233,6 +233,10 @@ pub struct WebConfig {
     /// Failed logins from one client address within the window before logins are refused.
     pub login_max_failures_per_ip: i64,
     pub login_window_minutes: u64,
+    /// Single sign-on behind a reverse proxy that authenticates users and passes the
+    /// account name in this header (e.g. `X-Remote-User`). Off when unset. Only set it
+    /// when the proxy is the sole way in and strips the header from clients' requests.
+    pub trusted_user_header: Option<String>,
 }
 
 impl Default for WebConfig {
@@ -245,6 +249,7 @@ impl Default for WebConfig {
             login_max_failures: 5,
             login_max_failures_per_ip: 20,
             login_window_minutes: 15,
+            trusted_user_header: None,
         }
     }
 }

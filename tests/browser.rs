@@ -321,7 +321,7 @@ async fn analyst_logs_in_and_reads_a_case() {
     assert_eq!(line, "If you need anything else, call me at 617-555-0142.");
 
     // Edit the field through the form; the new value and the event show.
-    b.type_into("#field-reporter_phone input[name=value]", "617-555-7777")
+    b.type_into("#field-reporter_phone [name=value]", "617-555-7777")
         .await;
     b.click("#field-reporter_phone button[type=submit]").await;
     b.wait_text("#field-reporter_phone .value", "617-555-7777")

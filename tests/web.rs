@@ -39,8 +39,16 @@ impl Resp {
 }
 
 async fn app() -> App {
+    app_with("").await
+}
+
+/// An app whose config has `extra` (TOML) appended.
+async fn app_with(extra: &str) -> App {
     let dir = tempfile::tempdir().expect("tempdir");
-    let text = format!("[gateway]\ndata_dir = \"{}\"\n", dir.path().display());
+    let text = format!(
+        "[gateway]\ndata_dir = \"{}\"\n{extra}",
+        dir.path().display()
+    );
     let config =
         Config::from_toml_with_env(&text, "test", Vec::<(String, String)>::new()).expect("config");
     let store = Store::connect(&format!("sqlite://{}/x.db", dir.path().display()))
@@ -695,4 +703,78 @@ async fn queue_filters_and_held_mail_release() {
         .await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
     assert!(r.body.contains("not held"), "{}", r.body);
+}
+
+#[tokio::test]
+async fn an_empty_value_is_not_saved() {
+    let a = app().await;
+    let tid = a.ingest_fixture("01-phish-payroll-plain.eml").await;
+    a.add_user("ana", Role::Analyst, "analyst-password-1").await;
+    let (cookie, csrf) = a.login("ana", "analyst-password-1").await;
+    let before = field_value(&a, &tid, "reporter_phone").await;
+    let r = a
+        .post(
+            &format!("/cases/{tid}/fields"),
+            Some(&cookie),
+            &[
+                ("csrf", &csrf),
+                ("field", "reporter_phone"),
+                ("value", "  "),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert!(r.body.contains("empty value"), "{}", r.body);
+    assert_eq!(field_value(&a, &tid, "reporter_phone").await, before);
+}
+
+async fn get_with(a: &App, path: &str, headers: &[(&str, &str)]) -> Resp {
+    let mut b = Request::get(path);
+    for (k, v) in headers {
+        b = b.header(*k, *v);
+    }
+    a.send(b.body(Body::empty()).expect("request")).await
+}
+
+#[tokio::test]
+async fn trusted_proxy_header_signs_in_only_when_configured() {
+    // Off by default: the header is ignored.
+    let a = app().await;
+    a.add_user("ana", Role::Analyst, "analyst-password-1").await;
+    let r = get_with(&a, "/login", &[("X-Remote-User", "ana")]).await;
+    assert_eq!(r.status, StatusCode::OK, "the password form, no session");
+    assert!(!r.header(header::SET_COOKIE).contains("igw_session"));
+    let r = get_with(&a, "/cases", &[("X-Remote-User", "ana")]).await;
+    assert_eq!(r.header(header::LOCATION), "/login");
+
+    let a = app_with("[web]\ntrusted_user_header = \"X-Remote-User\"\n").await;
+    a.add_user("ana", Role::Analyst, "analyst-password-1").await;
+    let r = get_with(&a, "/login", &[("X-Remote-User", "ana")]).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    let cookie = r
+        .header(header::SET_COOKIE)
+        .split(';')
+        .next()
+        .expect("cookie")
+        .to_string();
+    assert!(cookie.starts_with("igw_session="), "{cookie}");
+    let r = get_with(
+        &a,
+        "/cases",
+        &[("X-Remote-User", "ana"), ("Cookie", cookie.as_str())],
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(r.body.contains("ana (analyst)"));
+    // The proxy now vouches for someone else: ana's session does not count.
+    let r = get_with(
+        &a,
+        "/cases",
+        &[("X-Remote-User", "mallory"), ("Cookie", cookie.as_str())],
+    )
+    .await;
+    assert_eq!(r.header(header::LOCATION), "/login");
+    let r = get_with(&a, "/login", &[("X-Remote-User", "mallory")]).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    assert!(r.body.contains("no enabled account"), "{}", r.body);
 }

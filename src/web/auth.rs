@@ -137,13 +137,29 @@ async fn identify(
         return Ok(None);
     };
     let idle = Duration::minutes(state.web.session_idle_minutes.min(525_600) as i64);
-    Ok(users::session(&mut conn, &sid, now, idle)
-        .await?
-        .map(|s| Who {
-            user: s.user,
-            csrf: Some(s.csrf_token),
-            ip,
-        }))
+    let session = users::session(&mut conn, &sid, now, idle).await?;
+    // Behind an SSO proxy, a session is good only for the user the proxy vouches for.
+    if let (Some(s), Some(sso)) = (&session, trusted_user(&parts.headers, state)) {
+        if s.user.name != sso {
+            return Ok(None);
+        }
+    }
+    Ok(session.map(|s| Who {
+        user: s.user,
+        csrf: Some(s.csrf_token),
+        ip,
+    }))
+}
+
+/// The account name in the trusted reverse-proxy header, when that is configured.
+fn trusted_user(headers: &HeaderMap, state: &AppState) -> Option<String> {
+    let name = state.web.trusted_user_header.as_deref()?;
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+        .map(String::from)
 }
 
 /// A signed-in user of the pages; anyone else is sent to the login form.
@@ -246,8 +262,84 @@ fn login_form(
         .into_response())
 }
 
-pub async fn login_page(State(state): State<AppState>) -> Result<Response, WebError> {
+pub async fn login_page(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    ext: axum::http::Extensions,
+) -> Result<Response, WebError> {
+    if let Some(name) = trusted_user(&headers, &state) {
+        return sso_login(&state, &name, &client_ip(&ext)).await;
+    }
     login_form(&state, StatusCode::OK, None, "")
+}
+
+/// The reverse proxy vouches for `name`: a session for that account, if it is enabled.
+async fn sso_login(state: &AppState, name: &str, ip: &str) -> Result<Response, WebError> {
+    let now = Utc::now();
+    let mut tx = state.store.begin_write().await?;
+    let user = users::for_login(&mut tx, name)
+        .await?
+        .map(|(u, _)| u)
+        .filter(|u| !u.disabled);
+    let Some(user) = user else {
+        users::audit(
+            &mut tx,
+            AuditEntry {
+                at: now,
+                username: name,
+                action: "login_failed",
+                ip: Some(ip),
+                case_id: None,
+                detail: serde_json::json!({ "via": "trusted_user_header" }),
+            },
+        )
+        .await?;
+        tx.commit().await.map_err(crate::store::StoreError::from)?;
+        return Err(WebError::Forbidden(format!(
+            "Single sign-on names '{name}', which has no enabled account here;              ask an administrator to run `incident-gateway user add`."
+        )));
+    };
+    start_session(state, tx, user, ip, now, "trusted_user_header").await
+}
+
+/// Opens a session for `user` in `tx`, audits the login, and sends the browser on.
+async fn start_session(
+    state: &AppState,
+    mut tx: sqlx::Transaction<'static, sqlx::Sqlite>,
+    user: User,
+    ip: &str,
+    now: chrono::DateTime<Utc>,
+    via: &str,
+) -> Result<Response, WebError> {
+    let sid = random_token()?;
+    let csrf = random_token()?;
+    let max = Duration::hours(state.web.session_max_hours.clamp(1, 24 * 365) as i64);
+    users::create_session(&mut tx, &sid, user.id, &csrf, now, max).await?;
+    users::audit(
+        &mut tx,
+        AuditEntry {
+            at: now,
+            username: &user.name,
+            action: "login",
+            ip: Some(ip),
+            case_id: None,
+            detail: serde_json::json!({ "role": user.role, "via": via }),
+        },
+    )
+    .await?;
+    tx.commit().await.map_err(crate::store::StoreError::from)?;
+    tracing::info!(user = %user.name, %ip, via, "login");
+    Ok((
+        StatusCode::SEE_OTHER,
+        [
+            (header::LOCATION, "/cases".to_string()),
+            (
+                header::SET_COOKIE,
+                set_cookie(state, SESSION_COOKIE, &sid, "/", max.num_seconds()),
+            ),
+        ],
+    )
+        .into_response())
 }
 
 #[derive(Deserialize)]
@@ -346,35 +438,7 @@ pub async fn login(
             &username,
         );
     };
-    let sid = random_token()?;
-    let csrf = random_token()?;
-    let max = Duration::hours(state.web.session_max_hours.clamp(1, 24 * 365) as i64);
-    users::create_session(&mut tx, &sid, user.id, &csrf, now, max).await?;
-    users::audit(
-        &mut tx,
-        AuditEntry {
-            at: now,
-            username: &user.name,
-            action: "login",
-            ip: Some(&ip),
-            case_id: None,
-            detail: serde_json::json!({ "role": user.role }),
-        },
-    )
-    .await?;
-    tx.commit().await.map_err(crate::store::StoreError::from)?;
-    tracing::info!(user = %user.name, %ip, "login");
-    Ok((
-        StatusCode::SEE_OTHER,
-        [
-            (header::LOCATION, "/cases".to_string()),
-            (
-                header::SET_COOKIE,
-                set_cookie(&state, SESSION_COOKIE, &sid, "/", max.num_seconds()),
-            ),
-        ],
-    )
-        .into_response())
+    start_session(&state, tx, user, &ip, now, "password").await
 }
 
 #[derive(Deserialize)]

@@ -150,8 +150,32 @@ struct TimelineEntry {
     what: &'static str,
     title: String,
     actor: String,
-    detail: String,
+    detail: Vec<(String, String)>,
     message: Option<i64>,
+}
+
+impl TimelineEntry {
+    /// Same instant: the message that caused it, then the events, then the mail queued.
+    fn rank(&self) -> u8 {
+        match self.what {
+            "inbound" => 0,
+            "event" => 1,
+            _ => 2,
+        }
+    }
+}
+
+/// An event's detail as `key: value` lines.
+fn detail_lines(detail: &serde_json::Value) -> Vec<(String, String)> {
+    match detail {
+        serde_json::Value::Object(o) => o
+            .iter()
+            .filter(|(_, v)| !v.is_null())
+            .map(|(k, v)| (k.clone(), display_value(v)))
+            .collect(),
+        serde_json::Value::Null => Vec::new(),
+        other => vec![(String::new(), display_value(other))],
+    }
 }
 
 pub async fn case(
@@ -169,11 +193,7 @@ pub async fn case(
             what: "event",
             title: e.row.kind.clone(),
             actor: e.row.actor.clone(),
-            detail: if e.detail.as_object().is_some_and(|o| o.is_empty()) {
-                String::new()
-            } else {
-                e.detail.to_string()
-            },
+            detail: detail_lines(&e.detail),
             message: e.row.message_row_id,
         });
     }
@@ -184,7 +204,7 @@ pub async fn case(
             what: "inbound",
             title: format!("{} received", m.kind),
             actor: m.from_addr.clone().unwrap_or_default(),
-            detail: m.subject.clone().unwrap_or_default(),
+            detail: vec![("subject".into(), m.subject.clone().unwrap_or_default())],
             message: Some(m.id),
         });
         let raw = messages::raw(&mut c, m.id).await?.unwrap_or_default();
@@ -197,11 +217,11 @@ pub async fn case(
             what: "outbound",
             title: format!("{} to {} ({})", o.kind, o.recipient, o.status),
             actor: "gateway".into(),
-            detail: o.subject.clone(),
+            detail: vec![("subject".into(), o.subject.clone())],
             message: None,
         });
     }
-    timeline.sort_by(|a, b| a.at.cmp(&b.at));
+    timeline.sort_by(|a, b| a.at.cmp(&b.at).then(a.rank().cmp(&b.rank())));
     let iocs: Vec<(String, String)> = d
         .iocs
         .as_object()
@@ -253,6 +273,11 @@ pub async fn set_field(
     who.may_change(&f.csrf)?;
     let tid = tracking_id(&tid)?;
     let field = f.field.trim().to_string();
+    if f.value.trim().is_empty() {
+        return Err(WebError::BadRequest(format!(
+            "Give a value for {field}: an empty value is not saved."
+        )));
+    }
     // As `case set-field`: a JSON value when it parses as one, text otherwise.
     let value = serde_json::from_str(f.value.trim())
         .unwrap_or_else(|_| serde_json::Value::String(f.value.trim().to_string()));
