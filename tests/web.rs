@@ -778,3 +778,24 @@ async fn trusted_proxy_header_signs_in_only_when_configured() {
     assert_eq!(r.status, StatusCode::FORBIDDEN);
     assert!(r.body.contains("no enabled account"), "{}", r.body);
 }
+
+#[tokio::test]
+async fn session_cookie_is_secure_when_configured_or_behind_tls() {
+    let a = app().await;
+    a.add_user("ana", Role::Analyst, "analyst-password-1").await;
+    let r = a.try_login("ana", "analyst-password-1").await;
+    assert!(!r.header(header::SET_COOKIE).contains("Secure"));
+
+    let form = get_with(&a, "/login", &[("X-Forwarded-Proto", "https")]).await;
+    assert!(form.header(header::SET_COOKIE).ends_with("; Secure"));
+
+    let a = app_with("[web]\nsecure_cookies = true\n").await;
+    a.add_user("ana", Role::Analyst, "analyst-password-1").await;
+    let r = a.try_login("ana", "analyst-password-1").await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    let set = r.header(header::SET_COOKIE);
+    assert!(
+        set.starts_with("igw_session=") && set.contains("; Secure"),
+        "{set}"
+    );
+}

@@ -173,6 +173,17 @@ pub struct Metrics {
     pub last_poll: Vec<(String, String)>,
 }
 
+/// How many cases are in each status.
+pub async fn cases_by_status(
+    conn: &mut SqliteConnection,
+) -> Result<Vec<(String, i64)>, StoreError> {
+    Ok(
+        sqlx::query_as("select status, count(*) from cases group by status order by status")
+            .fetch_all(&mut *conn)
+            .await?,
+    )
+}
+
 pub async fn metrics(conn: &mut SqliteConnection) -> Result<Metrics, StoreError> {
     Ok(Metrics {
         messages_by_kind: sqlx::query_as(
@@ -180,11 +191,7 @@ pub async fn metrics(conn: &mut SqliteConnection) -> Result<Metrics, StoreError>
         )
         .fetch_all(&mut *conn)
         .await?,
-        cases_by_status: sqlx::query_as(
-            "select status, count(*) from cases group by status order by status",
-        )
-        .fetch_all(&mut *conn)
-        .await?,
+        cases_by_status: cases_by_status(conn).await?,
         outbox_by_status: sqlx::query_as(
             "select status, count(*) from outbox group by status order by status",
         )

@@ -28,6 +28,11 @@ pub fn hash_password(password: &str) -> Result<String, argon2::password_hash::Er
         .to_string())
 }
 
+fn dummy_hash() -> &'static str {
+    static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    DUMMY.get_or_init(|| hash_password("no such account").unwrap_or_default())
+}
+
 fn verify_password(password: &str, phc: &str) -> bool {
     PasswordHash::new(phc)
         .and_then(|h| Argon2::default().verify_password(password.as_bytes(), &h))
@@ -410,7 +415,11 @@ pub async fn login(
     let password = f.password;
     let ok_user = tokio::task::spawn_blocking(move || match account {
         Some((user, hash)) if !user.disabled => verify_password(&password, &hash).then_some(user),
-        _ => None,
+        _ => {
+            // As slow as a real check, so timing does not tell which names exist.
+            let _ = verify_password(&password, dummy_hash());
+            None
+        }
     })
     .await
     .ok()

@@ -141,8 +141,24 @@ const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-
 
 /// Security headers on every response.
 async fn security_headers(req: Request, next: Next) -> Response {
+    // Behind a TLS-terminating proxy, cookies are Secure even without
+    // `[web] secure_cookies`.
+    let behind_tls = req
+        .headers()
+        .get("x-forwarded-proto")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("https"));
     let mut res = next.run(req).await;
     let h = res.headers_mut();
+    if behind_tls {
+        if let Some(c) = h.get(header::SET_COOKIE).and_then(|v| v.to_str().ok()) {
+            if !c.contains("; Secure") {
+                if let Ok(v) = HeaderValue::from_str(&format!("{c}; Secure")) {
+                    h.insert(header::SET_COOKIE, v);
+                }
+            }
+        }
+    }
     h.insert(
         header::CONTENT_SECURITY_POLICY,
         HeaderValue::from_static(CSP),

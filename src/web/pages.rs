@@ -80,6 +80,7 @@ pub async fn queue(
     let pages = (page.total + page.per_page - 1) / page.per_page;
     let prev = (page.page > 1).then(|| query_string(&f, page.page - 1));
     let next = (page.page < pages).then(|| query_string(&f, page.page + 1));
+    let summary = queue::cases_by_status(&mut c).await?;
     let options = minijinja::context! {
         agency => queue::distinct(&mut c, "agency").await?,
         category => queue::distinct(&mut c, "category").await?,
@@ -97,6 +98,7 @@ pub async fn queue(
             next => next,
             filter => f,
             options => options,
+            summary => summary,
         },
     )
 }
