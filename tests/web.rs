@@ -799,3 +799,104 @@ async fn session_cookie_is_secure_when_configured_or_behind_tls() {
         "{set}"
     );
 }
+
+/// `run` serves the UI on `[web] listen` and stops with the rest on SIGTERM;
+/// `user add` and `user token` work from the command line.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_serves_the_ui_and_the_cli_manages_accounts() {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let bin = env!("CARGO_BIN_EXE_incident-gateway");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("port")
+        .port();
+    let config = dir.path().join("gw.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[gateway]\ndata_dir = \"{}\"\n[web]\nlisten = \"127.0.0.1:{port}\"\n",
+            dir.path().display()
+        ),
+    )
+    .expect("config");
+    let mut add = Command::new(bin)
+        .args(["--config"])
+        .arg(&config)
+        .args(["user", "add", "ana", "--role", "viewer", "--password-stdin"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("user add");
+    add.stdin
+        .take()
+        .expect("stdin")
+        .write_all(b"viewer-password-1\n")
+        .expect("password");
+    let out = add.wait_with_output().expect("user add ends");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = Command::new(bin)
+        .arg("--config")
+        .arg(&config)
+        .args(["user", "token", "ana"])
+        .output()
+        .expect("user token");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let token = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    assert!(token.starts_with("igw_") && token.len() > 40, "{token}");
+
+    let mut run = Command::new(bin)
+        .arg("--config")
+        .arg(&config)
+        .arg("run")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("run");
+    let http = reqwest::Client::new();
+    let base = format!("http://127.0.0.1:{port}");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        if let Ok(r) = http.get(format!("{base}/healthz")).send().await {
+            assert_eq!(r.status(), 200);
+            assert_eq!(r.text().await.expect("body").trim(), "ok");
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the UI never answered"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let r = http
+        .get(format!("{base}/api/v1/cases"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .expect("api");
+    assert_eq!(r.status(), 200);
+    let r = http
+        .get(format!("{base}/api/v1/cases"))
+        .bearer_auth("igw_not_a_token")
+        .send()
+        .await
+        .expect("api");
+    assert_eq!(r.status(), 401);
+    // SAFETY: signalling our own child process by its pid.
+    unsafe {
+        libc::kill(run.id() as i32, libc::SIGTERM);
+    }
+    let status = run.wait().expect("run ends");
+    assert!(status.success(), "{status:?}");
+}
