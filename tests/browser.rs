@@ -74,9 +74,9 @@ impl Browser {
             .to_string()
     }
 
-    /// Waits up to 10 s for an element matching `css`.
+    /// Waits up to 20 s for an element matching `css`.
     async fn find(&self, css: &str) -> String {
-        let deadline = Instant::now() + Duration::from_secs(10);
+        let deadline = Instant::now() + Duration::from_secs(20);
         loop {
             let url = format!("{}/element", self.session);
             let res = self
@@ -162,9 +162,9 @@ impl Browser {
         v["value"].as_str().map(String::from)
     }
 
-    /// Waits up to 10 s for the text of `css` to contain `want`.
+    /// Waits up to 20 s for the text of `css` to contain `want`.
     async fn wait_text(&self, css: &str, want: &str) -> String {
-        let deadline = Instant::now() + Duration::from_secs(10);
+        let deadline = Instant::now() + Duration::from_secs(20);
         loop {
             let t = self.try_text(css).await.unwrap_or_default();
             if t.contains(want) {
@@ -177,6 +177,19 @@ impl Browser {
             );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
+    }
+
+    /// With `IGW_SCREENSHOT_DIR` set, saves a PNG of the page (for looking at the UI).
+    async fn screenshot(&self, name: &str) {
+        let Ok(dir) = std::env::var("IGW_SCREENSHOT_DIR") else {
+            return;
+        };
+        use base64::Engine as _;
+        let v = self.call(reqwest::Method::GET, "/screenshot", None).await;
+        let png = base64::engine::general_purpose::STANDARD
+            .decode(v.as_str().unwrap_or(""))
+            .expect("screenshot is base64");
+        std::fs::write(Path::new(&dir).join(format!("{name}.png")), png).expect("save screenshot");
     }
 
     async fn quit(&self) {
@@ -229,7 +242,7 @@ async fn start_browser(profile: &Path) -> (Driver, Browser) {
                 "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
                 "--no-first-run", "--disable-background-networking",
                 "--disable-component-update", "--disable-sync",
-                "--disable-dev-shm-usage",
+                "--disable-dev-shm-usage", "--window-size=1400,1000",
                 format!("--user-data-dir={}", profile.display()),
             ]
         }
@@ -311,6 +324,7 @@ async fn analyst_logs_in_and_reads_a_case() {
     // The queue lists the case.
     let link = b.wait_text("#queue a.case-link", &tid).await;
     assert_eq!(link, tid);
+    b.screenshot("queue").await;
     b.click("#queue a.case-link").await;
 
     // The case page: a field with its value and its source line, highlighted.
@@ -327,6 +341,7 @@ async fn analyst_logs_in_and_reads_a_case() {
     b.wait_text("#field-reporter_phone .value", "617-555-7777")
         .await;
     b.wait_text("#timeline", "field_changed").await;
+    b.screenshot("case").await;
 
     b.quit().await;
     let _ = stop.send(true);
