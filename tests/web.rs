@@ -900,3 +900,32 @@ async fn run_serves_the_ui_and_the_cli_manages_accounts() {
     let status = run.wait().expect("run ends");
     assert!(status.success(), "{status:?}");
 }
+
+#[tokio::test]
+async fn hostile_content_is_text_in_quarantine_and_held_mail() {
+    let a = app().await;
+    // An auto-reply lands in quarantine; a report from outside the allowed domains
+    // gets its acknowledgement (which quotes the subject) held for an analyst.
+    let auto = format!(
+        "From: away@mass.gov\r\nTo: soc@mass.gov\r\nSubject: Away {SCRIPT} {IMG}\r\n\
+Auto-Submitted: auto-replied\r\nMessage-ID: <ooo-2@mass.gov>\r\n\r\nI am away.\r\n"
+    );
+    assert!(a.ingest(auto.as_bytes()).await.is_none());
+    let outside = String::from_utf8(hostile_message())
+        .expect("utf-8")
+        .replace("pat.hostile@mass.gov", "pat.hostile@gmail.com")
+        .replace("<hostile-1@mass.gov>", "<hostile-2@gmail.com>");
+    let tid = a.ingest(outside.as_bytes()).await.expect("case");
+    a.add_user("ana", Role::Analyst, "analyst-password-1").await;
+    let (cookie, _) = a.login("ana", "analyst-password-1").await;
+    let q = a.get("/quarantine", Some(&cookie)).await;
+    assert!(q.body.contains("Away "), "{}", q.body);
+    let held = a.get("/outbound", Some(&cookie)).await;
+    assert!(held.body.contains(&tid), "{}", held.body);
+    for (name, page) in [("quarantine", &q.body), ("outbound", &held.body)] {
+        assert!(!page.contains(SCRIPT), "{name}");
+        assert!(!page.contains("<img src=x"), "{name}");
+        assert!(page.contains(&escaped(SCRIPT)), "{name}: {page}");
+        assert!(page.contains(&escaped(IMG)), "{name}");
+    }
+}
