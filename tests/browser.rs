@@ -36,6 +36,12 @@ struct Driver {
 
 impl Drop for Driver {
     fn drop(&mut self) {
+        // chromedriver leads its own process group, Chromium included: stop them all,
+        // even when the test failed before closing its session.
+        // SAFETY: signalling the process group of a child we started.
+        unsafe {
+            libc::kill(-(self.child.id() as i32), libc::SIGKILL);
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
@@ -199,8 +205,10 @@ impl Browser {
 
 async fn start_browser(profile: &Path) -> (Driver, Browser) {
     let port = free_port();
+    use std::os::unix::process::CommandExt;
     let child = Command::new(CHROMEDRIVER)
         .arg(format!("--port={port}"))
+        .process_group(0)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
