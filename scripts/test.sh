@@ -7,6 +7,7 @@ cd "$(dirname "$0")/.."
 started=$(date +%s)
 
 bash scripts/install-mailstack.sh
+bash scripts/install-browser.sh
 
 echo "== cargo fmt --check"
 cargo fmt --all -- --check

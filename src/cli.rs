@@ -95,6 +95,35 @@ pub enum Command {
         #[command(subcommand)]
         command: OutboundCommand,
     },
+    /// Accounts of the review web UI and API tokens.
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Create an account; the password is read from standard input (first line).
+    Add {
+        name: String,
+        /// analyst (reads and changes cases) or viewer (reads only)
+        #[arg(long, default_value = "analyst")]
+        role: String,
+        /// Accepted for clarity: the password always comes from standard input.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Set a new password (from standard input); ends the account's sessions.
+    Passwd {
+        name: String,
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Disable an account; ends its sessions and revokes its API tokens.
+    Disable { name: String },
+    /// Mint an API token for the account (printed once; only its hash is stored).
+    Token { name: String },
 }
 
 #[derive(Debug, Subcommand)]
@@ -383,6 +412,7 @@ async fn dispatch(command: Command, config: Config) -> anyhow::Result<ExitCode> 
             Ok(ExitCode::SUCCESS)
         }
         Command::Outbound { command } => outbound(config, command).await,
+        Command::User { command } => user(config, command).await,
     }
 }
 
@@ -396,6 +426,62 @@ fn parse_now(now: Option<String>) -> anyhow::Result<chrono::DateTime<Utc>> {
             .with_timezone(&Utc),
         None => Utc::now(),
     })
+}
+
+/// Reads a password: the first line of standard input, without its line ending.
+fn read_password() -> anyhow::Result<String> {
+    let mut line = String::new();
+    std::io::stdin()
+        .read_line(&mut line)
+        .context("cannot read the password from standard input")?;
+    let pw = line.trim_end_matches(['\r', '\n']).to_string();
+    if pw.chars().count() < 8 {
+        bail!("the password (first line of standard input) must have at least 8 characters");
+    }
+    Ok(pw)
+}
+
+async fn user(config: Config, command: UserCommand) -> anyhow::Result<ExitCode> {
+    use crate::store::users;
+    let store = Store::connect(&config.database_url()).await?;
+    let now = Utc::now();
+    match command {
+        UserCommand::Add { name, role, .. } => {
+            let role: users::Role = role.parse()?;
+            let hash = crate::web::auth::hash_password(&read_password()?)
+                .map_err(|e| anyhow::anyhow!("cannot hash the password: {e}"))?;
+            let mut tx = store.begin_write().await?;
+            users::add(&mut tx, &name, role, &hash, now).await?;
+            tx.commit().await?;
+            println!("account {name} added ({})", role.as_str());
+        }
+        UserCommand::Passwd { name, .. } => {
+            let hash = crate::web::auth::hash_password(&read_password()?)
+                .map_err(|e| anyhow::anyhow!("cannot hash the password: {e}"))?;
+            let mut tx = store.begin_write().await?;
+            users::set_password(&mut tx, &name, &hash, now).await?;
+            tx.commit().await?;
+            println!("password of {name} changed; its sessions ended");
+        }
+        UserCommand::Disable { name } => {
+            let mut tx = store.begin_write().await?;
+            users::disable(&mut tx, &name, now).await?;
+            tx.commit().await?;
+            println!("account {name} disabled; its sessions and tokens ended");
+        }
+        UserCommand::Token { name } => {
+            let token = format!(
+                "igw_{}",
+                crate::web::auth::random_token().map_err(|e| anyhow::anyhow!("{e}"))?
+            );
+            let mut tx = store.begin_write().await?;
+            users::add_token(&mut tx, &name, &token, now).await?;
+            tx.commit().await?;
+            // The only time the token is shown: it is stored as its SHA-256.
+            println!("{token}");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 async fn ingest(config: Config) -> ExitCode {

@@ -261,12 +261,35 @@ impl Default for OutboxConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct WebConfig {
     pub listen: String,
+    /// Mark the session cookie `Secure` (set when users reach the UI over HTTPS,
+    /// e.g. through a TLS-terminating reverse proxy).
+    pub secure_cookies: bool,
+    /// A session unused this long ends.
+    pub session_idle_minutes: u64,
+    /// A session ends this long after login, used or not.
+    pub session_max_hours: u64,
+    /// Failed logins for one account name within the window before logins are refused.
+    pub login_max_failures: i64,
+    /// Failed logins from one client address within the window before logins are refused.
+    pub login_max_failures_per_ip: i64,
+    pub login_window_minutes: u64,
+    /// Single sign-on behind a reverse proxy that authenticates users and passes the
+    /// account name in this header (e.g. `X-Remote-User`). Off when unset. Only set it
+    /// when the proxy is the sole way in and strips the header from clients' requests.
+    pub trusted_user_header: Option<String>,
 }
 
 impl Default for WebConfig {
     fn default() -> Self {
         Self {
             listen: "127.0.0.1:8080".into(),
+            secure_cookies: false,
+            session_idle_minutes: 60,
+            session_max_hours: 12,
+            login_max_failures: 5,
+            login_max_failures_per_ip: 20,
+            login_window_minutes: 15,
+            trusted_user_header: None,
         }
     }
 }

@@ -15,3 +15,4 @@ pub mod outbound;
 pub mod routing;
 pub mod service;
 pub mod store;
+pub mod web;

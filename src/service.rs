@@ -77,6 +77,15 @@ impl Service {
                 "no [imap] section: intake only through `ingest`; the outbox worker runs"
             ),
         }
+        {
+            let (store, config, rx) = (self.store.clone(), self.config.clone(), rx.clone());
+            tasks.spawn(async move {
+                // The review UI failing to bind must not stop intake and sending.
+                if let Err(e) = crate::web::serve(store, config, rx).await {
+                    tracing::error!(error = %e, "review web UI not available");
+                }
+            });
+        }
         stop.await;
         tracing::info!("shutdown requested; finishing work in hand");
         let _ = tx.send(true);

@@ -3,6 +3,8 @@
 pub mod cases;
 pub mod messages;
 pub mod outbox;
+pub mod queue;
+pub mod users;
 
 use std::path::Path;
 use std::str::FromStr;

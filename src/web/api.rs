@@ -1,0 +1,184 @@
+//! The JSON API under `/api/v1` (read-only for now), `/healthz` and `/metrics`.
+
+use std::fmt::Write as _;
+
+use axum::extract::{Path, Query, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+
+use super::auth::ApiUser;
+use super::AppState;
+use crate::domain::TrackingId;
+use crate::store::queue::{self, QueueFilter};
+use crate::store::{cases, StoreError};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/cases", get(list))
+        .route("/cases/{tid}", get(one))
+        .route("/cases/{tid}/events", get(events))
+        .route("/cases/{tid}/messages", get(messages))
+}
+
+/// An API failure, as `{"error": "..."}`.
+pub struct ApiError(StatusCode, String);
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NoSuchCase(id) => ApiError(StatusCode::NOT_FOUND, format!("no case {id}")),
+            e if e.is_transient() => {
+                tracing::error!(error = %e, "API request failed: database unavailable");
+                ApiError(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "database unavailable; retry later".into(),
+                )
+            }
+            e => {
+                tracing::error!(error = %e, "API request failed");
+                ApiError(StatusCode::INTERNAL_SERVER_ERROR, "internal error".into())
+            }
+        }
+    }
+}
+
+impl From<sqlx::Error> for ApiError {
+    fn from(e: sqlx::Error) -> Self {
+        StoreError::from(e).into()
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.0, Json(serde_json::json!({ "error": self.1 }))).into_response()
+    }
+}
+
+fn tid(s: &str) -> Result<TrackingId, ApiError> {
+    s.parse()
+        .map_err(|e: crate::domain::DomainError| ApiError(StatusCode::NOT_FOUND, e.to_string()))
+}
+
+async fn list(
+    State(state): State<AppState>,
+    ApiUser(_who): ApiUser,
+    Query(f): Query<QueueFilter>,
+) -> Result<Json<queue::QueuePage>, ApiError> {
+    let mut c = state.store.pool().acquire().await?;
+    Ok(Json(queue::search(&mut c, &f, queue::PER_PAGE).await?))
+}
+
+async fn one(
+    State(state): State<AppState>,
+    ApiUser(_who): ApiUser,
+    Path(id): Path<String>,
+) -> Result<Json<cases::CaseDetail>, ApiError> {
+    let id = tid(&id)?;
+    let mut c = state.store.pool().acquire().await?;
+    Ok(Json(cases::detail(&mut c, &id).await?))
+}
+
+async fn events(
+    State(state): State<AppState>,
+    ApiUser(_who): ApiUser,
+    Path(id): Path<String>,
+) -> Result<Json<Vec<cases::EventView>>, ApiError> {
+    let id = tid(&id)?;
+    let mut c = state.store.pool().acquire().await?;
+    Ok(Json(cases::detail(&mut c, &id).await?.events))
+}
+
+async fn messages(
+    State(state): State<AppState>,
+    ApiUser(_who): ApiUser,
+    Path(id): Path<String>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let id = tid(&id)?;
+    let mut c = state.store.pool().acquire().await?;
+    let d = cases::detail(&mut c, &id).await?;
+    Ok(Json(serde_json::json!({
+        "inbound": d.messages,
+        "outbound": d.outbox,
+    })))
+}
+
+/// 200 `ok` when the database answers.
+pub async fn healthz(State(state): State<AppState>) -> Response {
+    match sqlx::query_scalar::<_, i64>("select 1")
+        .fetch_one(state.store.pool())
+        .await
+    {
+        Ok(_) => (StatusCode::OK, "ok\n").into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "health check: database unreachable");
+            (StatusCode::SERVICE_UNAVAILABLE, "database unreachable\n").into_response()
+        }
+    }
+}
+
+/// A Prometheus label value: backslash, quote and newline escaped.
+fn label(v: &str) -> String {
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+/// Prometheus text format (0.0.4).
+pub async fn metrics(State(state): State<AppState>) -> Result<Response, ApiError> {
+    let mut c = state.store.pool().acquire().await?;
+    let m = queue::metrics(&mut c).await?;
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "# HELP igw_messages_ingested_total Inbound messages stored, by kind.\n# TYPE igw_messages_ingested_total counter"
+    );
+    for (kind, n) in &m.messages_by_kind {
+        let _ = writeln!(
+            out,
+            "igw_messages_ingested_total{{kind=\"{}\"}} {n}",
+            label(kind)
+        );
+    }
+    let _ = writeln!(
+        out,
+        "# HELP igw_cases Cases, by status.\n# TYPE igw_cases gauge"
+    );
+    for (status, n) in &m.cases_by_status {
+        let _ = writeln!(out, "igw_cases{{status=\"{}\"}} {n}", label(status));
+    }
+    let _ = writeln!(
+        out,
+        "# HELP igw_outbox_messages Outbound messages, by status.\n# TYPE igw_outbox_messages gauge"
+    );
+    for (status, n) in &m.outbox_by_status {
+        let _ = writeln!(
+            out,
+            "igw_outbox_messages{{status=\"{}\"}} {n}",
+            label(status)
+        );
+    }
+    let _ = writeln!(
+        out,
+        "# HELP igw_imap_last_poll_timestamp_seconds Unix time of the last successful IMAP poll, by folder.\n# TYPE igw_imap_last_poll_timestamp_seconds gauge"
+    );
+    for (mailbox, at) in &m.last_poll {
+        if let Some(t) = crate::store::parse_ts(at) {
+            let _ = writeln!(
+                out,
+                "igw_imap_last_poll_timestamp_seconds{{mailbox=\"{}\"}} {}",
+                label(mailbox),
+                t.timestamp()
+            );
+        }
+    }
+    Ok((
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        out,
+    )
+        .into_response())
+}

@@ -1,0 +1,270 @@
+//! The SOC review web UI and JSON API (axum), served by `run` on `[web] listen`.
+//!
+//! Pages are rendered server-side through minijinja with auto-escaping, because every
+//! page shows hostile email content. Every response carries a strict
+//! Content-Security-Policy (scripts and styles only from `/static/`).
+
+pub mod api;
+pub mod auth;
+pub mod pages;
+pub mod render;
+
+use std::net::SocketAddr;
+use std::sync::{Arc, OnceLock};
+
+use axum::extract::Request;
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use tokio::sync::watch;
+
+use crate::config::{Config, WebConfig};
+use crate::store::{Store, StoreError};
+
+/// What every handler shares.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Store,
+    pub web: Arc<WebConfig>,
+    /// The tracking-ID prefix, for parsing IDs in paths.
+    pub config: Arc<Config>,
+}
+
+impl AppState {
+    pub fn new(store: Store, config: Arc<Config>) -> Self {
+        Self {
+            store,
+            web: Arc::new(config.web.clone()),
+            config,
+        }
+    }
+}
+
+/// Why a request failed. Internal causes are logged, never shown.
+#[derive(Debug, thiserror::Error)]
+pub enum WebError {
+    #[error("not found")]
+    NotFound,
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("{0}")]
+    TooManyRequests(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("template: {0}")]
+    Template(#[from] minijinja::Error),
+}
+
+impl IntoResponse for WebError {
+    fn into_response(self) -> Response {
+        let (status, message) = match &self {
+            WebError::NotFound => (StatusCode::NOT_FOUND, "Not found.".to_string()),
+            WebError::Forbidden(m) => (StatusCode::FORBIDDEN, m.clone()),
+            WebError::BadRequest(m) => (StatusCode::BAD_REQUEST, m.clone()),
+            WebError::TooManyRequests(m) => (StatusCode::TOO_MANY_REQUESTS, m.clone()),
+            WebError::Store(StoreError::NoSuchCase(_)) => {
+                (StatusCode::NOT_FOUND, "No such case.".to_string())
+            }
+            WebError::Store(StoreError::Refused(m)) => (StatusCode::BAD_REQUEST, m.clone()),
+            WebError::Store(e) if e.is_transient() => {
+                tracing::error!(error = %e, "web request failed: database unavailable");
+                (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "The database is unavailable; try again shortly.".to_string(),
+                )
+            }
+            other => {
+                tracing::error!(error = %other, "web request failed");
+                (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "Something went wrong; the error is in the gateway's log.".to_string(),
+                )
+            }
+        };
+        let body = render(
+            "error.html",
+            minijinja::context! { status => status.as_u16(), message => message },
+        )
+        .unwrap_or_else(|_| Html("error".to_string()));
+        (status, body).into_response()
+    }
+}
+
+static TEMPLATES: OnceLock<minijinja::Environment<'static>> = OnceLock::new();
+
+/// The page templates, embedded in the binary; `.html` templates auto-escape.
+fn templates() -> &'static minijinja::Environment<'static> {
+    TEMPLATES.get_or_init(|| {
+        let mut env = minijinja::Environment::new();
+        env.set_auto_escape_callback(|name| {
+            if name.ends_with(".html") {
+                minijinja::AutoEscape::Html
+            } else {
+                minijinja::AutoEscape::None
+            }
+        });
+        for (name, src) in [
+            ("base.html", include_str!("../../templates/web/base.html")),
+            ("login.html", include_str!("../../templates/web/login.html")),
+            ("queue.html", include_str!("../../templates/web/queue.html")),
+            ("case.html", include_str!("../../templates/web/case.html")),
+            (
+                "quarantine.html",
+                include_str!("../../templates/web/quarantine.html"),
+            ),
+            (
+                "outbound.html",
+                include_str!("../../templates/web/outbound.html"),
+            ),
+            ("error.html", include_str!("../../templates/web/error.html")),
+        ] {
+            if let Err(e) = env.add_template(name, src) {
+                // A broken embedded template is a build defect; the page shows an error.
+                tracing::error!(template = name, error = %e, "web template does not compile");
+            }
+        }
+        env
+    })
+}
+
+/// Renders a page template.
+pub fn render(name: &str, ctx: minijinja::Value) -> Result<Html<String>, WebError> {
+    Ok(Html(templates().get_template(name)?.render(ctx)?))
+}
+
+const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+    form-action 'self'; frame-ancestors 'none'; base-uri 'none'; connect-src 'self'";
+
+/// Security headers on every response.
+async fn security_headers(req: Request, next: Next) -> Response {
+    // Behind a TLS-terminating proxy, cookies are Secure even without
+    // `[web] secure_cookies`.
+    let behind_tls = req
+        .headers()
+        .get("x-forwarded-proto")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("https"));
+    let mut res = next.run(req).await;
+    let h = res.headers_mut();
+    if behind_tls {
+        if let Some(c) = h.get(header::SET_COOKIE).and_then(|v| v.to_str().ok()) {
+            if !c.contains("; Secure") {
+                if let Ok(v) = HeaderValue::from_str(&format!("{c}; Secure")) {
+                    h.insert(header::SET_COOKIE, v);
+                }
+            }
+        }
+    }
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(CSP),
+    );
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    if !h.contains_key(header::CACHE_CONTROL) {
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    res
+}
+
+async fn static_js() -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
+        include_str!("../../templates/web/static/app.js"),
+    )
+}
+
+async fn static_css() -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "text/css; charset=utf-8")],
+        include_str!("../../templates/web/static/app.css"),
+    )
+}
+
+/// All routes; pure, so tests drive it with `tower::ServiceExt::oneshot`.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route(
+            "/",
+            get(|| async { axum::response::Redirect::to("/cases") }),
+        )
+        .route("/login", get(auth::login_page).post(auth::login))
+        .route("/logout", post(auth::logout))
+        .route("/cases", get(pages::queue))
+        .route("/cases/{tid}", get(pages::case))
+        .route("/cases/{tid}/fields", post(pages::set_field))
+        .route("/cases/{tid}/attachments/{sha256}", get(pages::attachment))
+        .route("/messages/{id}/raw", get(pages::raw_message))
+        .route("/quarantine", get(pages::quarantine))
+        .route("/outbound", get(pages::outbound))
+        .route("/outbound/{id}/release", post(pages::release))
+        .route("/outbound/{id}/drop", post(pages::drop_held))
+        .route("/static/app.js", get(static_js))
+        .route("/static/app.css", get(static_css))
+        .route("/healthz", get(api::healthz))
+        .route("/metrics", get(api::metrics))
+        .nest("/api/v1", api::router())
+        .layer(middleware::from_fn(security_headers))
+        .with_state(state)
+}
+
+/// Why the web server could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error("cannot listen on {addr} ([web] listen): {source}")]
+    Bind {
+        addr: String,
+        source: std::io::Error,
+    },
+    #[error("web server failed: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Binds `[web] listen` and serves until `shutdown` turns true.
+pub async fn serve(
+    store: Store,
+    config: Arc<Config>,
+    shutdown: watch::Receiver<bool>,
+) -> Result<(), ServeError> {
+    let addr = config.web.listen.clone();
+    let listener = tokio::net::TcpListener::bind(&addr)
+        .await
+        .map_err(|source| ServeError::Bind {
+            addr: addr.clone(),
+            source,
+        })?;
+    serve_on(listener, AppState::new(store, config), shutdown).await
+}
+
+/// Serves on a bound listener (tests bind port 0).
+pub async fn serve_on(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    mut shutdown: watch::Receiver<bool>,
+) -> Result<(), ServeError> {
+    if let Ok(a) = listener.local_addr() {
+        tracing::info!(addr = %a, "review web UI listening");
+    }
+    let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async move {
+            while !*shutdown.borrow() {
+                if shutdown.changed().await.is_err() {
+                    break;
+                }
+            }
+        })
+        .await?;
+    Ok(())
+}

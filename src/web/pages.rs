@@ -1,0 +1,491 @@
+//! The HTML pages: queue, case, quarantine, outbound review; downloads; the field edit
+//! and held-mail decisions.
+
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::Form;
+use chrono::Utc;
+use serde::{Deserialize, Serialize};
+
+use super::auth::{PageUser, Who};
+use super::render::safe_body;
+use super::{render, AppState, WebError};
+use crate::domain::TrackingId;
+use crate::store::queue::{self, QueueFilter};
+use crate::store::users::{self, AuditEntry};
+use crate::store::{self, cases, messages, outbox, NewEvent, StoreError};
+
+fn who_ctx(who: &Who) -> minijinja::Value {
+    minijinja::context! {
+        name => who.user.name,
+        role => who.user.role.as_str(),
+        analyst => who.user.role == users::Role::Analyst,
+        csrf => who.csrf,
+    }
+}
+
+async fn conn(state: &AppState) -> Result<sqlx::pool::PoolConnection<sqlx::Sqlite>, WebError> {
+    Ok(state
+        .store
+        .pool()
+        .acquire()
+        .await
+        .map_err(StoreError::from)?)
+}
+
+fn tracking_id(s: &str) -> Result<TrackingId, WebError> {
+    s.parse().map_err(|_| WebError::NotFound)
+}
+
+/// `?a=b&c=d` for the pagination links, keeping the filters.
+fn query_string(f: &QueueFilter, page: i64) -> String {
+    let mut parts = Vec::new();
+    for (k, v) in [
+        ("agency", &f.agency),
+        ("category", &f.category),
+        ("status", &f.status),
+        ("severity", &f.severity),
+        ("assignee", &f.assignee),
+        ("needs_info", &f.needs_info),
+        ("unverified", &f.unverified),
+        ("q", &f.q),
+    ] {
+        if let Some(v) = v.as_deref().filter(|v| !v.is_empty()) {
+            parts.push(format!("{k}={}", percent_encode(v)));
+        }
+    }
+    parts.push(format!("page={page}"));
+    format!("?{}", parts.join("&"))
+}
+
+fn percent_encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+pub async fn queue(
+    State(state): State<AppState>,
+    PageUser(who): PageUser,
+    Query(f): Query<QueueFilter>,
+) -> Result<Html<String>, WebError> {
+    let mut c = conn(&state).await?;
+    let page = queue::search(&mut c, &f, queue::PER_PAGE).await?;
+    let pages = (page.total + page.per_page - 1) / page.per_page;
+    let prev = (page.page > 1).then(|| query_string(&f, page.page - 1));
+    let next = (page.page < pages).then(|| query_string(&f, page.page + 1));
+    let summary = queue::cases_by_status(&mut c).await?;
+    let options = minijinja::context! {
+        agency => queue::distinct(&mut c, "agency").await?,
+        category => queue::distinct(&mut c, "category").await?,
+        status => queue::distinct(&mut c, "status").await?,
+        severity => queue::distinct(&mut c, "severity").await?,
+        assignee => queue::distinct(&mut c, "assignee").await?,
+    };
+    render(
+        "queue.html",
+        minijinja::context! {
+            who => who_ctx(&who),
+            page => page,
+            pages => pages,
+            prev => prev,
+            next => next,
+            filter => f,
+            options => options,
+            summary => summary,
+        },
+    )
+}
+
+/// A field as the case page shows it.
+#[derive(Debug, Serialize)]
+struct FieldView {
+    name: String,
+    value: String,
+    part: String,
+    line: i64,
+    text: String,
+    message: Option<i64>,
+    by_analyst: bool,
+}
+
+fn display_value(v: &serde_json::Value) -> String {
+    match v {
+        serde_json::Value::String(s) => s.clone(),
+        serde_json::Value::Null => String::new(),
+        other => other.to_string(),
+    }
+}
+
+fn field_views(fields: &serde_json::Value) -> Vec<FieldView> {
+    let Some(map) = fields.as_object() else {
+        return Vec::new();
+    };
+    map.iter()
+        .map(|(name, f)| {
+            let src = &f["source"];
+            let part = src["part"].as_str().unwrap_or("").to_string();
+            FieldView {
+                name: name.clone(),
+                value: display_value(&f["value"]),
+                by_analyst: part == "analyst",
+                part,
+                line: src["line"].as_i64().unwrap_or(0),
+                text: src["text"].as_str().unwrap_or("").to_string(),
+                message: src["message"].as_i64(),
+            }
+        })
+        .collect()
+}
+
+/// One entry of the case's timeline.
+#[derive(Debug, Serialize)]
+struct TimelineEntry {
+    at: String,
+    /// event | inbound | outbound
+    what: &'static str,
+    title: String,
+    actor: String,
+    detail: Vec<(String, String)>,
+    message: Option<i64>,
+}
+
+impl TimelineEntry {
+    /// Same instant: the message that caused it, then the events, then the mail queued.
+    fn rank(&self) -> u8 {
+        match self.what {
+            "inbound" => 0,
+            "event" => 1,
+            _ => 2,
+        }
+    }
+}
+
+/// An event's detail as `key: value` lines.
+fn detail_lines(detail: &serde_json::Value) -> Vec<(String, String)> {
+    match detail {
+        serde_json::Value::Object(o) => o
+            .iter()
+            .filter(|(_, v)| !v.is_null())
+            .map(|(k, v)| (k.clone(), display_value(v)))
+            .collect(),
+        serde_json::Value::Null => Vec::new(),
+        other => vec![(String::new(), display_value(other))],
+    }
+}
+
+pub async fn case(
+    State(state): State<AppState>,
+    PageUser(who): PageUser,
+    Path(tid): Path<String>,
+) -> Result<Html<String>, WebError> {
+    let tid = tracking_id(&tid)?;
+    let mut c = conn(&state).await?;
+    let d = cases::detail(&mut c, &tid).await?;
+    let mut timeline: Vec<TimelineEntry> = Vec::new();
+    for e in &d.events {
+        timeline.push(TimelineEntry {
+            at: e.row.at.clone(),
+            what: "event",
+            title: e.row.kind.clone(),
+            actor: e.row.actor.clone(),
+            detail: detail_lines(&e.detail),
+            message: e.row.message_row_id,
+        });
+    }
+    let mut bodies = Vec::new();
+    for m in &d.messages {
+        timeline.push(TimelineEntry {
+            at: m.received_at.clone(),
+            what: "inbound",
+            title: format!("{} received", m.kind),
+            actor: m.from_addr.clone().unwrap_or_default(),
+            detail: vec![("subject".into(), m.subject.clone().unwrap_or_default())],
+            message: Some(m.id),
+        });
+        let raw = messages::raw(&mut c, m.id).await?.unwrap_or_default();
+        let notes: Vec<String> = serde_json::from_str(&m.parse_notes_json).unwrap_or_default();
+        bodies.push(minijinja::context! { message => m, body => safe_body(&raw), notes => notes });
+    }
+    for o in &d.outbox {
+        timeline.push(TimelineEntry {
+            at: o.created_at.clone(),
+            what: "outbound",
+            title: format!("{} to {} ({})", o.kind, o.recipient, o.status),
+            actor: "gateway".into(),
+            detail: vec![("subject".into(), o.subject.clone())],
+            message: None,
+        });
+    }
+    timeline.sort_by(|a, b| a.at.cmp(&b.at).then(a.rank().cmp(&b.rank())));
+    let iocs: Vec<(String, String)> = d
+        .iocs
+        .as_object()
+        .map(|o| {
+            o.iter()
+                .flat_map(|(kind, vals)| {
+                    vals.as_array()
+                        .into_iter()
+                        .flatten()
+                        .map(move |v| (kind.clone(), display_value(v)))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let missing: Vec<String> = serde_json::from_value(d.missing.clone()).unwrap_or_default();
+    render(
+        "case.html",
+        minijinja::context! {
+            who => who_ctx(&who),
+            case => d.case,
+            fields => field_views(&d.fields),
+            missing => missing,
+            iocs => iocs,
+            assessment => d.assessment,
+            attachments => d.attachments,
+            bodies => bodies,
+            outbox => d.outbox,
+            timeline => timeline,
+        },
+    )
+}
+
+#[derive(Deserialize)]
+pub struct FieldForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    field: String,
+    #[serde(default)]
+    value: String,
+}
+
+pub async fn set_field(
+    State(state): State<AppState>,
+    PageUser(who): PageUser,
+    Path(tid): Path<String>,
+    Form(f): Form<FieldForm>,
+) -> Result<Response, WebError> {
+    who.may_change(&f.csrf)?;
+    let tid = tracking_id(&tid)?;
+    let field = f.field.trim().to_string();
+    if f.value.trim().is_empty() {
+        return Err(WebError::BadRequest(format!(
+            "Give a value for {field}: an empty value is not saved."
+        )));
+    }
+    // As `case set-field`: a JSON value when it parses as one, text otherwise.
+    let value = serde_json::from_str(f.value.trim())
+        .unwrap_or_else(|_| serde_json::Value::String(f.value.trim().to_string()));
+    let now = Utc::now();
+    let mut tx = state.store.begin_write().await?;
+    cases::set_field_by_analyst(&mut tx, &tid, &field, value.clone(), &who.user.name, now).await?;
+    let case_id = cases::by_tracking_id(&mut tx, &tid).await?.map(|c| c.id);
+    users::audit(
+        &mut tx,
+        AuditEntry {
+            at: now,
+            username: &who.user.name,
+            action: "field_changed",
+            ip: Some(&who.ip),
+            case_id,
+            detail: serde_json::json!({ "field": field, "new": value }),
+        },
+    )
+    .await?;
+    tx.commit().await.map_err(StoreError::from)?;
+    tracing::info!(user = %who.user.name, case = %tid, field = %field, "field set in the web UI");
+    Ok(Redirect::to(&format!("/cases/{tid}#fields")).into_response())
+}
+
+/// A file name safe inside a quoted header parameter, plus its RFC 5987 form.
+fn disposition(name: &str) -> String {
+    let ascii: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | ' ' | '(' | ')') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .take(120)
+        .collect();
+    let ascii = if ascii.trim().is_empty() {
+        "attachment.bin".to_string()
+    } else {
+        ascii
+    };
+    format!(
+        "attachment; filename=\"{ascii}\"; filename*=UTF-8''{}",
+        percent_encode(name)
+    )
+}
+
+fn download(bytes: Vec<u8>, content_type: &'static str, name: &str) -> Response {
+    let mut res = (StatusCode::OK, bytes).into_response();
+    let h = res.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    if let Ok(v) = HeaderValue::from_str(&disposition(name)) {
+        h.insert(header::CONTENT_DISPOSITION, v);
+    } else {
+        h.insert(
+            header::CONTENT_DISPOSITION,
+            HeaderValue::from_static("attachment"),
+        );
+    }
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    res
+}
+
+pub async fn attachment(
+    State(state): State<AppState>,
+    PageUser(_who): PageUser,
+    Path((tid, sha256)): Path<(String, String)>,
+) -> Result<Response, WebError> {
+    let tid = tracking_id(&tid)?;
+    let mut c = conn(&state).await?;
+    let case = cases::by_tracking_id(&mut c, &tid)
+        .await?
+        .ok_or(WebError::NotFound)?;
+    // Only an attachment of this case, by its hash.
+    let att = messages::attachments_for_case(&mut c, case.id)
+        .await?
+        .into_iter()
+        .find(|a| a.sha256 == sha256 && a.kept)
+        .ok_or(WebError::NotFound)?;
+    let data: Option<Vec<u8>> =
+        sqlx::query_scalar("select data from attachment_blobs where sha256 = ?")
+            .bind(&att.sha256)
+            .fetch_optional(&mut *c)
+            .await
+            .map_err(StoreError::from)?;
+    let data = data.ok_or(WebError::NotFound)?;
+    Ok(download(
+        data,
+        "application/octet-stream",
+        att.name.as_deref().unwrap_or("attachment.bin"),
+    ))
+}
+
+pub async fn raw_message(
+    State(state): State<AppState>,
+    PageUser(_who): PageUser,
+    Path(id): Path<i64>,
+) -> Result<Response, WebError> {
+    let mut c = conn(&state).await?;
+    let raw = messages::raw(&mut c, id).await?.ok_or(WebError::NotFound)?;
+    Ok(download(
+        raw,
+        "message/rfc822",
+        &format!("message-{id}.eml"),
+    ))
+}
+
+pub async fn quarantine(
+    State(state): State<AppState>,
+    PageUser(who): PageUser,
+) -> Result<Html<String>, WebError> {
+    let mut c = conn(&state).await?;
+    let rows = messages::quarantine(&mut c, 200).await?;
+    render(
+        "quarantine.html",
+        minijinja::context! { who => who_ctx(&who), messages => rows },
+    )
+}
+
+pub async fn outbound(
+    State(state): State<AppState>,
+    PageUser(who): PageUser,
+) -> Result<Html<String>, WebError> {
+    let mut c = conn(&state).await?;
+    let rows = outbox::list(&mut c, Some("held"), 200).await?;
+    let mut items = Vec::new();
+    for r in rows {
+        let tracking: Option<String> = match r.case_id {
+            Some(id) => sqlx::query_scalar("select tracking_id from cases where id = ?")
+                .bind(id)
+                .fetch_optional(&mut *c)
+                .await
+                .map_err(StoreError::from)?,
+            None => None,
+        };
+        items.push(minijinja::context! { row => r, tracking_id => tracking });
+    }
+    render(
+        "outbound.html",
+        minijinja::context! { who => who_ctx(&who), items => items },
+    )
+}
+
+async fn decide(state: &AppState, who: &Who, id: i64, release: bool) -> Result<(), WebError> {
+    let now = Utc::now();
+    let kind = if release {
+        "outbound_released"
+    } else {
+        "outbound_dropped"
+    };
+    let mut tx = state.store.begin_write().await?;
+    let case_id = outbox::decide_held(&mut tx, id, release, &who.user.name, now).await?;
+    if let Some(case_id) = case_id {
+        store::record_event(
+            &mut tx,
+            NewEvent {
+                case_id,
+                at: now,
+                actor: &who.actor(),
+                kind,
+                detail: serde_json::json!({ "outbox_id": id }),
+                message_row_id: None,
+                outbox_id: Some(id),
+            },
+        )
+        .await?;
+    }
+    users::audit(
+        &mut tx,
+        AuditEntry {
+            at: now,
+            username: &who.user.name,
+            action: kind,
+            ip: Some(&who.ip),
+            case_id,
+            detail: serde_json::json!({ "outbox_id": id }),
+        },
+    )
+    .await?;
+    tx.commit().await.map_err(StoreError::from)?;
+    tracing::info!(user = %who.user.name, outbox = id, release, "held mail decided in the web UI");
+    Ok(())
+}
+
+pub async fn release(
+    State(state): State<AppState>,
+    PageUser(who): PageUser,
+    Path(id): Path<i64>,
+    Form(f): Form<super::auth::CsrfForm>,
+) -> Result<Response, WebError> {
+    who.may_change(&f.csrf)?;
+    decide(&state, &who, id, true).await?;
+    Ok(Redirect::to("/outbound").into_response())
+}
+
+pub async fn drop_held(
+    State(state): State<AppState>,
+    PageUser(who): PageUser,
+    Path(id): Path<i64>,
+    Form(f): Form<super::auth::CsrfForm>,
+) -> Result<Response, WebError> {
+    who.may_change(&f.csrf)?;
+    decide(&state, &who, id, false).await?;
+    Ok(Redirect::to("/outbound").into_response())
+}

@@ -1,0 +1,357 @@
+//! The review UI in real headless Chromium (Debian's `chromium` + `chromium-driver`,
+//! installed by scripts/install-browser.sh), driven over the W3C WebDriver protocol
+//! by the small client below.
+
+use std::net::TcpListener as StdListener;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use incident_gateway::config::Config;
+use incident_gateway::intake::Pipeline;
+use incident_gateway::store::messages::Origin;
+use incident_gateway::store::users::{self, Role};
+use incident_gateway::store::Store;
+use incident_gateway::web::{self, AppState};
+use serde_json::{json, Value};
+
+const CHROMIUM: &str = "/usr/bin/chromium";
+const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
+
+fn free_port() -> u16 {
+    StdListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free loopback port")
+}
+
+/// chromedriver, stopped when dropped.
+struct Driver {
+    child: Child,
+    base: String,
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        // chromedriver leads its own process group, Chromium included: stop them all,
+        // even when the test failed before closing its session.
+        // SAFETY: signalling the process group of a child we started.
+        unsafe {
+            libc::kill(-(self.child.id() as i32), libc::SIGKILL);
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// One WebDriver session.
+struct Browser {
+    http: reqwest::Client,
+    session: String,
+}
+
+impl Browser {
+    async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
+        let url = format!("{}{path}", self.session);
+        let mut req = self.http.request(method, &url);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let res = req.send().await.unwrap_or_else(|e| panic!("{url}: {e}"));
+        let status = res.status();
+        let v: Value = res.json().await.unwrap_or(Value::Null);
+        assert!(status.is_success(), "WebDriver {url} failed: {status} {v}");
+        v["value"].clone()
+    }
+
+    async fn goto(&self, url: &str) {
+        self.call(reqwest::Method::POST, "/url", Some(json!({ "url": url })))
+            .await;
+    }
+
+    async fn url(&self) -> String {
+        self.call(reqwest::Method::GET, "/url", None)
+            .await
+            .as_str()
+            .unwrap_or("")
+            .to_string()
+    }
+
+    /// Waits up to 20 s for an element matching `css`.
+    async fn find(&self, css: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let url = format!("{}/element", self.session);
+            let res = self
+                .http
+                .post(&url)
+                .json(&json!({ "using": "css selector", "value": css }))
+                .send()
+                .await
+                .expect("find element");
+            let ok = res.status().is_success();
+            let v: Value = res.json().await.unwrap_or(Value::Null);
+            if ok {
+                return v["value"][ELEMENT]
+                    .as_str()
+                    .expect("element id")
+                    .to_string();
+            }
+            if Instant::now() > deadline {
+                let src = self.call(reqwest::Method::GET, "/source", None).await;
+                panic!("no element {css} on {}: {src}", self.url().await);
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    async fn text(&self, css: &str) -> String {
+        let id = self.find(css).await;
+        self.call(reqwest::Method::GET, &format!("/element/{id}/text"), None)
+            .await
+            .as_str()
+            .unwrap_or("")
+            .to_string()
+    }
+
+    async fn type_into(&self, css: &str, text: &str) {
+        let id = self.find(css).await;
+        self.call(
+            reqwest::Method::POST,
+            &format!("/element/{id}/clear"),
+            Some(json!({})),
+        )
+        .await;
+        self.call(
+            reqwest::Method::POST,
+            &format!("/element/{id}/value"),
+            Some(json!({ "text": text })),
+        )
+        .await;
+    }
+
+    async fn click(&self, css: &str) {
+        let id = self.find(css).await;
+        self.call(
+            reqwest::Method::POST,
+            &format!("/element/{id}/click"),
+            Some(json!({})),
+        )
+        .await;
+    }
+
+    /// The text of the first element matching `css`, if there is one now (a page
+    /// being replaced answers "stale element": that is `None` too).
+    async fn try_text(&self, css: &str) -> Option<String> {
+        let res = self
+            .http
+            .post(format!("{}/element", self.session))
+            .json(&json!({ "using": "css selector", "value": css }))
+            .send()
+            .await
+            .ok()?;
+        let v: Value = res.json().await.ok()?;
+        let id = v["value"][ELEMENT].as_str()?.to_string();
+        let res = self
+            .http
+            .get(format!("{}/element/{id}/text", self.session))
+            .send()
+            .await
+            .ok()?;
+        if !res.status().is_success() {
+            return None;
+        }
+        let v: Value = res.json().await.ok()?;
+        v["value"].as_str().map(String::from)
+    }
+
+    /// Waits up to 20 s for the text of `css` to contain `want`.
+    async fn wait_text(&self, css: &str, want: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let t = self.try_text(css).await.unwrap_or_default();
+            if t.contains(want) {
+                return t;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{css} says {t:?}, never {want:?} (at {})",
+                self.url().await
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// With `IGW_SCREENSHOT_DIR` set, saves a PNG of the page (for looking at the UI).
+    async fn screenshot(&self, name: &str) {
+        let Ok(dir) = std::env::var("IGW_SCREENSHOT_DIR") else {
+            return;
+        };
+        use base64::Engine as _;
+        let v = self.call(reqwest::Method::GET, "/screenshot", None).await;
+        let png = base64::engine::general_purpose::STANDARD
+            .decode(v.as_str().unwrap_or(""))
+            .expect("screenshot is base64");
+        std::fs::write(Path::new(&dir).join(format!("{name}.png")), png).expect("save screenshot");
+    }
+
+    async fn quit(&self) {
+        let _ = self.http.delete(&self.session).send().await;
+    }
+}
+
+async fn start_browser(profile: &Path) -> (Driver, Browser) {
+    let port = free_port();
+    use std::os::unix::process::CommandExt;
+    let child = Command::new(CHROMEDRIVER)
+        .arg(format!("--port={port}"))
+        .process_group(0)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start chromedriver");
+    let driver = Driver {
+        child,
+        base: format!("http://127.0.0.1:{port}"),
+    };
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(60))
+        .build()
+        .expect("http client");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let ready = http
+            .get(format!("{}/status", driver.base))
+            .send()
+            .await
+            .ok()
+            .filter(|r| r.status().is_success());
+        if let Some(r) = ready {
+            let v: Value = r.json().await.unwrap_or(Value::Null);
+            if v["value"]["ready"] == true {
+                break;
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "chromedriver did not become ready"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let caps = json!({ "capabilities": { "alwaysMatch": {
+        "browserName": "chrome",
+        "goog:chromeOptions": {
+            "binary": CHROMIUM,
+            "args": [
+                "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                "--no-first-run", "--disable-background-networking",
+                "--disable-component-update", "--disable-sync",
+                "--disable-dev-shm-usage", "--window-size=1400,1000",
+                format!("--user-data-dir={}", profile.display()),
+            ]
+        }
+    }}});
+    let res = http
+        .post(format!("{}/session", driver.base))
+        .json(&caps)
+        .send()
+        .await
+        .expect("new session");
+    let status = res.status();
+    let v: Value = res.json().await.expect("session json");
+    assert!(status.is_success(), "Chromium did not start: {v}");
+    let id = v["value"]["sessionId"].as_str().expect("session id");
+    let session = format!("{}/session/{id}", driver.base);
+    (driver, Browser { http, session })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn analyst_logs_in_and_reads_a_case() {
+    if !Path::new(CHROMIUM).exists() || !Path::new(CHROMEDRIVER).exists() {
+        if std::env::var("CI").as_deref() == Ok("true") {
+            panic!("{CHROMIUM} or {CHROMEDRIVER} missing under CI: scripts/install-browser.sh should have installed them");
+        }
+        eprintln!("SKIPPED: {CHROMIUM} or {CHROMEDRIVER} missing; run scripts/install-browser.sh");
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let text = format!("[gateway]\ndata_dir = \"{}\"\n", dir.path().display());
+    let config = Arc::new(
+        Config::from_toml_with_env(&text, "test", Vec::<(String, String)>::new()).expect("config"),
+    );
+    let store = Store::connect(&format!("sqlite://{}/x.db", dir.path().display()))
+        .await
+        .expect("store");
+    let pipeline = Pipeline::new(store.clone(), config.clone()).expect("pipeline");
+    let raw = std::fs::read(format!(
+        "{}/fixtures/01-phish-payroll-plain.eml",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .expect("fixture");
+    let tid = pipeline
+        .ingest(&raw, &Origin::Pipe)
+        .await
+        .expect("ingest")
+        .tracking_id
+        .expect("a case")
+        .to_string();
+    {
+        let hash = web::auth::hash_password("analyst-password-1").expect("hash");
+        let mut tx = store.begin_write().await.expect("tx");
+        users::add(&mut tx, "ana", Role::Analyst, &hash, Utc::now())
+            .await
+            .expect("user");
+        tx.commit().await.expect("commit");
+    }
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let base = format!("http://{}", listener.local_addr().expect("addr"));
+    let (stop, rx) = tokio::sync::watch::channel(false);
+    let server = tokio::spawn(web::serve_on(
+        listener,
+        AppState::new(store.clone(), config),
+        rx,
+    ));
+
+    let profile = dir.path().join("chromium-profile");
+    let (_driver, b) = start_browser(&profile).await;
+
+    // Not logged in: the queue sends us to the login form.
+    b.goto(&format!("{base}/cases")).await;
+    b.find("#login-submit").await;
+    assert!(b.url().await.ends_with("/login"), "{}", b.url().await);
+    b.type_into("#username", "ana").await;
+    b.type_into("#password", "analyst-password-1").await;
+    b.click("#login-submit").await;
+
+    // The queue lists the case.
+    let link = b.wait_text("#queue a.case-link", &tid).await;
+    assert_eq!(link, tid);
+    b.screenshot("queue").await;
+    b.click("#queue a.case-link").await;
+
+    // The case page: a field with its value and its source line, highlighted.
+    b.wait_text("#case-title", &tid).await;
+    let phone = b.text("#field-reporter_phone .value").await;
+    assert_eq!(phone, "+16175550142");
+    let line = b.text("#field-reporter_phone .source mark").await;
+    assert_eq!(line, "If you need anything else, call me at 617-555-0142.");
+
+    // Edit the field through the form; the new value and the event show.
+    b.type_into("#field-reporter_phone [name=value]", "617-555-7777")
+        .await;
+    b.click("#field-reporter_phone button[type=submit]").await;
+    b.wait_text("#field-reporter_phone .value", "617-555-7777")
+        .await;
+    b.wait_text("#timeline", "field_changed").await;
+    b.screenshot("case").await;
+
+    b.quit().await;
+    let _ = stop.send(true);
+    let _ = server.await;
+}

@@ -1,0 +1,931 @@
+//! The review web UI and JSON API, driven through the router (no socket) against a
+//! real SQLite file, with cases made by the real intake pipeline.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::http::{header, Request, StatusCode};
+use chrono::{TimeZone, Utc};
+use incident_gateway::config::Config;
+use incident_gateway::intake::Pipeline;
+use incident_gateway::store::messages::Origin;
+use incident_gateway::store::users::{self, Role};
+use incident_gateway::store::Store;
+use incident_gateway::web::{self, AppState};
+use tower::ServiceExt;
+
+struct App {
+    _dir: tempfile::TempDir,
+    store: Store,
+    pipeline: Pipeline,
+    state: AppState,
+}
+
+struct Resp {
+    status: StatusCode,
+    headers: axum::http::HeaderMap,
+    body: String,
+    bytes: Vec<u8>,
+}
+
+impl Resp {
+    fn header(&self, name: header::HeaderName) -> String {
+        self.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_string()
+    }
+}
+
+async fn app() -> App {
+    app_with("").await
+}
+
+/// An app whose config has `extra` (TOML) appended.
+async fn app_with(extra: &str) -> App {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let text = format!(
+        "[gateway]\ndata_dir = \"{}\"\n{extra}",
+        dir.path().display()
+    );
+    let config =
+        Config::from_toml_with_env(&text, "test", Vec::<(String, String)>::new()).expect("config");
+    let store = Store::connect(&format!("sqlite://{}/x.db", dir.path().display()))
+        .await
+        .expect("store");
+    let config = Arc::new(config);
+    let pipeline = Pipeline::new(store.clone(), config.clone()).expect("pipeline");
+    let state = AppState::new(store.clone(), config);
+    App {
+        _dir: dir,
+        store,
+        pipeline,
+        state,
+    }
+}
+
+impl App {
+    async fn send(&self, req: Request<Body>) -> Resp {
+        let res = web::router(self.state.clone())
+            .oneshot(req)
+            .await
+            .expect("router answers");
+        let status = res.status();
+        let headers = res.headers().clone();
+        let bytes = axum::body::to_bytes(res.into_body(), 16 * 1024 * 1024)
+            .await
+            .expect("body")
+            .to_vec();
+        Resp {
+            status,
+            headers,
+            body: String::from_utf8_lossy(&bytes).into_owned(),
+            bytes,
+        }
+    }
+
+    async fn get(&self, path: &str, cookie: Option<&str>) -> Resp {
+        let mut b = Request::get(path);
+        if let Some(c) = cookie {
+            b = b.header(header::COOKIE, c);
+        }
+        self.send(b.body(Body::empty()).expect("request")).await
+    }
+
+    async fn post(&self, path: &str, cookie: Option<&str>, form: &[(&str, &str)]) -> Resp {
+        let body = form
+            .iter()
+            .map(|(k, v)| format!("{k}={}", enc(v)))
+            .collect::<Vec<_>>()
+            .join("&");
+        let mut b =
+            Request::post(path).header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
+        if let Some(c) = cookie {
+            b = b.header(header::COOKIE, c);
+        }
+        self.send(b.body(Body::from(body)).expect("request")).await
+    }
+
+    async fn add_user(&self, name: &str, role: Role, password: &str) {
+        let hash = web::auth::hash_password(password).expect("hash");
+        let mut tx = self.store.begin_write().await.expect("tx");
+        users::add(&mut tx, name, role, &hash, Utc::now())
+            .await
+            .expect("add user");
+        tx.commit().await.expect("commit");
+    }
+
+    /// Logs in through the form; returns the session cookie and the page CSRF token.
+    async fn login(&self, name: &str, password: &str) -> (String, String) {
+        let r = self.try_login(name, password).await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER, "login failed: {}", r.body);
+        let set = r.header(header::SET_COOKIE);
+        assert!(set.contains("HttpOnly"), "{set}");
+        assert!(set.contains("SameSite=Strict"), "{set}");
+        let cookie = set.split(';').next().expect("cookie").to_string();
+        let page = self.get("/cases", Some(&cookie)).await;
+        assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+        (cookie, csrf_of(&page.body))
+    }
+
+    async fn try_login(&self, name: &str, password: &str) -> Resp {
+        let form = self.get("/login", None).await;
+        assert_eq!(form.status, StatusCode::OK);
+        let nonce = csrf_of(&form.body);
+        let set = form.header(header::SET_COOKIE);
+        let cookie = set.split(';').next().expect("login cookie").to_string();
+        self.post(
+            "/login",
+            Some(&cookie),
+            &[("username", name), ("password", password), ("csrf", &nonce)],
+        )
+        .await
+    }
+
+    async fn ingest(&self, raw: &[u8]) -> Option<String> {
+        self.pipeline
+            .ingest(raw, &Origin::Pipe)
+            .await
+            .expect("ingest")
+            .tracking_id
+            .map(|t| t.to_string())
+    }
+
+    async fn ingest_fixture(&self, name: &str) -> String {
+        let path = format!("{}/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
+        let raw = std::fs::read(&path).expect("fixture");
+        self.ingest(&raw).await.expect("fixture makes a case")
+    }
+}
+
+fn enc(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+fn csrf_of(html: &str) -> String {
+    let re = regex::Regex::new(r#"name="csrf" value="([0-9a-f]{64})""#).expect("re");
+    re.captures(html)
+        .unwrap_or_else(|| panic!("no CSRF token in page: {html}"))[1]
+        .to_string()
+}
+
+/// minijinja's HTML escaping, to say what escaped text must look like.
+fn escaped(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&#x27;")
+        .replace('/', "&#x2f;")
+}
+
+const SCRIPT: &str = "<script>alert(1)</script>";
+const IMG: &str = "<img src=x onerror=alert(1)>";
+
+fn hostile_message() -> Vec<u8> {
+    format!(
+        "From: Pat Hostile <pat.hostile@mass.gov>\r\n\
+To: soc@mass.gov\r\n\
+Subject: Phishing {SCRIPT} {IMG}\r\n\
+Date: Tue, 13 Jan 2026 10:02:11 -0500\r\n\
+Message-ID: <hostile-1@mass.gov>\r\n\
+MIME-Version: 1.0\r\n\
+Content-Type: multipart/mixed; boundary=\"OUT\"\r\n\
+\r\n\
+--OUT\r\n\
+Content-Type: multipart/alternative; boundary=\"ALT\"\r\n\
+\r\n\
+--ALT\r\n\
+Content-Type: text/plain; charset=utf-8\r\n\
+\r\n\
+We got a phishing email at 9:40 this morning. Text part {SCRIPT} {IMG}\r\n\
+Phone: 617-555-0100\r\n\
+--ALT\r\n\
+Content-Type: text/html; charset=utf-8\r\n\
+\r\n\
+<html><body><p>We got a phishing email at 9:40 this morning.</p>{SCRIPT}{IMG}\
+<a href=\"https://evil.example/x\">click</a><img src=\"https://tracker.example/p.gif\"></body></html>\r\n\
+--ALT--\r\n\
+--OUT\r\n\
+Content-Type: application/octet-stream; name=\"{IMG}.txt\"\r\n\
+Content-Disposition: attachment; filename=\"{IMG}.txt\"\r\n\
+\r\n\
+attachment bytes 12345\r\n\
+--OUT--\r\n"
+    )
+    .into_bytes()
+}
+
+#[tokio::test]
+async fn nothing_without_login() {
+    let a = app().await;
+    let tid = a.ingest_fixture("01-phish-payroll-plain.eml").await;
+    for path in [
+        "/cases".to_string(),
+        format!("/cases/{tid}"),
+        "/quarantine".into(),
+        "/outbound".into(),
+        "/messages/1/raw".into(),
+    ] {
+        let r = a.get(&path, None).await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER, "{path}");
+        assert_eq!(r.header(header::LOCATION), "/login", "{path}");
+        assert!(!r.body.contains(&tid), "{path} leaks the case");
+    }
+    // A made-up session cookie is no session.
+    let r = a.get("/cases", Some("igw_session=00ff")).await;
+    assert_eq!(r.header(header::LOCATION), "/login");
+    for path in [
+        "/api/v1/cases".to_string(),
+        format!("/api/v1/cases/{tid}"),
+        format!("/api/v1/cases/{tid}/events"),
+        format!("/api/v1/cases/{tid}/messages"),
+    ] {
+        let r = a.get(&path, None).await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{path}");
+        assert!(r
+            .header(header::CONTENT_TYPE)
+            .starts_with("application/json"));
+        assert!(r.body.contains("\"error\""), "{}", r.body);
+        assert!(!r.body.contains(&tid));
+    }
+    let r = a
+        .post(
+            &format!("/cases/{tid}/fields"),
+            None,
+            &[("field", "reporter_phone"), ("value", "1")],
+        )
+        .await;
+    assert_eq!(r.header(header::LOCATION), "/login");
+    // Security headers on every page, the login form too.
+    let r = a.get("/login", None).await;
+    let csp = r.header(header::CONTENT_SECURITY_POLICY);
+    assert!(
+        csp.contains("script-src 'self'") && csp.contains("img-src 'self' data:"),
+        "{csp}"
+    );
+    assert!(!csp.contains("unsafe-inline"), "{csp}");
+    assert_eq!(r.header(header::X_FRAME_OPTIONS), "DENY");
+    assert_eq!(r.header(header::REFERRER_POLICY), "no-referrer");
+}
+
+async fn field_value(a: &App, tid: &str, field: &str) -> serde_json::Value {
+    let mut c = a.store.pool().acquire().await.expect("conn");
+    let d = incident_gateway::store::cases::detail(&mut c, &tid.parse().expect("tid"))
+        .await
+        .expect("detail");
+    d.fields[field]["value"].clone()
+}
+
+#[tokio::test]
+async fn a_viewer_changes_nothing() {
+    let a = app().await;
+    let tid = a.ingest_fixture("01-phish-payroll-plain.eml").await;
+    a.add_user("vera", Role::Viewer, "viewer-password-1").await;
+    let (cookie, csrf) = a.login("vera", "viewer-password-1").await;
+    let page = a.get(&format!("/cases/{tid}"), Some(&cookie)).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(
+        !page.body.contains("/fields\""),
+        "a viewer is shown no edit form"
+    );
+    let before = field_value(&a, &tid, "reporter_phone").await;
+    let r = a
+        .post(
+            &format!("/cases/{tid}/fields"),
+            Some(&cookie),
+            &[
+                ("csrf", &csrf),
+                ("field", "reporter_phone"),
+                ("value", "999"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.body);
+    assert!(r.body.contains("viewer"), "{}", r.body);
+    assert_eq!(field_value(&a, &tid, "reporter_phone").await, before);
+    for path in ["/outbound/1/release", "/outbound/1/drop"] {
+        let r = a.post(path, Some(&cookie), &[("csrf", &csrf)]).await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN, "{path}");
+    }
+    // Logging out is allowed, and ends the session.
+    let r = a.post("/logout", Some(&cookie), &[("csrf", &csrf)]).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    let r = a.get("/cases", Some(&cookie)).await;
+    assert_eq!(r.header(header::LOCATION), "/login");
+}
+
+#[tokio::test]
+async fn csrf_is_checked_and_an_analyst_edit_is_recorded() {
+    let a = app().await;
+    let tid = a.ingest_fixture("01-phish-payroll-plain.eml").await;
+    a.add_user("ana", Role::Analyst, "analyst-password-1").await;
+    let (cookie, csrf) = a.login("ana", "analyst-password-1").await;
+    let path = format!("/cases/{tid}/fields");
+    let before = field_value(&a, &tid, "reporter_phone").await;
+    let r = a
+        .post(
+            &path,
+            Some(&cookie),
+            &[("field", "reporter_phone"), ("value", "617-555-9999")],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    assert!(r.body.contains("CSRF"), "{}", r.body);
+    let wrong = "0".repeat(64);
+    let r = a
+        .post(
+            &path,
+            Some(&cookie),
+            &[
+                ("csrf", &wrong),
+                ("field", "reporter_phone"),
+                ("value", "617-555-9999"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    assert_eq!(field_value(&a, &tid, "reporter_phone").await, before);
+
+    let r = a
+        .post(
+            &path,
+            Some(&cookie),
+            &[
+                ("csrf", &csrf),
+                ("field", "reporter_phone"),
+                ("value", "617-555-9999"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    assert_eq!(
+        field_value(&a, &tid, "reporter_phone").await,
+        serde_json::json!("617-555-9999")
+    );
+    let page = a.get(&format!("/cases/{tid}"), Some(&cookie)).await;
+    assert!(page.body.contains("617-555-9999"));
+    assert!(
+        page.body.contains("field_changed"),
+        "the timeline shows the edit"
+    );
+    assert!(page.body.contains("analyst:ana"));
+    let mut c = a.store.pool().acquire().await.expect("conn");
+    let log = users::audit_log(&mut c, 10).await.expect("audit");
+    let actions: Vec<&str> = log.iter().map(|r| r.action.as_str()).collect();
+    assert!(actions.contains(&"login"), "{actions:?}");
+    assert!(actions.contains(&"field_changed"), "{actions:?}");
+}
+
+#[tokio::test]
+async fn logins_are_rate_limited() {
+    let a = app().await;
+    a.add_user("ana", Role::Analyst, "analyst-password-1").await;
+    for i in 0..5 {
+        let r = a.try_login("ana", "wrong-password").await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED, "attempt {i}");
+        assert!(r.body.contains("Wrong account name or password"));
+    }
+    // Even the right password is refused now, with when to retry.
+    let r = a.try_login("ana", "analyst-password-1").await;
+    assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS, "{}", r.body);
+    assert!(r.body.contains("Try again after"), "{}", r.body);
+    assert!(r.header(header::SET_COOKIE).is_empty(), "no session");
+    // Another account is not locked by ana's failures.
+    a.add_user("bob", Role::Viewer, "viewer-password-1").await;
+    a.login("bob", "viewer-password-1").await;
+    let mut c = a.store.pool().acquire().await.expect("conn");
+    let log = users::audit_log(&mut c, 20).await.expect("audit");
+    assert_eq!(log.iter().filter(|r| r.action == "login_failed").count(), 5);
+    assert_eq!(
+        log.iter().filter(|r| r.action == "login_throttled").count(),
+        1
+    );
+}
+
+#[tokio::test]
+async fn a_login_without_the_form_token_is_refused() {
+    let a = app().await;
+    a.add_user("ana", Role::Analyst, "analyst-password-1").await;
+    let r = a
+        .post(
+            "/login",
+            None,
+            &[
+                ("username", "ana"),
+                ("password", "analyst-password-1"),
+                ("csrf", "x"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    assert!(r.header(header::SET_COOKIE).is_empty());
+}
+
+#[tokio::test]
+async fn hostile_content_is_shown_as_text() {
+    let a = app().await;
+    let tid = a
+        .ingest(&hostile_message())
+        .await
+        .expect("the hostile report makes a case");
+    a.add_user("ana", Role::Analyst, "analyst-password-1").await;
+    let (cookie, _) = a.login("ana", "analyst-password-1").await;
+
+    let queue = a.get("/cases", Some(&cookie)).await;
+    let case = a.get(&format!("/cases/{tid}"), Some(&cookie)).await;
+    assert_eq!(case.status, StatusCode::OK, "{}", case.body);
+    for (name, page) in [("queue", &queue.body), ("case", &case.body)] {
+        assert!(page.contains(&tid), "{name}");
+        assert!(!page.contains(SCRIPT), "{name} page carries a live script");
+        assert!(
+            !page.contains("<img src=x"),
+            "{name} page carries a live img"
+        );
+        assert!(!page.contains("onerror=alert(1)>"), "{name}");
+        // The subject is there, as text.
+        assert!(
+            page.contains(&escaped(SCRIPT)),
+            "{name}: escaped script missing"
+        );
+        assert!(page.contains(&escaped(IMG)), "{name}: escaped img missing");
+    }
+    // The attachment's name shows as text too.
+    assert!(
+        case.body.contains(&format!("{}.txt", escaped(IMG))),
+        "{}",
+        case.body
+    );
+    // The HTML part is sanitised: nothing remote loads, nothing runs.
+    let start = case
+        .body
+        .find("<div class=\"html-body\">")
+        .expect("html body shown");
+    let end = start + case.body[start..].find("</div>").expect("html body ends");
+    let html_body = &case.body[start..end];
+    assert!(!html_body.contains("onerror"), "{html_body}");
+    assert!(!html_body.contains("<script"), "{html_body}");
+    assert!(!case.body.contains(" src=\"https://tracker.example"));
+    assert!(!case.body.contains(" href=\"https://evil.example"));
+    assert!(case
+        .body
+        .contains("data-blocked-src=\"https://tracker.example/p.gif\""));
+    assert!(case
+        .body
+        .contains("data-blocked-href=\"https://evil.example/x\""));
+    assert!(case
+        .body
+        .contains("We got a phishing email at 9:40 this morning."));
+}
+
+#[tokio::test]
+async fn downloads_are_attachments() {
+    let a = app().await;
+    let tid = a.ingest(&hostile_message()).await.expect("case");
+    a.add_user("vera", Role::Viewer, "viewer-password-1").await;
+    let (cookie, _) = a.login("vera", "viewer-password-1").await;
+    let case = a.get(&format!("/cases/{tid}"), Some(&cookie)).await;
+    let re = regex::Regex::new(r#"href="(/cases/[^"]+/attachments/[0-9a-f]{64})""#).expect("re");
+    let link = re.captures(&case.body).expect("attachment link")[1].to_string();
+    let r = a.get(&link, Some(&cookie)).await;
+    assert_eq!(r.status, StatusCode::OK);
+    let cd = r.header(header::CONTENT_DISPOSITION);
+    assert!(cd.starts_with("attachment;"), "{cd}");
+    assert!(!cd.contains('<'), "{cd}");
+    assert_eq!(r.header(header::CONTENT_TYPE), "application/octet-stream");
+    assert_eq!(r.header(header::X_CONTENT_TYPE_OPTIONS), "nosniff");
+    assert!(r.body.starts_with("attachment bytes 12345"), "{}", r.body);
+    // A hash that is not this case's attachment is not served.
+    let other = format!("/cases/{tid}/attachments/{}", "a".repeat(64));
+    assert_eq!(
+        a.get(&other, Some(&cookie)).await.status,
+        StatusCode::NOT_FOUND
+    );
+
+    let re = regex::Regex::new(r#"href="(/messages/\d+/raw)""#).expect("re");
+    let raw_link = re.captures(&case.body).expect("raw link")[1].to_string();
+    let r = a.get(&raw_link, Some(&cookie)).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(r
+        .header(header::CONTENT_DISPOSITION)
+        .starts_with("attachment;"));
+    assert_eq!(r.header(header::CONTENT_TYPE), "message/rfc822");
+    assert_eq!(r.bytes, hostile_message());
+}
+
+#[tokio::test]
+async fn metrics_count_what_is_stored() {
+    let a = app().await;
+    a.ingest_fixture("01-phish-payroll-plain.eml").await;
+    a.ingest_fixture("03-mfa-fatigue-gmail-personal.eml").await;
+    let auto = b"From: someone@mass.gov\r\nTo: soc@mass.gov\r\nSubject: Out of office\r\n\
+Auto-Submitted: auto-replied\r\nMessage-ID: <ooo-1@mass.gov>\r\n\r\nI am away.\r\n";
+    assert!(
+        a.ingest(auto).await.is_none(),
+        "an auto-reply makes no case"
+    );
+    let polled = Utc
+        .with_ymd_and_hms(2026, 11, 25, 3, 0, 0)
+        .single()
+        .expect("time");
+    {
+        let mut tx = a.store.begin_write().await.expect("tx");
+        incident_gateway::store::messages::checkpoint(&mut tx, "INBOX", 7, 42, polled)
+            .await
+            .expect("checkpoint");
+        tx.commit().await.expect("commit");
+    }
+    let r = a.get("/metrics", None).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(r
+        .header(header::CONTENT_TYPE)
+        .starts_with("text/plain; version=0.0.4"));
+    let lines: Vec<&str> = r.body.lines().collect();
+    let has = |l: &str| lines.contains(&l);
+    assert!(
+        has("igw_messages_ingested_total{kind=\"report\"} 2"),
+        "{}",
+        r.body
+    );
+    assert!(
+        has("igw_messages_ingested_total{kind=\"auto_reply\"} 1"),
+        "{}",
+        r.body
+    );
+    assert!(has("igw_cases{status=\"new\"} 2"), "{}", r.body);
+    assert!(
+        has(&format!(
+            "igw_imap_last_poll_timestamp_seconds{{mailbox=\"INBOX\"}} {}",
+            polled.timestamp()
+        )),
+        "{}",
+        r.body
+    );
+    // The outbox series agree with the table: an acknowledgement for each report.
+    let mut c = a.store.pool().acquire().await.expect("conn");
+    let by_status: Vec<(String, i64)> =
+        sqlx::query_as("select status, count(*) from outbox group by status")
+            .fetch_all(&mut *c)
+            .await
+            .expect("outbox");
+    assert_eq!(
+        by_status.iter().map(|(_, n)| n).sum::<i64>(),
+        2,
+        "{by_status:?}"
+    );
+    for (status, n) in &by_status {
+        assert!(
+            has(&format!("igw_outbox_messages{{status=\"{status}\"}} {n}")),
+            "{}",
+            r.body
+        );
+    }
+    let h = a.get("/healthz", None).await;
+    assert_eq!((h.status, h.body.trim()), (StatusCode::OK, "ok"));
+}
+
+#[tokio::test]
+async fn api_by_token() {
+    let a = app().await;
+    let tid = a.ingest_fixture("01-phish-payroll-plain.eml").await;
+    let other = a.ingest_fixture("03-mfa-fatigue-gmail-personal.eml").await;
+    a.add_user("siem", Role::Viewer, "integration-pw-1").await;
+    let token = "igw_test_token_0123456789";
+    {
+        let mut tx = a.store.begin_write().await.expect("tx");
+        users::add_token(&mut tx, "siem", token, Utc::now())
+            .await
+            .expect("token");
+        tx.commit().await.expect("commit");
+    }
+    let get = |path: String, auth: &'static str| {
+        let req = Request::get(path)
+            .header(header::AUTHORIZATION, auth)
+            .body(Body::empty())
+            .expect("req");
+        a.send(req)
+    };
+    let r = get("/api/v1/cases".into(), "Bearer igw_test_token_0123456789").await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let v: serde_json::Value = serde_json::from_str(&r.body).expect("json");
+    assert_eq!(v["total"], 2);
+    // Search: a word only the payroll report has.
+    let r = get(
+        "/api/v1/cases?q=Chelsea".into(),
+        "Bearer igw_test_token_0123456789",
+    )
+    .await;
+    let v: serde_json::Value = serde_json::from_str(&r.body).expect("json");
+    assert_eq!(v["total"], 1, "{}", r.body);
+    assert_eq!(v["cases"][0]["tracking_id"], tid.as_str());
+    assert_ne!(tid, other);
+
+    let r = get(
+        format!("/api/v1/cases/{tid}"),
+        "Bearer igw_test_token_0123456789",
+    )
+    .await;
+    let v: serde_json::Value = serde_json::from_str(&r.body).expect("json");
+    assert_eq!(v["tracking_id"], tid.as_str());
+    assert!(v["fields"].is_object());
+    let r = get(
+        format!("/api/v1/cases/{tid}/events"),
+        "Bearer igw_test_token_0123456789",
+    )
+    .await;
+    let v: serde_json::Value = serde_json::from_str(&r.body).expect("json");
+    assert!(!v.as_array().expect("events").is_empty());
+    let r = get(
+        format!("/api/v1/cases/{tid}/messages"),
+        "Bearer igw_test_token_0123456789",
+    )
+    .await;
+    let v: serde_json::Value = serde_json::from_str(&r.body).expect("json");
+    assert_eq!(v["inbound"].as_array().expect("inbound").len(), 1);
+    let r = get(
+        "/api/v1/cases/SOC-2026-999999".into(),
+        "Bearer igw_test_token_0123456789",
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+
+    let r = get("/api/v1/cases".into(), "Bearer igw_wrong").await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    let r = get("/api/v1/cases".into(), "Basic c2llbTp4").await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn queue_filters_and_held_mail_release() {
+    let a = app().await;
+    let ok = a.ingest_fixture("01-phish-payroll-plain.eml").await;
+    let gmail = a.ingest_fixture("03-mfa-fatigue-gmail-personal.eml").await;
+    a.add_user("ana", Role::Analyst, "analyst-password-1").await;
+    let (cookie, csrf) = a.login("ana", "analyst-password-1").await;
+    let r = a.get("/cases?q=Chelsea", Some(&cookie)).await;
+    assert!(
+        r.body.contains(&ok) && !r.body.contains(&gmail),
+        "search narrows"
+    );
+    let r = a.get("/cases?status=closed", Some(&cookie)).await;
+    assert!(!r.body.contains(&ok) && r.body.contains("No case matches."));
+
+    // The Gmail reporter's acknowledgement is held for an analyst.
+    let held = a.get("/outbound", Some(&cookie)).await;
+    assert!(held.body.contains(&gmail), "{}", held.body);
+    let re = regex::Regex::new(r#"action="/outbound/(\d+)/release""#).expect("re");
+    let id = re.captures(&held.body).expect("release form")[1].to_string();
+    let r = a
+        .post(
+            &format!("/outbound/{id}/release"),
+            Some(&cookie),
+            &[("csrf", &csrf)],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    let held = a.get("/outbound", Some(&cookie)).await;
+    assert!(!held.body.contains(&gmail));
+    let case = a.get(&format!("/cases/{gmail}"), Some(&cookie)).await;
+    assert!(case.body.contains("outbound_released"));
+    // Deciding twice is refused plainly.
+    let r = a
+        .post(
+            &format!("/outbound/{id}/drop"),
+            Some(&cookie),
+            &[("csrf", &csrf)],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert!(r.body.contains("not held"), "{}", r.body);
+}
+
+#[tokio::test]
+async fn an_empty_value_is_not_saved() {
+    let a = app().await;
+    let tid = a.ingest_fixture("01-phish-payroll-plain.eml").await;
+    a.add_user("ana", Role::Analyst, "analyst-password-1").await;
+    let (cookie, csrf) = a.login("ana", "analyst-password-1").await;
+    let before = field_value(&a, &tid, "reporter_phone").await;
+    let r = a
+        .post(
+            &format!("/cases/{tid}/fields"),
+            Some(&cookie),
+            &[
+                ("csrf", &csrf),
+                ("field", "reporter_phone"),
+                ("value", "  "),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert!(r.body.contains("empty value"), "{}", r.body);
+    assert_eq!(field_value(&a, &tid, "reporter_phone").await, before);
+}
+
+async fn get_with(a: &App, path: &str, headers: &[(&str, &str)]) -> Resp {
+    let mut b = Request::get(path);
+    for (k, v) in headers {
+        b = b.header(*k, *v);
+    }
+    a.send(b.body(Body::empty()).expect("request")).await
+}
+
+#[tokio::test]
+async fn trusted_proxy_header_signs_in_only_when_configured() {
+    // Off by default: the header is ignored.
+    let a = app().await;
+    a.add_user("ana", Role::Analyst, "analyst-password-1").await;
+    let r = get_with(&a, "/login", &[("X-Remote-User", "ana")]).await;
+    assert_eq!(r.status, StatusCode::OK, "the password form, no session");
+    assert!(!r.header(header::SET_COOKIE).contains("igw_session"));
+    let r = get_with(&a, "/cases", &[("X-Remote-User", "ana")]).await;
+    assert_eq!(r.header(header::LOCATION), "/login");
+
+    let a = app_with("[web]\ntrusted_user_header = \"X-Remote-User\"\n").await;
+    a.add_user("ana", Role::Analyst, "analyst-password-1").await;
+    let r = get_with(&a, "/login", &[("X-Remote-User", "ana")]).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    let cookie = r
+        .header(header::SET_COOKIE)
+        .split(';')
+        .next()
+        .expect("cookie")
+        .to_string();
+    assert!(cookie.starts_with("igw_session="), "{cookie}");
+    let r = get_with(
+        &a,
+        "/cases",
+        &[("X-Remote-User", "ana"), ("Cookie", cookie.as_str())],
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(r.body.contains("ana (analyst)"));
+    // The proxy now vouches for someone else: ana's session does not count.
+    let r = get_with(
+        &a,
+        "/cases",
+        &[("X-Remote-User", "mallory"), ("Cookie", cookie.as_str())],
+    )
+    .await;
+    assert_eq!(r.header(header::LOCATION), "/login");
+    let r = get_with(&a, "/login", &[("X-Remote-User", "mallory")]).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    assert!(r.body.contains("no enabled account"), "{}", r.body);
+}
+
+#[tokio::test]
+async fn session_cookie_is_secure_when_configured_or_behind_tls() {
+    let a = app().await;
+    a.add_user("ana", Role::Analyst, "analyst-password-1").await;
+    let r = a.try_login("ana", "analyst-password-1").await;
+    assert!(!r.header(header::SET_COOKIE).contains("Secure"));
+
+    let form = get_with(&a, "/login", &[("X-Forwarded-Proto", "https")]).await;
+    assert!(form.header(header::SET_COOKIE).ends_with("; Secure"));
+
+    let a = app_with("[web]\nsecure_cookies = true\n").await;
+    a.add_user("ana", Role::Analyst, "analyst-password-1").await;
+    let r = a.try_login("ana", "analyst-password-1").await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    let set = r.header(header::SET_COOKIE);
+    assert!(
+        set.starts_with("igw_session=") && set.contains("; Secure"),
+        "{set}"
+    );
+}
+
+/// `run` serves the UI on `[web] listen` and stops with the rest on SIGTERM;
+/// `user add` and `user token` work from the command line.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_serves_the_ui_and_the_cli_manages_accounts() {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let bin = env!("CARGO_BIN_EXE_incident-gateway");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("port")
+        .port();
+    let config = dir.path().join("gw.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[gateway]\ndata_dir = \"{}\"\n[web]\nlisten = \"127.0.0.1:{port}\"\n",
+            dir.path().display()
+        ),
+    )
+    .expect("config");
+    let mut add = Command::new(bin)
+        .args(["--config"])
+        .arg(&config)
+        .args(["user", "add", "ana", "--role", "viewer", "--password-stdin"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("user add");
+    add.stdin
+        .take()
+        .expect("stdin")
+        .write_all(b"viewer-password-1\n")
+        .expect("password");
+    let out = add.wait_with_output().expect("user add ends");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = Command::new(bin)
+        .arg("--config")
+        .arg(&config)
+        .args(["user", "token", "ana"])
+        .output()
+        .expect("user token");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let token = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    assert!(token.starts_with("igw_") && token.len() > 40, "{token}");
+
+    let mut run = Command::new(bin)
+        .arg("--config")
+        .arg(&config)
+        .arg("run")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("run");
+    let http = reqwest::Client::new();
+    let base = format!("http://127.0.0.1:{port}");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        if let Ok(r) = http.get(format!("{base}/healthz")).send().await {
+            assert_eq!(r.status(), 200);
+            assert_eq!(r.text().await.expect("body").trim(), "ok");
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the UI never answered"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let r = http
+        .get(format!("{base}/api/v1/cases"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .expect("api");
+    assert_eq!(r.status(), 200);
+    let r = http
+        .get(format!("{base}/api/v1/cases"))
+        .bearer_auth("igw_not_a_token")
+        .send()
+        .await
+        .expect("api");
+    assert_eq!(r.status(), 401);
+    // SAFETY: signalling our own child process by its pid.
+    unsafe {
+        libc::kill(run.id() as i32, libc::SIGTERM);
+    }
+    let status = run.wait().expect("run ends");
+    assert!(status.success(), "{status:?}");
+}
+
+#[tokio::test]
+async fn hostile_content_is_text_in_quarantine_and_held_mail() {
+    let a = app().await;
+    // An auto-reply lands in quarantine; a report from outside the allowed domains
+    // gets its acknowledgement (which quotes the subject) held for an analyst.
+    let auto = format!(
+        "From: away@mass.gov\r\nTo: soc@mass.gov\r\nSubject: Away {SCRIPT} {IMG}\r\n\
+Auto-Submitted: auto-replied\r\nMessage-ID: <ooo-2@mass.gov>\r\n\r\nI am away.\r\n"
+    );
+    assert!(a.ingest(auto.as_bytes()).await.is_none());
+    let outside = String::from_utf8(hostile_message())
+        .expect("utf-8")
+        .replace("pat.hostile@mass.gov", "pat.hostile@gmail.com")
+        .replace("<hostile-1@mass.gov>", "<hostile-2@gmail.com>");
+    let tid = a.ingest(outside.as_bytes()).await.expect("case");
+    a.add_user("ana", Role::Analyst, "analyst-password-1").await;
+    let (cookie, _) = a.login("ana", "analyst-password-1").await;
+    let q = a.get("/quarantine", Some(&cookie)).await;
+    assert!(q.body.contains("Away "), "{}", q.body);
+    let held = a.get("/outbound", Some(&cookie)).await;
+    assert!(held.body.contains(&tid), "{}", held.body);
+    for (name, page) in [("quarantine", &q.body), ("outbound", &held.body)] {
+        assert!(!page.contains(SCRIPT), "{name}");
+        assert!(!page.contains("<img src=x"), "{name}");
+        assert!(page.contains(&escaped(SCRIPT)), "{name}: {page}");
+        assert!(page.contains(&escaped(IMG)), "{name}");
+    }
+}
