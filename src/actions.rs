@@ -9,6 +9,7 @@ use sqlx::SqliteConnection;
 use crate::domain::{EmailAddress, Flag, Priority, Severity, Status, TrackingId};
 use crate::notify::{describe, Change, Notifier, Sent};
 use crate::store::cases::{self, Attribute, CaseRow};
+use crate::store::users::{self, AuditEntry};
 use crate::store::{self, outbox, NewEvent, Store, StoreError};
 
 /// What an action did, for the CLI and the web UI to show.
@@ -44,10 +45,10 @@ impl Actions {
         &self,
         id: &TrackingId,
         status: Status,
-        analyst: &str,
+        by: By<'_>,
         now: DateTime<Utc>,
     ) -> Result<Outcome, StoreError> {
-        self.set(id, Attribute::Status, Some(status.as_str()), analyst, now)
+        self.set(id, Attribute::Status, Some(status.as_str()), by, now)
             .await
     }
 
@@ -56,34 +57,22 @@ impl Actions {
         &self,
         id: &TrackingId,
         severity: Severity,
-        analyst: &str,
+        by: By<'_>,
         now: DateTime<Utc>,
     ) -> Result<Outcome, StoreError> {
-        self.set(
-            id,
-            Attribute::Severity,
-            Some(severity.as_str()),
-            analyst,
-            now,
-        )
-        .await
+        self.set(id, Attribute::Severity, Some(severity.as_str()), by, now)
+            .await
     }
 
     pub async fn set_priority(
         &self,
         id: &TrackingId,
         priority: Priority,
-        analyst: &str,
+        by: By<'_>,
         now: DateTime<Utc>,
     ) -> Result<Outcome, StoreError> {
-        self.set(
-            id,
-            Attribute::Priority,
-            Some(priority.as_str()),
-            analyst,
-            now,
-        )
-        .await
+        self.set(id, Attribute::Priority, Some(priority.as_str()), by, now)
+            .await
     }
 
     /// Assigns the case to an analyst (`None`: unassigns).
@@ -91,12 +80,11 @@ impl Actions {
         &self,
         id: &TrackingId,
         assignee: Option<&str>,
-        analyst: &str,
+        by: By<'_>,
         now: DateTime<Utc>,
     ) -> Result<Outcome, StoreError> {
         let assignee = assignee.map(str::trim).filter(|a| !a.is_empty());
-        self.set(id, Attribute::Assignee, assignee, analyst, now)
-            .await
+        self.set(id, Attribute::Assignee, assignee, by, now).await
     }
 
     /// One attribute change in its own transaction.
@@ -105,7 +93,7 @@ impl Actions {
         id: &TrackingId,
         attr: Attribute,
         value: Option<&str>,
-        analyst: &str,
+        by: By<'_>,
         now: DateTime<Utc>,
     ) -> Result<Outcome, StoreError> {
         let mut tx = self.store.begin_write().await?;
@@ -121,9 +109,17 @@ impl Actions {
                 .map_err(StoreError::Refused)?;
         }
         let out = self
-            .change_attribute(&mut tx, &case, attr, value, analyst, now)
+            .change_attribute(&mut tx, &case, attr, value, by, now)
             .await?;
-        tx.commit().await?;
+        commit_audited(
+            tx,
+            by,
+            attr.event(),
+            Some(case.id),
+            serde_json::json!({ "value": value, "summary": out.summary }),
+            now,
+        )
+        .await?;
         Ok(out)
     }
 
@@ -134,10 +130,10 @@ impl Actions {
         id: &TrackingId,
         flag: Flag,
         on: bool,
-        analyst: &str,
+        by: By<'_>,
         now: DateTime<Utc>,
     ) -> Result<Outcome, StoreError> {
-        let actor = actor(analyst);
+        let actor = by.actor();
         let mut tx = self.store.begin_write().await?;
         let case = load(&mut tx, id).await?;
         let changed = cases::set_flag(
@@ -163,7 +159,15 @@ impl Actions {
         } else {
             Vec::new()
         };
-        tx.commit().await?;
+        commit_audited(
+            tx,
+            by,
+            if on { "flag_set" } else { "flag_cleared" },
+            Some(case.id),
+            serde_json::json!({ "flag": flag.as_str() }),
+            now,
+        )
+        .await?;
         Ok(Outcome {
             tracking_id: case.tracking_id,
             summary: format!(
@@ -183,7 +187,7 @@ impl Actions {
         id: &TrackingId,
         message: &str,
         cc: &[EmailAddress],
-        analyst: &str,
+        by: By<'_>,
         now: DateTime<Utc>,
     ) -> Result<Outcome, StoreError> {
         let message = message.trim();
@@ -199,7 +203,7 @@ impl Actions {
             message: Some(message.to_string()),
             cc: cc.to_vec(),
             cause: "analyst_update".into(),
-            actor: actor(analyst),
+            actor: by.actor(),
         };
         let (queued, held) = match self
             .notifier
@@ -228,7 +232,7 @@ impl Actions {
                 )))
             }
         };
-        tx.commit().await?;
+        commit_audited(tx, by, "scio_update", Some(case.id), serde_json::json!({ "outbox": queued, "cc": cc.iter().map(|c| c.to_string()).collect::<Vec<_>>() }), now).await?;
         Ok(Outcome {
             tracking_id: case.tracking_id,
             summary: format!(
@@ -265,12 +269,61 @@ impl Actions {
             .map_err(|why| StoreError::Refused(format!("no SCIO thread for {id}: {why}")))
     }
 
+    /// Sets a field by hand; later email never overwrites it silently. Setting the
+    /// agency names who hears of the case: the SCIO thread opens if it had none.
+    pub async fn set_field(
+        &self,
+        id: &TrackingId,
+        field: &str,
+        value: serde_json::Value,
+        by: By<'_>,
+        now: DateTime<Utc>,
+    ) -> Result<Outcome, StoreError> {
+        let mut tx = self.store.begin_write().await?;
+        cases::set_field_by_analyst(&mut tx, id, field, value.clone(), by.name, now).await?;
+        let case = load(&mut tx, id).await?;
+        if field == "agency" {
+            sqlx::query("update cases set agency = ? where id = ?")
+                .bind(value.as_str().map(str::trim).filter(|v| !v.is_empty()))
+                .bind(case.id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        let actor = by.actor();
+        let mut queued: Vec<i64> = self
+            .notifier
+            .open_thread(&mut tx, case.id, &actor, now)
+            .await?
+            .into_iter()
+            .collect();
+        queued.extend(
+            self.notifier
+                .escalate(&mut tx, case.id, &actor, now)
+                .await?,
+        );
+        commit_audited(
+            tx,
+            by,
+            "field_changed",
+            Some(case.id),
+            serde_json::json!({ "field": field, "new": value }),
+            now,
+        )
+        .await?;
+        Ok(Outcome {
+            tracking_id: case.tracking_id,
+            summary: format!("{field} set"),
+            queued,
+            scio_note: None,
+        })
+    }
+
     /// An internal note: recorded on the case, never mailed.
     pub async fn note(
         &self,
         id: &TrackingId,
         text: &str,
-        analyst: &str,
+        by: By<'_>,
         now: DateTime<Utc>,
     ) -> Result<Outcome, StoreError> {
         let text = text.trim();
@@ -284,7 +337,7 @@ impl Actions {
             NewEvent {
                 case_id: case.id,
                 at: now,
-                actor: &actor(analyst),
+                actor: &by.actor(),
                 kind: "note_added",
                 detail: serde_json::json!({ "text": text }),
                 message_row_id: None,
@@ -292,7 +345,15 @@ impl Actions {
             },
         )
         .await?;
-        tx.commit().await?;
+        commit_audited(
+            tx,
+            by,
+            "note_added",
+            Some(case.id),
+            serde_json::json!({}),
+            now,
+        )
+        .await?;
         Ok(Outcome {
             tracking_id: case.tracking_id,
             summary: "internal note recorded (not sent to anyone)".into(),
@@ -306,10 +367,10 @@ impl Actions {
         &self,
         id: &TrackingId,
         other: &TrackingId,
-        analyst: &str,
+        by: By<'_>,
         now: DateTime<Utc>,
     ) -> Result<Outcome, StoreError> {
-        let actor = actor(analyst);
+        let actor = by.actor();
         let mut tx = self.store.begin_write().await?;
         let (a, b) = (load(&mut tx, id).await?, load(&mut tx, other).await?);
         if a.id == b.id {
@@ -338,7 +399,15 @@ impl Actions {
             )
             .await?;
         }
-        tx.commit().await?;
+        commit_audited(
+            tx,
+            by,
+            "case_linked",
+            Some(a.id),
+            serde_json::json!({ "other": b.tracking_id }),
+            now,
+        )
+        .await?;
         Ok(Outcome {
             tracking_id: a.tracking_id.clone(),
             summary: format!("linked with {}", b.tracking_id),
@@ -353,10 +422,10 @@ impl Actions {
         &self,
         id: &TrackingId,
         into: &TrackingId,
-        analyst: &str,
+        by: By<'_>,
         now: DateTime<Utc>,
     ) -> Result<Outcome, StoreError> {
-        let actor = actor(analyst);
+        let actor = by.actor();
         let mut tx = self.store.begin_write().await?;
         let (source, target) = (load(&mut tx, id).await?, load(&mut tx, into).await?);
         if source.id == target.id {
@@ -399,7 +468,15 @@ impl Actions {
             )
             .await?;
         }
-        tx.commit().await?;
+        commit_audited(
+            tx,
+            by,
+            "case_merged",
+            Some(source.id),
+            serde_json::json!({ "into": target.tracking_id, "messages_moved": moved }),
+            now,
+        )
+        .await?;
         Ok(Outcome {
             tracking_id: source.tracking_id.clone(),
             summary: format!(
@@ -416,18 +493,18 @@ impl Actions {
         &self,
         outbox_id: i64,
         release: bool,
-        analyst: &str,
+        by: By<'_>,
         now: DateTime<Utc>,
     ) -> Result<Option<i64>, StoreError> {
         let mut tx = self.store.begin_write().await?;
-        let case_id = outbox::decide_held(&mut tx, outbox_id, release, analyst, now).await?;
+        let case_id = outbox::decide_held(&mut tx, outbox_id, release, by.name, now).await?;
         if let Some(case_id) = case_id {
             store::record_event(
                 &mut tx,
                 NewEvent {
                     case_id,
                     at: now,
-                    actor: &actor(analyst),
+                    actor: &by.actor(),
                     kind: if release {
                         "outbound_released"
                     } else {
@@ -440,7 +517,19 @@ impl Actions {
             )
             .await?;
         }
-        tx.commit().await?;
+        commit_audited(
+            tx,
+            by,
+            if release {
+                "outbound_released"
+            } else {
+                "outbound_dropped"
+            },
+            case_id,
+            serde_json::json!({ "outbox_id": outbox_id }),
+            now,
+        )
+        .await?;
         Ok(case_id)
     }
 
@@ -452,10 +541,10 @@ impl Actions {
         case: &CaseRow,
         attr: Attribute,
         value: Option<&str>,
-        analyst: &str,
+        by: By<'_>,
         now: DateTime<Utc>,
     ) -> Result<Outcome, StoreError> {
-        let actor = actor(analyst);
+        let actor = by.actor();
         let old = cases::set_attribute(tx, case.id, attr, value, &actor, now).await?;
         // Until an analyst sets one, the severity in force is the suggested one.
         let shown_old = match (&old, attr) {
@@ -517,8 +606,48 @@ impl Actions {
     }
 }
 
-fn actor(analyst: &str) -> String {
-    format!("analyst:{analyst}")
+/// Who acts, and from where: the actor of the case's events and the audit trail.
+#[derive(Debug, Clone, Copy)]
+pub struct By<'a> {
+    pub name: &'a str,
+    /// The client address (web UI, API); `None` on the command line.
+    pub ip: Option<&'a str>,
+}
+
+impl<'a> By<'a> {
+    pub fn cli(name: &'a str) -> Self {
+        Self { name, ip: None }
+    }
+
+    /// `analyst:<name>`.
+    pub fn actor(&self) -> String {
+        format!("analyst:{}", self.name)
+    }
+}
+
+/// Records the action in the audit trail, then commits it with everything it did.
+async fn commit_audited(
+    mut tx: sqlx::Transaction<'static, sqlx::Sqlite>,
+    by: By<'_>,
+    action: &str,
+    case_id: Option<i64>,
+    detail: serde_json::Value,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    users::audit(
+        &mut tx,
+        AuditEntry {
+            at: now,
+            username: by.name,
+            action,
+            ip: by.ip,
+            case_id,
+            detail,
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
 }
 
 async fn load(conn: &mut SqliteConnection, id: &TrackingId) -> Result<CaseRow, StoreError> {

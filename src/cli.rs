@@ -8,7 +8,7 @@ use anyhow::{bail, Context};
 use chrono::Utc;
 use clap::{Parser, Subcommand};
 
-use crate::actions::Actions;
+use crate::actions::{Actions, By};
 use crate::config::Config;
 use crate::domain::{EmailAddress, TrackingId};
 use crate::intake::imap;
@@ -366,9 +366,10 @@ async fn dispatch(command: Command, config: Config) -> anyhow::Result<ExitCode> 
             let tid: TrackingId = id.parse()?;
             let value = serde_json::from_str(&value).unwrap_or(serde_json::Value::String(value));
             let store = Store::connect(&config.database_url()).await?;
-            let mut tx = store.begin_write().await?;
-            cases::set_field_by_analyst(&mut tx, &tid, &field, value, &by, Utc::now()).await?;
-            tx.commit().await?;
+            actions(&config, store)
+                .await?
+                .set_field(&tid, &field, value, By::cli(&by), Utc::now())
+                .await?;
             println!("{tid}: {field} set by {by}");
             Ok(ExitCode::SUCCESS)
         }
@@ -916,7 +917,7 @@ async fn outbound(config: Config, command: OutboundCommand) -> anyhow::Result<Ex
         OutboundCommand::Release { id, by } => {
             actions(&config, store)
                 .await?
-                .decide_held(id, true, &by, Utc::now())
+                .decide_held(id, true, By::cli(&by), Utc::now())
                 .await?;
             println!("outbound message #{id} released; the worker of `run` sends it");
         }
@@ -936,7 +937,7 @@ async fn outbound(config: Config, command: OutboundCommand) -> anyhow::Result<Ex
         OutboundCommand::Drop { id, by } => {
             actions(&config, store)
                 .await?
-                .decide_held(id, false, &by, Utc::now())
+                .decide_held(id, false, By::cli(&by), Utc::now())
                 .await?;
             println!("outbound message #{id} dropped; it will not be sent");
         }
@@ -958,22 +959,23 @@ async fn case_action(config: Config, command: CaseCommand) -> anyhow::Result<Exi
     let now = Utc::now();
     let out = match command {
         CaseCommand::SetStatus { id, status, by } => {
-            a.set_status(&id.parse()?, status.parse()?, &by, now)
+            a.set_status(&id.parse()?, status.parse()?, By::cli(&by), now)
                 .await?
         }
         CaseCommand::SetSeverity { id, severity, by } => {
-            a.set_severity(&id.parse()?, severity.parse()?, &by, now)
+            a.set_severity(&id.parse()?, severity.parse()?, By::cli(&by), now)
                 .await?
         }
         CaseCommand::SetPriority { id, priority, by } => {
-            a.set_priority(&id.parse()?, priority.parse()?, &by, now)
+            a.set_priority(&id.parse()?, priority.parse()?, By::cli(&by), now)
                 .await?
         }
         CaseCommand::Assign { id, analyst, by } => {
-            a.assign(&id.parse()?, analyst.as_deref(), &by, now).await?
+            a.assign(&id.parse()?, analyst.as_deref(), By::cli(&by), now)
+                .await?
         }
         CaseCommand::Flag { id, flag, off, by } => {
-            a.set_flag(&id.parse()?, flag.parse()?, !off, &by, now)
+            a.set_flag(&id.parse()?, flag.parse()?, !off, By::cli(&by), now)
                 .await?
         }
         CaseCommand::Update {
@@ -1007,14 +1009,19 @@ async fn case_action(config: Config, command: CaseCommand) -> anyhow::Result<Exi
                 );
                 return Ok(ExitCode::SUCCESS);
             }
-            a.update(&id.parse()?, &message, &cc, &by, now).await?
+            a.update(&id.parse()?, &message, &cc, By::cli(&by), now)
+                .await?
         }
-        CaseCommand::Note { id, text, by } => a.note(&id.parse()?, &text, &by, now).await?,
+        CaseCommand::Note { id, text, by } => {
+            a.note(&id.parse()?, &text, By::cli(&by), now).await?
+        }
         CaseCommand::Link { id, other, by } => {
-            a.link(&id.parse()?, &other.parse()?, &by, now).await?
+            a.link(&id.parse()?, &other.parse()?, By::cli(&by), now)
+                .await?
         }
         CaseCommand::Merge { id, into, by } => {
-            a.merge(&id.parse()?, &into.parse()?, &by, now).await?
+            a.merge(&id.parse()?, &into.parse()?, By::cli(&by), now)
+                .await?
         }
         CaseCommand::Show { .. } | CaseCommand::SetField { .. } => {
             unreachable!("handled in dispatch")

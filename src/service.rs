@@ -79,9 +79,10 @@ impl Service {
         }
         {
             let (store, config, rx) = (self.store.clone(), self.config.clone(), rx.clone());
+            let actions = self.actions.clone();
             tasks.spawn(async move {
                 // The review UI failing to bind must not stop intake and sending.
-                if let Err(e) = crate::web::serve(store, config, rx).await {
+                if let Err(e) = crate::web::serve(store, config, actions, rx).await {
                     tracing::error!(error = %e, "review web UI not available");
                 }
             });

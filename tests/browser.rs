@@ -279,7 +279,12 @@ async fn analyst_logs_in_and_reads_a_case() {
         return;
     }
     let dir = tempfile::tempdir().expect("tempdir");
-    let text = format!("[gateway]\ndata_dir = \"{}\"\n", dir.path().display());
+    // The sample directory: fixture 01's agency has an SCIO, so updates have a thread.
+    let text = format!(
+        "[gateway]\ndata_dir = \"{}\"\ndirectory = \"{}/fixtures/directory.toml\"\n",
+        dir.path().display(),
+        env!("CARGO_MANIFEST_DIR")
+    );
     let config = Arc::new(
         Config::from_toml_with_env(&text, "test", Vec::<(String, String)>::new()).expect("config"),
     );
@@ -350,6 +355,27 @@ async fn analyst_logs_in_and_reads_a_case() {
         .await;
     b.wait_text("#timeline", "field_changed").await;
     b.screenshot("case").await;
+
+    // Severity: the analyst's choice shows, and the change is in the timeline.
+    b.click("#severity-select option[value=critical]").await;
+    b.click("#severity-submit").await;
+    b.wait_text("#case-severity", "critical").await;
+    b.wait_text("#timeline", "severity_changed").await;
+
+    // An update to the SCIO thread: previewed as the email, then sent, then in the
+    // timeline.
+    let update = "Contained: the sender domain is blocked at the gateway.";
+    b.type_into("#update-message", update).await;
+    b.click("#update-preview").await;
+    b.wait_text("#preview-subject", &format!("Re: [{tid}] New incident"))
+        .await;
+    assert!(b.text("#preview-to").await.contains("scio@anf.state.ma.us"));
+    assert!(b.text("#preview-text").await.contains(update));
+    b.screenshot("preview").await;
+    b.click("#update-send").await;
+    b.wait_text("#timeline", "scio_update_queued").await;
+    b.wait_text("#timeline", update).await;
+    b.screenshot("after-update").await;
 
     b.quit().await;
     let _ = stop.send(true);

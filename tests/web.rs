@@ -107,6 +107,16 @@ impl App {
         self.send(b.body(Body::from(body)).expect("request")).await
     }
 
+    /// Posts a case action form.
+    async fn act(&self, tid: &str, action: &str, cookie: &str, form: &[(&str, &str)]) -> Resp {
+        self.post(
+            &format!("/cases/{tid}/actions/{action}"),
+            Some(cookie),
+            form,
+        )
+        .await
+    }
+
     async fn add_user(&self, name: &str, role: Role, password: &str) {
         let hash = web::auth::hash_password(password).expect("hash");
         let mut tx = self.store.begin_write().await.expect("tx");
@@ -928,4 +938,187 @@ Auto-Submitted: auto-replied\r\nMessage-ID: <ooo-2@mass.gov>\r\n\r\nI am away.\r
         assert!(page.contains(&escaped(SCRIPT)), "{name}: {page}");
         assert!(page.contains(&escaped(IMG)), "{name}");
     }
+}
+
+/// A directory that gives fixture 01's agency (Department of Revenue) an SCIO.
+fn dor_directory(dir: &std::path::Path) -> String {
+    let path = dir.join("directory.toml");
+    std::fs::write(
+        &path,
+        "[[secretariats]]\nid = \"ANF\"\nname = \"A and F\"\nscio = \"scio@anf.state.ma.us\"\n\n\
+         [[agencies]]\nname = \"Department of Revenue\"\naliases = [\"DOR\"]\ndomains = [\"dor.state.ma.us\"]\nsecretariat = \"ANF\"\n\n\
+         [lists]\nleadership = [\"leaders@mass.gov\"]\n",
+    )
+    .expect("directory");
+    format!("directory = \"{}\"\n", path.display())
+}
+
+async fn outbox_kinds(store: &Store) -> Vec<(String, String)> {
+    let mut c = store.pool().acquire().await.expect("conn");
+    sqlx::query_as("select kind, status from outbox order by id")
+        .fetch_all(&mut *c)
+        .await
+        .expect("outbox")
+}
+
+#[tokio::test]
+async fn case_actions_run_for_analysts_with_csrf_and_are_recorded() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let app = app_with(&dor_directory(tmp.path())).await;
+    let tid = app.ingest_fixture("01-phish-payroll-plain.eml").await;
+    app.add_user("ana", Role::Analyst, "analyst-password-1")
+        .await;
+    app.add_user("val", Role::Viewer, "viewer-password-1").await;
+    let (ana, csrf) = app.login("ana", "analyst-password-1").await;
+    let (val, vcsrf) = app.login("val", "viewer-password-1").await;
+    let before = outbox_kinds(&app.store).await;
+    assert!(
+        before.iter().any(|(k, _)| k == "scio_new"),
+        "the SCIO thread opened at intake: {before:?}"
+    );
+
+    // A viewer, a missing token, a wrong token: refused, nothing changes.
+    let r = app
+        .act(
+            &tid,
+            "severity",
+            &val,
+            &[("csrf", &vcsrf), ("value", "critical")],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    let r = app
+        .act(&tid, "severity", &ana, &[("value", "critical")])
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    let r = app
+        .act(
+            &tid,
+            "severity",
+            &ana,
+            &[("csrf", &"0".repeat(64)), ("value", "critical")],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    assert_eq!(outbox_kinds(&app.store).await, before);
+
+    // The analyst: severity, status, a move the lifecycle refuses, a flag, a note.
+    for (action, fields, want) in [
+        (
+            "severity",
+            vec![("value", "critical")],
+            StatusCode::SEE_OTHER,
+        ),
+        (
+            "status",
+            vec![("value", "investigating")],
+            StatusCode::SEE_OTHER,
+        ),
+        (
+            "status",
+            vec![("value", "reopened")],
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "flag",
+            vec![("value", "major_incident"), ("on", "on")],
+            StatusCode::SEE_OTHER,
+        ),
+        (
+            "note",
+            vec![("message", "call the ISO <b>first</b>")],
+            StatusCode::SEE_OTHER,
+        ),
+    ] {
+        let mut form = fields;
+        form.push(("csrf", &csrf));
+        let r = app.act(&tid, action, &ana, &form).await;
+        assert_eq!(r.status, want, "{action}: {}", r.body);
+        if want == StatusCode::BAD_REQUEST {
+            assert!(
+                r.body
+                    .contains("only a resolved or closed case can be reopened"),
+                "{}",
+                r.body
+            );
+        }
+    }
+
+    // The update: a preview queues nothing and shows the email; sending queues it.
+    let n = outbox_kinds(&app.store).await.len();
+    let msg = "Contained: the sender domain is blocked. <script>alert(1)</script>";
+    let r = app
+        .act(
+            &tid,
+            "update",
+            &ana,
+            &[("csrf", &csrf), ("message", msg), ("step", "preview")],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert!(r.body.contains("scio@anf.state.ma.us"), "{}", r.body);
+    assert!(r
+        .body
+        .contains(&format!("Re: [{tid}] New incident: Department of Revenue")));
+    assert!(r.body.contains("the sender domain is blocked"));
+    assert!(
+        !r.body.contains(SCRIPT),
+        "the analyst's HTML is shown as text"
+    );
+    assert_eq!(
+        outbox_kinds(&app.store).await.len(),
+        n,
+        "a preview sends nothing"
+    );
+    let r = app
+        .act(
+            &tid,
+            "update",
+            &ana,
+            &[("csrf", &csrf), ("message", msg), ("step", "send")],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+
+    let kinds: Vec<String> = outbox_kinds(&app.store)
+        .await
+        .into_iter()
+        .map(|k| k.0)
+        .collect();
+    // severity and status: two updates; the flag: the major-incident notice; the
+    // written update: one more (leadership now on the thread). The note: nothing.
+    assert_eq!(
+        kinds[before.len()..],
+        ["scio_update", "scio_update", "escalation", "scio_update"]
+    );
+    let page = app.get(&format!("/cases/{tid}"), Some(&ana)).await;
+    for kind in [
+        "severity_changed",
+        "status_changed",
+        "flag_set",
+        "escalation_queued",
+        "note_added",
+        "scio_update_queued",
+    ] {
+        assert!(page.body.contains(kind), "{kind} in the timeline");
+    }
+    assert!(page.body.contains(&escaped("call the ISO <b>first</b>")));
+    assert!(page.body.contains("analyst:ana"));
+    let mut c = app.store.pool().acquire().await.expect("conn");
+    let audited: Vec<String> = sqlx::query_scalar(
+        "select action from audit where username = 'ana' and case_id is not null order by id",
+    )
+    .fetch_all(&mut *c)
+    .await
+    .expect("audit");
+    assert_eq!(
+        audited,
+        [
+            "severity_changed",
+            "status_changed",
+            "flag_set",
+            "note_added",
+            "scio_update"
+        ]
+    );
 }

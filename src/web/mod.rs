@@ -4,6 +4,7 @@
 //! page shows hostile email content. Every response carries a strict
 //! Content-Security-Policy (scripts and styles only from `/static/`).
 
+pub mod actions;
 pub mod api;
 pub mod auth;
 pub mod pages;
@@ -20,7 +21,10 @@ use axum::routing::{get, post};
 use axum::Router;
 use tokio::sync::watch;
 
+use crate::actions::Actions;
 use crate::config::{Config, WebConfig};
+use crate::notify::Notifier;
+use crate::routing::DirectoryHandle;
 use crate::store::{Store, StoreError};
 
 /// What every handler shares.
@@ -30,14 +34,28 @@ pub struct AppState {
     pub web: Arc<WebConfig>,
     /// The tracking-ID prefix, for parsing IDs in paths.
     pub config: Arc<Config>,
+    /// Analyst actions (the same code the CLI runs).
+    pub actions: Actions,
 }
 
 impl AppState {
+    /// State with its own view of the directory (tests); `run` shares its live one
+    /// through [`AppState::with_actions`].
     pub fn new(store: Store, config: Arc<Config>) -> Self {
+        let directory = DirectoryHandle::open(config.gateway.directory.clone()).unwrap_or_else(|e| {
+            tracing::error!(error = %e, "directory unusable; the web UI's actions run without it");
+            DirectoryHandle::fixed(crate::routing::Directory::default())
+        });
+        let actions = Actions::new(store.clone(), Notifier::new(config.clone(), directory));
+        Self::with_actions(store, config, actions)
+    }
+
+    pub fn with_actions(store: Store, config: Arc<Config>, actions: Actions) -> Self {
         Self {
             store,
             web: Arc::new(config.web.clone()),
             config,
+            actions,
         }
     }
 }
@@ -121,6 +139,10 @@ fn templates() -> &'static minijinja::Environment<'static> {
                 include_str!("../../templates/web/outbound.html"),
             ),
             ("error.html", include_str!("../../templates/web/error.html")),
+            (
+                "update_preview.html",
+                include_str!("../../templates/web/update_preview.html"),
+            ),
         ] {
             if let Err(e) = env.add_template(name, src) {
                 // A broken embedded template is a build defect; the page shows an error.
@@ -204,6 +226,7 @@ pub fn router(state: AppState) -> Router {
         .route("/cases", get(pages::queue))
         .route("/cases/{tid}", get(pages::case))
         .route("/cases/{tid}/fields", post(pages::set_field))
+        .route("/cases/{tid}/actions/{action}", post(actions::act))
         .route("/cases/{tid}/attachments/{sha256}", get(pages::attachment))
         .route("/messages/{id}/raw", get(pages::raw_message))
         .route("/quarantine", get(pages::quarantine))
@@ -235,6 +258,7 @@ pub enum ServeError {
 pub async fn serve(
     store: Store,
     config: Arc<Config>,
+    actions: Actions,
     shutdown: watch::Receiver<bool>,
 ) -> Result<(), ServeError> {
     let addr = config.web.listen.clone();
@@ -244,7 +268,12 @@ pub async fn serve(
             addr: addr.clone(),
             source,
         })?;
-    serve_on(listener, AppState::new(store, config), shutdown).await
+    serve_on(
+        listener,
+        AppState::with_actions(store, config, actions),
+        shutdown,
+    )
+    .await
 }
 
 /// Serves on a bound listener (tests bind port 0).

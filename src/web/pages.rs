@@ -13,10 +13,10 @@ use super::render::safe_body;
 use super::{render, AppState, WebError};
 use crate::domain::TrackingId;
 use crate::store::queue::{self, QueueFilter};
-use crate::store::users::{self, AuditEntry};
-use crate::store::{self, cases, messages, outbox, NewEvent, StoreError};
+use crate::store::users;
+use crate::store::{cases, messages, outbox, StoreError};
 
-fn who_ctx(who: &Who) -> minijinja::Value {
+pub(super) fn who_ctx(who: &Who) -> minijinja::Value {
     minijinja::context! {
         name => who.user.name,
         role => who.user.role.as_str(),
@@ -252,6 +252,13 @@ pub async fn case(
             bodies => bodies,
             outbox => d.outbox,
             timeline => timeline,
+            flags => d.flags,
+            links => d.links,
+            merged_into => d.merged_into,
+            all_flags => crate::domain::Flag::ALL.iter().map(|f| f.as_str()).collect::<Vec<_>>(),
+            statuses => crate::domain::Status::ALL.iter().map(|f| f.as_str()).collect::<Vec<_>>(),
+            severities => crate::domain::Severity::ALL.iter().map(|f| f.as_str()).collect::<Vec<_>>(),
+            priorities => crate::domain::Priority::ALL.iter().map(|f| f.as_str()).collect::<Vec<_>>(),
         },
     )
 }
@@ -283,23 +290,19 @@ pub async fn set_field(
     // As `case set-field`: a JSON value when it parses as one, text otherwise.
     let value = serde_json::from_str(f.value.trim())
         .unwrap_or_else(|_| serde_json::Value::String(f.value.trim().to_string()));
-    let now = Utc::now();
-    let mut tx = state.store.begin_write().await?;
-    cases::set_field_by_analyst(&mut tx, &tid, &field, value.clone(), &who.user.name, now).await?;
-    let case_id = cases::by_tracking_id(&mut tx, &tid).await?.map(|c| c.id);
-    users::audit(
-        &mut tx,
-        AuditEntry {
-            at: now,
-            username: &who.user.name,
-            action: "field_changed",
-            ip: Some(&who.ip),
-            case_id,
-            detail: serde_json::json!({ "field": field, "new": value }),
-        },
-    )
-    .await?;
-    tx.commit().await.map_err(StoreError::from)?;
+    state
+        .actions
+        .set_field(
+            &tid,
+            &field,
+            value,
+            crate::actions::By {
+                name: &who.user.name,
+                ip: Some(&who.ip),
+            },
+            Utc::now(),
+        )
+        .await?;
     tracing::info!(user = %who.user.name, case = %tid, field = %field, "field set in the web UI");
     Ok(Redirect::to(&format!("/cases/{tid}#fields")).into_response())
 }
@@ -428,42 +431,14 @@ pub async fn outbound(
 }
 
 async fn decide(state: &AppState, who: &Who, id: i64, release: bool) -> Result<(), WebError> {
-    let now = Utc::now();
-    let kind = if release {
-        "outbound_released"
-    } else {
-        "outbound_dropped"
+    let by = crate::actions::By {
+        name: &who.user.name,
+        ip: Some(&who.ip),
     };
-    let mut tx = state.store.begin_write().await?;
-    let case_id = outbox::decide_held(&mut tx, id, release, &who.user.name, now).await?;
-    if let Some(case_id) = case_id {
-        store::record_event(
-            &mut tx,
-            NewEvent {
-                case_id,
-                at: now,
-                actor: &who.actor(),
-                kind,
-                detail: serde_json::json!({ "outbox_id": id }),
-                message_row_id: None,
-                outbox_id: Some(id),
-            },
-        )
+    state
+        .actions
+        .decide_held(id, release, by, Utc::now())
         .await?;
-    }
-    users::audit(
-        &mut tx,
-        AuditEntry {
-            at: now,
-            username: &who.user.name,
-            action: kind,
-            ip: Some(&who.ip),
-            case_id,
-            detail: serde_json::json!({ "outbox_id": id }),
-        },
-    )
-    .await?;
-    tx.commit().await.map_err(StoreError::from)?;
     tracing::info!(user = %who.user.name, outbox = id, release, "held mail decided in the web UI");
     Ok(())
 }

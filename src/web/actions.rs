@@ -1,0 +1,132 @@
+//! The case page's action forms: status, severity, priority, assignee, flags, an
+//! update to the SCIO thread (with a preview of the email), an internal note, link and
+//! merge. Each runs the same [`crate::actions::Actions`] code as the CLI, in one
+//! transaction with its event and audit row; analysts only, CSRF-checked.
+
+use axum::extract::{Path, State};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::Form;
+use chrono::Utc;
+use serde::Deserialize;
+
+use super::auth::{PageUser, Who};
+use super::render::sanitize_html;
+use super::{render, AppState, WebError};
+use crate::actions::By;
+use crate::domain::{EmailAddress, TrackingId};
+
+/// Every action form posts a subset of these.
+#[derive(Debug, Default, Deserialize)]
+pub struct ActionForm {
+    #[serde(default)]
+    csrf: String,
+    /// status, severity, priority, assignee, flag name, other case.
+    #[serde(default)]
+    value: String,
+    /// Flags: "on" sets, anything else clears.
+    #[serde(default)]
+    on: String,
+    /// Update and note text.
+    #[serde(default)]
+    message: String,
+    /// Update copies: addresses separated by commas, semicolons or spaces.
+    #[serde(default)]
+    cc: String,
+    /// Update: "preview" shows the email, "send" queues it.
+    #[serde(default)]
+    step: String,
+}
+
+fn by(who: &Who) -> By<'_> {
+    By {
+        name: &who.user.name,
+        ip: Some(&who.ip),
+    }
+}
+
+fn parse<T: std::str::FromStr<Err = crate::domain::DomainError>>(v: &str) -> Result<T, WebError> {
+    v.parse::<T>()
+        .map_err(|e| WebError::BadRequest(e.to_string()))
+}
+
+/// `POST /cases/{tid}/actions/{action}`.
+pub async fn act(
+    State(state): State<AppState>,
+    PageUser(who): PageUser,
+    Path((tid, action)): Path<(String, String)>,
+    Form(f): Form<ActionForm>,
+) -> Result<Response, WebError> {
+    who.may_change(&f.csrf)?;
+    let tid: TrackingId = tid.parse().map_err(|_| WebError::NotFound)?;
+    let a = &state.actions;
+    let now = Utc::now();
+    let v = f.value.trim();
+    let out = match action.as_str() {
+        "status" => a.set_status(&tid, parse(v)?, by(&who), now).await?,
+        "severity" => a.set_severity(&tid, parse(v)?, by(&who), now).await?,
+        "priority" => a.set_priority(&tid, parse(v)?, by(&who), now).await?,
+        "assign" => a.assign(&tid, Some(v), by(&who), now).await?,
+        "flag" => {
+            a.set_flag(&tid, parse(v)?, f.on == "on", by(&who), now)
+                .await?
+        }
+        "note" => a.note(&tid, &f.message, by(&who), now).await?,
+        "link" => a.link(&tid, &parse(v)?, by(&who), now).await?,
+        "merge" => a.merge(&tid, &parse(v)?, by(&who), now).await?,
+        "update" => {
+            let cc = f
+                .cc
+                .split([',', ';', ' ', '\n'])
+                .map(str::trim)
+                .filter(|c| !c.is_empty())
+                .map(|c| EmailAddress::parse(c).map_err(|e| WebError::BadRequest(e.to_string())))
+                .collect::<Result<Vec<_>, _>>()?;
+            if f.step != "send" {
+                return preview(&state, &who, &tid, &f, &cc).await;
+            }
+            a.update(&tid, &f.message, &cc, by(&who), now).await?
+        }
+        _ => return Err(WebError::NotFound),
+    };
+    tracing::info!(user = %who.user.name, case = %tid, action = %action, summary = %out.summary, "case action in the web UI");
+    Ok(Redirect::to(&format!("/cases/{}#timeline", out.tracking_id)).into_response())
+}
+
+/// The update as the SCIO thread would receive it, with Send and Edit.
+async fn preview(
+    state: &AppState,
+    who: &Who,
+    tid: &TrackingId,
+    f: &ActionForm,
+    cc: &[EmailAddress],
+) -> Result<Response, WebError> {
+    if f.message.trim().is_empty() {
+        return Err(WebError::BadRequest(
+            "The update is empty: write what the SCIO should know.".into(),
+        ));
+    }
+    let (to, rendered) = state
+        .actions
+        .preview_update(tid, &f.message, Utc::now())
+        .await?;
+    // Our own rendering, yet the analyst's Markdown may carry links: sanitised the
+    // same way as inbound mail before it is shown.
+    let (html, _) = sanitize_html(&rendered.html);
+    let to: Vec<String> = to.iter().map(|c| c.address.to_string()).collect();
+    let cc: Vec<String> = cc.iter().map(|c| c.to_string()).collect();
+    Ok(render(
+        "update_preview.html",
+        minijinja::context! {
+            who => super::pages::who_ctx(who),
+            tracking_id => tid.to_string(),
+            to => to,
+            cc => cc,
+            cc_raw => f.cc,
+            subject => rendered.subject,
+            text => rendered.text,
+            html => html,
+            message => f.message,
+        },
+    )?
+    .into_response())
+}
