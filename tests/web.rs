@@ -1122,3 +1122,29 @@ async fn case_actions_run_for_analysts_with_csrf_and_are_recorded() {
         ]
     );
 }
+
+#[tokio::test]
+async fn unverified_correspondence_is_listed_beside_the_quarantine() {
+    let app = app().await;
+    let tid = app.ingest_fixture("01-phish-payroll-plain.eml").await;
+    let stranger = format!(
+        "From: Someone <someone@elsewhere.example>\r\nTo: soc@mass.gov\r\nSubject: Re: [{tid}] <b>details</b>\r\nMessage-ID: <stranger-1@elsewhere.example>\r\nDate: Tue, 13 Jan 2026 11:00:00 -0500\r\n\r\nI have more details.\r\n"
+    );
+    assert_eq!(
+        app.ingest(stranger.as_bytes()).await.as_deref(),
+        Some(tid.as_str())
+    );
+    app.add_user("val", Role::Viewer, "viewer-password-1").await;
+    let (val, _) = app.login("val", "viewer-password-1").await;
+    let page = app.get("/quarantine", Some(&val)).await;
+    assert_eq!(page.status, StatusCode::OK);
+    let table = page
+        .body
+        .split("id=\"unverified\"")
+        .nth(1)
+        .expect("the unverified list");
+    assert!(table.contains(&format!("/cases/{tid}#message-")), "{table}");
+    assert!(table.contains("someone@elsewhere.example"));
+    assert!(table.contains(&escaped("<b>details</b>")), "{table}");
+    assert!(!table.contains("<b>details</b>"));
+}

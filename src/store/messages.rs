@@ -285,6 +285,33 @@ pub async fn quarantine(
     .await?)
 }
 
+/// A message attached to a case but from someone not verified as its participant.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct UnverifiedRow {
+    pub id: i64,
+    pub tracking_id: String,
+    pub from_addr: Option<String>,
+    pub subject: Option<String>,
+    pub received_at: String,
+    pub reason: Option<String>,
+}
+
+/// Unverified correspondence on cases, newest first (the quarantine's second list).
+pub async fn unverified(
+    conn: &mut SqliteConnection,
+    limit: i64,
+) -> Result<Vec<UnverifiedRow>, StoreError> {
+    Ok(sqlx::query_as(
+        "select m.id, c.tracking_id, m.from_addr, m.subject, m.received_at,
+                json_extract(e.detail_json, '$.reason') as reason
+         from events e join messages m on m.id = e.message_row_id join cases c on c.id = e.case_id
+         where e.kind = 'unverified_correspondence' order by m.id desc limit ?",
+    )
+    .bind(limit)
+    .fetch_all(&mut *conn)
+    .await?)
+}
+
 pub async fn for_case(
     conn: &mut SqliteConnection,
     case_id: i64,

@@ -400,9 +400,10 @@ pub async fn quarantine(
 ) -> Result<Html<String>, WebError> {
     let mut c = conn(&state).await?;
     let rows = messages::quarantine(&mut c, 200).await?;
+    let unverified = messages::unverified(&mut c, 200).await?;
     render(
         "quarantine.html",
-        minijinja::context! { who => who_ctx(&who), messages => rows },
+        minijinja::context! { who => who_ctx(&who), messages => rows, unverified => unverified },
     )
 }
 
