@@ -301,7 +301,7 @@ async fn sso_login(state: &AppState, name: &str, ip: &str) -> Result<Response, W
         .await?;
         tx.commit().await.map_err(crate::store::StoreError::from)?;
         return Err(WebError::Forbidden(format!(
-            "Single sign-on names '{name}', which has no enabled account here;              ask an administrator to run `incident-gateway user add`."
+            "Single sign-on names '{name}', which has no enabled account here; ask an administrator to run `incident-gateway user add`."
         )));
     };
     start_session(state, tx, user, ip, now, "trusted_user_header").await
