@@ -324,6 +324,47 @@ async fn a_viewer_changes_nothing() {
         let r = a.post(path, Some(&cookie), &[("csrf", &csrf)]).await;
         assert_eq!(r.status, StatusCode::FORBIDDEN, "{path}");
     }
+    assert!(
+        !page.body.contains("/actions/"),
+        "a viewer is shown no action form"
+    );
+    let events_before = a
+        .get(&format!("/api/v1/cases/{tid}/events"), Some(&cookie))
+        .await
+        .body;
+    for (action, value) in [
+        ("status", "triage"),
+        ("severity", "critical"),
+        ("priority", "p1"),
+        ("assign", "vera"),
+        ("flag", "major_incident"),
+        ("note", ""),
+        ("update", ""),
+        ("link", "SOC-2026-000001"),
+        ("merge", "SOC-2026-000001"),
+    ] {
+        let r = a
+            .act(
+                &tid,
+                action,
+                &cookie,
+                &[
+                    ("csrf", &csrf),
+                    ("value", value),
+                    ("on", "on"),
+                    ("message", "x"),
+                    ("step", "send"),
+                ],
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN, "{action}: {}", r.body);
+    }
+    let events_after = a
+        .get(&format!("/api/v1/cases/{tid}/events"), Some(&cookie))
+        .await
+        .body;
+    assert!(events_before.contains("case_opened"), "{events_before}");
+    assert_eq!(events_before, events_after, "no event from a viewer");
     // Logging out is allowed, and ends the session.
     let r = a.post("/logout", Some(&cookie), &[("csrf", &csrf)]).await;
     assert_eq!(r.status, StatusCode::SEE_OTHER);
