@@ -151,6 +151,8 @@ struct TimelineEntry {
     /// event | inbound | outbound
     what: &'static str,
     title: String,
+    /// The event kind (`severity_changed`), for events.
+    kind: String,
     actor: String,
     detail: Vec<(String, String)>,
     message: Option<i64>,
@@ -193,7 +195,9 @@ pub async fn case(
         timeline.push(TimelineEntry {
             at: e.row.at.clone(),
             what: "event",
-            title: e.row.kind.clone(),
+            title: crate::notify::describe(&e.row.kind, &e.detail)
+                .unwrap_or_else(|| crate::notify::label(&e.row.kind)),
+            kind: e.row.kind.clone(),
             actor: e.row.actor.clone(),
             detail: detail_lines(&e.detail),
             message: e.row.message_row_id,
@@ -205,6 +209,7 @@ pub async fn case(
             at: m.received_at.clone(),
             what: "inbound",
             title: format!("{} received", m.kind),
+            kind: String::new(),
             actor: m.from_addr.clone().unwrap_or_default(),
             detail: vec![("subject".into(), m.subject.clone().unwrap_or_default())],
             message: Some(m.id),
@@ -218,6 +223,7 @@ pub async fn case(
             at: o.created_at.clone(),
             what: "outbound",
             title: format!("{} to {} ({})", o.kind, o.recipient, o.status),
+            kind: String::new(),
             actor: "gateway".into(),
             detail: vec![("subject".into(), o.subject.clone())],
             message: None,
