@@ -1189,3 +1189,95 @@ async fn unverified_correspondence_is_listed_beside_the_quarantine() {
     assert!(table.contains(&escaped("<b>details</b>")), "{table}");
     assert!(!table.contains("<b>details</b>"));
 }
+
+#[tokio::test]
+async fn api_actions_need_an_analysts_bearer_token() {
+    let app = app().await;
+    let tid = app.ingest_fixture("01-phish-payroll-plain.eml").await;
+    app.add_user("ana", Role::Analyst, "analyst-password-1")
+        .await;
+    app.add_user("val", Role::Viewer, "viewer-password-1").await;
+    {
+        let mut tx = app.store.begin_write().await.expect("tx");
+        users::add_token(&mut tx, "ana", "igw_ana_token", Utc::now())
+            .await
+            .expect("token");
+        users::add_token(&mut tx, "val", "igw_val_token", Utc::now())
+            .await
+            .expect("token");
+        tx.commit().await.expect("commit");
+    }
+    let (session, _) = app.login("ana", "analyst-password-1").await;
+    let call = |auth: Option<(&'static str, String)>, action: &str, body: &str| {
+        let mut b = Request::post(format!("/api/v1/cases/{tid}/actions/{action}"))
+            .header(header::CONTENT_TYPE, "application/json");
+        if let Some((name, value)) = auth {
+            b = b.header(name, value);
+        }
+        b.body(Body::from(body.to_string())).expect("request")
+    };
+    let bearer = |t: &str| Some(("authorization", format!("Bearer {t}")));
+    let sev = r#"{"value": "critical"}"#;
+
+    let r = app.send(call(None, "severity", sev)).await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{}", r.body);
+    let r = app
+        .send(call(bearer("igw_val_token"), "severity", sev))
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.body);
+    let r = app
+        .send(call(Some(("cookie", session.clone())), "severity", sev))
+        .await;
+    assert_eq!(
+        r.status,
+        StatusCode::FORBIDDEN,
+        "a session would need CSRF: {}",
+        r.body
+    );
+    let r = app
+        .send(call(
+            bearer("igw_ana_token"),
+            "severity",
+            r#"{"value": "urgent"}"#,
+        ))
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert!(r.body.contains("low medium high critical"), "{}", r.body);
+
+    let r = app
+        .send(call(bearer("igw_ana_token"), "severity", sev))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let out: serde_json::Value = serde_json::from_str(&r.body).expect("JSON");
+    assert_eq!(out["tracking_id"], tid.as_str());
+    let r = app
+        .send(call(
+            bearer("igw_ana_token"),
+            "note",
+            r#"{"message": "from the SOAR playbook"}"#,
+        ))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let r = app
+        .send(call(bearer("igw_ana_token"), "severity", sev))
+        .await;
+    assert_eq!(
+        r.status,
+        StatusCode::BAD_REQUEST,
+        "no change twice: {}",
+        r.body
+    );
+
+    let events = app
+        .get(&format!("/api/v1/cases/{tid}/events"), Some(&session))
+        .await;
+    let v: serde_json::Value = serde_json::from_str(&events.body).expect("JSON");
+    let mine: Vec<&str> = v
+        .as_array()
+        .expect("events")
+        .iter()
+        .filter(|e| e["actor"] == "analyst:ana")
+        .map(|e| e["kind"].as_str().unwrap_or(""))
+        .collect();
+    assert_eq!(mine, ["severity_changed", "note_added"], "{v}");
+}

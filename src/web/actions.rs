@@ -37,7 +37,7 @@ pub struct ActionForm {
     step: String,
 }
 
-fn by(who: &Who) -> By<'_> {
+pub(super) fn by(who: &Who) -> By<'_> {
     By {
         name: &who.user.name,
         ip: Some(&who.ip),
@@ -58,38 +58,59 @@ pub async fn act(
 ) -> Result<Response, WebError> {
     who.may_change(&f.csrf)?;
     let tid: TrackingId = tid.parse().map_err(|_| WebError::NotFound)?;
-    let a = &state.actions;
-    let now = Utc::now();
-    let v = f.value.trim();
-    let out = match action.as_str() {
-        "status" => a.set_status(&tid, parse(v)?, by(&who), now).await?,
-        "severity" => a.set_severity(&tid, parse(v)?, by(&who), now).await?,
-        "priority" => a.set_priority(&tid, parse(v)?, by(&who), now).await?,
-        "assign" => a.assign(&tid, Some(v), by(&who), now).await?,
-        "flag" => {
-            a.set_flag(&tid, parse(v)?, f.on == "on", by(&who), now)
-                .await?
-        }
-        "note" => a.note(&tid, &f.message, by(&who), now).await?,
-        "link" => a.link(&tid, &parse(v)?, by(&who), now).await?,
-        "merge" => a.merge(&tid, &parse(v)?, by(&who), now).await?,
-        "update" => {
-            let cc = f
-                .cc
-                .split([',', ';', ' ', '\n'])
-                .map(str::trim)
-                .filter(|c| !c.is_empty())
-                .map(|c| EmailAddress::parse(c).map_err(|e| WebError::BadRequest(e.to_string())))
-                .collect::<Result<Vec<_>, _>>()?;
-            if f.step != "send" {
-                return preview(&state, &who, &tid, &f, &cc).await;
-            }
-            a.update(&tid, &f.message, &cc, by(&who), now).await?
-        }
-        _ => return Err(WebError::NotFound),
+    let cc =
+        f.cc.split([',', ';', ' ', '\n'])
+            .map(str::trim)
+            .filter(|c| !c.is_empty())
+            .map(|c| EmailAddress::parse(c).map_err(|e| WebError::BadRequest(e.to_string())))
+            .collect::<Result<Vec<_>, _>>()?;
+    if action == "update" && f.step != "send" {
+        return preview(&state, &who, &tid, &f, &cc).await;
+    }
+    let input = Input {
+        value: &f.value,
+        on: f.on == "on",
+        message: &f.message,
+        cc,
     };
+    let out = perform(&state.actions, &tid, &action, &input, by(&who)).await?;
     tracing::info!(user = %who.user.name, case = %tid, action = %action, summary = %out.summary, "case action in the web UI");
     Ok(Redirect::to(&format!("/cases/{}#timeline", out.tracking_id)).into_response())
+}
+
+/// What an action request carries (a form or a JSON body).
+pub struct Input<'a> {
+    /// status, severity, priority, assignee, flag name, other case.
+    pub value: &'a str,
+    /// Flags: set (true) or clear.
+    pub on: bool,
+    /// Update and note text.
+    pub message: &'a str,
+    pub cc: Vec<EmailAddress>,
+}
+
+/// Runs one named action; the web form and the JSON API share it.
+pub async fn perform(
+    a: &crate::actions::Actions,
+    tid: &TrackingId,
+    action: &str,
+    i: &Input<'_>,
+    by: By<'_>,
+) -> Result<crate::actions::Outcome, WebError> {
+    let now = Utc::now();
+    let v = i.value.trim();
+    Ok(match action {
+        "status" => a.set_status(tid, parse(v)?, by, now).await?,
+        "severity" => a.set_severity(tid, parse(v)?, by, now).await?,
+        "priority" => a.set_priority(tid, parse(v)?, by, now).await?,
+        "assign" => a.assign(tid, Some(v), by, now).await?,
+        "flag" => a.set_flag(tid, parse(v)?, i.on, by, now).await?,
+        "note" => a.note(tid, i.message, by, now).await?,
+        "link" => a.link(tid, &parse(v)?, by, now).await?,
+        "merge" => a.merge(tid, &parse(v)?, by, now).await?,
+        "update" => a.update(tid, i.message, &i.cc, by, now).await?,
+        _ => return Err(WebError::NotFound),
+    })
 }
 
 /// The update as the SCIO thread would receive it, with Send and Edit.

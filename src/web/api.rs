@@ -1,12 +1,14 @@
-//! The JSON API under `/api/v1` (read-only for now), `/healthz` and `/metrics`.
+//! The JSON API under `/api/v1` (cases, events, messages; case actions by bearer
+//! token), `/healthz` and `/metrics`.
 
 use std::fmt::Write as _;
 
 use axum::extract::{Path, Query, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
+use serde::Deserialize;
 
 use super::auth::ApiUser;
 use super::AppState;
@@ -20,6 +22,83 @@ pub fn router() -> Router<AppState> {
         .route("/cases/{tid}", get(one))
         .route("/cases/{tid}/events", get(events))
         .route("/cases/{tid}/messages", get(messages))
+        .route("/cases/{tid}/actions/{action}", post(act))
+}
+
+/// A case action as JSON: `{"value": "critical"}`, `{"value": "major_incident",
+/// "on": true}`, `{"message": "…", "cc": ["…"]}`.
+#[derive(Debug, Default, Deserialize)]
+struct ActBody {
+    #[serde(default)]
+    value: String,
+    #[serde(default)]
+    on: Option<bool>,
+    #[serde(default)]
+    message: String,
+    #[serde(default)]
+    cc: Vec<String>,
+}
+
+/// `POST /api/v1/cases/{id}/actions/{action}`: the case page's actions for
+/// integrations. Bearer tokens of analysts only (a browser session would need CSRF).
+async fn act(
+    State(state): State<AppState>,
+    ApiUser(who): ApiUser,
+    Path((id, action)): Path<(String, String)>,
+    Json(body): Json<ActBody>,
+) -> Result<Json<crate::actions::Outcome>, ApiError> {
+    if who.csrf.is_some() {
+        return Err(ApiError(
+            StatusCode::FORBIDDEN,
+            "changes through the API need a bearer token (incident-gateway user token NAME); in a browser, use the case page".into(),
+        ));
+    }
+    if who.user.role != crate::store::users::Role::Analyst {
+        return Err(ApiError(
+            StatusCode::FORBIDDEN,
+            "this token's account is a viewer: it can read, not change".into(),
+        ));
+    }
+    let id = tid(&id)?;
+    let cc = body
+        .cc
+        .iter()
+        .map(|c| crate::domain::EmailAddress::parse(c))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| ApiError(StatusCode::BAD_REQUEST, e.to_string()))?;
+    let input = super::actions::Input {
+        value: &body.value,
+        on: body.on.unwrap_or(true),
+        message: &body.message,
+        cc,
+    };
+    let out = super::actions::perform(
+        &state.actions,
+        &id,
+        &action,
+        &input,
+        super::actions::by(&who),
+    )
+    .await?;
+    tracing::info!(user = %who.user.name, case = %id, action = %action, "case action through the API");
+    Ok(Json(out))
+}
+
+impl From<super::WebError> for ApiError {
+    fn from(e: super::WebError) -> Self {
+        use super::WebError;
+        match e {
+            WebError::NotFound => ApiError(StatusCode::NOT_FOUND, "not found".into()),
+            WebError::Forbidden(m) => ApiError(StatusCode::FORBIDDEN, m),
+            WebError::BadRequest(m) => ApiError(StatusCode::BAD_REQUEST, m),
+            WebError::TooManyRequests(m) => ApiError(StatusCode::TOO_MANY_REQUESTS, m),
+            WebError::Store(s) => s.into(),
+            WebError::Template(t) => {
+                tracing::error!(error = %t, "API request failed");
+                ApiError(StatusCode::INTERNAL_SERVER_ERROR, "internal error".into())
+            }
+        }
+    }
 }
 
 /// An API failure, as `{"error": "..."}`.
@@ -29,6 +108,7 @@ impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::NoSuchCase(id) => ApiError(StatusCode::NOT_FOUND, format!("no case {id}")),
+            StoreError::Refused(m) => ApiError(StatusCode::BAD_REQUEST, m),
             e if e.is_transient() => {
                 tracing::error!(error = %e, "API request failed: database unavailable");
                 ApiError(
