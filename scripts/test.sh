@@ -1,13 +1,12 @@
 #!/usr/bin/env bash
-# The test command: installs what the tests need (Postfix, Dovecot from Debian's
-# packages), then formatting, lints and every test. Works on a bare Debian 12 machine
+# The test command: installs what the tests need (Postfix, Dovecot, Chromium from
+# Debian's packages), then formatting, lints and every test. Works on a bare Debian 12 machine
 # as root with no standard input (CI=true).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 started=$(date +%s)
 
-bash scripts/install-mailstack.sh
-bash scripts/install-browser.sh
+bash scripts/install-test-deps.sh
 
 echo "== cargo fmt --check"
 cargo fmt --all -- --check

@@ -36,6 +36,15 @@ impl Actions {
         Self { store, notifier }
     }
 
+    /// Actions over the configured directory, read now (the CLI; the web UI's tests).
+    pub fn open(
+        store: Store,
+        config: std::sync::Arc<crate::config::Config>,
+    ) -> Result<Self, crate::routing::DirectoryError> {
+        let directory = crate::routing::DirectoryHandle::open(config.gateway.directory.clone())?;
+        Ok(Self::new(store, Notifier::new(config, directory)))
+    }
+
     pub fn notifier(&self) -> &Notifier {
         &self.notifier
     }
@@ -48,8 +57,15 @@ impl Actions {
         by: By<'_>,
         now: DateTime<Utc>,
     ) -> Result<Outcome, StoreError> {
-        self.set(id, Attribute::Status, Some(status.as_str()), by, now)
-            .await
+        self.set(
+            id,
+            Attribute::Status,
+            Some(status.as_str()),
+            Some(status),
+            by,
+            now,
+        )
+        .await
     }
 
     /// Sets the severity; the SCIO thread hears of it, and the rhythm follows it.
@@ -60,8 +76,15 @@ impl Actions {
         by: By<'_>,
         now: DateTime<Utc>,
     ) -> Result<Outcome, StoreError> {
-        self.set(id, Attribute::Severity, Some(severity.as_str()), by, now)
-            .await
+        self.set(
+            id,
+            Attribute::Severity,
+            Some(severity.as_str()),
+            None,
+            by,
+            now,
+        )
+        .await
     }
 
     pub async fn set_priority(
@@ -71,8 +94,15 @@ impl Actions {
         by: By<'_>,
         now: DateTime<Utc>,
     ) -> Result<Outcome, StoreError> {
-        self.set(id, Attribute::Priority, Some(priority.as_str()), by, now)
-            .await
+        self.set(
+            id,
+            Attribute::Priority,
+            Some(priority.as_str()),
+            None,
+            by,
+            now,
+        )
+        .await
     }
 
     /// Assigns the case to an analyst (`None`: unassigns).
@@ -84,29 +114,26 @@ impl Actions {
         now: DateTime<Utc>,
     ) -> Result<Outcome, StoreError> {
         let assignee = assignee.map(str::trim).filter(|a| !a.is_empty());
-        self.set(id, Attribute::Assignee, assignee, by, now).await
+        self.set(id, Attribute::Assignee, assignee, None, by, now)
+            .await
     }
 
-    /// One attribute change in its own transaction.
+    /// One attribute change in its own transaction; `moving_to` is checked against
+    /// the lifecycle first.
     async fn set(
         &self,
         id: &TrackingId,
         attr: Attribute,
         value: Option<&str>,
+        moving_to: Option<Status>,
         by: By<'_>,
         now: DateTime<Utc>,
     ) -> Result<Outcome, StoreError> {
         let mut tx = self.store.begin_write().await?;
         let case = load(&mut tx, id).await?;
-        if let (Attribute::Status, Some(to)) = (attr, value) {
+        if let Some(to) = moving_to {
             let current: Status = case.status.parse().unwrap_or(Status::New);
-            current
-                .can_move_to(
-                    to.parse().map_err(|e: crate::domain::DomainError| {
-                        StoreError::Refused(e.to_string())
-                    })?,
-                )
-                .map_err(StoreError::Refused)?;
+            current.can_move_to(to).map_err(StoreError::Refused)?;
         }
         let out = self
             .change_attribute(&mut tx, &case, attr, value, by, now)
@@ -210,16 +237,11 @@ impl Actions {
             .scio_update(&mut tx, case.id, &change, now)
             .await?
         {
-            Sent::Queued { outbox_id, copies } => {
-                let mut held = 0;
-                for c in &copies {
-                    let status: String =
-                        sqlx::query_scalar("select status from outbox where id = ?")
-                            .bind(c)
-                            .fetch_one(&mut *tx)
-                            .await?;
-                    held += usize::from(status == "held");
-                }
+            Sent::Queued {
+                outbox_id,
+                copies,
+                held,
+            } => {
                 let mut all = vec![outbox_id];
                 all.extend(copies);
                 (all, held)
@@ -282,13 +304,6 @@ impl Actions {
         let mut tx = self.store.begin_write().await?;
         cases::set_field_by_analyst(&mut tx, id, field, value.clone(), by.name, now).await?;
         let case = load(&mut tx, id).await?;
-        if field == "agency" {
-            sqlx::query("update cases set agency = ? where id = ?")
-                .bind(value.as_str().map(str::trim).filter(|v| !v.is_empty()))
-                .bind(case.id)
-                .execute(&mut *tx)
-                .await?;
-        }
         let actor = by.actor();
         let mut queued: Vec<i64> = self
             .notifier
@@ -573,17 +588,9 @@ impl Actions {
             // The Directive: a major incident is suggested when severity is critical.
             store::record_event(
                 tx,
-                NewEvent {
-                    case_id: case.id,
-                    at: now,
-                    actor: "system",
-                    kind: "major_incident_suggested",
-                    detail: serde_json::json!({
+                NewEvent::system(case.id, now, "major_incident_suggested", serde_json::json!({
                         "reason": "severity is critical; declare it with: case flag <ID> major_incident",
-                    }),
-                    message_row_id: None,
-                    outbox_id: None,
-                },
+                    })),
             )
             .await?;
         }

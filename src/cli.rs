@@ -12,9 +12,7 @@ use crate::actions::{Actions, By};
 use crate::config::Config;
 use crate::domain::{EmailAddress, TrackingId};
 use crate::intake::imap;
-use crate::notify::Notifier;
 use crate::outbound::Transport;
-use crate::routing::DirectoryHandle;
 use crate::service::{shutdown_signal, Service};
 use crate::store::messages::Origin;
 use crate::store::{cases, messages, outbox, Store};
@@ -403,11 +401,11 @@ async fn dispatch(command: Command, config: Config) -> anyhow::Result<ExitCode> 
         Command::Case { command } => case_action(config, command).await,
         Command::Updates { now } => {
             let now = parse_now(now)?;
-            let service = Service::build(config).await?;
-            let n = service
-                .pipeline
+            let store = Store::connect(&config.database_url()).await?;
+            let n = actions(&config, store.clone())
+                .await?
                 .notifier()
-                .periodic(&service.store, now)
+                .periodic(&store, now)
                 .await?;
             println!("{n} status update(s) queued");
             Ok(ExitCode::SUCCESS)
@@ -947,9 +945,7 @@ async fn outbound(config: Config, command: OutboundCommand) -> anyhow::Result<Ex
 
 /// The analyst actions over the configured database and directory.
 async fn actions(config: &Config, store: Store) -> anyhow::Result<Actions> {
-    let config = std::sync::Arc::new(config.clone());
-    let directory = DirectoryHandle::open(config.gateway.directory.clone())?;
-    Ok(Actions::new(store, Notifier::new(config, directory)))
+    Ok(Actions::open(store, std::sync::Arc::new(config.clone()))?)
 }
 
 /// Runs one analyst action on a case and prints what it did.

@@ -8,15 +8,14 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use chrono_tz::America::New_York;
 use sqlx::SqliteConnection;
 
 use crate::config::Config;
 use crate::domain::{EmailAddress, Flag, Severity, Status};
-use crate::outbound::{compose, new_message_id, Envelope, Rendered, Templates};
-use crate::routing::{Audience, Contact, Directory, DirectoryHandle};
+use crate::outbound::template::local_time as local;
+use crate::outbound::{Outgoing, QueueError, Rendered, Templates};
+use crate::routing::{Audience, Contact, DirectoryHandle};
 use crate::store::cases::{self, CaseRow};
-use crate::store::outbox::{self, NewOutbound};
 use crate::store::{self, parse_ts, NewEvent, Store, StoreError};
 
 /// Outbox kinds of the SCIO thread, in the order they chain.
@@ -59,8 +58,12 @@ pub struct Change {
 /// What happened to an SCIO update.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Sent {
-    /// Queued for the thread; copies for `cc` queued (and maybe held) as listed.
-    Queued { outbox_id: i64, copies: Vec<i64> },
+    /// Queued for the thread; copies for `cc` queued as listed, `held` of them held.
+    Queued {
+        outbox_id: i64,
+        copies: Vec<i64>,
+        held: usize,
+    },
     /// Nobody to send it to: the reason.
     NoAudience(String),
 }
@@ -90,14 +93,6 @@ impl Notifier {
             templates: Arc::new(Templates::new()),
             directory,
         }
-    }
-
-    pub fn directory(&self) -> Arc<Directory> {
-        self.directory.get()
-    }
-
-    pub fn directory_handle(&self) -> &DirectoryHandle {
-        &self.directory
     }
 
     /// The disclosure rule: an address in the allowed domains, anyone the directory
@@ -316,6 +311,7 @@ impl Notifier {
             StoreError::Refused(format!("the SCIO update could not be written: {e}"))
         })?;
         Ok(Ok(Draft {
+            tracking_id: snap.row.tracking_id.clone(),
             kind,
             audience,
             rendered,
@@ -338,6 +334,7 @@ impl Notifier {
             Err(why) => return Ok(Sent::NoAudience(why)),
         };
         let Draft {
+            tracking_id,
             kind,
             audience,
             rendered,
@@ -346,6 +343,7 @@ impl Notifier {
         } = draft;
         let spec = Mail {
             case_id,
+            tracking_id: &tracking_id,
             kind,
             to: &audience.to,
             in_reply_to: in_reply_to.as_deref(),
@@ -375,6 +373,7 @@ impl Notifier {
 
         // Copies for extra recipients: the same text, sent or held per the rule.
         let mut copies = Vec::new();
+        let mut held = 0;
         for cc in &change.cc {
             if audience.to.iter().any(|c| c.address.same_mailbox(cc)) {
                 continue;
@@ -392,6 +391,7 @@ impl Notifier {
             }];
             let spec = Mail {
                 case_id,
+                tracking_id: &tracking_id,
                 kind: "scio_copy",
                 to: &to,
                 in_reply_to: in_reply_to.as_deref(),
@@ -421,8 +421,13 @@ impl Notifier {
             )
             .await?;
             copies.push(id);
+            held += usize::from(hold.is_some());
         }
-        Ok(Sent::Queued { outbox_id, copies })
+        Ok(Sent::Queued {
+            outbox_id,
+            copies,
+            held,
+        })
     }
 
     /// Opens the SCIO thread when the case has an audience and no thread yet (a new
@@ -460,15 +465,12 @@ impl Notifier {
                 if told == 0 {
                     store::record_event(
                         tx,
-                        NewEvent {
+                        NewEvent::system(
                             case_id,
-                            at: now,
-                            actor: "system",
-                            kind: "scio_unrouted",
-                            detail: serde_json::json!({ "reason": why }),
-                            message_row_id: None,
-                            outbox_id: None,
-                        },
+                            now,
+                            "scio_unrouted",
+                            serde_json::json!({ "reason": why }),
+                        ),
                     )
                     .await?;
                 }
@@ -503,16 +505,14 @@ impl Notifier {
         if snap.flags.contains(&Flag::ExternalCommunications) {
             causes.push(Cause::ExternalCommunications);
         }
+        let done: Vec<String> =
+            sqlx::query_scalar("select cause from case_escalations where case_id = ?")
+                .bind(case_id)
+                .fetch_all(&mut *tx)
+                .await?;
         let mut queued = Vec::new();
         for cause in causes {
-            let done: i64 = sqlx::query_scalar(
-                "select count(*) from case_escalations where case_id = ? and cause = ?",
-            )
-            .bind(case_id)
-            .bind(cause.as_str())
-            .fetch_one(&mut *tx)
-            .await?;
-            if done > 0 {
+            if done.iter().any(|d| d == cause.as_str()) {
                 continue;
             }
             let (list_name, to, template, headline, reason, action) = match cause {
@@ -552,18 +552,15 @@ impl Notifier {
             if to.is_empty() {
                 store::record_event(
                     tx,
-                    NewEvent {
+                    NewEvent::system(
                         case_id,
-                        at: now,
-                        actor: "system",
-                        kind: "escalation_unrouted",
-                        detail: serde_json::json!({
+                        now,
+                        "escalation_unrouted",
+                        serde_json::json!({
                             "cause": cause.as_str(),
                             "reason": format!("the directory has no [lists] {list_name} addresses"),
                         }),
-                        message_row_id: None,
-                        outbox_id: None,
-                    },
+                    ),
                 )
                 .await?;
                 continue;
@@ -577,6 +574,7 @@ impl Notifier {
             })?;
             let spec = Mail {
                 case_id,
+                tracking_id: &snap.row.tracking_id,
                 kind: "escalation",
                 to,
                 in_reply_to: None,
@@ -633,13 +631,13 @@ impl Notifier {
                 store::record_event(
                     tx,
                     NewEvent {
-                        case_id,
-                        at: now,
-                        actor: "system",
-                        kind: "notification_failed",
-                        detail: serde_json::json!({ "reason": reason }),
                         message_row_id: Some(message_row),
-                        outbox_id: None,
+                        ..NewEvent::system(
+                            case_id,
+                            now,
+                            "notification_failed",
+                            serde_json::json!({ "reason": reason }),
+                        )
                     },
                 )
                 .await?;
@@ -750,49 +748,34 @@ impl Notifier {
         rendered: &Rendered,
         now: DateTime<Utc>,
     ) -> Result<i64, StoreError> {
-        let soc = self.config.soc_address();
-        let tracking: String = sqlx::query_scalar("select tracking_id from cases where id = ?")
-            .bind(m.case_id)
-            .fetch_one(&mut *tx)
-            .await?;
-        let message_id = new_message_id(&format!("{}.{tracking}", m.kind), soc.domain());
         let to: Vec<(Option<String>, EmailAddress)> =
             m.to.iter()
                 .map(|c| (c.name.clone(), c.address.clone()))
                 .collect();
-        let envelope = Envelope {
-            from_name: &self.config.gateway.name,
-            from: &soc,
+        let outgoing = Outgoing {
+            case_id: Some(m.case_id),
+            kind: m.kind,
+            id_tag: &format!("{}.{}", m.kind, m.tracking_id),
             to: &to,
-            message_id: &message_id,
             in_reply_to: m.in_reply_to,
             references: m.references,
             auto_submitted: "auto-generated",
+            hold_reason: m.hold_reason,
+            caused_by_message: None,
         };
-        let bytes = compose(&envelope, rendered)
-            .map_err(|e| StoreError::Refused(format!("the message could not be built: {e}")))?;
-        let recipients: Vec<String> = m.to.iter().map(|c| c.address.to_string()).collect();
-        outbox::enqueue(
-            tx,
-            NewOutbound {
-                case_id: Some(m.case_id),
-                kind: m.kind,
-                message_id: &message_id,
-                from_addr: soc.as_str(),
-                recipients: &recipients,
-                subject: &rendered.subject,
-                raw: &bytes,
-                hold_reason: m.hold_reason,
-                caused_by_message: None,
-                now,
-            },
-        )
-        .await
+        match crate::outbound::enqueue(tx, &self.config, &outgoing, rendered, now).await {
+            Ok((id, _)) => Ok(id),
+            Err(QueueError::Store(e)) => Err(e),
+            Err(QueueError::Compose(e)) => Err(StoreError::Refused(format!(
+                "the message could not be built: {e}"
+            ))),
+        }
     }
 }
 
 /// The next SCIO-thread message, rendered, before it is queued.
 struct Draft {
+    tracking_id: String,
     kind: &'static str,
     audience: Audience,
     rendered: Rendered,
@@ -803,6 +786,7 @@ struct Draft {
 /// One message to compose.
 struct Mail<'a> {
     case_id: i64,
+    tracking_id: &'a str,
     kind: &'a str,
     to: &'a [Contact],
     in_reply_to: Option<&'a str>,
@@ -887,12 +871,6 @@ pub fn label(s: &str) -> String {
         Some(f) if t.len() > 2 => f.to_uppercase().collect::<String>() + c.as_str(),
         _ => t,
     }
-}
-
-fn local(t: DateTime<Utc>) -> String {
-    t.with_timezone(&New_York)
-        .format("%a %-d %b %Y %H:%M %Z")
-        .to_string()
 }
 
 fn human_interval(d: chrono::Duration) -> String {

@@ -1,5 +1,5 @@
 //! The review UI in real headless Chromium (Debian's `chromium` + `chromium-driver`,
-//! installed by scripts/install-browser.sh), driven over the W3C WebDriver protocol
+//! installed by scripts/install-test-deps.sh), driven over the W3C WebDriver protocol
 //! by the small client below.
 
 use std::net::TcpListener as StdListener;
@@ -273,9 +273,11 @@ async fn start_browser(profile: &Path) -> (Driver, Browser) {
 async fn analyst_logs_in_and_reads_a_case() {
     if !Path::new(CHROMIUM).exists() || !Path::new(CHROMEDRIVER).exists() {
         if std::env::var("CI").as_deref() == Ok("true") {
-            panic!("{CHROMIUM} or {CHROMEDRIVER} missing under CI: scripts/install-browser.sh should have installed them");
+            panic!("{CHROMIUM} or {CHROMEDRIVER} missing under CI: scripts/install-test-deps.sh should have installed them");
         }
-        eprintln!("SKIPPED: {CHROMIUM} or {CHROMEDRIVER} missing; run scripts/install-browser.sh");
+        eprintln!(
+            "SKIPPED: {CHROMIUM} or {CHROMEDRIVER} missing; run scripts/install-test-deps.sh"
+        );
         return;
     }
     let dir = tempfile::tempdir().expect("tempdir");

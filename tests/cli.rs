@@ -39,13 +39,18 @@ fn ingest(config: &Path, raw: &[u8]) -> Output {
     child.wait_with_output().expect("wait ingest")
 }
 
-fn run(config: &Path, args: &[&str]) -> Output {
-    let out = bin()
+/// Runs a subcommand and returns its output whatever the exit status.
+fn try_run(config: &Path, args: &[&str]) -> Output {
+    bin()
         .arg("--config")
         .arg(config)
         .args(args)
         .output()
-        .expect("run");
+        .expect("run")
+}
+
+fn run(config: &Path, args: &[&str]) -> Output {
+    let out = try_run(config, args);
     assert!(
         out.status.success(),
         "{args:?}: {}\n{}",
@@ -151,12 +156,7 @@ fn a_bad_config_is_named_and_exits_78() {
         "[imap]\nhost = \"x\"\nusername = \"u\"\npassword = \"p\"\nsecurity = \"ssl\"\n",
     )
     .unwrap();
-    let out = bin()
-        .arg("--config")
-        .arg(&cfg)
-        .args(["cases", "list"])
-        .output()
-        .unwrap();
+    let out = try_run(&cfg, &["cases", "list"]);
     assert_eq!(out.status.code(), Some(78));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("bad.toml") && err.contains("ssl"), "{err}");
@@ -221,12 +221,7 @@ fn mail_to_outside_domains_is_held_until_released() {
     let rows = json(&cfg, &["outbound", "list", "--json"]);
     assert_eq!(rows[0]["status"], "pending");
     // Releasing twice is refused with a reason.
-    let out = bin()
-        .arg("--config")
-        .arg(&cfg)
-        .args(["outbound", "release", &id])
-        .output()
-        .unwrap();
+    let out = try_run(&cfg, &["outbound", "release", &id]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("not held"));
     let case = json(&cfg, &["cases", "list", "--json"])[0]["tracking_id"]
@@ -551,12 +546,7 @@ fn linked_and_merged_cases_record_it_and_mail_follows_the_merge() {
     let (c3, c2, c1) = (&ids[0], &ids[1], &ids[2]);
 
     run(&cfg, &["case", "link", c1, c3, "--by", "ana"]);
-    let again = bin()
-        .arg("--config")
-        .arg(&cfg)
-        .args(["case", "link", c3, c1])
-        .output()
-        .unwrap();
+    let again = try_run(&cfg, &["case", "link", c3, c1]);
     assert!(!again.status.success());
     assert!(String::from_utf8_lossy(&again.stderr).contains("linked already"));
 
@@ -587,12 +577,7 @@ fn linked_and_merged_cases_record_it_and_mail_follows_the_merge() {
         "{}",
         String::from_utf8_lossy(&out.stdout)
     );
-    let merged_twice = bin()
-        .arg("--config")
-        .arg(&cfg)
-        .args(["case", "merge", c2, "--into", c3])
-        .output()
-        .unwrap();
+    let merged_twice = try_run(&cfg, &["case", "merge", c2, "--into", c3]);
     assert!(String::from_utf8_lossy(&merged_twice.stderr).contains("merged already"));
 }
 

@@ -17,10 +17,10 @@ use crate::extract::fields::AgencyEntry;
 use crate::extract::report::{self, Analysis};
 use crate::extract::{content_hash, InboundEmail};
 use crate::notify::Notifier;
-use crate::outbound::{compose, new_message_id, Envelope, Templates};
+use crate::outbound::{self, Outgoing, QueueError, Templates};
 use crate::routing::DirectoryHandle;
 use crate::store::messages::{self, NewMessage, Origin};
-use crate::store::outbox::{self, NewOutbound};
+use crate::store::outbox;
 use crate::store::{self, cases, NewEvent, Store, StoreError};
 
 /// What happened to one message.
@@ -327,24 +327,24 @@ impl Pipeline {
         store::record_event(
             tx,
             NewEvent {
-                case_id,
-                at: now,
-                actor: "system",
-                kind: "case_opened",
-                detail: serde_json::json!({
-                    "tracking_id": tid.to_string(),
-                    "subject": email.subject,
-                    "from": email.from.as_ref().map(|f| f.address.to_string()),
-                    "origin": origin.label(),
-                    "category": analysis.category,
-                    "category_reasons": analysis.category_reasons,
-                    "severity_suggested": analysis.severity_suggested,
-                    "severity_reasons": analysis.severity_reasons,
-                    "missing": analysis.missing,
-                    "notes": analysis.notes,
-                }),
                 message_row_id: Some(row),
-                outbox_id: None,
+                ..NewEvent::system(
+                    case_id,
+                    now,
+                    "case_opened",
+                    serde_json::json!({
+                        "tracking_id": tid.to_string(),
+                        "subject": email.subject,
+                        "from": email.from.as_ref().map(|f| f.address.to_string()),
+                        "origin": origin.label(),
+                        "category": analysis.category,
+                        "category_reasons": analysis.category_reasons,
+                        "severity_suggested": analysis.severity_suggested,
+                        "severity_reasons": analysis.severity_reasons,
+                        "missing": analysis.missing,
+                        "notes": analysis.notes,
+                    }),
+                )
             },
         )
         .await?;
@@ -399,7 +399,7 @@ impl Pipeline {
             "tracking_id": tid.to_string(),
             "original_subject": if email.subject.is_empty() { "(no subject)" } else { email.subject.as_str() },
             "reporter_name": email.from.as_ref().and_then(|f| f.name.clone()),
-            "received_at": now.with_timezone(&New_York).format("%a %-d %b %Y %H:%M %Z").to_string(),
+            "received_at": crate::outbound::template::local_time(now),
             "soc_name": self.config.gateway.name,
             "missing": missing_items(&analysis.missing),
             "missing_block": crate::extract::fields::fill_in_block(
@@ -455,7 +455,6 @@ impl Pipeline {
                 .await
             }
         };
-        let soc = self.config.soc_address();
         // A receipt reveals nothing about any case: no tag in its Message-ID and no
         // thread ancestry beyond the sender's own message.
         let neutral = kind == "receipt";
@@ -464,7 +463,6 @@ impl Pipeline {
             .and_then(|t| t.as_str())
             .filter(|_| !neutral)
             .unwrap_or("soc");
-        let message_id = new_message_id(&format!("{kind}.{tag}"), soc.domain());
         let mut references = if neutral {
             Vec::new()
         } else {
@@ -475,29 +473,6 @@ impl Pipeline {
                 references.push(mid.clone());
             }
         }
-        let recipients = vec![(to.name.clone(), to.address.clone())];
-        let envelope = Envelope {
-            from_name: &self.config.gateway.name,
-            from: &soc,
-            to: &recipients,
-            message_id: &message_id,
-            in_reply_to: email.message_id.as_deref(),
-            references: &references,
-            auto_submitted: "auto-replied",
-        };
-        let bytes = match compose(&envelope, &rendered) {
-            Ok(b) => b,
-            Err(e) => {
-                return suppress(
-                    tx,
-                    case_id,
-                    row,
-                    now,
-                    format!("{kind} could not be built: {e}"),
-                )
-                .await
-            }
-        };
         let hold = if self.notifier.allowed(tx, case_id, &to.address).await? {
             None
         } else {
@@ -506,43 +481,54 @@ impl Pipeline {
                 to.address
             ))
         };
-        let to_list = vec![to.address.to_string()];
-        let outbox_id = outbox::enqueue(
-            tx,
-            NewOutbound {
-                case_id,
-                kind,
-                message_id: &message_id,
-                from_addr: soc.as_str(),
-                recipients: &to_list,
-                subject: &rendered.subject,
-                raw: &bytes,
-                hold_reason: hold.as_deref(),
-                caused_by_message: Some(row),
-                now,
-            },
-        )
-        .await?;
+        let recipients = [(to.name.clone(), to.address.clone())];
+        let outgoing = Outgoing {
+            case_id,
+            kind,
+            id_tag: &format!("{kind}.{tag}"),
+            to: &recipients,
+            in_reply_to: email.message_id.as_deref(),
+            references: &references,
+            auto_submitted: "auto-replied",
+            hold_reason: hold.as_deref(),
+            caused_by_message: Some(row),
+        };
+        let (outbox_id, message_id) =
+            match outbound::enqueue(tx, &self.config, &outgoing, &rendered, now).await {
+                Ok(queued) => queued,
+                Err(QueueError::Store(e)) => return Err(e),
+                Err(QueueError::Compose(e)) => {
+                    return suppress(
+                        tx,
+                        case_id,
+                        row,
+                        now,
+                        format!("{kind} could not be built: {e}"),
+                    )
+                    .await
+                }
+            };
         if let Some(case_id) = case_id {
             store::record_event(
                 tx,
                 NewEvent {
-                    case_id,
-                    at: now,
-                    actor: "system",
-                    kind: if hold.is_some() {
-                        "outbound_held"
-                    } else {
-                        queued_event
-                    },
-                    detail: serde_json::json!({
-                        "kind": kind,
-                        "to": to.address.to_string(),
-                        "message_id": message_id,
-                        "hold_reason": hold,
-                    }),
                     message_row_id: Some(row),
                     outbox_id: Some(outbox_id),
+                    ..NewEvent::system(
+                        case_id,
+                        now,
+                        if hold.is_some() {
+                            "outbound_held"
+                        } else {
+                            queued_event
+                        },
+                        serde_json::json!({
+                            "kind": kind,
+                            "to": to.address.to_string(),
+                            "message_id": message_id,
+                            "hold_reason": hold,
+                        }),
+                    )
                 },
             )
             .await?;
@@ -752,13 +738,13 @@ async fn mark_undeliverable(
         store::record_event(
             tx,
             NewEvent {
-                case_id,
-                at: now,
-                actor: "system",
-                kind: "reporter_undeliverable",
-                detail: serde_json::json!({ "address": recipient }),
                 message_row_id: Some(row),
-                outbox_id: None,
+                ..NewEvent::system(
+                    case_id,
+                    now,
+                    "reporter_undeliverable",
+                    serde_json::json!({ "address": recipient }),
+                )
             },
         )
         .await?;
@@ -781,13 +767,13 @@ async fn suppress(
     store::record_event(
         tx,
         NewEvent {
-            case_id,
-            at: now,
-            actor: "system",
-            kind: "ack_suppressed",
-            detail: serde_json::json!({ "reason": reason }),
             message_row_id: Some(row),
-            outbox_id: None,
+            ..NewEvent::system(
+                case_id,
+                now,
+                "ack_suppressed",
+                serde_json::json!({ "reason": reason }),
+            )
         },
     )
     .await?;

@@ -82,6 +82,74 @@ pub fn compose(env: &Envelope<'_>, body: &Rendered) -> Result<Vec<u8>, ComposeEr
     Ok(msg.formatted())
 }
 
+/// One message to queue: composed now, so its bytes and Message-ID never change.
+#[derive(Debug, Clone)]
+pub struct Outgoing<'a> {
+    pub case_id: Option<i64>,
+    /// Outbox kind: `ack`, `scio_update`, `escalation`, …
+    pub kind: &'a str,
+    /// The start of the Message-ID (`ack.SOC-2026-000001`, `receipt.soc`).
+    pub id_tag: &'a str,
+    pub to: &'a [(Option<String>, EmailAddress)],
+    pub in_reply_to: Option<&'a str>,
+    pub references: &'a [String],
+    /// `auto-replied` or `auto-generated` (RFC 3834).
+    pub auto_submitted: &'a str,
+    /// `Some(reason)`: held for an analyst.
+    pub hold_reason: Option<&'a str>,
+    pub caused_by_message: Option<i64>,
+}
+
+/// Why a message could not be queued.
+#[derive(Debug, thiserror::Error)]
+pub enum QueueError {
+    #[error(transparent)]
+    Compose(#[from] ComposeError),
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+}
+
+/// Composes `m` from the SOC address and writes its outbox row. Returns the row and
+/// the Message-ID.
+pub async fn enqueue(
+    conn: &mut sqlx::SqliteConnection,
+    config: &crate::config::Config,
+    m: &Outgoing<'_>,
+    rendered: &Rendered,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<(i64, String), QueueError> {
+    let soc = config.soc_address();
+    let message_id = new_message_id(m.id_tag, soc.domain());
+    let envelope = Envelope {
+        from_name: &config.gateway.name,
+        from: &soc,
+        to: m.to,
+        message_id: &message_id,
+        in_reply_to: m.in_reply_to,
+        references: m.references,
+        auto_submitted: m.auto_submitted,
+    };
+    let bytes = compose(&envelope, rendered)?;
+    let recipients: Vec<String> = m.to.iter().map(|(_, a)| a.to_string()).collect();
+    let id = crate::store::outbox::enqueue(
+        conn,
+        crate::store::outbox::NewOutbound {
+            case_id: m.case_id,
+            kind: m.kind,
+            message_id: &message_id,
+            from_addr: soc.as_str(),
+            recipients: &recipients,
+            subject: &rendered.subject,
+            raw: &bytes,
+            hold_reason: m.hold_reason,
+            caused_by_message: m.caused_by_message,
+            now,
+        },
+    )
+    .await?;
+    Ok((id, message_id))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

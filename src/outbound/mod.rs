@@ -4,6 +4,6 @@ pub mod compose;
 pub mod template;
 pub mod worker;
 
-pub use compose::{compose, new_message_id, ComposeError, Envelope};
+pub use compose::{compose, enqueue, new_message_id, ComposeError, Envelope, Outgoing, QueueError};
 pub use template::{Rendered, TemplateError, Templates};
 pub use worker::{Transport, Worker};

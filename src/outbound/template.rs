@@ -124,6 +124,13 @@ impl Templates {
     }
 }
 
+/// A time as our mail shows it: "Wed 25 Nov 2026 09:15 EST", in Massachusetts.
+pub fn local_time(t: chrono::DateTime<chrono::Utc>) -> String {
+    t.with_timezone(&chrono_tz::America::New_York)
+        .format("%a %-d %b %Y %H:%M %Z")
+        .to_string()
+}
+
 /// Backslash-escapes ASCII punctuation that Markdown would read as syntax, and turns
 /// line breaks into spaces, so a value is shown as the text it is.
 pub fn md_escape(s: &str) -> String {

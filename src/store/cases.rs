@@ -138,13 +138,20 @@ pub async fn set_field_by_analyst(
         },
     );
     let missing: Vec<&str> = crate::extract::rules::missing(&fields, true);
-    sqlx::query("update cases set fields_json = ?, missing_json = ?, updated_at = ? where id = ?")
-        .bind(serde_json::to_string(&fields).unwrap_or_else(|_| "{}".into()))
-        .bind(serde_json::to_string(&missing).unwrap_or_else(|_| "[]".into()))
-        .bind(ts(now))
-        .bind(case.id)
-        .execute(&mut *conn)
-        .await?;
+    // The agency column mirrors the agency field (queue filters, SCIO routing).
+    let agency = value.as_str().map(str::trim).filter(|a| !a.is_empty());
+    sqlx::query(
+        "update cases set fields_json = ?, missing_json = ?,
+            agency = case when ? then ? else agency end, updated_at = ? where id = ?",
+    )
+    .bind(serde_json::to_string(&fields).unwrap_or_else(|_| "{}".into()))
+    .bind(serde_json::to_string(&missing).unwrap_or_else(|_| "[]".into()))
+    .bind(field == "agency")
+    .bind(agency)
+    .bind(ts(now))
+    .bind(case.id)
+    .execute(&mut *conn)
+    .await?;
     crate::store::record_event(
         conn,
         crate::store::NewEvent {

@@ -124,6 +124,27 @@ pub struct NewEvent<'a> {
     pub outbox_id: Option<i64>,
 }
 
+impl<'a> NewEvent<'a> {
+    /// An event the gateway records by itself (actor `system`), tied to no message or
+    /// outbound mail; set those with struct-update syntax where they apply.
+    pub fn system(
+        case_id: i64,
+        at: DateTime<Utc>,
+        kind: &'a str,
+        detail: serde_json::Value,
+    ) -> Self {
+        Self {
+            case_id,
+            at,
+            actor: "system",
+            kind,
+            detail,
+            message_row_id: None,
+            outbox_id: None,
+        }
+    }
+}
+
 /// Appends one event to a case's history.
 pub async fn record_event(
     conn: &mut SqliteConnection,

@@ -205,54 +205,60 @@ fn label(v: &str) -> String {
         .replace('\n', "\\n")
 }
 
+/// One metric family: HELP and TYPE lines, then one sample per labelled value.
+fn family(
+    out: &mut String,
+    name: &str,
+    help: &str,
+    kind: &str,
+    label_name: &str,
+    samples: impl IntoIterator<Item = (String, i64)>,
+) {
+    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+    for (value, n) in samples {
+        let _ = writeln!(out, "{name}{{{label_name}=\"{}\"}} {n}", label(&value));
+    }
+}
+
 /// Prometheus text format (0.0.4).
 pub async fn metrics(State(state): State<AppState>) -> Result<Response, ApiError> {
     let mut c = state.store.pool().acquire().await?;
     let m = queue::metrics(&mut c).await?;
     let mut out = String::new();
-    let _ = writeln!(
-        out,
-        "# HELP igw_messages_ingested_total Inbound messages stored, by kind.\n# TYPE igw_messages_ingested_total counter"
+    family(
+        &mut out,
+        "igw_messages_ingested_total",
+        "Inbound messages stored, by kind.",
+        "counter",
+        "kind",
+        m.messages_by_kind,
     );
-    for (kind, n) in &m.messages_by_kind {
-        let _ = writeln!(
-            out,
-            "igw_messages_ingested_total{{kind=\"{}\"}} {n}",
-            label(kind)
-        );
-    }
-    let _ = writeln!(
-        out,
-        "# HELP igw_cases Cases, by status.\n# TYPE igw_cases gauge"
+    family(
+        &mut out,
+        "igw_cases",
+        "Cases, by status.",
+        "gauge",
+        "status",
+        m.cases_by_status,
     );
-    for (status, n) in &m.cases_by_status {
-        let _ = writeln!(out, "igw_cases{{status=\"{}\"}} {n}", label(status));
-    }
-    let _ = writeln!(
-        out,
-        "# HELP igw_outbox_messages Outbound messages, by status.\n# TYPE igw_outbox_messages gauge"
+    family(
+        &mut out,
+        "igw_outbox_messages",
+        "Outbound messages, by status.",
+        "gauge",
+        "status",
+        m.outbox_by_status,
     );
-    for (status, n) in &m.outbox_by_status {
-        let _ = writeln!(
-            out,
-            "igw_outbox_messages{{status=\"{}\"}} {n}",
-            label(status)
-        );
-    }
-    let _ = writeln!(
-        out,
-        "# HELP igw_imap_last_poll_timestamp_seconds Unix time of the last successful IMAP poll, by folder.\n# TYPE igw_imap_last_poll_timestamp_seconds gauge"
+    family(
+        &mut out,
+        "igw_imap_last_poll_timestamp_seconds",
+        "Unix time of the last successful IMAP poll, by folder.",
+        "gauge",
+        "mailbox",
+        m.last_poll.into_iter().filter_map(|(mailbox, at)| {
+            crate::store::parse_ts(&at).map(|t| (mailbox, t.timestamp()))
+        }),
     );
-    for (mailbox, at) in &m.last_poll {
-        if let Some(t) = crate::store::parse_ts(at) {
-            let _ = writeln!(
-                out,
-                "igw_imap_last_poll_timestamp_seconds{{mailbox=\"{}\"}} {}",
-                label(mailbox),
-                t.timestamp()
-            );
-        }
-    }
     Ok((
         [(
             header::CONTENT_TYPE,

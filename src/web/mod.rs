@@ -42,11 +42,16 @@ impl AppState {
     /// State with its own view of the directory (tests); `run` shares its live one
     /// through [`AppState::with_actions`].
     pub fn new(store: Store, config: Arc<Config>) -> Self {
-        let directory = DirectoryHandle::open(config.gateway.directory.clone()).unwrap_or_else(|e| {
+        let actions = Actions::open(store.clone(), config.clone()).unwrap_or_else(|e| {
             tracing::error!(error = %e, "directory unusable; the web UI's actions run without it");
-            DirectoryHandle::fixed(crate::routing::Directory::default())
+            Actions::new(
+                store.clone(),
+                Notifier::new(
+                    config.clone(),
+                    DirectoryHandle::fixed(crate::routing::Directory::default()),
+                ),
+            )
         });
-        let actions = Actions::new(store.clone(), Notifier::new(config.clone(), directory));
         Self::with_actions(store, config, actions)
     }
 
@@ -231,8 +236,7 @@ pub fn router(state: AppState) -> Router {
         .route("/messages/{id}/raw", get(pages::raw_message))
         .route("/quarantine", get(pages::quarantine))
         .route("/outbound", get(pages::outbound))
-        .route("/outbound/{id}/release", post(pages::release))
-        .route("/outbound/{id}/drop", post(pages::drop_held))
+        .route("/outbound/{id}/{decision}", post(pages::decide_held))
         .route("/static/app.js", get(static_js))
         .route("/static/app.css", get(static_css))
         .route("/healthz", get(api::healthz))

@@ -298,16 +298,7 @@ pub async fn set_field(
         .unwrap_or_else(|_| serde_json::Value::String(f.value.trim().to_string()));
     state
         .actions
-        .set_field(
-            &tid,
-            &field,
-            value,
-            crate::actions::By {
-                name: &who.user.name,
-                ip: Some(&who.ip),
-            },
-            Utc::now(),
-        )
+        .set_field(&tid, &field, value, super::actions::by(&who), Utc::now())
         .await?;
     tracing::info!(user = %who.user.name, case = %tid, field = %field, "field set in the web UI");
     Ok(Redirect::to(&format!("/cases/{tid}#fields")).into_response())
@@ -437,37 +428,24 @@ pub async fn outbound(
     )
 }
 
-async fn decide(state: &AppState, who: &Who, id: i64, release: bool) -> Result<(), WebError> {
-    let by = crate::actions::By {
-        name: &who.user.name,
-        ip: Some(&who.ip),
+/// `POST /outbound/{id}/release` and `/outbound/{id}/drop`: an analyst's decision on
+/// held mail.
+pub async fn decide_held(
+    State(state): State<AppState>,
+    PageUser(who): PageUser,
+    Path((id, decision)): Path<(i64, String)>,
+    Form(f): Form<super::auth::CsrfForm>,
+) -> Result<Response, WebError> {
+    who.may_change(&f.csrf)?;
+    let release = match decision.as_str() {
+        "release" => true,
+        "drop" => false,
+        _ => return Err(WebError::NotFound),
     };
     state
         .actions
-        .decide_held(id, release, by, Utc::now())
+        .decide_held(id, release, super::actions::by(&who), Utc::now())
         .await?;
     tracing::info!(user = %who.user.name, outbox = id, release, "held mail decided in the web UI");
-    Ok(())
-}
-
-pub async fn release(
-    State(state): State<AppState>,
-    PageUser(who): PageUser,
-    Path(id): Path<i64>,
-    Form(f): Form<super::auth::CsrfForm>,
-) -> Result<Response, WebError> {
-    who.may_change(&f.csrf)?;
-    decide(&state, &who, id, true).await?;
-    Ok(Redirect::to("/outbound").into_response())
-}
-
-pub async fn drop_held(
-    State(state): State<AppState>,
-    PageUser(who): PageUser,
-    Path(id): Path<i64>,
-    Form(f): Form<super::auth::CsrfForm>,
-) -> Result<Response, WebError> {
-    who.may_change(&f.csrf)?;
-    decide(&state, &who, id, false).await?;
     Ok(Redirect::to("/outbound").into_response())
 }

@@ -182,13 +182,7 @@ poll_interval_ms = 100
 
     /// Runs another subcommand against the same configuration.
     pub fn cli(&self, args: &[&str]) -> Output {
-        let out = Command::new(env!("CARGO_BIN_EXE_incident-gateway"))
-            .arg("--config")
-            .arg(&self.config)
-            .args(args)
-            .stdin(Stdio::null())
-            .output()
-            .expect("run incident-gateway");
+        let out = self.try_cli(args);
         assert!(
             out.status.success(),
             "incident-gateway {args:?} failed: {}\n{}",
