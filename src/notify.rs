@@ -95,6 +95,11 @@ impl Notifier {
         }
     }
 
+    /// The email templates (compiled once, shared with intake's answers).
+    pub fn templates(&self) -> &Templates {
+        &self.templates
+    }
+
     /// The disclosure rule: an address in the allowed domains, anyone the directory
     /// names, or a participant of the case whose mail passed verification.
     pub async fn allowed(

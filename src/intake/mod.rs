@@ -17,7 +17,7 @@ use crate::extract::fields::AgencyEntry;
 use crate::extract::report::{self, Analysis};
 use crate::extract::{content_hash, InboundEmail};
 use crate::notify::Notifier;
-use crate::outbound::{self, Outgoing, QueueError, Templates};
+use crate::outbound::{self, Outgoing, QueueError};
 use crate::routing::DirectoryHandle;
 use crate::store::messages::{self, NewMessage, Origin};
 use crate::store::outbox;
@@ -44,7 +44,6 @@ pub struct IngestOutcome {
 pub struct Pipeline {
     store: Store,
     config: Arc<Config>,
-    templates: Arc<Templates>,
     own: Arc<Vec<EmailAddress>>,
     /// The directory in use (reloaded on SIGHUP or change by the service).
     directory: DirectoryHandle,
@@ -65,7 +64,6 @@ impl Pipeline {
             notifier: Notifier::new(config.clone(), directory.clone()),
             store,
             config,
-            templates: Arc::new(Templates::new()),
             directory,
         }
     }
@@ -442,7 +440,7 @@ impl Pipeline {
             email,
             queued_event,
         } = a;
-        let rendered = match self.templates.render(template, &ctx) {
+        let rendered = match self.notifier.templates().render(template, &ctx) {
             Ok(r) => r,
             Err(e) => {
                 return suppress(
