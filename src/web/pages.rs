@@ -410,18 +410,24 @@ pub async fn outbound(
 ) -> Result<Html<String>, WebError> {
     let mut c = conn(&state).await?;
     let rows = outbox::list(&mut c, Some("held"), 200).await?;
-    let mut items = Vec::new();
-    for r in rows {
-        let tracking: Option<String> = match r.case_id {
-            Some(id) => sqlx::query_scalar("select tracking_id from cases where id = ?")
-                .bind(id)
-                .fetch_optional(&mut *c)
-                .await
-                .map_err(StoreError::from)?,
-            None => None,
-        };
-        items.push(minijinja::context! { row => r, tracking_id => tracking });
-    }
+    // Every held message's case, in one query.
+    let ids: Vec<i64> = rows.iter().filter_map(|r| r.case_id).collect();
+    let tracking: std::collections::HashMap<i64, String> = sqlx::query_as::<_, (i64, String)>(
+        "select id, tracking_id from cases where id in (select value from json_each(?))",
+    )
+    .bind(serde_json::to_string(&ids).unwrap_or_else(|_| "[]".into()))
+    .fetch_all(&mut *c)
+    .await
+    .map_err(StoreError::from)?
+    .into_iter()
+    .collect();
+    let items: Vec<minijinja::Value> = rows
+        .into_iter()
+        .map(|r| {
+            let t = r.case_id.and_then(|id| tracking.get(&id).cloned());
+            minijinja::context! { row => r, tracking_id => t }
+        })
+        .collect();
     render(
         "outbound.html",
         minijinja::context! { who => who_ctx(&who), items => items },
