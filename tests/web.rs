@@ -460,6 +460,45 @@ async fn logins_are_rate_limited() {
     );
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_login_limit_holds_under_parallel_guesses() {
+    let a = Arc::new(app().await);
+    a.add_user("ana", Role::Analyst, "analyst-password-1").await;
+    // 30 guesses at once, the right password last: the limit (5) must hold although
+    // every guess is in flight before the first failure is recorded.
+    let tries = (0..30).map(|i| {
+        let a = a.clone();
+        tokio::spawn(async move {
+            let pw = if i == 29 {
+                "analyst-password-1"
+            } else {
+                "wrong-password"
+            };
+            a.try_login("ana", pw).await.status
+        })
+    });
+    let statuses: Vec<StatusCode> = futures::future::join_all(tries)
+        .await
+        .into_iter()
+        .map(|r| r.expect("task"))
+        .collect();
+    let checked = statuses
+        .iter()
+        .filter(|s| **s != StatusCode::TOO_MANY_REQUESTS)
+        .count();
+    assert!(
+        checked <= 5,
+        "{checked} of 30 parallel guesses had their password checked: {statuses:?}"
+    );
+    let mut c = a.store.pool().acquire().await.expect("conn");
+    let log = users::audit_log(&mut c, 100).await.expect("audit");
+    assert!(log.iter().filter(|r| r.action == "login_failed").count() <= 5);
+    assert_eq!(
+        log.iter().filter(|r| r.action == "login_throttled").count(),
+        30 - checked
+    );
+}
+
 #[tokio::test]
 async fn a_login_without_the_form_token_is_refused() {
     let a = app().await;

@@ -338,8 +338,8 @@ pub async fn audit(conn: &mut SqliteConnection, e: AuditEntry<'_>) -> Result<(),
     Ok(())
 }
 
-/// Failed logins since `since` for this account name and for this address, and the
-/// time of the oldest of each (when the window starts to free up).
+/// Failed (or in-flight) logins since `since` for this account name and for this
+/// address, and the time of the oldest of each (when the window starts to free up).
 #[derive(Debug, Clone, Default)]
 pub struct Failures {
     pub by_name: i64,
@@ -348,32 +348,74 @@ pub struct Failures {
     pub by_ip_oldest: Option<DateTime<Utc>>,
 }
 
-pub async fn recent_failures(
+/// Counts the attempts since `since` that count against the limit (failed, or still
+/// being checked) and, when both counts are under their limits, reserves one more for
+/// this login. Run it in a write transaction: the count and the reservation are then
+/// one step, so parallel guesses cannot all pass the count. `Err` carries the counts
+/// when the limit is reached.
+pub async fn reserve_login_attempt(
     conn: &mut SqliteConnection,
     username: &str,
     ip: &str,
+    now: DateTime<Utc>,
     since: DateTime<Utc>,
-) -> Result<Failures, StoreError> {
-    let (by_name, name_oldest): (i64, Option<String>) = sqlx::query_as(
-        "select count(*), min(at) from audit where action = 'login_failed' and username = ? and at > ?",
-    )
+    max_by_name: i64,
+    max_by_ip: i64,
+) -> Result<Result<i64, Failures>, StoreError> {
+    // A pending attempt older than this is one whose process died mid-check.
+    let stale = ts(now - chrono::Duration::minutes(2));
+    let counted = "(outcome = 'failed' or (outcome = 'pending' and at > ?3)) and at > ?2";
+    let (by_name, name_oldest): (i64, Option<String>) = sqlx::query_as(&format!(
+        "select count(*), min(at) from login_attempts where username = ?1 and {counted}"
+    ))
     .bind(username)
     .bind(ts(since))
+    .bind(&stale)
     .fetch_one(&mut *conn)
     .await?;
-    let (by_ip, ip_oldest): (i64, Option<String>) = sqlx::query_as(
-        "select count(*), min(at) from audit where action = 'login_failed' and ip = ? and at > ?",
-    )
+    let (by_ip, ip_oldest): (i64, Option<String>) = sqlx::query_as(&format!(
+        "select count(*), min(at) from login_attempts where ip = ?1 and {counted}"
+    ))
     .bind(ip)
     .bind(ts(since))
+    .bind(&stale)
     .fetch_one(&mut *conn)
     .await?;
-    Ok(Failures {
-        by_name,
-        by_name_oldest: name_oldest.as_deref().and_then(parse_ts),
-        by_ip,
-        by_ip_oldest: ip_oldest.as_deref().and_then(parse_ts),
-    })
+    if by_name >= max_by_name || by_ip >= max_by_ip {
+        return Ok(Err(Failures {
+            by_name,
+            by_name_oldest: name_oldest.as_deref().and_then(parse_ts),
+            by_ip,
+            by_ip_oldest: ip_oldest.as_deref().and_then(parse_ts),
+        }));
+    }
+    let id = sqlx::query("insert into login_attempts (username, ip, at) values (?, ?, ?)")
+        .bind(username)
+        .bind(ip)
+        .bind(ts(now))
+        .execute(&mut *conn)
+        .await?
+        .last_insert_rowid();
+    // Old rows are of no use to the limiter.
+    sqlx::query("delete from login_attempts where at < ?")
+        .bind(ts(now - chrono::Duration::days(2)))
+        .execute(&mut *conn)
+        .await?;
+    Ok(Ok(id))
+}
+
+/// Records how a reserved attempt ended.
+pub async fn finish_login_attempt(
+    conn: &mut SqliteConnection,
+    id: i64,
+    ok: bool,
+) -> Result<(), StoreError> {
+    sqlx::query("update login_attempts set outcome = ? where id = ?")
+        .bind(if ok { "ok" } else { "failed" })
+        .bind(id)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
 }
 
 /// Recent audit entries (newest first), for tests and review.

@@ -375,41 +375,54 @@ pub async fn login(
     }
     let now = Utc::now();
     let window = Duration::minutes(state.web.login_window_minutes.clamp(1, 1440) as i64);
+    let mut tx = state.store.begin_write().await?;
+    let reserved = users::reserve_login_attempt(
+        &mut tx,
+        &username,
+        &ip,
+        now,
+        now - window,
+        state.web.login_max_failures,
+        state.web.login_max_failures_per_ip,
+    )
+    .await?;
+    let attempt = match reserved {
+        Ok(id) => id,
+        Err(failures) => {
+            let oldest = if failures.by_name >= state.web.login_max_failures {
+                failures.by_name_oldest
+            } else {
+                failures.by_ip_oldest
+            };
+            let until = oldest.unwrap_or(now) + window;
+            users::audit(
+                &mut tx,
+                AuditEntry {
+                    at: now,
+                    username: &username,
+                    action: "login_throttled",
+                    ip: Some(&ip),
+                    case_id: None,
+                    detail: serde_json::json!({}),
+                },
+            )
+            .await?;
+            tx.commit().await.map_err(crate::store::StoreError::from)?;
+            tracing::warn!(user = %username, %ip, "login refused: too many failed attempts");
+            let minutes = ((until - now).num_seconds().max(0) + 59) / 60;
+            return Err(WebError::TooManyRequests(format!(
+                "Too many failed logins. Try again after {} UTC (in about {minutes} minute(s)).",
+                until.format("%H:%M")
+            )));
+        }
+    };
+    tx.commit().await.map_err(crate::store::StoreError::from)?;
     let mut conn = state
         .store
         .pool()
         .acquire()
         .await
         .map_err(crate::store::StoreError::from)?;
-    let failures = users::recent_failures(&mut conn, &username, &ip, now - window).await?;
-    let blocked_until = if failures.by_name >= state.web.login_max_failures {
-        failures.by_name_oldest
-    } else if failures.by_ip >= state.web.login_max_failures_per_ip {
-        failures.by_ip_oldest
-    } else {
-        None
-    }
-    .map(|oldest| oldest + window);
-    if let Some(until) = blocked_until {
-        users::audit(
-            &mut conn,
-            AuditEntry {
-                at: now,
-                username: &username,
-                action: "login_throttled",
-                ip: Some(&ip),
-                case_id: None,
-                detail: serde_json::json!({}),
-            },
-        )
-        .await?;
-        tracing::warn!(user = %username, %ip, "login refused: too many failed attempts");
-        let minutes = ((until - now).num_seconds().max(0) + 59) / 60;
-        return Err(WebError::TooManyRequests(format!(
-            "Too many failed logins. Try again after {} UTC (in about {minutes} minute(s)).",
-            until.format("%H:%M")
-        )));
-    }
     let account = users::for_login(&mut conn, &username).await?;
     drop(conn);
     let password = f.password;
@@ -425,6 +438,7 @@ pub async fn login(
     .ok()
     .flatten();
     let mut tx = state.store.begin_write().await?;
+    users::finish_login_attempt(&mut tx, attempt, ok_user.is_some()).await?;
     let Some(user) = ok_user else {
         users::audit(
             &mut tx,
