@@ -358,7 +358,16 @@ impl Poller {
             "IMAP intake connected"
         );
         loop {
-            self.drain(&mut s, uid_validity, feats, shutdown).await?;
+            // Mail that arrives while we drain is announced (EXISTS) during that work and
+            // not again: search once more until a pass finds nothing and nothing new was
+            // announced, and only then wait.
+            loop {
+                let moved = self.drain(&mut s, uid_validity, feats, shutdown).await?;
+                let announced = take_announcements(&mut s);
+                if (moved == 0 && !announced) || *shutdown.borrow() {
+                    break;
+                }
+            }
             if *shutdown.borrow() {
                 let _ = tokio::time::timeout(Duration::from_secs(5), s.logout()).await;
                 return Ok(());
@@ -385,7 +394,6 @@ impl Poller {
                 }
                 timed(s.noop()).await?;
             }
-            while s.unsolicited_responses.try_recv().is_ok() {}
         }
     }
 
@@ -456,6 +464,20 @@ impl Poller {
         }
         Ok(done)
     }
+}
+
+/// Empties the queue of unsolicited responses; true when one of them announced new
+/// mail (EXISTS or RECENT).
+fn take_announcements(s: &mut ImapSession) -> bool {
+    let mut announced = false;
+    while let Ok(r) = s.unsolicited_responses.try_recv() {
+        announced |= matches!(
+            r,
+            async_imap::types::UnsolicitedResponse::Exists(_)
+                | async_imap::types::UnsolicitedResponse::Recent(_)
+        );
+    }
+    announced
 }
 
 async fn fetch(s: &mut ImapSession, uid: u32) -> Result<Option<Vec<u8>>, ImapError> {
