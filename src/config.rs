@@ -48,6 +48,11 @@ pub struct UpdatesConfig {
     pub low_hours: u64,
     /// The first lines of every SCIO update and escalation notice.
     pub banner: String,
+    /// "New incident" notices to an agency's officials opened by reports from one
+    /// sender address within an hour; later reports wait for an analyst.
+    pub new_case_notices_per_sender_per_hour: u32,
+    /// The same, per agency (a loop or a flood of reports naming one agency).
+    pub new_case_notices_per_agency_per_hour: u32,
 }
 
 impl Default for UpdatesConfig {
@@ -58,6 +63,8 @@ impl Default for UpdatesConfig {
             medium_hours: 72,
             low_hours: 168,
             banner: "SENSITIVE - FOR OFFICIAL COMMONWEALTH USE ONLY. Do not forward outside the Commonwealth; nothing in this message may be released to the public without the SOC's consent.".into(),
+            new_case_notices_per_sender_per_hour: 3,
+            new_case_notices_per_agency_per_hour: 10,
         }
     }
 }
@@ -123,6 +130,11 @@ pub struct GatewayConfig {
     /// Treat every inbound message as sender-authenticated (loopback tests and an intake
     /// server that rejects unauthenticated mail itself). Participants still apply.
     pub trust_intake_server: bool,
+    /// Give each outbound message its own envelope sender (`soc+bounce-TOKEN@domain`,
+    /// VERP) so that a bounce is known to be ours by the address it comes back to. The
+    /// SOC mailbox must accept plus-addressed mail (Exchange Online and Google
+    /// Workspace do). Off: bounces never mark a reporter undeliverable.
+    pub verp: bool,
 }
 
 impl Default for GatewayConfig {
@@ -140,6 +152,7 @@ impl Default for GatewayConfig {
             directory: None,
             trusted_authserv_id: None,
             trust_intake_server: false,
+            verp: true,
         }
     }
 }

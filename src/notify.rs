@@ -84,6 +84,8 @@ struct Snapshot {
     severity_suggested: bool,
     flags: Vec<Flag>,
     description: Option<String>,
+    /// Why the report's sender could not be authenticated, when it could not.
+    sender_unverified: Option<String>,
 }
 
 impl Notifier {
@@ -184,7 +186,16 @@ impl Notifier {
             .as_deref()
             .or(row.severity_suggested.as_deref())
             .and_then(|s| s.parse().ok());
+        let sender_unverified: Option<String> = sqlx::query_scalar(
+            "select json_extract(detail_json, '$.reason') from events
+             where case_id = ? and kind = 'sender_not_authenticated' order by id limit 1",
+        )
+        .bind(case_id)
+        .fetch_optional(&mut *conn)
+        .await?
+        .flatten();
         Ok(Snapshot {
+            sender_unverified,
             status: row.status.parse().unwrap_or(Status::New),
             severity_suggested: row.severity.is_none() && severity.is_some(),
             severity,
@@ -209,6 +220,7 @@ impl Notifier {
             "flags": s.flags.iter().map(|f| label(f.as_str())).collect::<Vec<_>>().join(", "),
             "reported_at": parse_ts(&s.row.created_at).map(local).unwrap_or_default(),
             "reporter": s.row.reporter_email,
+            "sender_unverified": s.sender_unverified,
             "banner": self.config.updates.banner,
             "soc_name": self.config.gateway.name,
             "interval": human_interval(interval),
@@ -453,6 +465,34 @@ impl Notifier {
         if existing > 0 {
             return Ok(None);
         }
+        if actor == "system" {
+            if let Some(reason) = self.new_case_notice_limited(tx, case_id, now).await? {
+                let told: i64 = sqlx::query_scalar(
+                    "select count(*) from events where case_id = ? and kind = 'scio_notice_rate_limited'",
+                )
+                .bind(case_id)
+                .fetch_one(&mut *tx)
+                .await?;
+                if told == 0 {
+                    tracing::warn!(case_id, %reason, "new-incident notice not sent");
+                    store::record_event(
+                        tx,
+                        NewEvent::system(
+                            case_id,
+                            now,
+                            "scio_notice_rate_limited",
+                            serde_json::json!({ "reason": reason }),
+                        ),
+                    )
+                    .await?;
+                    sqlx::query("update cases set needs_review = 1 where id = ?")
+                        .bind(case_id)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                return Ok(None);
+            }
+        }
         let change = Change {
             cause: "case_opened".into(),
             actor: actor.to_string(),
@@ -482,6 +522,57 @@ impl Notifier {
                 Ok(None)
             }
         }
+    }
+
+    /// Why a report must not open its SCIO thread by itself now: too many "New
+    /// incident" notices in the last hour for the same reporter address or the same
+    /// agency (a mail loop, a flood, or someone aiming our notices at officials).
+    async fn new_case_notice_limited(
+        &self,
+        conn: &mut SqliteConnection,
+        case_id: i64,
+        now: DateTime<Utc>,
+    ) -> Result<Option<String>, StoreError> {
+        let (reporter, agency): (Option<String>, Option<String>) =
+            sqlx::query_as("select lower(reporter_email), agency from cases where id = ?")
+                .bind(case_id)
+                .fetch_one(&mut *conn)
+                .await?;
+        let since = store::ts(now - chrono::Duration::hours(1));
+        let u = &self.config.updates;
+        // Both columns are ours (never input), so they can be part of the query text.
+        let sql = |column: &str| {
+            format!(
+                "select count(*) from outbox o join cases c on c.id = o.case_id
+                 where o.kind = 'scio_new' and o.status != 'dropped' and o.created_at >= ?
+                 and {column} = ?"
+            )
+        };
+        if let Some(r) = reporter {
+            let n: i64 = sqlx::query_scalar(&sql("lower(c.reporter_email)"))
+                .bind(&since)
+                .bind(&r)
+                .fetch_one(&mut *conn)
+                .await?;
+            if n >= u.new_case_notices_per_sender_per_hour as i64 {
+                return Ok(Some(format!(
+                    "{n} new-incident notices for reports from {r} in the last hour ([updates] new_case_notices_per_sender_per_hour); an analyst decides whether to notify"
+                )));
+            }
+        }
+        if let Some(a) = agency {
+            let n: i64 = sqlx::query_scalar(&sql("c.agency"))
+                .bind(&since)
+                .bind(&a)
+                .fetch_one(&mut *conn)
+                .await?;
+            if n >= u.new_case_notices_per_agency_per_hour as i64 {
+                return Ok(Some(format!(
+                    "{n} new-incident notices for {a} in the last hour ([updates] new_case_notices_per_agency_per_hour); an analyst decides whether to notify"
+                )));
+            }
+        }
+        Ok(None)
     }
 
     /// Queues every escalation notice the case's state calls for and that has not

@@ -389,14 +389,36 @@ fn a_bounce_of_our_acknowledgement_marks_the_reporter_undeliverable() {
     assert!(ingest(&cfg, &report("gone@dor.state.ma.us", 1))
         .status
         .success());
-    let ack_id = json(&cfg, &["outbound", "list", "--json"])[0]["message_id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let dsn = format!(
-        "From: MAILER-DAEMON@mail.dor.state.ma.us\r\nTo: soc@mass.gov\r\nSubject: Undelivered Mail Returned to Sender\r\nMIME-Version: 1.0\r\nContent-Type: multipart/report; report-type=delivery-status; boundary=b\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nThe mail system: <gone@dor.state.ma.us>: user unknown\r\n--b\r\nContent-Type: message/delivery-status\r\n\r\nFinal-Recipient: rfc822; gone@dor.state.ma.us\r\nAction: failed\r\nStatus: 5.1.1\r\n--b\r\nContent-Type: text/rfc822-headers\r\n\r\nFrom: SOC <soc@mass.gov>\r\nTo: gone@dor.state.ma.us\r\nMessage-ID: <{ack_id}>\r\n--b--\r\n"
+    let ack = json(&cfg, &["outbound", "list", "--json"])[0].clone();
+    let ack_id = ack["message_id"].as_str().unwrap().to_string();
+    let verp = ack["envelope_from"].as_str().unwrap().to_string();
+    assert!(
+        verp.starts_with("soc+bounce-") && verp.ends_with("@mass.gov"),
+        "{verp}"
     );
-    let out = ingest(&cfg, dsn.as_bytes());
+    let dsn = |to: &str, n: u32| {
+        format!(
+            "From: MAILER-DAEMON@mail.dor.state.ma.us\r\nTo: {to}\r\nSubject: Undelivered Mail Returned to Sender\r\nMessage-ID: <dsn-{n}@mail.dor.state.ma.us>\r\nMIME-Version: 1.0\r\nContent-Type: multipart/report; report-type=delivery-status; boundary=b\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nThe mail system: <gone@dor.state.ma.us>: user unknown\r\n--b\r\nContent-Type: message/delivery-status\r\n\r\nFinal-Recipient: rfc822; gone@dor.state.ma.us\r\nAction: failed\r\nStatus: 5.1.1\r\n--b\r\nContent-Type: text/rfc822-headers\r\n\r\nFrom: SOC <soc@mass.gov>\r\nTo: gone@dor.state.ma.us\r\nMessage-ID: <{ack_id}>\r\n--b--\r\n"
+        )
+    };
+    // A forged bounce: it quotes our Message-ID but was not sent to the message's
+    // envelope sender (nobody but the receiving server knows that address).
+    assert!(ingest(&cfg, dsn("soc@mass.gov", 1).as_bytes())
+        .status
+        .success());
+    let case = json(&cfg, &["cases", "list", "--json"])[0].clone();
+    assert_eq!(case["reporter_undeliverable"], false, "a forged bounce");
+    // A bounce sent to another message's envelope sender does not count either.
+    assert!(ingest(
+        &cfg,
+        dsn("soc+bounce-0123456789abcdef@mass.gov", 2).as_bytes()
+    )
+    .status
+    .success());
+    let case = json(&cfg, &["cases", "list", "--json"])[0].clone();
+    assert_eq!(case["reporter_undeliverable"], false, "a guessed token");
+    // The real one comes back to the VERP address.
+    let out = ingest(&cfg, dsn(&verp, 3).as_bytes());
     assert!(out.status.success());
     let case = json(&cfg, &["cases", "list", "--json"])[0].clone();
     assert_eq!(case["reporter_undeliverable"], true);

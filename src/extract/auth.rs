@@ -1,6 +1,10 @@
 //! Sender authentication as the receiving server recorded it (`Authentication-Results`,
-//! RFC 8601). Only results stamped by the configured trusted server (`authserv-id`)
-//! count; anyone can write the header above ours.
+//! RFC 8601). Only the topmost header stamped by the configured trusted server
+//! (`authserv-id`) counts: the receiving server prepends its own, so anything below it
+//! was written before our server saw the message, by anyone. The receiving server must
+//! also strip copies that claim its authserv-id from arriving mail (RFC 8601 §5;
+//! Exchange Online and Postfix milters such as OpenDMARC do), or a sender could forge
+//! the one header we read.
 
 /// Whether a message's From domain is authenticated.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -79,15 +83,17 @@ fn aligned(a: &str, b: &str) -> bool {
     a == b || a.ends_with(&format!(".{b}")) || b.ends_with(&format!(".{a}"))
 }
 
-/// The verdict for `from_domain`, from the `Authentication-Results` values of a message.
+/// The verdict for `from_domain`, from the `Authentication-Results` values of a message
+/// in header order (topmost first). Only the first value whose authserv-id is
+/// `trusted_authserv_id` is read; a DMARC result counts only for the From domain.
 pub fn verify(values: &[String], trusted_authserv_id: &str, from_domain: &str) -> AuthVerdict {
     let trusted = trusted_authserv_id.to_ascii_lowercase();
     let results: Vec<MethodResult> = values
         .iter()
         .filter_map(|v| parse(v))
-        .filter(|(id, _)| *id == trusted)
-        .flat_map(|(_, r)| r)
-        .collect();
+        .find(|(id, _)| *id == trusted)
+        .map(|(_, r)| r)
+        .unwrap_or_default();
     if results.is_empty() {
         return AuthVerdict::Unknown(format!(
             "no Authentication-Results from the trusted server {trusted_authserv_id}"
@@ -100,6 +106,20 @@ pub fn verify(values: &[String], trusted_authserv_id: &str, from_domain: &str) -
             .map(|(_, v)| v.clone())
     };
     if let Some(d) = results.iter().find(|r| r.method == "dmarc") {
+        // DMARC evaluates the RFC 5322.From domain; a result for another domain says
+        // nothing about this message's sender.
+        let from = from_domain.to_ascii_lowercase();
+        match prop(d, "header.from") {
+            Some(hf) if hf == from => {}
+            Some(hf) => {
+                return AuthVerdict::Unknown(format!(
+                    "dmarc result is for {hf}, not the From domain {from}"
+                ))
+            }
+            None => {
+                return AuthVerdict::Unknown("dmarc result names no header.from domain".to_string())
+            }
+        }
         return match d.result.as_str() {
             "pass" => AuthVerdict::Pass("dmarc=pass".into()),
             "fail" => AuthVerdict::Fail("dmarc=fail".into()),
@@ -162,5 +182,43 @@ mod tests {
         ));
         let h = v("mx.mass.gov; dkim=pass header.d=mail.dor.state.ma.us (comment; with semicolon)");
         assert!(verify(&h, "MX.mass.gov", "dor.state.ma.us").passed());
+    }
+
+    #[test]
+    fn only_the_topmost_trusted_header_counts() {
+        // Ours at the top says fail; a forged pass written lower by the sender.
+        let h = vec![
+            "mx.mass.gov; dmarc=fail header.from=dor.state.ma.us".to_string(),
+            "mx.mass.gov; dmarc=pass header.from=dor.state.ma.us".to_string(),
+        ];
+        assert!(matches!(
+            verify(&h, "mx.mass.gov", "dor.state.ma.us"),
+            AuthVerdict::Fail(_)
+        ));
+        // Ours says nothing aligned; a forged DKIM pass lower down does not add to it.
+        let h = vec![
+            "mx.mass.gov; spf=none smtp.mailfrom=evil.example".to_string(),
+            "mx.mass.gov; dkim=pass header.d=dor.state.ma.us".to_string(),
+        ];
+        assert!(!verify(&h, "mx.mass.gov", "dor.state.ma.us").passed());
+        // Another server's header above ours does not hide ours.
+        let h = vec![
+            "relay.example; dmarc=fail header.from=dor.state.ma.us".to_string(),
+            "mx.mass.gov; dmarc=pass header.from=dor.state.ma.us".to_string(),
+        ];
+        assert!(verify(&h, "mx.mass.gov", "dor.state.ma.us").passed());
+    }
+
+    #[test]
+    fn dmarc_counts_only_for_the_from_domain() {
+        let h = v("mx.mass.gov; dmarc=pass header.from=evil.example");
+        assert!(matches!(
+            verify(&h, "mx.mass.gov", "dor.state.ma.us"),
+            AuthVerdict::Unknown(_)
+        ));
+        let h = v("mx.mass.gov; dmarc=pass");
+        assert!(!verify(&h, "mx.mass.gov", "dor.state.ma.us").passed());
+        let h = v("mx.mass.gov; dmarc=pass header.from=DOR.state.ma.us");
+        assert!(verify(&h, "mx.mass.gov", "dor.state.ma.us").passed());
     }
 }

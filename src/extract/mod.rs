@@ -6,6 +6,7 @@
 pub mod auth;
 pub mod body;
 mod classify;
+pub mod dsn;
 pub mod fields;
 pub mod html;
 pub mod iocs;
@@ -48,6 +49,9 @@ pub struct InboundEmail {
     pub references: Vec<String>,
     pub subject: String,
     pub from: Option<Mailbox>,
+    /// Set when the sender is ambiguous (several From headers, or several addresses in
+    /// one): such a message is never taken as a verified participant's.
+    pub from_ambiguous: Option<String>,
     pub reply_to: Option<Mailbox>,
     pub to: Vec<Mailbox>,
     pub cc: Vec<Mailbox>,
@@ -93,6 +97,21 @@ pub fn parse_inbound(raw: &[u8]) -> InboundEmail {
     let text = |name: &str| msg.header_raw(name).map(clean_header);
 
     let from = first_mailbox(msg.from(), "From", &mut notes);
+    let from_headers = msg
+        .headers_raw()
+        .filter(|(name, _)| name.eq_ignore_ascii_case("From"))
+        .count();
+    let from_addresses = msg.from().map(|a| a.iter().count()).unwrap_or(0);
+    let from_ambiguous = if from_headers > 1 {
+        Some(format!("the message has {from_headers} From headers"))
+    } else if from_addresses > 1 {
+        Some(format!("the From header names {from_addresses} addresses"))
+    } else {
+        None
+    };
+    if let Some(why) = &from_ambiguous {
+        notes.push(format!("{why}; the sender cannot be verified"));
+    }
     let reply_to = first_mailbox(msg.reply_to(), "Reply-To", &mut notes);
     let to = all_mailboxes(msg.to());
     let cc = all_mailboxes(msg.cc());
@@ -194,6 +213,7 @@ pub fn parse_inbound(raw: &[u8]) -> InboundEmail {
         references: id_list(msg.references()),
         subject: msg.subject().map(clean_header).unwrap_or_default(),
         from,
+        from_ambiguous,
         reply_to,
         to,
         cc,
@@ -339,6 +359,18 @@ mod tests {
             parse_inbound(with_ar).authentication_results,
             vec!["mx.mass.gov; dmarc=pass header.from=dor"]
         );
+    }
+
+    #[test]
+    fn several_senders_are_ambiguous() {
+        assert_eq!(parse_inbound(PLAIN).from_ambiguous, None);
+        let two_headers =
+            b"From: mallory@evil.test\r\nFrom: jane@dor.state.ma.us\r\nSubject: x\r\n\r\nbody";
+        let e = parse_inbound(two_headers);
+        assert!(e.from_ambiguous.is_some(), "{:?}", e.from);
+        let two_addresses =
+            b"From: jane@dor.state.ma.us, mallory@evil.test\r\nSubject: x\r\n\r\nbody";
+        assert!(parse_inbound(two_addresses).from_ambiguous.is_some());
     }
 
     #[test]

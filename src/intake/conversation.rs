@@ -53,22 +53,48 @@ impl Pipeline {
         Ok(())
     }
 
+    /// What our receiving server recorded about the sender's domain.
+    fn sender_authentication(&self, email: &InboundEmail) -> AuthVerdict {
+        let Some(from) = email.from.as_ref() else {
+            return AuthVerdict::Unknown("the message has no sender address".into());
+        };
+        if let Some(why) = &email.from_ambiguous {
+            return AuthVerdict::Unknown(format!("ambiguous sender: {why}"));
+        }
+        if self.config.gateway.trust_intake_server {
+            return AuthVerdict::Pass(
+                "the intake server is trusted ([gateway] trust_intake_server)".into(),
+            );
+        }
+        match &self.config.gateway.trusted_authserv_id {
+            Some(id) => auth::verify(&email.authentication_results, id, from.address.domain()),
+            None => AuthVerdict::Unknown("no [gateway] trusted_authserv_id is configured".into()),
+        }
+    }
+
+    /// Why a new report's sender is not authenticated, when sender authentication is
+    /// configured and the report did not pass it.
+    pub(super) fn unauthenticated_report(&self, email: &InboundEmail) -> Option<String> {
+        if self.config.gateway.trusted_authserv_id.is_none()
+            && !self.config.gateway.trust_intake_server
+        {
+            return None;
+        }
+        match self.sender_authentication(email) {
+            AuthVerdict::Pass(_) => None,
+            AuthVerdict::Fail(why) | AuthVerdict::Unknown(why) => Some(why),
+        }
+    }
+
     /// Sender verification: a participant of the case AND authenticated by our server.
     fn verify_sender(&self, email: &InboundEmail, participant: bool) -> (bool, String) {
         let Some(from) = email.from.as_ref() else {
             return (false, "the message has no sender address".into());
         };
-        let verdict = if self.config.gateway.trust_intake_server {
-            AuthVerdict::Pass("the intake server is trusted ([gateway] trust_intake_server)".into())
-        } else {
-            match &self.config.gateway.trusted_authserv_id {
-                Some(id) => auth::verify(&email.authentication_results, id, from.address.domain()),
-                None => {
-                    AuthVerdict::Unknown("no [gateway] trusted_authserv_id is configured".into())
-                }
-            }
-        };
-        match (participant, verdict) {
+        if let Some(why) = &email.from_ambiguous {
+            return (false, format!("ambiguous sender: {why}"));
+        }
+        match (participant, self.sender_authentication(email)) {
             (false, _) => (
                 false,
                 format!("{} is not a participant of the case", from.address),
@@ -98,21 +124,26 @@ impl Pipeline {
             .from
             .as_ref()
             .map(|f| f.address.as_str().to_lowercase());
-        let participant = match &sender {
-            Some(s) => {
-                sqlx::query_scalar::<_, i64>(
-                    "select count(*) from case_participants where case_id = ? and address = ?",
+        // A participant is someone the case itself names (its reporter, the report's
+        // Cc, someone verified before) or whom the directory names for this case's own
+        // agency. Another agency's contact, or another secretariat's SCIO, is not one:
+        // tags are sequential, so anyone could walk every case.
+        let participant = match (&sender, email.from.as_ref()) {
+            (Some(s), Some(from)) => {
+                let (listed, agency): (i64, Option<String>) = sqlx::query_as(
+                    "select (select count(*) from case_participants where case_id = ?1 and address = ?2),
+                            agency
+                     from cases where id = ?1",
                 )
                 .bind(case_id)
                 .bind(s)
                 .fetch_one(&mut *tx)
-                .await?
-                    > 0
+                .await?;
+                listed > 0
+                    || agency.is_some_and(|a| self.directory.get().speaks_for(&from.address, &a))
             }
-            None => false,
-        } || sender
-            .as_ref()
-            .is_some_and(|s| self.directory.get().members.contains(s));
+            _ => false,
+        };
         let (verified, why) = self.verify_sender(email, participant);
         let actor = format!(
             "sender:{}",

@@ -126,7 +126,7 @@ impl Pipeline {
 
         // A bounce of our own mail names our Message-ID in the returned headers.
         let bounced = if class.kind == MessageKind::Bounce {
-            bounced_outbox(&mut tx, raw).await?
+            bounced_outbox(&mut tx, raw, &self.config.soc_address()).await?
         } else {
             None
         };
@@ -347,6 +347,23 @@ impl Pipeline {
         )
         .await?;
 
+        // Officials told of this case are also told when its sender could not be
+        // authenticated (only when sender authentication is configured at all).
+        if let Some(reason) = self.unauthenticated_report(email) {
+            store::record_event(
+                tx,
+                NewEvent {
+                    message_row_id: Some(row),
+                    ..NewEvent::system(
+                        case_id,
+                        now,
+                        "sender_not_authenticated",
+                        serde_json::json!({ "reason": reason }),
+                    )
+                },
+            )
+            .await?;
+        }
         let (ack, note) = self
             .acknowledge(tx, case_id, row, &tid, analysis, now)
             .await?;
@@ -689,27 +706,38 @@ fn missing_items(missing: &[String]) -> Vec<serde_json::Value> {
         .collect()
 }
 
-/// The case and recipient of one of our messages whose Message-ID appears in a bounce.
+/// The case and recipient of one of our messages that this bounce reports as failed:
+/// the bounce must have been delivered to that message's own envelope sender (its VERP
+/// address) and name that message's recipient as a failed one. A bounce that only
+/// quotes our Message-ID may be forged by anyone who saw the message.
 async fn bounced_outbox(
     tx: &mut SqliteConnection,
     raw: &[u8],
+    soc: &EmailAddress,
 ) -> Result<Option<(i64, String)>, StoreError> {
-    let text = String::from_utf8_lossy(raw);
-    for candidate in text
-        .split('<')
-        .skip(1)
-        .filter_map(|s| s.split('>').next())
-        .take(200)
-    {
-        if candidate.contains('@') && !candidate.contains(char::is_whitespace) {
-            let found: Option<(Option<i64>, String)> =
-                sqlx::query_as("select case_id, recipient from outbox where message_id = ?")
-                    .bind(candidate)
-                    .fetch_optional(&mut *tx)
-                    .await?;
-            if let Some((Some(case_id), recipient)) = found {
-                return Ok(Some((case_id, recipient)));
-            }
+    use crate::extract::dsn;
+    let failed = dsn::failed_recipients(raw);
+    if failed.is_empty() {
+        return Ok(None);
+    }
+    for to in dsn::delivery_addresses(raw).iter().take(20) {
+        if dsn::verp_token(to, soc).is_none() {
+            continue;
+        }
+        let found: Option<(Option<i64>, String)> =
+            sqlx::query_as("select case_id, to_json from outbox where from_addr = ?")
+                .bind(to)
+                .fetch_optional(&mut *tx)
+                .await?;
+        let Some((Some(case_id), to_json)) = found else {
+            continue;
+        };
+        let recipients: Vec<String> = serde_json::from_str(&to_json).unwrap_or_default();
+        if let Some(r) = recipients
+            .iter()
+            .find(|r| failed.contains(&r.to_ascii_lowercase()))
+        {
+            return Ok(Some((case_id, r.clone())));
         }
     }
     Ok(None)

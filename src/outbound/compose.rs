@@ -131,13 +131,20 @@ pub async fn enqueue(
     };
     let bytes = compose(&envelope, rendered)?;
     let recipients: Vec<String> = m.to.iter().map(|(_, a)| a.to_string()).collect();
+    // The envelope sender: a bounce comes back to it, and only a bounce of this
+    // message can know it (see extract::dsn).
+    // 64 random bits: unguessable, and short enough for the 64-octet local part.
+    let token = &uuid::Uuid::new_v4().simple().to_string()[..16];
+    let envelope_from = Some(crate::extract::dsn::verp_address(&soc, token))
+        .filter(|a| config.gateway.verp && a.split('@').next().is_some_and(|l| l.len() <= 64))
+        .unwrap_or_else(|| soc.as_str().to_string());
     let id = crate::store::outbox::enqueue(
         conn,
         crate::store::outbox::NewOutbound {
             case_id: m.case_id,
             kind: m.kind,
             message_id: &message_id,
-            from_addr: soc.as_str(),
+            from_addr: &envelope_from,
             recipients: &recipients,
             subject: &rendered.subject,
             raw: &bytes,

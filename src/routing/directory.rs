@@ -451,6 +451,30 @@ impl Directory {
         self.members.contains(&a)
     }
 
+    /// True when `address` is one of the people the directory names for `agency`'s
+    /// cases: its contacts, ISO and CIO, its secretariat's SCIO and designees, and the
+    /// contacts of a vendor serving it. Another agency's contact is not among them.
+    pub fn speaks_for(&self, address: &EmailAddress, agency: &str) -> bool {
+        let Some(a) = self.agency(agency) else {
+            return false;
+        };
+        let is = |c: &Contact| c.address.same_mailbox(address);
+        let secretariat = a
+            .secretariat
+            .as_ref()
+            .and_then(|id| self.secretariats.iter().find(|s| &s.id == id));
+        a.contacts.iter().any(is)
+            || a.iso.iter().any(is)
+            || a.cio.iter().any(is)
+            || secretariat.is_some_and(|s| is(&s.scio) || s.designees.iter().any(is))
+            || self.vendors.iter().any(|v| {
+                v.serves
+                    .iter()
+                    .any(|name| name.eq_ignore_ascii_case(&a.name))
+                    && v.contacts.iter().any(is)
+            })
+    }
+
     /// The agency a name, alias or email domain refers to.
     pub fn agency(&self, name: &str) -> Option<&Agency> {
         find_agency(&self.records, name)

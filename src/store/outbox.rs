@@ -81,6 +81,8 @@ pub struct OutboxRow {
     pub case_id: Option<i64>,
     pub kind: String,
     pub message_id: String,
+    /// The envelope sender it goes out with (its VERP address; bounces come back there).
+    pub envelope_from: String,
     pub recipient: String,
     pub subject: String,
     pub status: String,
@@ -92,7 +94,7 @@ pub struct OutboxRow {
     pub sent_at: Option<String>,
 }
 
-const COLUMNS: &str = "id, case_id, kind, message_id, recipient, subject, status, hold_reason, attempts, next_attempt_at, last_error, created_at, sent_at";
+const COLUMNS: &str = "id, case_id, kind, message_id, from_addr as envelope_from, recipient, subject, status, hold_reason, attempts, next_attempt_at, last_error, created_at, sent_at";
 
 pub async fn for_case(
     conn: &mut SqliteConnection,

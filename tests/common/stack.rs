@@ -326,6 +326,11 @@ alias_database =
 virtual_mailbox_domains = agency.test, mass.gov, state.ma.us, vendor.test
 virtual_mailbox_maps =
 virtual_transport = lmtp:inet:127.0.0.1:{lmtp}
+# One address whose mail always bounces: the gateway's bounce handling is tested with
+# a delivery status notification that Postfix itself writes.
+# (accepted first, so the DSN goes to the envelope sender, as a remote server's would).
+transport_maps = inline:{{ {{ gone@agency.test = error:5.1.1 mailbox unavailable }} }}
+smtpd_reject_unlisted_recipient = no
 smtpd_relay_restrictions = reject_unauth_destination
 default_transport = error:mailstack does not relay
 relay_transport = error:mailstack does not relay
