@@ -101,15 +101,16 @@ impl Notifier {
     }
 
     /// The disclosure rule: an address in the allowed domains, anyone the directory
-    /// names, or a participant of the case whose mail passed verification.
+    /// names, or a participant of the case whose mail passed verification; never an
+    /// address whose local part routes elsewhere (`%`, `!`, quoted), whatever its domain.
     pub async fn allowed(
         &self,
         conn: &mut SqliteConnection,
         case_id: Option<i64>,
         address: &EmailAddress,
     ) -> Result<bool, StoreError> {
-        if self.allowed_without_case(address) {
-            return Ok(true);
+        if let Some(verdict) = self.verdict_without_case(address) {
+            return Ok(verdict);
         }
         let Some(case_id) = case_id else {
             return Ok(false);
@@ -127,12 +128,36 @@ impl Notifier {
 
     /// The parts of the disclosure rule that do not depend on a case.
     pub fn allowed_without_case(&self, address: &EmailAddress) -> bool {
-        self.config
+        self.verdict_without_case(address).unwrap_or(false)
+    }
+
+    /// What the configuration alone says: `Some(false)` for an address whose local part
+    /// routes elsewhere (the one place that check is made), `Some(true)` for the allowed
+    /// domains and the directory, `None` when only the case's participants can tell.
+    fn verdict_without_case(&self, address: &EmailAddress) -> Option<bool> {
+        if !address.is_plainly_routable() {
+            return Some(false);
+        }
+        let configured = self
+            .config
             .gateway
             .allowed_domains
             .iter()
             .any(|d| address.in_domain(d))
-            || self.directory.get().contains(address)
+            || self.directory.get().contains(address);
+        configured.then_some(true)
+    }
+
+    /// Why mail to `address` is held for an analyst, in words for the outbound list.
+    pub fn hold_reason(address: &EmailAddress) -> String {
+        match address.routing_concern() {
+            Some(concern) => format!(
+                "{address} has {concern}, so its domain cannot vouch for it; an analyst must release it"
+            ),
+            None => format!(
+                "{address} is outside the allowed domains ([gateway] allowed_domains), not in the directory and not a verified participant; an analyst must release it"
+            ),
+        }
     }
 
     /// Who hears of a case: its agency's audience, else (a report from a vendor) the
@@ -386,9 +411,7 @@ impl Notifier {
             let hold = if self.allowed(tx, Some(case_id), cc).await? {
                 None
             } else {
-                Some(format!(
-                    "{cc} is outside the allowed domains, not in the directory and not a verified participant; an analyst must release it"
-                ))
+                Some(Self::hold_reason(cc))
             };
             let to = [Contact {
                 name: None,
