@@ -30,6 +30,9 @@ impl Classification {
 /// addresses: mail from them is never answered. Whether a report is in fact a reply to
 /// an existing case is decided later, by the store.
 pub fn classify(email: &InboundEmail, raw: &[u8], own: &[EmailAddress]) -> Classification {
+    if raw.iter().all(u8::is_ascii_whitespace) {
+        return Classification::no(MessageKind::Unparseable, "empty message: no bytes");
+    }
     if !email.parsed {
         return Classification::no(MessageKind::Unparseable, "the message could not be parsed");
     }
@@ -335,10 +338,12 @@ mod tests {
             &b"Delivered-To: soc@mass.gov\r\n\r\n"[..],
             b"Subject: x\r\nMessage-ID: <e@x>\r\n\r\n  \r\n",
             b"",
+            b"\r\n \n",
         ] {
             let c = classify(&parse_inbound(raw), raw, &own());
             assert_eq!(c.kind, MessageKind::Unparseable, "{raw:?}");
             assert!(!c.acknowledge);
+            assert!(c.reason.is_some_and(|r| r.starts_with("empty message")));
         }
         // Without a sender but with text: still a report (unanswered).
         let raw = b"Subject: x\r\n\r\nOur file server is encrypted.\r\n";
