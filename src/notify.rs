@@ -955,4 +955,57 @@ mod tests {
         assert_eq!(human_interval(chrono::Duration::hours(4)), "4 hours");
         assert_eq!(human_interval(chrono::Duration::hours(24)), "24 hours");
     }
+
+    #[tokio::test]
+    async fn a_routing_local_part_is_never_allowed_even_for_a_verified_participant() {
+        let tmp = tempfile::tempdir().unwrap();
+        let store =
+            crate::store::Store::connect(&format!("sqlite://{}/t.db", tmp.path().display()))
+                .await
+                .unwrap();
+        let config = Config::from_toml_with_env(
+            "[gateway]\nallowed_domains = [\"agency.test\"]\n",
+            "test",
+            Vec::<(String, String)>::new(),
+        )
+        .unwrap();
+        let n = Notifier::new(
+            Arc::new(config),
+            DirectoryHandle::fixed(crate::routing::Directory::default()),
+        );
+        let mut conn = store.pool().acquire().await.unwrap();
+        // Participants of case 1 whose mail passed verification (no case row needed).
+        sqlx::query("pragma foreign_keys = off")
+            .execute(&mut *conn)
+            .await
+            .unwrap();
+        let addr = |s: &str| EmailAddress::parse(s).unwrap();
+        let plain = addr("erin@vendor.test");
+        let routed = [
+            addr("carl%outside.test@agency.test"),
+            addr("outside.test!carl@agency.test"),
+            addr("dana%outside.test@vendor.test"),
+        ];
+        for a in routed.iter().chain([&plain]) {
+            sqlx::query(
+                "insert into case_participants (case_id, address, role, added_at, verified_at)
+                 values (1, ?, 'reporter', 't', 't')",
+            )
+            .bind(a.as_str())
+            .execute(&mut *conn)
+            .await
+            .unwrap();
+        }
+        assert!(n.allowed(&mut conn, Some(1), &plain).await.unwrap());
+        assert!(n.allowed_without_case(&addr("carl@agency.test")));
+        for a in &routed {
+            assert!(!n.allowed_without_case(a), "{a}");
+            assert!(!n.allowed(&mut conn, Some(1), a).await.unwrap(), "{a}");
+            let why = Notifier::hold_reason(a);
+            assert!(
+                why.contains("local part") && why.contains("analyst"),
+                "{why}"
+            );
+        }
+    }
 }

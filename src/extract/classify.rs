@@ -108,10 +108,15 @@ pub fn classify(email: &InboundEmail, raw: &[u8], own: &[EmailAddress]) -> Class
     if is_dmarc_aggregate(email) {
         return Classification::no(MessageKind::AutoReply, "DMARC aggregate report");
     }
-    if is_no_reply(&sender_local) {
+    // The address an answer would go to: a web form sending from noreply@ with the
+    // reporter in Reply-To is still a report.
+    if let Some(to) = email
+        .reply_address()
+        .filter(|m| is_no_reply(m.address.local_part()))
+    {
         return Classification::no(
             MessageKind::Bulk,
-            format!("sent from a no-reply address ({sender_local})"),
+            format!("sent from a no-reply address ({})", to.address),
         );
     }
     if email.reply_address().is_none() {
@@ -152,6 +157,7 @@ fn is_no_reply(local: &str) -> bool {
     let squeezed: String = local
         .chars()
         .filter(|c| !matches!(c, '-' | '_' | '.' | '+'))
+        .map(|c| c.to_ascii_lowercase())
         .collect();
     squeezed.contains("noreply") || squeezed.contains("donotreply")
 }
@@ -291,6 +297,13 @@ mod tests {
         // A person whose name merely contains "reply" is still answered.
         assert!(verdict("From: replyman@agency.test").acknowledge);
         assert!(verdict("From: nora.eply@agency.test").acknowledge);
+        // A web form sends from noreply@ with the reporter in Reply-To: a report.
+        let form = verdict("From: noreply@forms.agency.test\r\nReply-To: jane@agency.test");
+        assert_eq!(form.kind, MessageKind::Report);
+        assert!(form.acknowledge);
+        // And the other way round: a person's From, answers aimed at a no-reply box.
+        let c = verdict("From: jane@agency.test\r\nReply-To: no-reply@agency.test");
+        assert_eq!(c.kind, MessageKind::Bulk);
     }
 
     #[test]
