@@ -155,6 +155,29 @@ impl EmailAddress {
     pub fn same_mailbox(&self, other: &EmailAddress) -> bool {
         self.0.eq_ignore_ascii_case(&other.0)
     }
+
+    /// False when the local part carries source routing a relay may follow instead of
+    /// the domain: `carl%outside.test@agency.test` (the "percent hack"),
+    /// `outside.test!carl@agency.test` (a UUCP bang path), or a quoted local part
+    /// (`"carl@outside.test"@agency.test`). The domain check cannot vouch for such an
+    /// address, so the disclosure rule holds mail to it for an analyst.
+    pub fn is_plainly_routable(&self) -> bool {
+        self.routing_concern().is_none()
+    }
+
+    /// Why the address is not plainly routable (see [`Self::is_plainly_routable`]).
+    pub fn routing_concern(&self) -> Option<&'static str> {
+        let local = self.local_part();
+        if local.contains('%') {
+            Some("a '%' in the local part (a relay may route it to another domain)")
+        } else if local.contains('!') {
+            Some("a '!' in the local part (a bang path a relay may route elsewhere)")
+        } else if local.contains('"') || local.contains('\\') {
+            Some("a quoted local part")
+        } else {
+            None
+        }
+    }
 }
 
 impl fmt::Display for EmailAddress {
@@ -347,6 +370,23 @@ mod tests {
         assert!(EmailAddress::parse("a b@c.d").is_err());
         assert!(EmailAddress::parse("a@").is_err());
         assert!(EmailAddress::parse("a@b..c").is_err());
+    }
+
+    #[test]
+    fn source_routed_addresses_are_not_plainly_routable() {
+        let ok = EmailAddress::parse("carl.smith+soc@agency.test").unwrap();
+        assert!(ok.is_plainly_routable());
+        for bad in [
+            "carl%outside.test@agency.test",
+            "outside.test!carl@agency.test",
+            "carl\\@outside.test@agency.test",
+        ] {
+            let a = EmailAddress::parse(bad).unwrap_or_else(|e| panic!("{bad}: {e}"));
+            assert!(!a.is_plainly_routable(), "{bad}");
+            assert!(a.routing_concern().is_some(), "{bad}");
+        }
+        // A quoted local part is not even accepted as an address.
+        assert!(EmailAddress::parse("\"carl@outside.test\"@agency.test").is_err());
     }
 
     #[test]

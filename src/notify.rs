@@ -103,15 +103,16 @@ impl Notifier {
     }
 
     /// The disclosure rule: an address in the allowed domains, anyone the directory
-    /// names, or a participant of the case whose mail passed verification.
+    /// names, or a participant of the case whose mail passed verification; never an
+    /// address whose local part routes elsewhere (`%`, `!`, quoted), whatever its domain.
     pub async fn allowed(
         &self,
         conn: &mut SqliteConnection,
         case_id: Option<i64>,
         address: &EmailAddress,
     ) -> Result<bool, StoreError> {
-        if self.allowed_without_case(address) {
-            return Ok(true);
+        if let Some(verdict) = self.verdict_without_case(address) {
+            return Ok(verdict);
         }
         let Some(case_id) = case_id else {
             return Ok(false);
@@ -129,12 +130,36 @@ impl Notifier {
 
     /// The parts of the disclosure rule that do not depend on a case.
     pub fn allowed_without_case(&self, address: &EmailAddress) -> bool {
-        self.config
+        self.verdict_without_case(address).unwrap_or(false)
+    }
+
+    /// What the configuration alone says: `Some(false)` for an address whose local part
+    /// routes elsewhere (the one place that check is made), `Some(true)` for the allowed
+    /// domains and the directory, `None` when only the case's participants can tell.
+    fn verdict_without_case(&self, address: &EmailAddress) -> Option<bool> {
+        if !address.is_plainly_routable() {
+            return Some(false);
+        }
+        let configured = self
+            .config
             .gateway
             .allowed_domains
             .iter()
             .any(|d| address.in_domain(d))
-            || self.directory.get().contains(address)
+            || self.directory.get().contains(address);
+        configured.then_some(true)
+    }
+
+    /// Why mail to `address` is held for an analyst, in words for the outbound list.
+    pub fn hold_reason(address: &EmailAddress) -> String {
+        match address.routing_concern() {
+            Some(concern) => format!(
+                "{address} has {concern}, so its domain cannot vouch for it; an analyst must release it"
+            ),
+            None => format!(
+                "{address} is outside the allowed domains ([gateway] allowed_domains), not in the directory and not a verified participant; an analyst must release it"
+            ),
+        }
     }
 
     /// Who hears of a case: its agency's audience, else (a report from a vendor) the
@@ -398,9 +423,7 @@ impl Notifier {
             let hold = if self.allowed(tx, Some(case_id), cc).await? {
                 None
             } else {
-                Some(format!(
-                    "{cc} is outside the allowed domains, not in the directory and not a verified participant; an analyst must release it"
-                ))
+                Some(Self::hold_reason(cc))
             };
             let to = [Contact {
                 name: None,
@@ -1022,5 +1045,58 @@ mod tests {
         assert_eq!(human_interval(chrono::Duration::hours(168)), "7 days");
         assert_eq!(human_interval(chrono::Duration::hours(4)), "4 hours");
         assert_eq!(human_interval(chrono::Duration::hours(24)), "24 hours");
+    }
+
+    #[tokio::test]
+    async fn a_routing_local_part_is_never_allowed_even_for_a_verified_participant() {
+        let tmp = tempfile::tempdir().unwrap();
+        let store =
+            crate::store::Store::connect(&format!("sqlite://{}/t.db", tmp.path().display()))
+                .await
+                .unwrap();
+        let config = Config::from_toml_with_env(
+            "[gateway]\nallowed_domains = [\"agency.test\"]\n",
+            "test",
+            Vec::<(String, String)>::new(),
+        )
+        .unwrap();
+        let n = Notifier::new(
+            Arc::new(config),
+            DirectoryHandle::fixed(crate::routing::Directory::default()),
+        );
+        let mut conn = store.pool().acquire().await.unwrap();
+        // Participants of case 1 whose mail passed verification (no case row needed).
+        sqlx::query("pragma foreign_keys = off")
+            .execute(&mut *conn)
+            .await
+            .unwrap();
+        let addr = |s: &str| EmailAddress::parse(s).unwrap();
+        let plain = addr("erin@vendor.test");
+        let routed = [
+            addr("carl%outside.test@agency.test"),
+            addr("outside.test!carl@agency.test"),
+            addr("dana%outside.test@vendor.test"),
+        ];
+        for a in routed.iter().chain([&plain]) {
+            sqlx::query(
+                "insert into case_participants (case_id, address, role, added_at, verified_at)
+                 values (1, ?, 'reporter', 't', 't')",
+            )
+            .bind(a.as_str())
+            .execute(&mut *conn)
+            .await
+            .unwrap();
+        }
+        assert!(n.allowed(&mut conn, Some(1), &plain).await.unwrap());
+        assert!(n.allowed_without_case(&addr("carl@agency.test")));
+        for a in &routed {
+            assert!(!n.allowed_without_case(a), "{a}");
+            assert!(!n.allowed(&mut conn, Some(1), a).await.unwrap(), "{a}");
+            let why = Notifier::hold_reason(a);
+            assert!(
+                why.contains("local part") && why.contains("analyst"),
+                "{why}"
+            );
+        }
     }
 }

@@ -25,11 +25,22 @@ impl Classification {
     }
 }
 
-/// Decides the kind of a message. `own` holds our addresses: mail from them is never answered.
-/// Whether a report is in fact a reply to an existing case is decided later, by the store.
-pub fn classify(email: &InboundEmail, own: &[EmailAddress]) -> Classification {
+/// Decides the kind of a message. `raw` is the message as received (only its header
+/// block is read, for headers [`InboundEmail`] does not carry). `own` holds our
+/// addresses: mail from them is never answered. Whether a report is in fact a reply to
+/// an existing case is decided later, by the store.
+pub fn classify(email: &InboundEmail, raw: &[u8], own: &[EmailAddress]) -> Classification {
+    if raw.iter().all(u8::is_ascii_whitespace) {
+        return Classification::no(MessageKind::Unparseable, "empty message: no bytes");
+    }
     if !email.parsed {
         return Classification::no(MessageKind::Unparseable, "the message could not be parsed");
+    }
+    if email.from.is_none() && is_empty(email) {
+        return Classification::no(
+            MessageKind::Unparseable,
+            "empty message: no sender, no text and no attachment",
+        );
     }
     let from = email.from.as_ref().map(|m| &m.address);
     let sender_local = from
@@ -88,6 +99,26 @@ pub fn classify(email: &InboundEmail, own: &[EmailAddress]) -> Classification {
     if email.list_id.is_some() {
         return Classification::no(MessageKind::Bulk, "mailing-list message (List-Id)");
     }
+    if has_header(raw, "List-Unsubscribe") {
+        return Classification::no(
+            MessageKind::Bulk,
+            "list or newsletter mail (List-Unsubscribe)",
+        );
+    }
+    if is_dmarc_aggregate(email) {
+        return Classification::no(MessageKind::AutoReply, "DMARC aggregate report");
+    }
+    // The address an answer would go to: a web form sending from noreply@ with the
+    // reporter in Reply-To is still a report.
+    if let Some(to) = email
+        .reply_address()
+        .filter(|m| is_no_reply(m.address.local_part()))
+    {
+        return Classification::no(
+            MessageKind::Bulk,
+            format!("sent from a no-reply address ({})", to.address),
+        );
+    }
     if email.reply_address().is_none() {
         return Classification::no(MessageKind::Report, "no usable sender address to answer");
     }
@@ -96,6 +127,85 @@ pub fn classify(email: &InboundEmail, own: &[EmailAddress]) -> Classification {
         acknowledge: true,
         reason: None,
     }
+}
+
+/// No text and no attachment: nothing to read beyond the headers.
+fn is_empty(email: &InboundEmail) -> bool {
+    email.text_body.trim().is_empty()
+        && email.html_body.as_deref().is_none_or(no_text_in_html)
+        && email.attachments.is_empty()
+}
+
+/// True when `html` has nothing but tags and white space (mail-parser gives an empty
+/// text part an `<html><body></body></html>` twin). One pass, no parsing.
+fn no_text_in_html(html: &str) -> bool {
+    let mut in_tag = false;
+    for c in html.chars() {
+        match c {
+            '<' => in_tag = true,
+            '>' => in_tag = false,
+            c if !in_tag && !c.is_whitespace() => return false,
+            _ => {}
+        }
+    }
+    true
+}
+
+/// `noreply`, `no-reply`, `no_reply`, `do-not-reply`, `donotreply`… anywhere in the local
+/// part (`noreply-dmarc-support`, `alerts.noreply`): a sender that reads no answers.
+fn is_no_reply(local: &str) -> bool {
+    let squeezed: String = local
+        .chars()
+        .filter(|c| !matches!(c, '-' | '_' | '.' | '+'))
+        .map(|c| c.to_ascii_lowercase())
+        .collect();
+    squeezed.contains("noreply") || squeezed.contains("donotreply")
+}
+
+/// A DMARC aggregate report (RFC 7489 §7.2.1.1): the subject `Report Domain: … Submitter:
+/// …`, or an attachment named `receiver!policy-domain!begin!end[!id].xml[.gz]` / `.zip`.
+fn is_dmarc_aggregate(email: &InboundEmail) -> bool {
+    let subject = email.subject.to_ascii_lowercase();
+    if subject.contains("report domain:") && subject.contains("submitter:") {
+        return true;
+    }
+    email.attachments.iter().any(|a| {
+        let Some(name) = a.name.as_deref() else {
+            return false;
+        };
+        let name = name.to_ascii_lowercase();
+        let archive = [".xml", ".xml.gz", ".gz", ".zip"]
+            .iter()
+            .any(|ext| name.ends_with(ext));
+        // The begin and end of the reporting period are Unix timestamps.
+        let fields: Vec<&str> = name.split('!').collect();
+        let stamp = |i: usize| {
+            fields.get(i).is_some_and(|f| {
+                let f = f.split('.').next().unwrap_or("");
+                !f.is_empty() && f.bytes().all(|b| b.is_ascii_digit())
+            })
+        };
+        archive && fields.len() >= 4 && stamp(2) && stamp(3)
+    })
+}
+
+/// True when the header block of `raw` has a field `name` (case-insensitive). Reads at
+/// most the first 256 KiB: a header block is never larger in practice.
+fn has_header(raw: &[u8], name: &str) -> bool {
+    let head = &raw[..raw.len().min(256 * 1024)];
+    for line in head.split(|b| *b == b'\n') {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        if line.is_empty() {
+            return false;
+        }
+        if line.len() > name.len()
+            && line[..name.len()].eq_ignore_ascii_case(name.as_bytes())
+            && line[name.len()..].trim_ascii_start().starts_with(b":")
+        {
+            return true;
+        }
+    }
+    false
 }
 
 #[cfg(test)]
@@ -109,7 +219,7 @@ mod tests {
 
     fn verdict(headers: &str) -> Classification {
         let raw = format!("{headers}\r\nSubject: s\r\nMessage-ID: <m@x>\r\n\r\nbody\r\n");
-        classify(&parse_inbound(raw.as_bytes()), &own())
+        classify(&parse_inbound(raw.as_bytes()), raw.as_bytes(), &own())
     }
 
     #[test]
@@ -162,9 +272,97 @@ mod tests {
     fn delivery_reports_are_bounces() {
         let raw = b"From: x@agency.test\r\nContent-Type: multipart/report; report-type=delivery-status; boundary=b\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nfailed\r\n--b--\r\n";
         assert_eq!(
-            classify(&parse_inbound(raw), &own()).kind,
+            classify(&parse_inbound(raw), raw, &own()).kind,
             MessageKind::Bounce
         );
+    }
+
+    #[test]
+    fn no_reply_senders_are_not_answered() {
+        for from in [
+            "noreply@agency.test",
+            "no-reply@agency.test",
+            "No_Reply@agency.test",
+            "do-not-reply@agency.test",
+            "DoNotReply@agency.test",
+            "do.not.reply@agency.test",
+            "alerts-noreply@vendor.test",
+            "noreply-dmarc-support@google.com",
+        ] {
+            let c = verdict(&format!("From: Notifications <{from}>"));
+            assert_eq!(c.kind, MessageKind::Bulk, "{from}");
+            assert!(!c.acknowledge, "{from}");
+            assert!(c.reason.is_some_and(|r| r.contains("no-reply")), "{from}");
+        }
+        // A person whose name merely contains "reply" is still answered.
+        assert!(verdict("From: replyman@agency.test").acknowledge);
+        assert!(verdict("From: nora.eply@agency.test").acknowledge);
+        // A web form sends from noreply@ with the reporter in Reply-To: a report.
+        let form = verdict("From: noreply@forms.agency.test\r\nReply-To: jane@agency.test");
+        assert_eq!(form.kind, MessageKind::Report);
+        assert!(form.acknowledge);
+        // And the other way round: a person's From, answers aimed at a no-reply box.
+        let c = verdict("From: jane@agency.test\r\nReply-To: no-reply@agency.test");
+        assert_eq!(c.kind, MessageKind::Bulk);
+    }
+
+    #[test]
+    fn list_unsubscribe_mail_is_bulk() {
+        for h in [
+            "From: news@agency.test\r\nList-Unsubscribe: <mailto:u@agency.test>",
+            "From: news@agency.test\r\nlist-unsubscribe : <https://x.test/u>",
+        ] {
+            let c = verdict(h);
+            assert_eq!(c.kind, MessageKind::Bulk, "{h}");
+            assert!(!c.acknowledge, "{h}");
+        }
+        // The header's name in the body does not count.
+        let raw = b"From: a@agency.test\r\nSubject: s\r\n\r\nList-Unsubscribe: <mailto:x@y>\r\n";
+        assert!(classify(&parse_inbound(raw), raw, &own()).acknowledge);
+    }
+
+    #[test]
+    fn dmarc_aggregate_reports_are_not_answered() {
+        // Google's own: the subject of RFC 7489 and a zipped XML report.
+        let google = b"From: noreply-dmarc-support@google.com\r\nSubject: Report domain: agency.test Submitter: google.com Report-ID: 1234567890\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nThis is an aggregate report from google.com.\r\n--b\r\nContent-Type: application/zip; name=\"google.com!agency.test!1764460800!1764547199.zip\"\r\nContent-Disposition: attachment; filename=\"google.com!agency.test!1764460800!1764547199.zip\"\r\nContent-Transfer-Encoding: base64\r\n\r\nUEsDBAo=\r\n--b--\r\n";
+        let c = classify(&parse_inbound(google), google, &own());
+        assert_eq!(c.kind, MessageKind::AutoReply);
+        assert!(!c.acknowledge);
+        assert_eq!(c.reason.as_deref(), Some("DMARC aggregate report"));
+        // Another reporter's address, the subject alone.
+        let ms = b"From: dmarcreport@microsoft.test\r\nSubject: Report Domain: agency.test Submitter: enterprise.protection.outlook.com Report-ID: <abc>\r\n\r\nreport attached\r\n";
+        let c = classify(&parse_inbound(ms), ms, &own());
+        assert_eq!(c.kind, MessageKind::AutoReply);
+        // Only the attachment, gzipped XML.
+        let gz = b"From: dmarc@reports.test\r\nSubject: DMARC\r\nMIME-Version: 1.0\r\nContent-Type: application/gzip; name=\"reports.test!agency.test!1764460800!1764547199!42.xml.gz\"\r\nContent-Disposition: attachment; filename=\"reports.test!agency.test!1764460800!1764547199!42.xml.gz\"\r\nContent-Transfer-Encoding: base64\r\n\r\nH4sIAAAAAAAA\r\n";
+        let c = classify(&parse_inbound(gz), gz, &own());
+        assert_eq!(c.kind, MessageKind::AutoReply, "{c:?}");
+        assert!(!c.acknowledge);
+        // A report that attaches an ordinary zip is still a report.
+        let zip = b"From: a@agency.test\r\nSubject: Suspicious attachment\r\nMIME-Version: 1.0\r\nContent-Type: application/zip; name=\"invoice.zip\"\r\nContent-Disposition: attachment; filename=\"invoice.zip\"\r\nContent-Transfer-Encoding: base64\r\n\r\nUEsDBAo=\r\n";
+        assert!(classify(&parse_inbound(zip), zip, &own()).acknowledge);
+        let bangs = b"From: a@agency.test\r\nSubject: Odd file\r\nMIME-Version: 1.0\r\nContent-Type: application/zip; name=\"why!so!many!bangs.zip\"\r\nContent-Disposition: attachment; filename=\"why!so!many!bangs.zip\"\r\nContent-Transfer-Encoding: base64\r\n\r\nUEsDBAo=\r\n";
+        assert!(classify(&parse_inbound(bangs), bangs, &own()).acknowledge);
+    }
+
+    #[test]
+    fn an_empty_message_is_not_a_report() {
+        for raw in [
+            &b"Delivered-To: soc@mass.gov\r\n\r\n"[..],
+            b"Subject: x\r\nMessage-ID: <e@x>\r\n\r\n  \r\n",
+            b"",
+            b"\r\n \n",
+        ] {
+            let c = classify(&parse_inbound(raw), raw, &own());
+            assert_eq!(c.kind, MessageKind::Unparseable, "{raw:?}");
+            assert!(!c.acknowledge);
+            assert!(c.reason.is_some_and(|r| r.starts_with("empty message")));
+        }
+        // Without a sender but with text: still a report (unanswered).
+        let raw = b"Subject: x\r\n\r\nOur file server is encrypted.\r\n";
+        let c = classify(&parse_inbound(raw), raw, &own());
+        assert_eq!(c.kind, MessageKind::Report);
+        assert!(!c.acknowledge);
     }
 
     #[test]

@@ -106,7 +106,7 @@ impl Analysis {
 /// Reads a message the way a careful analyst would. Never fails.
 pub fn analyze(raw: &[u8], opts: &Options<'_>) -> Analysis {
     let email = parse_inbound(raw);
-    let class = classify(&email, opts.own);
+    let class = classify(&email, raw, opts.own);
     let mut notes = email.parse_notes.clone();
     let tags = crate::intake::subject_tags(&email.subject, opts.tracking_prefix);
     let kind = match class.kind {

@@ -491,10 +491,7 @@ impl Pipeline {
         let hold = if self.notifier.allowed(tx, case_id, &to.address).await? {
             None
         } else {
-            Some(format!(
-                "{} is outside the allowed domains ([gateway] allowed_domains), not in the directory and not a verified participant; an analyst must release it",
-                to.address
-            ))
+            Some(Notifier::hold_reason(&to.address))
         };
         let recipients = [(to.name.clone(), to.address.clone())];
         let outgoing = Outgoing {

@@ -196,7 +196,7 @@ mod tests {
             Some("<p>html</p>")
         );
         // Our own acknowledgement, if it ever came back, is never answered.
-        let c = crate::extract::classify(&back, std::slice::from_ref(&from));
+        let c = crate::extract::classify(&back, &raw, std::slice::from_ref(&from));
         assert!(!c.acknowledge);
     }
 }

@@ -1,7 +1,9 @@
 //! Outbound mail templates: Markdown with a front-matter subject, rendered to a plain
 //! text part that reads well on its own and an HTML part.
 
-use minijinja::{Environment, UndefinedBehavior};
+use std::sync::LazyLock;
+
+use minijinja::{AutoEscape, Environment, State, UndefinedBehavior, Value};
 use pulldown_cmark::{Event, HeadingLevel, Options, Parser, Tag, TagEnd};
 use serde::Serialize;
 
@@ -66,16 +68,43 @@ impl Default for Templates {
     }
 }
 
+/// The bodies' escaping: every value printed into a body is text, not Markdown.
+const MARKDOWN: AutoEscape = AutoEscape::Custom("markdown");
+
+/// Subjects are rendered as templates of this name suffix: a header, not Markdown.
+const SUBJECT: &str = ".subject";
+
 impl Templates {
     pub fn new() -> Self {
         let mut env = Environment::new();
         env.set_undefined_behavior(UndefinedBehavior::Strict);
-        // Markdown is not HTML: escaping happens when Markdown becomes HTML, below.
-        env.set_auto_escape_callback(|_| minijinja::AutoEscape::None);
-        // `{{ x | md }}`: text from a report or the directory, shown literally in Markdown.
-        env.add_filter("md", |s: String| md_escape(&s));
-        // `{{ x | code }}`: text for a fenced block; a fence inside cannot close it.
-        env.add_filter("code", |s: String| s.replace("```", "'''"));
+        // Every value is escaped by default: a subject, a display name, a field value is
+        // someone else's text, and our Markdown must not read it as links, images or
+        // HTML. Our own Markdown opts out explicitly with `| safe` (the analyst's update).
+        env.set_auto_escape_callback(|name| {
+            if name.ends_with(SUBJECT) {
+                AutoEscape::None
+            } else {
+                MARKDOWN
+            }
+        });
+        env.set_formatter(|out, state, value| {
+            if state.auto_escape() == MARKDOWN && !value.is_safe() {
+                out.write_str(&text_for_markdown(&value.to_string()))?;
+                Ok(())
+            } else {
+                minijinja::escape_formatter(out, state, value)
+            }
+        });
+        // `{{ x | md }}`: the default escaping, spelled out (kept where templates say it).
+        env.add_filter("md", |state: &State, s: String| {
+            escaped(state, s, text_for_markdown)
+        });
+        // `{{ x | code }}`: text for a fenced block; a fence inside cannot close it, and
+        // its URLs are defanged (a client links them in the plain part).
+        env.add_filter("code", |state: &State, s: String| {
+            escaped(state, s, |s| defang(s).replace("```", "'''"))
+        });
         for (name, text) in TEMPLATES {
             // Names and sources are static; a syntax error is caught by the unit tests.
             let _ = env.add_template(name, text);
@@ -112,9 +141,10 @@ impl Templates {
         let tpl = self.env.get_template(name).map_err(render_err)?;
         let full = tpl.render(&ctx).map_err(render_err)?;
         let body = split_front_matter(&full).map(|(_, b)| b).unwrap_or(&full);
+        let subject_name = format!("{name}{SUBJECT}");
         let subject = self
             .env
-            .render_str(&subject_tpl, &ctx)
+            .render_named_str(&subject_name, &subject_tpl, &ctx)
             .map_err(render_err)?;
         Ok(Rendered {
             subject: crate::extract::clean_header(&subject),
@@ -129,6 +159,79 @@ pub fn local_time(t: chrono::DateTime<chrono::Utc>) -> String {
     t.with_timezone(&chrono_tz::America::New_York)
         .format("%a %-d %b %Y %H:%M %Z")
         .to_string()
+}
+
+/// A filter's result: escaped and marked safe in a body (so the formatter does not
+/// escape it twice), unchanged in a subject.
+fn escaped(state: &State, s: String, escape: impl Fn(&str) -> String) -> Value {
+    if state.auto_escape() == MARKDOWN {
+        Value::from_safe_string(escape(&s))
+    } else {
+        Value::from(s)
+    }
+}
+
+/// Someone else's text, ready to be printed into Markdown: URLs defanged, then every
+/// Markdown and HTML character escaped.
+fn text_for_markdown(s: &str) -> String {
+    md_escape(&defang(s))
+}
+
+static SCHEME: LazyLock<regex::Regex> = LazyLock::new(|| {
+    regex::Regex::new(r"(?i)\b(?:(h)tt(ps?)|([a-z][a-z0-9+.-]*)):(//)?").expect("static regex")
+});
+static HOST: LazyLock<regex::Regex> = LazyLock::new(|| {
+    regex::Regex::new(
+        r"[\p{L}\p{N}](?:[\p{L}\p{N}_-]*[\p{L}\p{N}])?(?:\.[\p{L}\p{N}](?:[\p{L}\p{N}_-]*[\p{L}\p{N}])?)*\.\p{L}[\p{L}\p{N}-]*[\p{L}\p{N}]",
+    )
+    .expect("static regex")
+});
+
+/// Makes URLs and host names in someone else's text unclickable in any mail client, as
+/// a SOC writes indicators: `https://evil.example/x` → `hxxps://evil[.]example/x`,
+/// `www.evil.example` → `www[.]evil[.]example`, `javascript:` → `javascript[:]`. Outlook
+/// and Gmail link such text even in a plain-text part. Email addresses are left alone
+/// (a client makes them `mailto:` at most, which opens no page).
+pub fn defang(s: &str) -> String {
+    let schemes = SCHEME.replace_all(s, |c: &regex::Captures<'_>| {
+        match (c.get(1), c.get(2), c.get(3), c.get(4)) {
+            // http, https: the usual hxxp.
+            (Some(h), Some(ps), _, slashes) => format!(
+                "{}xx{}:{}",
+                h.as_str(),
+                ps.as_str(),
+                slashes.map(|m| m.as_str()).unwrap_or("")
+            ),
+            // ftp://, file://, and the script-like schemes without slashes.
+            (_, _, Some(name), slashes)
+                if slashes.is_some()
+                    || ["javascript", "vbscript", "data"]
+                        .contains(&name.as_str().to_ascii_lowercase().as_str()) =>
+            {
+                format!(
+                    "{}[:]{}",
+                    name.as_str(),
+                    slashes.map(|m| m.as_str()).unwrap_or("")
+                )
+            }
+            _ => c[0].to_string(),
+        }
+    });
+    let bytes = schemes.as_bytes();
+    HOST.replace_all(&schemes, |c: &regex::Captures<'_>| {
+        let m = c.get(0).map(|m| (m.start(), m.end(), m.as_str()));
+        let Some((start, end, host)) = m else {
+            return String::new();
+        };
+        // Part of an email address: `jane.doe@agency.gov` stays as written.
+        let by_at = (start > 0 && bytes[start - 1] == b'@') || bytes.get(end) == Some(&b'@');
+        if by_at {
+            host.to_string()
+        } else {
+            host.replace('.', "[.]")
+        }
+    })
+    .into_owned()
 }
 
 /// Backslash-escapes ASCII punctuation that Markdown would read as syntax, and turns
@@ -372,6 +475,208 @@ mod tests {
         assert!(!r.html.contains("<script>"), "{}", r.html);
         assert!(!r.html.contains("<img"), "{}", r.html);
         assert!(r.html.contains("&lt;script&gt;"));
+    }
+
+    /// What an attacker can put in a subject, a display name or a field value.
+    const PAYLOADS: &[&str] = &[
+        "[Reset your password](https://evil.example/reset)",
+        "![x](https://evil.example/p.gif)",
+        "<a href=\"https://evil.example/reset\">Reset</a>",
+        "<img src=\"https://evil.example/p.gif\">",
+        "<script>alert(1)</script>",
+        "[click](javascript:alert(1)) <a href=\"JavaScript:alert(2)\">x</a>",
+        "<https://evil.example/autolink> <www.evil.example>",
+        "Reset at https://evil.example/reset or HTTP://EVIL.EXAMPLE or www.evil.example/reset",
+        "[a][1]\n\n[1]: https://evil.example/ref",
+        "```\n[x](https://evil.example/fence)\n```\n<img src=x onerror=alert(3)>",
+        "<iframe src=\"data:text/html;base64,PHNjcmlwdD4=\"></iframe> ![](data:image/gif;base64,R0lG)",
+        "&lt;a href=&quot;https://evil.example&quot;&gt; &#60;img src=x&#62;",
+        "ftp://evil.example/x file://evil.example/c$ evil.example/reset",
+    ];
+
+    /// Every variable any template reads, every string set to `p`.
+    fn payload_ctx(p: &str, open: bool) -> serde_json::Value {
+        json!({
+            "tracking_id": p, "original_subject": p, "reporter_name": p,
+            "received_at": p, "soc_name": p,
+            "missing": [{"label": p, "why": p}], "missing_block": p,
+            "number": 1, "max": 2,
+            "banner": p, "agency": p, "category": p, "severity": p,
+            "severity_suggested": open, "priority": p, "status": p, "open": open,
+            "flags": p, "reported_at": p, "reporter": p, "interval": p,
+            "next_update": p, "last_update": p, "via": p, "changes": [p, p],
+            "description": p, "subject": p, "headline": p, "reason": p, "action": p,
+            // The analyst's own Markdown is the one opt-out (see `only_the_analysts_...`).
+            "message": if open { json!("The SOC is on it.") } else { json!(null) },
+        })
+    }
+
+    /// The HTML tags our own Markdown produces; anything else came from a value.
+    const OUR_TAGS: &[&str] = &[
+        "!doctype", "html", "head", "meta", "body", "p", "strong", "em", "ul", "ol", "li", "pre",
+        "code", "hr", "br", "h1", "h2", "h3",
+    ];
+
+    /// Panics when `html` has a tag we never write, or any attribute but our own two.
+    fn assert_no_live_html(html: &str, what: &str) {
+        for tag in html.split('<').skip(1) {
+            let tag = tag.split('>').next().unwrap_or("");
+            let name = tag
+                .trim_start_matches('/')
+                .split(|c: char| c.is_whitespace())
+                .next()
+                .unwrap_or("")
+                .to_ascii_lowercase();
+            assert!(
+                OUR_TAGS.contains(&name.as_str()),
+                "{what}: tag <{tag}> in\n{html}"
+            );
+            let attrs_ok = !tag.contains('=')
+                || tag == "meta charset=\"utf-8\""
+                || tag.starts_with("body style=\"font-family");
+            assert!(attrs_ok, "{what}: attribute in <{tag}> in\n{html}");
+        }
+        let lower = html.to_ascii_lowercase();
+        for bad in ["<a ", "<img", "<script", "<iframe", "javascript:"] {
+            assert!(!lower.contains(bad), "{what}: {bad} in\n{html}");
+        }
+    }
+
+    fn assert_no_clickable_text(text: &str, what: &str) {
+        let lower = text.to_ascii_lowercase();
+        for bad in [
+            "http://",
+            "https://",
+            "www.",
+            "ftp://",
+            "file://",
+            "javascript:",
+            "data:text",
+            "data:image",
+            "evil.example",
+        ] {
+            assert!(
+                !lower.contains(bad),
+                "{what}: {bad} in the plain part:\n{text}"
+            );
+        }
+    }
+
+    #[test]
+    fn every_template_shows_hostile_values_as_dead_text() {
+        let t = Templates::new();
+        for (name, _) in TEMPLATES {
+            for p in PAYLOADS {
+                for open in [true, false] {
+                    let what = format!("{name} with {p:?} (open={open})");
+                    let r = t
+                        .render(name, payload_ctx(p, open))
+                        .unwrap_or_else(|e| panic!("{what}: {e}"));
+                    assert_no_live_html(&r.html, &what);
+                    assert_no_clickable_text(&r.text, &what);
+                    assert!(!r.subject.contains('\n'), "{what}: {:?}", r.subject);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn the_ack_shows_the_subject_as_the_reporter_wrote_it() {
+        let mut ctx = ack_ctx("[Reset your password](https://evil.example/reset)");
+        ctx["reporter_name"] = json!("![x](https://evil.example/p.gif) Jane_Doe");
+        let r = Templates::new().render("ack", ctx).unwrap();
+        assert!(
+            r.text
+                .contains("- Your subject: [Reset your password](hxxps://evil[.]example/reset)"),
+            "{}",
+            r.text
+        );
+        assert!(
+            r.text
+                .starts_with("Hello ![x](hxxps://evil[.]example/p[.]gif) Jane_Doe,"),
+            "{}",
+            r.text
+        );
+        assert!(!r.html.contains("<a "), "{}", r.html);
+        assert!(!r.html.contains("<img"), "{}", r.html);
+        // The subject is a header, not Markdown: no backslashes, nothing defanged.
+        assert_eq!(
+            r.subject,
+            "[SOC-2026-000123] Received: [Reset your password](https://evil.example/reset)"
+        );
+    }
+
+    #[test]
+    fn only_the_analysts_update_is_markdown_on_purpose() {
+        // `| safe` is the explicit opt-out; it may stand only on the analyst's message.
+        for (name, src) in TEMPLATES {
+            for (i, _) in src.match_indices("| safe") {
+                let before = &src[..i];
+                let var = before.rsplit("{{").next().unwrap_or("").trim();
+                assert_eq!(var, "message", "{name}: `| safe` on {var}");
+            }
+        }
+        let mut ctx = payload_ctx("x", true);
+        ctx["message"] = json!("See the [advisory](https://www.mass.gov/advisory) **now**.");
+        let r = Templates::new().render("scio_update", ctx).unwrap();
+        assert!(
+            r.html
+                .contains("<a href=\"https://www.mass.gov/advisory\">advisory</a>"),
+            "{}",
+            r.html
+        );
+        assert!(r.html.contains("<strong>now</strong>"), "{}", r.html);
+    }
+
+    #[test]
+    fn md_and_code_filters_do_not_escape_twice() {
+        let mut ctx = payload_ctx("x", true);
+        ctx["agency"] = json!("Dept. of Revenue (DOR) - Tax_Unit");
+        ctx["category"] = json!("data_exposure");
+        ctx["description"] = json!("Line *one*\nvisit http://evil.example now");
+        ctx["message"] = json!(null);
+        let r = Templates::new().render("scio_new", ctx.clone()).unwrap();
+        assert!(
+            r.text.contains("Agency: Dept. of Revenue (DOR) - Tax_Unit"),
+            "{}",
+            r.text
+        );
+        assert!(!r.text.contains('\\'), "{}", r.text);
+        assert!(
+            r.text
+                .contains("    Line *one*\n    visit hxxp://evil[.]example now"),
+            "{}",
+            r.text
+        );
+        // In a subject the filter leaves the text alone.
+        let e = Templates::new().render("escalation", ctx).unwrap();
+        assert_eq!(
+            e.subject,
+            "[x] x: Dept. of Revenue (DOR) - Tax_Unit – data_exposure"
+        );
+    }
+
+    #[test]
+    fn defang_breaks_links_and_keeps_the_rest() {
+        for (input, want) in [
+            ("https://evil.example/reset", "hxxps://evil[.]example/reset"),
+            ("HTTP://EVIL.EXAMPLE", "HxxP://EVIL[.]EXAMPLE"),
+            ("www.evil.example/x", "www[.]evil[.]example/x"),
+            ("javascript:alert(1)", "javascript[:]alert(1)"),
+            ("ftp://evil.example", "ftp[:]//evil[.]example"),
+            ("jane.doe@agency.gov", "jane.doe@agency.gov"),
+            (
+                "Status: Triage → Investigating",
+                "Status: Triage → Investigating",
+            ),
+            (
+                "M.G.L. c. 93H, e.g. 1,240 records, v1.2",
+                "M.G.L. c. 93H, e.g. 1,240 records, v1.2",
+            ),
+            ("Dept. of Revenue", "Dept. of Revenue"),
+        ] {
+            assert_eq!(defang(input), want, "{input}");
+        }
     }
 
     #[test]

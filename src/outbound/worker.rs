@@ -286,20 +286,26 @@ impl Worker {
         // not allow (verified participants): most sends need no query.
         let mut conn = None;
         for r in recipients {
-            let allowed = match crate::domain::EmailAddress::parse(r) {
-                Ok(a) if guard.allowed_without_case(&a) => true,
-                Ok(a) => {
+            let address = crate::domain::EmailAddress::parse(r).ok();
+            let allowed = match &address {
+                Some(a) if guard.allowed_without_case(a) => true,
+                Some(a) => {
                     let c = match &mut conn {
                         Some(c) => c,
                         None => conn.insert(self.store.pool().acquire().await?),
                     };
-                    guard.allowed(c, m.case_id, &a).await?
+                    guard.allowed(c, m.case_id, a).await?
                 }
-                Err(_) => false,
+                None => false,
             };
             if !allowed {
+                let why = address
+                    .as_ref()
+                    .and_then(|a| a.routing_concern())
+                    .map(|c| format!(" ({c})"))
+                    .unwrap_or_default();
                 return Ok(Some(format!(
-                    "{r} is not an allowed recipient at send time (allowed domains, directory, verified participants); an analyst must release it"
+                    "{r} is not an allowed recipient at send time{why} (allowed domains, directory, verified participants); an analyst must release it"
                 )));
             }
         }
