@@ -506,6 +506,7 @@ mod tests {
             "flags": p, "reported_at": p, "reporter": p, "interval": p,
             "next_update": p, "last_update": p, "via": p, "changes": [p, p],
             "description": p, "subject": p, "headline": p, "reason": p, "action": p,
+            "sender_unverified": if open { json!(p) } else { json!(null) },
             // The analyst's own Markdown is the one opt-out (see `only_the_analysts_...`).
             "message": if open { json!("The SOC is on it.") } else { json!(null) },
         })
