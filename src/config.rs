@@ -207,6 +207,14 @@ pub struct ImapConfig {
     /// Use polling even when the server offers IDLE.
     #[serde(default)]
     pub disable_idle: bool,
+    /// A message that intake started on this many times without finishing (the
+    /// process died each time) is stored raw and unanalysed, and quarantined.
+    #[serde(default = "default_max_attempts")]
+    pub max_attempts: u32,
+}
+
+fn default_max_attempts() -> u32 {
+    3
 }
 
 impl ImapConfig {

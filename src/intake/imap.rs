@@ -20,6 +20,7 @@ use tokio_rustls::client::TlsStream;
 
 use super::Pipeline;
 use crate::config::{ImapConfig, Security};
+use crate::store::attempts;
 use crate::store::messages::{self, Origin};
 use crate::store::StoreError;
 
@@ -297,6 +298,20 @@ pub fn failpoint(name: &str) {
     }
 }
 
+/// Test hook: with `IGW_FAILPOINT=abort-on-marker` the process aborts while reading
+/// any message carrying the header `X-IGW-Test-Poison: abort`, as a message that
+/// crashes the parser would make it.
+fn failpoint_on_marker(raw: &[u8]) {
+    if std::env::var("IGW_FAILPOINT").is_ok_and(|v| v == "abort-on-marker")
+        && raw
+            .windows(b"X-IGW-Test-Poison: abort".len())
+            .any(|w| w == b"X-IGW-Test-Poison: abort")
+    {
+        eprintln!("IGW_FAILPOINT abort-on-marker reached");
+        std::process::abort();
+    }
+}
+
 /// The IMAP intake task.
 pub struct Poller {
     pipeline: Pipeline,
@@ -397,6 +412,46 @@ impl Poller {
         }
     }
 
+    /// Ingests one fetched message, counting the attempt first: when earlier attempts
+    /// at this message all ended with the process dying, it is stored unread and
+    /// quarantined instead, so one message cannot stop the mailbox for good.
+    async fn ingest_counted(
+        &self,
+        raw: &[u8],
+        origin: &Origin,
+        uid_validity: u32,
+        uid: u32,
+    ) -> Result<i64, ImapError> {
+        let mailbox = &self.cfg.mailbox;
+        let store = self.pipeline.store();
+        let started = {
+            let mut tx = store.begin_write().await?;
+            let n = attempts::begin(&mut tx, mailbox, uid_validity, uid, Utc::now()).await?;
+            tx.commit().await.map_err(StoreError::from)?;
+            n
+        };
+        let limit = i64::from(self.cfg.max_attempts.max(1));
+        let result = if started > limit {
+            let reason = format!(
+                "intake stopped {} times while reading this message (the process died each time: a crash, a kill or running out of memory); stored unread ([imap] max_attempts)",
+                started - 1
+            );
+            tracing::error!(
+                uid,
+                uid_validity,
+                attempts = started - 1,
+                "poison message: storing it unread"
+            );
+            self.pipeline.ingest_unread(raw, origin, &reason).await
+        } else {
+            failpoint_on_marker(raw);
+            self.pipeline.ingest(raw, origin).await
+        };
+        let mut conn = store.pool().acquire().await.map_err(StoreError::from)?;
+        attempts::end(&mut conn, mailbox, uid_validity, uid, result.is_ok()).await?;
+        Ok(result?.message_row)
+    }
+
     /// Ingests and moves every message in the folder; stops between messages on shutdown.
     pub async fn drain(
         &self,
@@ -434,7 +489,8 @@ impl Poller {
                     let Some(raw) = fetch(s, uid).await? else {
                         continue; // expunged by someone else meanwhile
                     };
-                    self.pipeline.ingest(&raw, &origin).await?.message_row
+                    self.ingest_counted(&raw, &origin, uid_validity, uid)
+                        .await?
                 }
             };
             failpoint("after-commit");

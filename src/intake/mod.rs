@@ -225,6 +225,66 @@ impl Pipeline {
         Ok(outcome)
     }
 
+    /// Stores a message that intake could not get through (a poison message): its raw
+    /// bytes, as unparseable, quarantined with `reason`; nothing is read from it, so
+    /// whatever stopped intake before cannot stop it again.
+    pub async fn ingest_unread(
+        &self,
+        raw: &[u8],
+        origin: &Origin,
+        reason: &str,
+    ) -> Result<IngestOutcome, StoreError> {
+        let now = Utc::now();
+        let hash = content_hash(raw);
+        let mut tx = self.store.begin_write().await?;
+        if let Origin::Imap {
+            mailbox,
+            uid_validity,
+            uid,
+        } = origin
+        {
+            if let Some(row) = messages::find_by_uid(&mut tx, mailbox, *uid_validity, *uid).await? {
+                tx.commit().await?;
+                return Ok(self.duplicate(row, None, MessageKind::Unparseable));
+            }
+        }
+        if let Some((row, _)) = messages::find_duplicate(&mut tx, None, &hash).await? {
+            messages::remember_uid(&mut tx, row, origin).await?;
+            tx.commit().await?;
+            return Ok(self.duplicate(row, None, MessageKind::Unparseable));
+        }
+        let email = InboundEmail {
+            parse_notes: vec![reason.to_string()],
+            ..InboundEmail::default()
+        };
+        let row = messages::insert(
+            &mut tx,
+            NewMessage {
+                case_id: None,
+                kind: MessageKind::Unparseable.as_str(),
+                quarantine_reason: Some(reason),
+                origin,
+                email: &email,
+                content_hash: &hash,
+                raw,
+                analysis: None,
+                now,
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        tracing::error!(row, %reason, "message stored unread and quarantined");
+        Ok(IngestOutcome {
+            message_row: row,
+            duplicate: false,
+            kind: MessageKind::Unparseable,
+            tracking_id: None,
+            new_case: false,
+            acknowledgement: None,
+            note: Some(format!("quarantined: {reason}")),
+        })
+    }
+
     fn duplicate(&self, row: i64, tracking_id: Option<String>, kind: MessageKind) -> IngestOutcome {
         IngestOutcome {
             message_row: row,

@@ -1,5 +1,6 @@
 //! Storage through sqlx on SQLite: one module per aggregate, SQL beside the code using it.
 
+pub mod attempts;
 pub mod cases;
 pub mod messages;
 pub mod outbox;

@@ -145,6 +145,20 @@ poll_interval_ms = 100
         }
     }
 
+    /// Waits up to `timeout` for the gateway to exit by itself; its status if it did.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<ExitStatus> {
+        let start = Instant::now();
+        while start.elapsed() < timeout {
+            let child = self.child.as_mut()?;
+            if let Some(status) = child.try_wait().expect("wait gateway") {
+                self.child = None;
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+
     /// SIGKILL: no cleanup at all, as a crash.
     pub fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
