@@ -81,6 +81,26 @@ impl Store {
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
             .acquire_timeout(Duration::from_secs(15))
+            // After a write error (disk full, I/O) SQLite may already have rolled the
+            // transaction back; sqlx's own rollback then fails and the connection keeps
+            // thinking a transaction is open, so every later BEGIN on it fails. Such a
+            // connection is closed instead of going back to the pool (the ping first
+            // lets a pending rollback of a dropped transaction finish).
+            .after_release(|conn, _| {
+                Box::pin(async move {
+                    use sqlx::Connection;
+                    if conn.ping().await.is_err() {
+                        return Ok(false);
+                    }
+                    let healthy = !conn.is_in_transaction();
+                    if !healthy {
+                        tracing::warn!(
+                            "database connection left in a failed transaction; closing it"
+                        );
+                    }
+                    Ok(healthy)
+                })
+            })
             .connect_with(opts)
             .await
             .map_err(unavailable)?;
