@@ -198,7 +198,9 @@ pub struct ImapConfig {
     /// Seconds between polls when the server has no IDLE.
     #[serde(default = "default_poll")]
     pub poll_interval_secs: u64,
-    /// IDLE is re-issued after this many seconds (servers drop it after 30 min).
+    /// IDLE is ended and re-issued after this many seconds on our clock (servers drop
+    /// it after 30 min); this also bounds how long a server that stopped answering
+    /// during IDLE goes unnoticed (then IO timeout, 30 s).
     #[serde(default = "default_idle_renew")]
     pub idle_renew_secs: u64,
     /// Ceiling of the reconnect back-off.
@@ -328,7 +330,7 @@ fn default_poll() -> u64 {
     60
 }
 fn default_idle_renew() -> u64 {
-    25 * 60
+    5 * 60
 }
 fn default_reconnect_max() -> u64 {
     300

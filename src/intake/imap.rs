@@ -112,7 +112,11 @@ impl AsyncWrite for ImapStream {
 
 pub type ImapSession = Session<ImapStream>;
 
-const IO_TIMEOUT: Duration = Duration::from_secs(60);
+/// Every IMAP command must be answered within this; a silent server is a dead session.
+const IO_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How long a shutdown waits for the message in hand before dropping the session.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
 async fn timed<T, E>(fut: impl std::future::Future<Output = Result<T, E>>) -> Result<T, ImapError>
 where
@@ -332,7 +336,22 @@ impl Poller {
                 break;
             }
             let started = tokio::time::Instant::now();
-            match self.session(&mut shutdown).await {
+            // The message in hand is finished on shutdown, but a server that stopped
+            // answering cannot hold the process: after a short grace the session is
+            // dropped (an uncommitted message stays in the folder; nothing is lost).
+            let mut stopping = shutdown.clone();
+            let grace = async move {
+                let _ = stopping.wait_for(|stop| *stop).await;
+                tokio::time::sleep(SHUTDOWN_GRACE).await;
+            };
+            let outcome = tokio::select! {
+                r = self.session(&mut shutdown) => r,
+                _ = grace => {
+                    tracing::warn!(grace_s = SHUTDOWN_GRACE.as_secs(), "IMAP intake did not stop in time after shutdown; connection dropped");
+                    Ok(())
+                }
+            };
+            match outcome {
                 Ok(()) => break,
                 Err(e) => {
                     if started.elapsed() > Duration::from_secs(60) {
@@ -393,14 +412,26 @@ impl Poller {
                 let renew = Duration::from_secs(self.cfg.idle_renew_secs.max(10));
                 let woke = {
                     let (wait, _stop) = idle.wait_with_timeout(renew);
+                    // async-imap restarts its timeout at every response, keepalives
+                    // (`* OK Still here`) included: the renewal runs on our own clock.
                     tokio::select! {
-                        r = wait => Some(r),
+                        r = tokio::time::timeout(renew, wait) => Some(r),
                         _ = shutdown.changed() => None,
                     }
                 };
+                let Some(woke) = woke else {
+                    // Stopping: a hung server must not hold the shutdown up.
+                    let _ = tokio::time::timeout(Duration::from_secs(2), idle.done()).await;
+                    return Ok(());
+                };
+                // DONE and the search that follows prove the session is alive; a
+                // server that stopped answering is noticed here within IO_TIMEOUT.
                 s = timed(idle.done()).await?;
-                if let Some(r) = woke {
-                    r?;
+                match woke {
+                    Ok(r) => {
+                        r?;
+                    }
+                    Err(_) => tracing::debug!("IDLE renewed"),
                 }
             } else {
                 tokio::select! {
