@@ -396,9 +396,9 @@ impl Poller {
             // not again: search once more until a pass finds nothing and nothing new was
             // announced, and only then wait.
             loop {
-                let moved = self.drain(&mut s, uid_validity, feats, shutdown).await?;
+                let new = self.drain(&mut s, uid_validity, feats, shutdown).await?;
                 let announced = take_announcements(&mut s);
-                if (moved == 0 && !announced) || *shutdown.borrow() {
+                if (new == 0 && !announced) || *shutdown.borrow() {
                     break;
                 }
             }
@@ -483,7 +483,84 @@ impl Poller {
         Ok(result?.message_row)
     }
 
+    /// Moves one stored message to the processed folder. Without MOVE: COPY (once,
+    /// remembered, so a crash before the expunge does not copy it twice), flag it
+    /// `\Deleted`, and UID EXPUNGE it alone when the server has UIDPLUS; a plain EXPUNGE
+    /// would also remove what another client flagged, so without UIDPLUS that waits for
+    /// [`Self::expunge_ours`] at the end of the drain.
+    async fn move_to_processed(
+        &self,
+        s: &mut ImapSession,
+        uid: u32,
+        uid_validity: u32,
+        feats: Features,
+    ) -> Result<(), ImapError> {
+        let set = uid.to_string();
+        let folder = &self.cfg.processed_mailbox;
+        if feats.mv {
+            return timed(s.uid_mv(&set, folder)).await;
+        }
+        let store = self.pipeline.store();
+        let mailbox = &self.cfg.mailbox;
+        let copied = {
+            let mut conn = store.pool().acquire().await.map_err(StoreError::from)?;
+            attempts::was_copied(&mut conn, mailbox, uid_validity, uid).await?
+        };
+        if !copied {
+            timed(s.uid_copy(&set, folder)).await?;
+            let mut tx = store.begin_write().await?;
+            attempts::mark_copied(&mut tx, mailbox, uid_validity, uid, Utc::now()).await?;
+            tx.commit().await.map_err(StoreError::from)?;
+        }
+        timed(async {
+            s.uid_store(&set, "+FLAGS.SILENT (\\Deleted)")
+                .await?
+                .try_collect::<Vec<_>>()
+                .await
+        })
+        .await?;
+        if feats.uidplus {
+            timed(async { s.uid_expunge(&set).await?.try_collect::<Vec<_>>().await }).await?;
+        }
+        Ok(())
+    }
+
+    /// Without UIDPLUS: a plain EXPUNGE, but only when every message flagged `\Deleted`
+    /// in the folder is one we copied to the processed folder; a message another client
+    /// flagged before we stored it is read first (the next drain), never expunged unread.
+    async fn expunge_ours(&self, s: &mut ImapSession, uid_validity: u32) -> Result<(), ImapError> {
+        let deleted: Vec<u32> = timed(s.uid_search("DELETED")).await?.into_iter().collect();
+        if deleted.is_empty() {
+            return Ok(());
+        }
+        let mut conn = self
+            .pipeline
+            .store()
+            .pool()
+            .acquire()
+            .await
+            .map_err(StoreError::from)?;
+        let mut not_ours = 0;
+        for &uid in &deleted {
+            if !attempts::was_copied(&mut conn, &self.cfg.mailbox, uid_validity, uid).await? {
+                not_ours += 1;
+            }
+        }
+        drop(conn);
+        if not_ours > 0 {
+            tracing::warn!(
+                mailbox = %self.cfg.mailbox,
+                not_ours,
+                "not expunging yet: another client flagged message(s) \\Deleted that are not stored; the server has no UIDPLUS, so they are read first"
+            );
+            return Ok(());
+        }
+        timed(async { s.expunge().await?.try_collect::<Vec<_>>().await }).await?;
+        Ok(())
+    }
+
     /// Ingests and moves every message in the folder; stops between messages on shutdown.
+    /// Returns how many were new (stored by this pass).
     pub async fn drain(
         &self,
         s: &mut ImapSession,
@@ -494,7 +571,7 @@ impl Poller {
         let mut uids: Vec<u32> = timed(s.uid_search("ALL")).await?.into_iter().collect();
         uids.sort_unstable();
         let mailbox = self.cfg.mailbox.clone();
-        let mut done = 0;
+        let (mut new, mut moved) = (0, 0);
         for &uid in &uids {
             if *shutdown.borrow() {
                 break;
@@ -520,12 +597,13 @@ impl Poller {
                     let Some(raw) = fetch(s, uid).await? else {
                         continue; // expunged by someone else meanwhile
                     };
+                    new += 1;
                     self.ingest_counted(&raw, &origin, uid_validity, uid)
                         .await?
                 }
             };
             failpoint("after-commit");
-            move_to_processed(s, uid, &self.cfg.processed_mailbox, feats).await?;
+            self.move_to_processed(s, uid, uid_validity, feats).await?;
             let mut conn = self
                 .pipeline
                 .store()
@@ -534,7 +612,10 @@ impl Poller {
                 .await
                 .map_err(StoreError::from)?;
             messages::mark_moved(&mut conn, row, Utc::now()).await?;
-            done += 1;
+            moved += 1;
+        }
+        if !feats.mv && !feats.uidplus && moved > 0 {
+            self.expunge_ours(s, uid_validity).await?;
         }
         let mut conn = self
             .pipeline
@@ -549,7 +630,7 @@ impl Poller {
         {
             tracing::warn!(mailbox = %mailbox, prev, uid_validity, "UIDVALIDITY changed; messages are recognised by Message-ID and content instead");
         }
-        Ok(done)
+        Ok(new)
     }
 }
 
@@ -580,30 +661,4 @@ async fn fetch(s: &mut ImapSession, uid: u32) -> Result<Option<Vec<u8>>, ImapErr
         .find(|f| f.uid == Some(uid))
         .and_then(|f| f.body())
         .map(|b| b.to_vec()))
-}
-
-async fn move_to_processed(
-    s: &mut ImapSession,
-    uid: u32,
-    folder: &str,
-    feats: Features,
-) -> Result<(), ImapError> {
-    let set = uid.to_string();
-    if feats.mv {
-        return timed(s.uid_mv(&set, folder)).await;
-    }
-    timed(s.uid_copy(&set, folder)).await?;
-    timed(async {
-        s.uid_store(&set, "+FLAGS.SILENT (\\Deleted)")
-            .await?
-            .try_collect::<Vec<_>>()
-            .await
-    })
-    .await?;
-    if feats.uidplus {
-        timed(async { s.uid_expunge(&set).await?.try_collect::<Vec<_>>().await }).await?;
-    } else {
-        timed(async { s.expunge().await?.try_collect::<Vec<_>>().await }).await?;
-    }
-    Ok(())
 }

@@ -1,6 +1,7 @@
-//! Intake attempts per IMAP message (mailbox, UIDVALIDITY, UID): counted before the
-//! work starts and cleared when it is done, so the count survives the process dying in
-//! the middle (see migrations/20261201000003_intake_attempts.sql).
+//! Intake progress per IMAP message (mailbox, UIDVALIDITY, UID) that must survive the
+//! process dying in the middle: attempts, counted before the work starts and cleared
+//! when it is done (migrations/20261201000003), and copies to the processed folder on
+//! servers without MOVE (migrations/20261201000004).
 
 use chrono::{DateTime, Utc};
 use sqlx::SqliteConnection;
@@ -54,5 +55,44 @@ pub async fn end(
         .bind(uid as i64)
         .execute(&mut *conn)
         .await?;
+    Ok(())
+}
+
+/// True when this message was already copied to the processed folder (no MOVE).
+pub async fn was_copied(
+    conn: &mut SqliteConnection,
+    mailbox: &str,
+    uid_validity: u32,
+    uid: u32,
+) -> Result<bool, StoreError> {
+    let n: i64 = sqlx::query_scalar(
+        "select count(*) from imap_copied where mailbox = ? and uid_validity = ? and uid = ?",
+    )
+    .bind(mailbox)
+    .bind(uid_validity as i64)
+    .bind(uid as i64)
+    .fetch_one(&mut *conn)
+    .await?;
+    Ok(n > 0)
+}
+
+/// Records that this message is now in the processed folder too.
+pub async fn mark_copied(
+    conn: &mut SqliteConnection,
+    mailbox: &str,
+    uid_validity: u32,
+    uid: u32,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "insert into imap_copied (mailbox, uid_validity, uid, copied_at) values (?, ?, ?, ?)
+         on conflict do nothing",
+    )
+    .bind(mailbox)
+    .bind(uid_validity as i64)
+    .bind(uid as i64)
+    .bind(ts(now))
+    .execute(&mut *conn)
+    .await?;
     Ok(())
 }

@@ -20,6 +20,8 @@ pub struct MailStack {
     pub password: String,
     /// The private CA that signed the servers' certificate: the only CA clients should trust.
     pub ca_cert: PathBuf,
+    /// Dovecot advertises only IMAP4rev1 basics: no IDLE, MOVE or UIDPLUS.
+    pub plain_imap: bool,
 }
 
 static SHARED: OnceLock<MailStack> = OnceLock::new();
@@ -83,9 +85,18 @@ impl MailStack {
     /// A fresh private stack (for tests that stop a daemon). A start that fails (a port
     /// taken between choosing and binding it) is retried twice with new ports.
     pub fn start() -> MailStack {
+        MailStack::start_with(false)
+    }
+
+    /// A private stack whose Dovecot offers no IDLE, MOVE or UIDPLUS, as some servers.
+    pub fn start_plain_imap() -> MailStack {
+        MailStack::start_with(true)
+    }
+
+    fn start_with(plain_imap: bool) -> MailStack {
         let mut last = String::new();
         for _ in 0..3 {
-            match std::panic::catch_unwind(MailStack::try_start) {
+            match std::panic::catch_unwind(|| MailStack::try_start(plain_imap)) {
                 Ok(stack) => return stack,
                 Err(e) => {
                     last = e
@@ -100,7 +111,7 @@ impl MailStack {
         panic!("the mail stack did not start in 3 attempts: {last}");
     }
 
-    fn try_start() -> MailStack {
+    fn try_start(plain_imap: bool) -> MailStack {
         let n = COUNTER.fetch_add(1, Ordering::SeqCst);
         let base = PathBuf::from(format!("/tmp/igw-ms-{}-{n}", std::process::id()));
         assert!(
@@ -117,6 +128,7 @@ impl MailStack {
             imaps_port: ports[2],
             lmtp_port: ports[3],
             password: format!("pw-{}", uuid::Uuid::new_v4().simple()),
+            plain_imap,
         };
         stack.prepare();
         stack.start_dovecot();
@@ -297,8 +309,14 @@ service anvil {{
 }}
 protocol imap {{
   mail_max_userip_connections = 100
+  {caps}
 }}
 "#,
+            caps = if self.plain_imap {
+                "imap_capability = IMAP4rev1 LITERAL+ ID ENABLE NAMESPACE UNSELECT CHILDREN"
+            } else {
+                ""
+            },
             imap = self.imap_port,
             imaps = self.imaps_port,
             lmtp = self.lmtp_port,
