@@ -9,6 +9,7 @@ pub mod cli;
 pub mod config;
 pub mod domain;
 pub mod extract;
+pub mod health;
 pub mod intake;
 pub mod notify;
 pub mod outbound;

@@ -3,11 +3,13 @@
 //! SIGTERM / Ctrl-C after each finishes the item in hand.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::sync::watch;
 
 use crate::actions::Actions;
 use crate::config::Config;
+use crate::health::Health;
 use crate::intake::imap::Poller;
 use crate::intake::Pipeline;
 use crate::outbound::{Transport, Worker};
@@ -62,28 +64,67 @@ impl Service {
         .with_guard(self.pipeline.notifier().clone())
     }
 
-    /// Runs until `stop` resolves, then lets every task finish its item in hand.
+    /// Runs until `stop` resolves, then lets every task finish its item in hand. Each
+    /// task is supervised: one that ends or panics while the service runs is logged,
+    /// shown in `/healthz` and `/metrics`, and started again with back-off.
     pub async fn run_until(self, stop: impl std::future::Future<Output = ()>) {
         let (tx, rx) = watch::channel(false);
+        let health = Health::default();
+        let this = Arc::new(self);
         let mut tasks = tokio::task::JoinSet::new();
-        tasks.spawn(self.worker().run(rx.clone()));
-        tasks.spawn(schedules(self.pipeline.clone(), rx.clone()));
-        tasks.spawn(watch_directory(self.directory.clone(), rx.clone()));
-        match &self.config.imap {
+        let sup = Supervisor {
+            health: health.clone(),
+            shutdown: rx.clone(),
+        };
+        {
+            let (this, rx) = (this.clone(), rx.clone());
+            sup.spawn(&mut tasks, "outbox", move || {
+                let (worker, rx) = (this.worker(), rx.clone());
+                async move {
+                    failpoint_panic_once("outbox");
+                    worker.run(rx).await
+                }
+            });
+        }
+        {
+            let (pipeline, rx) = (this.pipeline.clone(), rx.clone());
+            sup.spawn(&mut tasks, "schedules", move || {
+                schedules(pipeline.clone(), rx.clone())
+            });
+        }
+        // Without a directory file there is nothing to watch.
+        if this.directory.path().is_some() {
+            let (directory, rx) = (this.directory.clone(), rx.clone());
+            sup.spawn(&mut tasks, "directory", move || {
+                watch_directory(directory.clone(), rx.clone())
+            });
+        }
+        match &this.config.imap {
             Some(imap) => {
-                tasks.spawn(Poller::new(self.pipeline.clone(), imap.clone()).run(rx.clone()));
+                let (pipeline, imap, rx) = (this.pipeline.clone(), imap.clone(), rx.clone());
+                sup.spawn(&mut tasks, "imap", move || {
+                    Poller::new(pipeline.clone(), imap.clone()).run(rx.clone())
+                });
             }
             None => tracing::warn!(
                 "no [imap] section: intake only through `ingest`; the outbox worker runs"
             ),
         }
         {
-            let (store, config, rx) = (self.store.clone(), self.config.clone(), rx.clone());
-            let actions = self.actions.clone();
-            tasks.spawn(async move {
-                // The review UI failing to bind must not stop intake and sending.
-                if let Err(e) = crate::web::serve(store, config, actions, rx).await {
-                    tracing::error!(error = %e, "review web UI not available");
+            let (this, health, rx) = (this.clone(), health.clone(), rx.clone());
+            sup.spawn(&mut tasks, "web", move || {
+                let (store, config, actions) = (
+                    this.store.clone(),
+                    this.config.clone(),
+                    this.actions.clone(),
+                );
+                let (health, rx) = (health.clone(), rx.clone());
+                async move {
+                    // The review UI failing to bind must not stop intake and sending;
+                    // the supervisor tries again later.
+                    if let Err(e) = crate::web::serve(store, config, actions, health, rx).await {
+                        tracing::error!(error = %e, "review web UI not available");
+                    }
                 }
             });
         }
@@ -95,6 +136,73 @@ impl Service {
                 tracing::error!(error = %e, "a task ended abnormally");
             }
         }
+    }
+}
+
+/// Test hook: with `IGW_FAILPOINT=panic-once:<task>` that task panics once, as it
+/// starts, so tests can see the supervisor start it again.
+fn failpoint_panic_once(task: &str) {
+    static FIRED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    if std::env::var("IGW_FAILPOINT").is_ok_and(|v| v == format!("panic-once:{task}"))
+        && !FIRED.swap(true, std::sync::atomic::Ordering::SeqCst)
+    {
+        panic!("IGW_FAILPOINT panic-once:{task} reached");
+    }
+}
+
+/// Starts tasks and starts them again when they end or panic before shutdown.
+struct Supervisor {
+    health: Health,
+    shutdown: watch::Receiver<bool>,
+}
+
+impl Supervisor {
+    fn spawn<F, Fut>(&self, set: &mut tokio::task::JoinSet<()>, name: &'static str, make: F)
+    where
+        F: Fn() -> Fut + Send + 'static,
+        Fut: std::future::Future<Output = ()> + Send + 'static,
+    {
+        let (health, mut shutdown) = (self.health.clone(), self.shutdown.clone());
+        set.spawn(async move {
+            let mut delay = Duration::from_secs(1);
+            loop {
+                health.running(name);
+                let started = tokio::time::Instant::now();
+                // Its own task, so a panic ends it and not the supervisor.
+                let ended = tokio::spawn(make()).await;
+                if *shutdown.borrow() {
+                    health.stopped(name);
+                    return;
+                }
+                let why = match ended {
+                    Ok(()) => "it ended on its own".to_string(),
+                    Err(e) if e.is_panic() => {
+                        let p = e.into_panic();
+                        let msg = p
+                            .downcast_ref::<&str>()
+                            .map(|s| s.to_string())
+                            .or_else(|| p.downcast_ref::<String>().cloned())
+                            .unwrap_or_else(|| "a panic".into());
+                        format!("it panicked: {msg}")
+                    }
+                    Err(e) => format!("it was cancelled: {e}"),
+                };
+                if started.elapsed() > Duration::from_secs(60) {
+                    delay = Duration::from_secs(1);
+                }
+                tracing::error!(task = name, reason = %why, restart_in_s = delay.as_secs(), "task stopped unexpectedly; restarting it");
+                health.restarting(name, why);
+                tokio::select! {
+                    _ = tokio::time::sleep(delay) => {}
+                    _ = shutdown.changed() => {}
+                }
+                if *shutdown.borrow() {
+                    health.stopped(name);
+                    return;
+                }
+                delay = (delay * 2).min(Duration::from_secs(60));
+            }
+        });
     }
 }
 

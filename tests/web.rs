@@ -960,7 +960,9 @@ async fn run_serves_the_ui_and_the_cli_manages_accounts() {
     loop {
         if let Ok(r) = http.get(format!("{base}/healthz")).send().await {
             assert_eq!(r.status(), 200);
-            assert_eq!(r.text().await.expect("body").trim(), "ok");
+            let body = r.text().await.expect("body");
+            assert_eq!(body.lines().next(), Some("ok"), "{body}");
+            assert!(body.contains("task outbox: running"), "{body}");
             break;
         }
         assert!(

@@ -185,17 +185,40 @@ async fn messages(
 }
 
 /// 200 `ok` when the database answers.
+/// `ok` when the database answers and every task of `run` is running (one line per
+/// task follows); 503 when the database does not answer or a task is down.
 pub async fn healthz(State(state): State<AppState>) -> Response {
-    match sqlx::query_scalar::<_, i64>("select 1")
+    if let Err(e) = sqlx::query_scalar::<_, i64>("select 1")
         .fetch_one(state.store.pool())
         .await
     {
-        Ok(_) => (StatusCode::OK, "ok\n").into_response(),
-        Err(e) => {
-            tracing::error!(error = %e, "health check: database unreachable");
-            (StatusCode::SERVICE_UNAVAILABLE, "database unreachable\n").into_response()
-        }
+        tracing::error!(error = %e, "health check: database unreachable");
+        return (StatusCode::SERVICE_UNAVAILABLE, "database unreachable\n").into_response();
     }
+    let tasks = state.health.snapshot();
+    let down = tasks
+        .iter()
+        .filter(|(_, t)| t.state != crate::health::TaskState::Running)
+        .count();
+    let mut body = String::from(if down == 0 { "ok\n" } else { "degraded\n" });
+    for (name, t) in &tasks {
+        let _ = write!(
+            body,
+            "task {name}: {}, {} restart(s)",
+            t.state.as_str(),
+            t.restarts
+        );
+        if let Some(e) = &t.last_error {
+            let _ = write!(body, "; last error: {}", e.replace('\n', " "));
+        }
+        body.push('\n');
+    }
+    let status = if down == 0 {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (status, body).into_response()
 }
 
 /// A Prometheus label value: backslash, quote and newline escaped.
@@ -258,6 +281,30 @@ pub async fn metrics(State(state): State<AppState>) -> Result<Response, ApiError
         m.last_poll.into_iter().filter_map(|(mailbox, at)| {
             crate::store::parse_ts(&at).map(|t| (mailbox, t.timestamp()))
         }),
+    );
+    let tasks = state.health.snapshot();
+    family(
+        &mut out,
+        "igw_task_up",
+        "1 while the task of `run` is running, 0 while it waits to be restarted or has stopped.",
+        "gauge",
+        "task",
+        tasks.iter().map(|(name, t)| {
+            (
+                name.to_string(),
+                i64::from(t.state == crate::health::TaskState::Running),
+            )
+        }),
+    );
+    family(
+        &mut out,
+        "igw_task_restarts_total",
+        "Times the task stopped unexpectedly and was started again.",
+        "counter",
+        "task",
+        tasks
+            .iter()
+            .map(|(name, t)| (name.to_string(), t.restarts as i64)),
     );
     Ok((
         [(

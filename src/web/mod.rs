@@ -36,6 +36,8 @@ pub struct AppState {
     pub config: Arc<Config>,
     /// Analyst actions (the same code the CLI runs).
     pub actions: Actions,
+    /// The state of `run`'s tasks (empty when the router runs alone, as in tests).
+    pub health: crate::health::Health,
 }
 
 impl AppState {
@@ -61,7 +63,14 @@ impl AppState {
             web: Arc::new(config.web.clone()),
             config,
             actions,
+            health: crate::health::Health::default(),
         }
+    }
+
+    /// The same state reporting `run`'s tasks in `/healthz` and `/metrics`.
+    pub fn with_health(mut self, health: crate::health::Health) -> Self {
+        self.health = health;
+        self
     }
 }
 
@@ -263,6 +272,7 @@ pub async fn serve(
     store: Store,
     config: Arc<Config>,
     actions: Actions,
+    health: crate::health::Health,
     shutdown: watch::Receiver<bool>,
 ) -> Result<(), ServeError> {
     let addr = config.web.listen.clone();
@@ -274,7 +284,7 @@ pub async fn serve(
         })?;
     serve_on(
         listener,
-        AppState::with_actions(store, config, actions),
+        AppState::with_actions(store, config, actions).with_health(health),
         shutdown,
     )
     .await
