@@ -209,6 +209,12 @@ pub struct ImapConfig {
     /// Use polling even when the server offers IDLE.
     #[serde(default)]
     pub disable_idle: bool,
+    /// The folder where the SMTP server files a copy of what the gateway sends
+    /// (Exchange Online: "Sent Items", Gmail: "[Gmail]/Sent Mail"). When set, a
+    /// message whose send was interrupted (the process died before the server's answer
+    /// was recorded) is looked for there by its Message-ID before it is sent again.
+    #[serde(default)]
+    pub sent_mailbox: Option<String>,
     /// A message that intake started on this many times without finishing (the
     /// process died each time) is stored raw and unanalysed, and quarantined.
     #[serde(default = "default_max_attempts")]
@@ -267,6 +273,9 @@ pub struct OutboxConfig {
     pub give_up_after_hours: u64,
     /// How often the worker looks for due mail when idle.
     pub poll_interval_ms: u64,
+    /// A message being sent is leased for this long; when the sender dies mid-send
+    /// (the outcome unknown), it is sent again, same bytes and Message-ID, after this.
+    pub lease_secs: u64,
 }
 
 impl Default for OutboxConfig {
@@ -276,6 +285,7 @@ impl Default for OutboxConfig {
             retry_max_secs: 900,
             give_up_after_hours: 72,
             poll_interval_ms: 500,
+            lease_secs: 120,
         }
     }
 }

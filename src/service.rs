@@ -62,6 +62,12 @@ impl Service {
             self.config.outbox.clone(),
         )
         .with_guard(self.pipeline.notifier().clone())
+        .holding_in_doubt(
+            self.config
+                .imap
+                .as_ref()
+                .is_some_and(|i| i.sent_mailbox.is_some()),
+        )
     }
 
     /// Runs until `stop` resolves, then lets every task finish its item in hand. Each

@@ -22,6 +22,7 @@ use super::Pipeline;
 use crate::config::{ImapConfig, Security};
 use crate::store::attempts;
 use crate::store::messages::{self, Origin};
+use crate::store::outbox;
 use crate::store::StoreError;
 
 /// What can go wrong talking to the IMAP server, phrased for the person fixing it.
@@ -406,10 +407,13 @@ impl Poller {
                 let _ = tokio::time::timeout(Duration::from_secs(5), s.logout()).await;
                 return Ok(());
             }
+            if let Err(e) = self.settle_in_doubt().await {
+                tracing::warn!(error = %e, "interrupted sends could not be looked up in the sent folder; will try again");
+            }
             if feats.idle && !self.cfg.disable_idle {
                 let mut idle = s.idle();
                 timed(idle.init()).await?;
-                let renew = Duration::from_secs(self.cfg.idle_renew_secs.max(10));
+                let renew = self.idle_wait().await;
                 let woke = {
                     let (wait, _stop) = idle.wait_with_timeout(renew);
                     // async-imap restarts its timeout at every response, keepalives
@@ -441,6 +445,68 @@ impl Poller {
                 timed(s.noop()).await?;
             }
         }
+    }
+
+    /// How long to stay in IDLE: the renewal interval, or less when an interrupted
+    /// send's lease runs out sooner (it is then looked up in the sent folder).
+    async fn idle_wait(&self) -> Duration {
+        let renew = Duration::from_secs(self.cfg.idle_renew_secs.max(10));
+        if self.cfg.sent_mailbox.is_none() {
+            return renew;
+        }
+        let next = match self.pipeline.store().pool().acquire().await {
+            Ok(mut conn) => outbox::next_lease_end(&mut conn).await.ok().flatten(),
+            Err(_) => None,
+        };
+        match next {
+            Some(t) => {
+                let secs = (t - Utc::now()).num_milliseconds().max(0) as u64 / 1000 + 1;
+                renew.min(Duration::from_secs(secs))
+            }
+            None => renew,
+        }
+    }
+
+    /// Sends interrupted mid-way (the outbox worker died before the server's answer was
+    /// recorded) are looked up by Message-ID in `[imap] sent_mailbox`, where the SMTP
+    /// server files what it accepted: found, it is marked sent and not sent again; not
+    /// found, the worker sends it again. Exactly one copy either way.
+    async fn settle_in_doubt(&self) -> Result<usize, ImapError> {
+        let Some(folder) = self.cfg.sent_mailbox.as_deref() else {
+            return Ok(0);
+        };
+        let store = self.pipeline.store();
+        let rows = {
+            let mut conn = store.pool().acquire().await.map_err(StoreError::from)?;
+            outbox::in_doubt(&mut conn, Utc::now()).await?
+        };
+        if rows.is_empty() {
+            return Ok(0);
+        }
+        let mut s = connect(&self.cfg).await?;
+        timed(s.examine(folder))
+            .await
+            .map_err(|e| ImapError::Folder {
+                folder: folder.to_string(),
+                reason: e.to_string(),
+            })?;
+        for (id, message_id) in &rows {
+            let query = format!(
+                "HEADER Message-ID \"{}\"",
+                message_id.replace(['"', '\\'], "")
+            );
+            let found = !timed(s.uid_search(&query)).await?.is_empty();
+            let mut tx = store.begin_write().await?;
+            outbox::settle_doubt(&mut tx, *id, found, Utc::now()).await?;
+            tx.commit().await.map_err(StoreError::from)?;
+            if found {
+                tracing::warn!(outbox_id = id, %message_id, folder, "interrupted send was accepted (found in the sent folder); not sending it again");
+            } else {
+                tracing::warn!(outbox_id = id, %message_id, folder, "interrupted send not in the sent folder; sending it again");
+            }
+        }
+        let _ = tokio::time::timeout(Duration::from_secs(5), s.logout()).await;
+        Ok(rows.len())
     }
 
     /// Ingests one fetched message, counting the attempt first: when earlier attempts

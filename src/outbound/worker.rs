@@ -181,6 +181,9 @@ pub struct Worker {
     /// The disclosure rule, checked again at send time (the directory may have changed,
     /// or a code path may have queued without checking). `None`: no check (tests).
     guard: Option<crate::notify::Notifier>,
+    /// A message whose earlier send was interrupted waits for the sent-folder search
+    /// (`[imap] sent_mailbox`, done by intake) instead of going out again at once.
+    hold_in_doubt: bool,
 }
 
 impl Worker {
@@ -190,7 +193,14 @@ impl Worker {
             transport,
             settings,
             guard: None,
+            hold_in_doubt: false,
         }
+    }
+
+    /// Holds interrupted sends for the sent-folder search (see `hold_in_doubt`).
+    pub fn holding_in_doubt(mut self, hold: bool) -> Self {
+        self.hold_in_doubt = hold;
+        self
     }
 
     /// Checks every recipient against the disclosure rule before sending; a message an
@@ -203,10 +213,10 @@ impl Worker {
     /// Sends at most one due message. Tests and `demo` drive this directly.
     pub async fn send_next(&self) -> Result<StepOutcome, StoreError> {
         let now = Utc::now();
-        let lease = Duration::seconds(120);
+        let lease = Duration::seconds(self.settings.lease_secs.clamp(1, 86_400) as i64);
         let leased = {
             let mut conn = self.store.pool().acquire().await?;
-            outbox::lease_next(&mut conn, now, lease).await?
+            outbox::lease_next(&mut conn, now, lease, self.hold_in_doubt).await?
         };
         let Some(m) = leased else {
             return Ok(StepOutcome::Idle);

@@ -146,24 +146,105 @@ impl Leased {
 
 /// Leases the oldest due pending message for `lease`; a crashed sender's lease expires
 /// and the message is sent again with the same bytes and Message-ID.
+/// The longest an interrupted send waits for the sent-folder search.
+pub const IN_DOUBT_MAX_WAIT: Duration = Duration::minutes(15);
+
 pub async fn lease_next(
     conn: &mut SqliteConnection,
     now: DateTime<Utc>,
     lease: Duration,
+    hold_in_doubt: bool,
 ) -> Result<Option<Leased>, StoreError> {
+    // With `hold_in_doubt`, a message whose earlier lease ran out unfinished waits for
+    // `in_doubt`/`settle_doubt` (the sent-folder search) instead of going out again;
+    // if that search cannot be made (IMAP down, no such folder), it goes again after
+    // IN_DOUBT_MAX_WAIT all the same: a second copy is better than none.
     Ok(sqlx::query_as(
-        "update outbox set lease_until = ?
+        "update outbox set lease_until = ?1
          where id = (
             select id from outbox
-            where status = 'pending' and next_attempt_at <= ? and (lease_until is null or lease_until <= ?)
+            where status = 'pending' and next_attempt_at <= ?2
+              and (lease_until is null or (lease_until <= ?2
+                   and (?3 = 0 or doubt_checked = 1 or lease_until <= ?4)))
             order by next_attempt_at, id limit 1)
          returning id, case_id, message_id, from_addr, to_json, raw, attempts, created_at, released_by",
     )
     .bind(ts(now + lease))
     .bind(ts(now))
-    .bind(ts(now))
+    .bind(hold_in_doubt)
+    .bind(ts(now - IN_DOUBT_MAX_WAIT))
     .fetch_optional(&mut *conn)
     .await?)
+}
+
+/// Messages whose sender died mid-send and that nobody has looked for yet: their lease
+/// ran out with no outcome recorded. `(id, message_id)`.
+pub async fn in_doubt(
+    conn: &mut SqliteConnection,
+    now: DateTime<Utc>,
+) -> Result<Vec<(i64, String)>, StoreError> {
+    Ok(sqlx::query_as(
+        "select id, message_id from outbox
+         where status = 'pending' and lease_until is not null and lease_until <= ? and doubt_checked = 0
+         order by id limit 200",
+    )
+    .bind(ts(now))
+    .fetch_all(&mut *conn)
+    .await?)
+}
+
+/// When the next lease of a message being sent runs out, if one is held.
+pub async fn next_lease_end(
+    conn: &mut SqliteConnection,
+) -> Result<Option<DateTime<Utc>>, StoreError> {
+    let t: Option<String> = sqlx::query_scalar(
+        "select min(lease_until) from outbox where status = 'pending' and lease_until is not null and doubt_checked = 0",
+    )
+    .fetch_one(&mut *conn)
+    .await?;
+    Ok(t.as_deref().and_then(super::parse_ts))
+}
+
+/// The outcome of looking for an in-doubt message in the sent folder: found, it was
+/// accepted and is marked sent (an event on its case); not found, it may go again.
+pub async fn settle_doubt(
+    conn: &mut SqliteConnection,
+    id: i64,
+    found: bool,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    if !found {
+        sqlx::query("update outbox set doubt_checked = 1 where id = ? and status = 'pending'")
+            .bind(id)
+            .execute(&mut *conn)
+            .await?;
+        return Ok(());
+    }
+    mark_sent(conn, id, now).await?;
+    let row: Option<(Option<i64>, String)> =
+        sqlx::query_as("select case_id, message_id from outbox where id = ?")
+            .bind(id)
+            .fetch_optional(&mut *conn)
+            .await?;
+    if let Some((Some(case_id), message_id)) = row {
+        super::record_event(
+            conn,
+            super::NewEvent {
+                case_id,
+                at: now,
+                actor: "system",
+                kind: "outbound_confirmed",
+                detail: serde_json::json!({
+                    "message_id": message_id,
+                    "reason": "the sender stopped mid-send; the message was found in the sent folder, so it was accepted and is not sent again",
+                }),
+                message_row_id: None,
+                outbox_id: Some(id),
+            },
+        )
+        .await?;
+    }
+    Ok(())
 }
 
 /// The earliest time a pending message becomes due (for the worker's sleep).

@@ -50,6 +50,7 @@ password = "{password}"
 ca_file = "{ca}"
 idle_renew_secs = 60
 reconnect_max_secs = 2
+sent_mailbox = "Sent"
 
 [smtp]
 host = "127.0.0.1"

@@ -238,6 +238,13 @@ impl MailStack {
         );
         write_cooled(&b.join("etc/dovecot.conf"), &self.dovecot_conf());
         write_cooled(&b.join("etc/postfix/main.cf"), &self.postfix_main());
+        // As Exchange Online and Gmail file what a mailbox sends in its Sent folder, so
+        // does this stack for each gateway's SOC address (with its VERP envelope
+        // senders): a copy to soc-…+Sent@, which Dovecot saves in the folder Sent.
+        write_cooled(
+            &b.join("etc/postfix/sender_bcc.regexp"),
+            "/^(soc-[0-9a-f]+)(\\+bounce-[0-9a-f]+)?@mass\\.gov$/ ${1}+Sent@mass.gov\n",
+        );
         write_cooled(&b.join("etc/postfix/master.cf"), &self.postfix_master());
     }
 
@@ -307,6 +314,9 @@ service anvil {{
     mode = 0
   }}
 }}
+protocol lmtp {{
+  lmtp_save_to_detail_mailbox = yes
+}}
 protocol imap {{
   mail_max_userip_connections = 100
   {caps}
@@ -349,6 +359,7 @@ virtual_transport = lmtp:inet:127.0.0.1:{lmtp}
 # (accepted first, so the DSN goes to the envelope sender, as a remote server's would).
 transport_maps = inline:{{ {{ gone@agency.test = error:5.1.1 mailbox unavailable }} }}
 smtpd_reject_unlisted_recipient = no
+sender_bcc_maps = regexp:{b}/etc/postfix/sender_bcc.regexp
 smtpd_relay_restrictions = reject_unauth_destination
 default_transport = error:mailstack does not relay
 relay_transport = error:mailstack does not relay
