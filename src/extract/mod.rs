@@ -5,6 +5,7 @@
 
 pub mod auth;
 pub mod body;
+pub mod bounds;
 mod classify;
 pub mod fields;
 pub mod html;
@@ -143,20 +144,26 @@ pub fn parse_inbound(raw: &[u8]) -> InboundEmail {
                 .to_ascii_lowercase()
         });
 
+    // The bodies as mail-parser reads them, cut at the analysis ceiling (the raw
+    // message keeps everything).
+    let limit = report::MAX_TEXT_BYTES;
     let mut text_body = String::new();
     for (i, _) in msg.text_bodies().enumerate() {
+        if text_body.len() >= limit {
+            break;
+        }
         if let Some(t) = msg.body_text(i) {
             if !text_body.is_empty() {
                 text_body.push_str("\n\n");
             }
-            text_body.push_str(&t);
+            text_body.push_str(prefix_of(&t, limit - text_body.len().min(limit)));
         }
     }
     let html_body = msg
         .html_bodies()
         .next()
         .and_then(|_| msg.body_html(0))
-        .map(|h| h.into_owned());
+        .map(|h| prefix_of(&h, limit).to_string());
     for part in msg.parts.iter() {
         if part.is_encoding_problem {
             notes.push(format!(
@@ -252,6 +259,18 @@ fn id_list(v: &HeaderValue<'_>) -> Vec<String> {
         _ => Vec::new(),
     };
     ids.into_iter().filter(|i| !i.is_empty()).collect()
+}
+
+/// At most `max` bytes of `s`, cut at a character boundary.
+pub fn prefix_of(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s;
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
 }
 
 /// Header text as one line without control characters (folding, stray CR/LF, NUL).

@@ -426,7 +426,7 @@ impl Poller {
                     let Some(raw) = fetch(s, uid).await? else {
                         continue; // expunged by someone else meanwhile
                     };
-                    self.pipeline.ingest(&raw, &origin).await?.message_row
+                    self.pipeline.ingest_owned(raw, &origin).await?.message_row
                 }
             };
             failpoint("after-commit");
