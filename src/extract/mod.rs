@@ -148,20 +148,25 @@ pub fn parse_inbound(raw: &[u8]) -> InboundEmail {
     // message keeps everything).
     let limit = report::MAX_TEXT_BYTES;
     let mut text_body = String::new();
-    for (i, _) in msg.text_bodies().enumerate() {
+    for part in msg.text_bodies() {
         if text_body.len() >= limit {
             break;
         }
-        if let Some(t) = msg.body_text(i) {
-            if !text_body.is_empty() {
-                text_body.push_str("\n\n");
-            }
-            text_body.push_str(prefix_of(&t, limit - text_body.len().min(limit)));
+        // HTML-only parts through our bounded converter, not mail-parser's.
+        let t = match &part.body {
+            mail_parser::PartType::Text(t) => std::borrow::Cow::Borrowed(&**t),
+            mail_parser::PartType::Html(h) => std::borrow::Cow::Owned(html::html_to_text(h)),
+            _ => continue,
+        };
+        if !text_body.is_empty() {
+            text_body.push_str("\n\n");
         }
+        text_body.push_str(prefix_of(&t, limit - text_body.len().min(limit)));
     }
+    // Only a real HTML part: mail-parser would otherwise convert the whole text body.
     let html_body = msg
-        .html_bodies()
-        .next()
+        .html_part(0)
+        .filter(|p| p.is_text_html())
         .and_then(|_| msg.body_html(0))
         .map(|h| prefix_of(&h, limit).to_string());
     for part in msg.parts.iter() {
