@@ -76,6 +76,29 @@ impl Shape {
     }
 }
 
+/// Runs `work` on the blocking pool (never on an async worker) and waits at most
+/// `secs` (at least 1) for it. `Err` says why there is no result: the budget ran out
+/// (a thread cannot be stopped: the work runs on to its end in the background, which
+/// the pre-scan keeps bounded) or the work panicked.
+pub async fn in_budget<T: Send + 'static>(
+    secs: u64,
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, String> {
+    let secs = secs.max(1);
+    let task = tokio::task::spawn_blocking(work);
+    match tokio::time::timeout(std::time::Duration::from_secs(secs), task).await {
+        Ok(Ok(done)) => Ok(done),
+        Ok(Err(e)) => {
+            tracing::error!(error = %e, "reading a message failed");
+            Err(format!("it failed ({e})"))
+        }
+        Err(_) => {
+            tracing::warn!(secs, "reading a message ran out of time");
+            Err(format!("it took longer than {secs} s"))
+        }
+    }
+}
+
 /// Why `raw` must be read from its headers only, if it must.
 pub fn check(raw: &[u8]) -> Option<String> {
     Shape::of(raw).over_limits()
@@ -151,6 +174,15 @@ mod tests {
         );
         let reason = check(raw.as_bytes()).expect("over the limits");
         assert!(reason.contains("601 MIME boundary parameters"), "{reason}");
+    }
+
+    #[tokio::test]
+    async fn work_over_the_budget_is_abandoned_not_awaited() {
+        assert_eq!(in_budget(5, || 2).await, Ok(2));
+        let slow = in_budget(1, || std::thread::sleep(std::time::Duration::from_secs(3)));
+        assert_eq!(slow.await, Err("it took longer than 1 s".to_string()));
+        let failed = in_budget(5, || -> u8 { panic!("boom") }).await;
+        assert!(failed.is_err_and(|e| e.starts_with("it failed")));
     }
 
     #[test]

@@ -15,7 +15,7 @@ use crate::config::Config;
 use crate::domain::{EmailAddress, MessageKind, TrackingId};
 use crate::extract::fields::AgencyEntry;
 use crate::extract::report::{self, Analysis};
-use crate::extract::{content_hash, InboundEmail};
+use crate::extract::{bounds, content_hash, InboundEmail};
 use crate::notify::Notifier;
 use crate::outbound::{self, Outgoing, QueueError};
 use crate::routing::DirectoryHandle;
@@ -83,25 +83,14 @@ impl Pipeline {
     /// is read from its headers only, with a "not analysed" note; the abandoned reading
     /// runs to its end in the background, bounded by the pre-scan of the analysis.
     pub async fn analyze_in_budget(&self, raw: Arc<Vec<u8>>) -> Analysis {
-        let secs = self.config.gateway.analysis_timeout_secs.max(1);
-        let pipeline = self.clone();
-        let bytes = raw.clone();
-        let task = tokio::task::spawn_blocking(move || pipeline.analyze(&bytes));
-        let reason = match tokio::time::timeout(std::time::Duration::from_secs(secs), task).await {
-            Ok(Ok(analysis)) => return analysis,
-            Ok(Err(e)) => {
-                tracing::error!(error = %e, size = raw.len(), "the analysis of a message failed");
-                "the analysis failed".to_string()
-            }
-            Err(_) => {
-                tracing::warn!(
-                    size = raw.len(),
-                    secs,
-                    "the analysis of a message ran out of time"
-                );
-                format!("the analysis took longer than {secs} s ([gateway] analysis_timeout_secs)")
-            }
+        let secs = self.config.gateway.analysis_timeout_secs;
+        let (pipeline, bytes) = (self.clone(), raw.clone());
+        let why = match bounds::in_budget(secs, move || pipeline.analyze(&bytes)).await {
+            Ok(analysis) => return analysis,
+            Err(why) => why,
         };
+        let reason =
+            format!("the analysis stopped: {why} (the budget is [gateway] analysis_timeout_secs)");
         let dir = self.directory.get();
         report::analyze_headers(&raw, &self.options(&dir.agencies), &reason)
     }

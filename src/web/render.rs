@@ -79,20 +79,9 @@ pub const MAX_SHOWN_BYTES: usize = 1024 * 1024;
 /// [`safe_body`] on the blocking pool within `secs`, so a hostile message cannot stall
 /// the web server (or `/healthz`); past the budget the page says so instead.
 pub async fn safe_body_in_budget(raw: Vec<u8>, secs: u64) -> SafeBody {
-    let secs = secs.max(1);
-    let task = tokio::task::spawn_blocking(move || safe_body(&raw));
-    let reason = match tokio::time::timeout(std::time::Duration::from_secs(secs), task).await {
-        Ok(Ok(body)) => return body,
-        Ok(Err(e)) => {
-            tracing::error!(error = %e, "showing a message failed");
-            "reading it failed".to_string()
-        }
-        Err(_) => {
-            tracing::warn!(secs, "showing a message ran out of time");
-            format!("reading it took longer than {secs} s")
-        }
-    };
-    withheld(&reason)
+    crate::extract::bounds::in_budget(secs, move || safe_body(&raw))
+        .await
+        .unwrap_or_else(|why| withheld(&format!("reading it failed: {why}")))
 }
 
 fn withheld(reason: &str) -> SafeBody {
