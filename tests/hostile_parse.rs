@@ -230,6 +230,25 @@ fn bombs() -> Vec<(&'static str, &'static str, Body)> {
                 )
             }),
         ),
+        // Before: the same, one level down (mail-parser parses the decoded message).
+        (
+            "boundary clash in an attached message",
+            multipart,
+            Box::new(|w| {
+                use base64::Engine;
+                let inner = format!(
+                    "Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n{}",
+                    "Content-Type: multipart/mixed; boundary=zz\r\n\r\nx\r\n--b\r\n".repeat(37_000)
+                );
+                let encoded = base64::engine::general_purpose::STANDARD.encode(inner);
+                w.write_all(b"--b\r\nContent-Type: message/rfc822\r\nContent-Transfer-Encoding: base64\r\n\r\n")?;
+                for line in encoded.as_bytes().chunks(76) {
+                    w.write_all(line)?;
+                    w.write_all(b"\r\n")?;
+                }
+                w.write_all(b"--b--\r\n")
+            }),
+        ),
         (
             "8 MB attachment",
             multipart,
@@ -286,6 +305,12 @@ fn bombs_are_parsed_within_budget_and_intake_goes_on() {
             "boundary clash" => assert!(
                 r.stdout
                     .contains("note: not analysed: 37001 MIME boundary parameters"),
+                "{}",
+                r.stdout
+            ),
+            "boundary clash in an attached message" => assert!(
+                r.stdout
+                    .contains("note: not analysed: 37002 MIME boundary parameters"),
                 "{}",
                 r.stdout
             ),

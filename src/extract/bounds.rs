@@ -27,18 +27,48 @@ pub struct Shape {
 
 impl Shape {
     /// Counts boundary parameters, part delimiters and the longest line, in one pass.
+    /// A base64-encoded `message/*` part is decoded and counted too: mail-parser parses
+    /// such a part as a message of its own (up to 3 levels deep).
     pub fn of(raw: &[u8]) -> Shape {
+        Self::nested(raw, 3)
+    }
+
+    fn nested(raw: &[u8], depth: usize) -> Shape {
         let mut shape = Shape {
             bytes: raw.len(),
             ..Shape::default()
         };
         let mut declared: HashSet<&[u8]> = HashSet::new();
+        // Part headers being read (after a delimiter), and what they said so far.
+        let (mut in_headers, mut message, mut base64) = (false, false, false);
+        // Where the body of an encoded message part starts.
+        let mut encoded_from: Option<usize> = None;
+        let mut pos = 0;
         for line in raw.split(|&b| b == b'\n') {
+            let start = pos;
+            pos += line.len() + 1;
             shape.longest_line = shape.longest_line.max(line.len());
-            if let Some(rest) = line.strip_prefix(b"--") {
-                let name = trim_delimiter(rest);
-                if !name.is_empty() && declared.contains(name) {
-                    shape.parts += 1;
+            let delimiter = line
+                .strip_prefix(b"--")
+                .map(trim_delimiter)
+                .is_some_and(|name| !name.is_empty() && declared.contains(name));
+            if delimiter {
+                shape.parts += 1;
+                if let Some(from) = encoded_from.take() {
+                    shape.add_encoded(&raw[from..start], depth);
+                }
+                (in_headers, message, base64) = (true, false, false);
+            } else if in_headers {
+                let lower = line.to_ascii_lowercase();
+                if lower.starts_with(b"content-type:") {
+                    message = contains(&lower, b"message/");
+                } else if lower.starts_with(b"content-transfer-encoding:") {
+                    base64 = contains(&lower, b"base64");
+                } else if line.is_empty() || line == b"\r" {
+                    in_headers = false;
+                    if message && base64 && depth > 0 {
+                        encoded_from = Some(pos.min(raw.len()));
+                    }
                 }
             }
             for value in boundary_values(line) {
@@ -48,7 +78,19 @@ impl Shape {
                 }
             }
         }
+        if let Some(from) = encoded_from {
+            shape.add_encoded(&raw[from..], depth);
+        }
         shape
+    }
+
+    fn add_encoded(&mut self, encoded: &[u8], depth: usize) {
+        if let Some(decoded) = mail_parser::decoders::base64::base64_decode(encoded) {
+            let inner = Self::nested(&decoded, depth - 1);
+            self.boundaries += inner.boundaries;
+            self.parts += inner.parts;
+            self.longest_line = self.longest_line.max(inner.longest_line);
+        }
     }
 
     /// Why this message must not be parsed whole, if it must not.
@@ -118,6 +160,10 @@ pub fn header_block(raw: &[u8]) -> &[u8] {
     &raw[..pos.min(raw.len())]
 }
 
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
 /// A delimiter line's boundary: without the closing `--` and trailing white space.
 fn trim_delimiter(rest: &[u8]) -> &[u8] {
     let mut end = rest.len();
@@ -153,6 +199,15 @@ fn boundary_values(line: &[u8]) -> impl Iterator<Item = &[u8]> {
     })
 }
 
+/// A message whose `parts` parts each declare a boundary that never comes (tests).
+#[cfg(test)]
+pub(crate) fn boundary_clash(parts: usize) -> String {
+    format!(
+        "Content-Type: multipart/mixed; boundary=b\r\n\r\n{}",
+        "--b\r\nContent-Type: multipart/mixed; boundary=zz\r\n\r\nx\r\n".repeat(parts)
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -167,11 +222,7 @@ mod tests {
 
     #[test]
     fn a_repeated_unterminated_multipart_header_is_caught() {
-        let part = "--b\r\nContent-Type: multipart/mixed; boundary=zz\r\n\r\nx\r\n";
-        let raw = format!(
-            "Content-Type: multipart/mixed; boundary=b\r\n\r\n{}",
-            part.repeat(600)
-        );
+        let raw = boundary_clash(600);
         let reason = check(raw.as_bytes()).expect("over the limits");
         assert!(reason.contains("601 MIME boundary parameters"), "{reason}");
     }
@@ -183,6 +234,16 @@ mod tests {
         assert_eq!(slow.await, Err("it took longer than 1 s".to_string()));
         let failed = in_budget(5, || -> u8 { panic!("boom") }).await;
         assert!(failed.is_err_and(|e| e.starts_with("it failed")));
+    }
+
+    #[test]
+    fn a_bomb_inside_a_base64_attached_message_is_counted() {
+        use base64::Engine;
+        let inner = boundary_clash(600);
+        let encoded = base64::engine::general_purpose::STANDARD.encode(inner);
+        let raw = format!("Content-Type: multipart/mixed; boundary=o\r\n\r\n--o\r\nContent-Type: message/rfc822\r\nContent-Transfer-Encoding: base64\r\n\r\n{encoded}\r\n--o--\r\n");
+        let reason = check(raw.as_bytes()).expect("over the limits");
+        assert!(reason.contains("602 MIME boundary parameters"), "{reason}");
     }
 
     #[test]

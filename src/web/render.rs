@@ -161,11 +161,7 @@ mod tests {
 
     #[test]
     fn hostile_shapes_are_not_parsed_and_big_bodies_are_cut() {
-        let part = "--b\r\nContent-Type: multipart/mixed; boundary=zz\r\n\r\nx\r\n";
-        let raw = format!(
-            "Content-Type: multipart/mixed; boundary=b\r\n\r\n{}",
-            part.repeat(600)
-        );
+        let raw = crate::extract::bounds::boundary_clash(600);
         let body = safe_body(raw.as_bytes());
         assert!(body.html.is_none());
         let text = body.text.unwrap_or_default();
