@@ -503,7 +503,7 @@ async fn ingest(config: Config) -> ExitCode {
             return ExitCode::from(EX_TEMPFAIL);
         }
     };
-    match pipeline.ingest(&raw, &Origin::Pipe).await {
+    match pipeline.ingest_owned(raw, &Origin::Pipe).await {
         Ok(o) => {
             println!(
                 "stored message #{} as {}{}{}",

@@ -122,6 +122,9 @@ pub struct GatewayConfig {
     /// Largest attachment part kept, in bytes; a larger one is recorded (name, size,
     /// SHA-256) but its bytes are not kept.
     pub max_attachment_bytes: usize,
+    /// Longest the analysis of one message may take, in seconds; past it the message is
+    /// stored with what its headers say and a "not analysed" note, and intake moves on.
+    pub analysis_timeout_secs: u64,
     /// The directory file (agencies, aliases, domains) used to recognise agencies.
     pub directory: Option<PathBuf>,
     /// The `authserv-id` of our receiving mail server: only its `Authentication-Results`
@@ -149,6 +152,7 @@ impl Default for GatewayConfig {
             ack_rate_limit_per_hour: 10,
             max_message_bytes: 64 * 1024 * 1024,
             max_attachment_bytes: 25 * 1024 * 1024,
+            analysis_timeout_secs: 20,
             directory: None,
             trusted_authserv_id: None,
             trust_intake_server: false,

@@ -2,57 +2,13 @@
 //! no panic, exit 0, and each one stored byte for byte (or recognised as a duplicate
 //! of a stored one).
 
-use std::path::{Path, PathBuf};
+mod common;
+
 use std::process::{Command, Stdio};
 
+use common::corpus::{corpus_dir, corpus_files};
+
 use std::io::Write;
-
-fn corpus_dir() -> Option<PathBuf> {
-    let dir = std::env::var_os("IGW_CORPUS_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus"));
-    if dir.is_dir() {
-        return Some(dir);
-    }
-    if std::env::var("CI").is_ok_and(|v| v == "true") {
-        panic!(
-            "corpus folder {} is missing; under CI=true it is required (set IGW_CORPUS_DIR)",
-            dir.display()
-        );
-    }
-    eprintln!(
-        "SKIP: corpus folder {} not found (set IGW_CORPUS_DIR to run this test)",
-        dir.display()
-    );
-    None
-}
-
-/// Every file under the corpus that is a message (not the corpus's own bookkeeping).
-fn corpus_files(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for entry in std::fs::read_dir(&d).expect("read corpus dir") {
-            let p = entry.expect("dir entry").path();
-            let name = p
-                .file_name()
-                .unwrap_or_default()
-                .to_string_lossy()
-                .to_string();
-            if p.is_dir() {
-                if name != "LICENSES" {
-                    stack.push(p);
-                }
-            } else if d != dir
-                || !["SOURCES.md", "MANIFEST.sha256", ".gitattributes"].contains(&name.as_str())
-            {
-                out.push(p);
-            }
-        }
-    }
-    out.sort();
-    out
-}
 
 #[test]
 fn every_corpus_message_is_ingested_and_stored() {

@@ -251,10 +251,15 @@ async fn forged_authentication_and_from_headers_change_nothing() {
     assert!(reasons[2].contains("From headers"), "{reasons:?}");
     assert!(reasons[3].contains("addresses"), "{reasons:?}");
     // Nothing that reached the reporter's mailbox since the acknowledgement names the case.
-    wait_until("the receipts", Duration::from_secs(30), || {
-        let n = futures::executor::block_on(fetch_all(stack, r, "INBOX")).len();
-        (n >= 5).then_some(())
-    });
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while fetch_all(stack, r, "INBOX").await.len() < 5 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the receipts did not arrive:\n{}",
+            gw.log_text()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
     for m in &fetch_all(stack, r, "INBOX").await[1..] {
         assert!(
             !text(m).contains(&tid),

@@ -34,12 +34,18 @@ async fn a_task_that_panics_is_restarted_and_reported() {
 
     let http = reqwest::Client::new();
     let base = format!("http://127.0.0.1:{port}");
-    let health = common::gateway::wait_until("the UI to answer", Duration::from_secs(20), || {
-        futures::executor::block_on(async {
-            let r = http.get(format!("{base}/healthz")).send().await.ok()?;
-            Some((r.status(), r.text().await.ok()?))
-        })
-    });
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let health = loop {
+        if let Ok(r) = http.get(format!("{base}/healthz")).send().await {
+            let status = r.status();
+            break (status, r.text().await.expect("body"));
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the UI never answered"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
     assert_eq!(health.0, 200, "{}", health.1);
     assert!(
         health

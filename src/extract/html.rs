@@ -3,9 +3,23 @@
 //! A tolerant tokenizer, no DOM: block elements end lines, `li` gets "- ",
 //! `blockquote` lines get "> ", links keep their target, `head`/`style`/`script`
 //! content is dropped, entities are decoded.
+//!
+//! Bounded work for hostile input: one pass over the bytes (a tag's end is looked
+//! for once, never rescanned from every `<`), at most [`MAX_QUOTE_PREFIX`] levels of
+//! `"> "` per line, and at most [`MAX_TEXT_BYTES`] of text out.
 
-/// Readable plain text from an HTML email body.
+/// Deepest blockquote nesting shown as its own `"> "` level; deeper levels share it.
+pub const MAX_QUOTE_PREFIX: usize = 8;
+/// Most text produced from one HTML body; the rest is not read.
+pub const MAX_TEXT_BYTES: usize = 2 * 1024 * 1024;
+
+/// Readable plain text from an HTML email body (at most [`MAX_TEXT_BYTES`]).
 pub fn html_to_text(html: &str) -> String {
+    html_to_text_bounded(html).0
+}
+
+/// Readable plain text, and whether it was cut at [`MAX_TEXT_BYTES`].
+pub fn html_to_text_bounded(html: &str) -> (String, bool) {
     let mut out = String::new();
     let mut i = 0;
     let b = html.as_bytes();
@@ -13,7 +27,13 @@ pub fn html_to_text(html: &str) -> String {
     let mut quote_depth = 0usize;
     let mut pre = 0usize;
     let mut link: Option<(String, usize)> = None;
+    let mut tags = TagEnds::default();
+    let mut truncated = false;
     while i < b.len() {
+        if out.len() > MAX_TEXT_BYTES {
+            truncated = true;
+            break;
+        }
         if b[i] == b'<' {
             // Comments (Outlook's conditional comments too), CDATA, doctype.
             if html[i..].starts_with("<!--") {
@@ -27,7 +47,7 @@ pub fn html_to_text(html: &str) -> String {
                 i = html[i..].find('>').map(|e| i + e + 1).unwrap_or(b.len());
                 continue;
             }
-            let Some(end) = tag_end(html, i) else {
+            let Some(end) = tags.end(html, i) else {
                 push_text(&mut out, "<", pre > 0);
                 i += 1;
                 continue;
@@ -88,9 +108,12 @@ pub fn html_to_text(html: &str) -> String {
                         quote_depth = quote_depth.saturating_sub(1);
                     } else {
                         quote_depth += 1;
-                    }
-                    if !closing {
-                        out.push_str(&"> ".repeat(quote_depth));
+                        // A fresh line's prefix is replaced, not extended: nested
+                        // openings do not pile up prefixes.
+                        if let Some(start) = fresh_line(&out) {
+                            out.truncate(start);
+                        }
+                        out.push_str(&prefix(quote_depth));
                     }
                 }
                 "pre" => {
@@ -138,29 +161,56 @@ pub fn html_to_text(html: &str) -> String {
         }
         i = next;
     }
-    tidy(&out)
+    (tidy(&out), truncated)
 }
 
-fn tag_end(html: &str, start: usize) -> Option<usize> {
-    let b = html.as_bytes();
-    let mut quote: Option<u8> = None;
-    let mut j = start + 1;
-    // `<` followed by a space or digit is text, not a tag.
-    if b.get(j)
-        .is_none_or(|c| !(c.is_ascii_alphabetic() || *c == b'/'))
-    {
-        return None;
-    }
-    while j < b.len() {
-        match (quote, b[j]) {
-            (Some(q), c) if c == q => quote = None,
-            (None, b'"') | (None, b'\'') => quote = Some(b[j]),
-            (None, b'>') => return Some(j),
-            _ => {}
+/// Finds where tags end in one pass over the document.
+///
+/// A tag ends at the first `>` outside quotes. When a quote is never closed the scan
+/// reaches the end of the input once; from then on quotes are ignored and the next `>`
+/// (remembered, so found once) ends each tag. Without `>` after a `<` it is text.
+#[derive(Default)]
+struct TagEnds {
+    /// A quoted scan ran off the end: quotes no longer count.
+    quotes_broken: bool,
+    /// The next `>` at or after the position it was looked up from; `None` = none left.
+    next_gt: Option<Option<usize>>,
+}
+
+impl TagEnds {
+    fn end(&mut self, html: &str, start: usize) -> Option<usize> {
+        let b = html.as_bytes();
+        // `<` followed by a space or digit is text, not a tag.
+        if b.get(start + 1)
+            .is_none_or(|c| !(c.is_ascii_alphabetic() || *c == b'/'))
+        {
+            return None;
         }
-        j += 1;
+        if !self.quotes_broken {
+            let mut quote: Option<u8> = None;
+            for (j, &c) in b.iter().enumerate().skip(start + 1) {
+                match (quote, c) {
+                    (Some(q), c) if c == q => quote = None,
+                    (None, b'"') | (None, b'\'') => quote = Some(c),
+                    (None, b'>') => return Some(j),
+                    _ => {}
+                }
+            }
+            self.quotes_broken = true;
+        }
+        match self.next_gt {
+            Some(Some(p)) if p > start => Some(p),
+            Some(None) => None,
+            _ => {
+                let found = b[start..]
+                    .iter()
+                    .position(|&c| c == b'>')
+                    .map(|p| start + p);
+                self.next_gt = Some(found);
+                found
+            }
+        }
     }
-    None
 }
 
 fn attr(tag: &str, name: &str) -> Option<String> {
@@ -217,23 +267,41 @@ fn push_text(out: &mut String, text: &str, keep: bool) {
     }
 }
 
+/// The `"> "` prefix of a line at a quote depth (capped at [`MAX_QUOTE_PREFIX`]).
+fn prefix(depth: usize) -> String {
+    "> ".repeat(depth.min(MAX_QUOTE_PREFIX))
+}
+
+/// Where the current line starts, when it holds nothing but a quote prefix. Looks at
+/// the last few bytes only, so a long line costs nothing here.
+fn fresh_line(out: &str) -> Option<usize> {
+    let b = out.as_bytes();
+    let from = b.len().saturating_sub(2 * MAX_QUOTE_PREFIX + 1);
+    let start = match b[from..].iter().rposition(|&c| c == b'\n') {
+        Some(p) => from + p + 1,
+        None if from == 0 => 0,
+        None => return None,
+    };
+    b[start..]
+        .iter()
+        .all(|&c| c == b'>' || c == b' ')
+        .then_some(start)
+}
+
 fn newline(out: &mut String, depth: usize) {
     while out.ends_with(' ') {
         out.pop();
     }
     out.push('\n');
-    out.push_str(&"> ".repeat(depth));
+    out.push_str(&prefix(depth));
 }
 
+/// Ends the current line unless it is empty or holds just this depth's prefix.
 fn block(out: &mut String, depth: usize) {
-    let prefix = "> ".repeat(depth);
-    if out.is_empty()
-        || out.ends_with('\n')
-        || (depth > 0 && out.ends_with(&prefix) && out.trim_end_matches(&prefix).ends_with('\n'))
-    {
-        return;
+    let fresh = fresh_line(out).is_some_and(|s| s == out.len() || out[s..] == prefix(depth));
+    if !fresh {
+        newline(out, depth);
     }
-    newline(out, depth);
 }
 
 fn tidy(s: &str) -> String {
@@ -365,6 +433,31 @@ mod tests {
         assert!(t.contains("- one\n- here <https://x.test/a>"), "{t}");
         assert!(t.contains("a | b"), "{t}");
         assert!(t.contains("On Mon, Bob wrote:\n> old text\n> more"), "{t}");
+    }
+
+    #[test]
+    fn nesting_bombs_stay_small() {
+        // 3,000 nested quotes: one capped prefix, not 3,000 "> " per line.
+        let nested = format!("{}deep text", "<blockquote>".repeat(3_000));
+        let t = html_to_text(&nested);
+        assert_eq!(t, format!("{}deep text\n", "> ".repeat(MAX_QUOTE_PREFIX)));
+        // Two levels still read as two levels.
+        assert_eq!(
+            html_to_text("<blockquote>a<blockquote>b</blockquote></blockquote>"),
+            "> a\n> > b\n"
+        );
+        // Output is capped, and says so.
+        let (t, cut) = html_to_text_bounded(&"<p>word</p>".repeat(MAX_TEXT_BYTES / 4));
+        assert!(cut && t.len() <= MAX_TEXT_BYTES + 64, "{}", t.len());
+    }
+
+    #[test]
+    fn unclosed_tags_are_text_and_read_once() {
+        // Each `<a` without `>` is text; the scan for `>` is not repeated per `<`.
+        let t = html_to_text(&"<a".repeat(100_000));
+        assert_eq!(t.len(), 200_001);
+        assert_eq!(html_to_text("<a title=\"x>y<b>bold</b>"), "ybold\n");
+        assert_eq!(html_to_text("<b>x</b> <a \"unclosed"), "x <a \"unclosed\n");
     }
 
     #[test]

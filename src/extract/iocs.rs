@@ -7,7 +7,10 @@ use std::sync::LazyLock;
 use regex::Regex;
 use serde::{Deserialize, Serialize};
 
-/// Indicators by type; every list sorted and unique.
+/// Most indicators of one kind kept per message; a flood beyond it is cut (and noted).
+pub const MAX_PER_KIND: usize = 10_000;
+
+/// Indicators by type; every list sorted and unique, at most [`MAX_PER_KIND`] each.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Iocs {
     pub ipv4: Vec<String>,
@@ -19,6 +22,9 @@ pub struct Iocs {
     pub sha1: Vec<String>,
     pub sha256: Vec<String>,
     pub cves: Vec<String>,
+    /// Some kind had more than [`MAX_PER_KIND`]; the first ones (sorted) were kept.
+    #[serde(skip)]
+    pub truncated: bool,
 }
 
 impl Iocs {
@@ -59,6 +65,19 @@ impl Iocs {
             let set: BTreeSet<String> = mine.drain(..).chain(theirs.drain(..)).collect();
             *mine = set.into_iter().collect();
         }
+        self.truncated |= other.truncated;
+        self.cap();
+    }
+
+    fn cap(&mut self) {
+        let mut cut = false;
+        for list in self.lists_mut() {
+            if list.len() > MAX_PER_KIND {
+                list.truncate(MAX_PER_KIND);
+                cut = true;
+            }
+        }
+        self.truncated |= cut;
     }
 }
 
@@ -373,7 +392,12 @@ pub fn extract_iocs(text: &str, exclude: &Exclusions) -> Iocs {
         }
         url_spans.push(m.range());
     }
-    let in_url = |pos: usize| url_spans.iter().any(|r| r.contains(&pos));
+    // Matches come in order and do not overlap: a binary search finds the span.
+    let in_spans = |spans: &[std::ops::Range<usize>], pos: usize| {
+        let i = spans.partition_point(|r| r.end <= pos);
+        spans.get(i).is_some_and(|r| r.contains(&pos))
+    };
+    let in_url = |pos: usize| in_spans(&url_spans, pos);
 
     let excluded_addr = |a: &str| exclude.addresses.iter().any(|x| x.eq_ignore_ascii_case(a));
     let mut email_spans = Vec::new();
@@ -396,7 +420,7 @@ pub fn extract_iocs(text: &str, exclude: &Exclusions) -> Iocs {
         let (local, _) = m.2.rsplit_once('@').unwrap_or((m.2, ""));
         emails.insert(format!("{}@{domain}", local.to_ascii_lowercase()));
     }
-    let in_email = |pos: usize| email_spans.iter().any(|r| r.contains(&pos));
+    let in_email = |pos: usize| in_spans(&email_spans, pos);
 
     for m in DOMAIN.find_iter(&t) {
         if in_url(m.start()) || in_email(m.start()) {
@@ -449,7 +473,7 @@ pub fn extract_iocs(text: &str, exclude: &Exclusions) -> Iocs {
     }
     let [ipv4, ipv6, domains, urls, emails, md5, sha1, sha256, cves] = sets;
     let v = |s: BTreeSet<String>| s.into_iter().collect();
-    Iocs {
+    let mut found = Iocs {
         ipv4: v(ipv4),
         ipv6: v(ipv6),
         domains: v(domains),
@@ -459,7 +483,10 @@ pub fn extract_iocs(text: &str, exclude: &Exclusions) -> Iocs {
         sha1: v(sha1),
         sha256: v(sha256),
         cves: v(cves),
-    }
+        truncated: false,
+    };
+    found.cap();
+    found
 }
 
 #[cfg(test)]
@@ -509,6 +536,18 @@ mod tests {
         let t = "See invoice.docx, image001.png and report.pdf. Portal https://www.mass.gov/x and jane@dor.state.ma.us, soc@mass.gov.";
         let i = extract_iocs(t, &ex());
         assert!(i.is_empty(), "{i:?}");
+    }
+
+    #[test]
+    fn a_flood_of_indicators_is_capped_and_says_so() {
+        let t: String = (0..MAX_PER_KIND + 50)
+            .map(|i| format!("http://h{i}.evil.test/ u{i}@evil.com "))
+            .collect();
+        let i = extract_iocs(&t, &ex());
+        assert_eq!(i.urls.len(), MAX_PER_KIND);
+        assert_eq!(i.emails.len(), MAX_PER_KIND);
+        assert!(i.truncated);
+        assert!(!extract_iocs("http://a.test/", &ex()).truncated);
     }
 
     #[test]

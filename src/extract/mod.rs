@@ -5,6 +5,7 @@
 
 pub mod auth;
 pub mod body;
+pub mod bounds;
 mod classify;
 pub mod dsn;
 pub mod fields;
@@ -162,20 +163,31 @@ pub fn parse_inbound(raw: &[u8]) -> InboundEmail {
                 .to_ascii_lowercase()
         });
 
+    // The bodies as mail-parser reads them, cut at the analysis ceiling (the raw
+    // message keeps everything).
+    let limit = report::MAX_TEXT_BYTES;
     let mut text_body = String::new();
-    for (i, _) in msg.text_bodies().enumerate() {
-        if let Some(t) = msg.body_text(i) {
-            if !text_body.is_empty() {
-                text_body.push_str("\n\n");
-            }
-            text_body.push_str(&t);
+    for part in msg.text_bodies() {
+        if text_body.len() >= limit {
+            break;
         }
+        // HTML-only parts through our bounded converter, not mail-parser's.
+        let t = match &part.body {
+            mail_parser::PartType::Text(t) => std::borrow::Cow::Borrowed(&**t),
+            mail_parser::PartType::Html(h) => std::borrow::Cow::Owned(html::html_to_text(h)),
+            _ => continue,
+        };
+        if !text_body.is_empty() {
+            text_body.push_str("\n\n");
+        }
+        text_body.push_str(prefix_of(&t, limit - text_body.len().min(limit)));
     }
+    // Only a real HTML part: mail-parser would otherwise convert the whole text body.
     let html_body = msg
-        .html_bodies()
-        .next()
+        .html_part(0)
+        .filter(|p| p.is_text_html())
         .and_then(|_| msg.body_html(0))
-        .map(|h| h.into_owned());
+        .map(|h| prefix_of(&h, limit).to_string());
     for part in msg.parts.iter() {
         if part.is_encoding_problem {
             notes.push(format!(
@@ -272,6 +284,18 @@ fn id_list(v: &HeaderValue<'_>) -> Vec<String> {
         _ => Vec::new(),
     };
     ids.into_iter().filter(|i| !i.is_empty()).collect()
+}
+
+/// At most `max` bytes of `s`, cut at a character boundary.
+pub fn prefix_of(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s;
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
 }
 
 /// Header text as one line without control characters (folding, stray CR/LF, NUL).

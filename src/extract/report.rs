@@ -8,11 +8,14 @@ use sha2::{Digest, Sha256};
 use super::fields::{self, AgencyEntry, FieldValue, Fields, Source};
 use super::iocs::{extract_iocs, Exclusions, Iocs};
 use super::rules::{self, Assessment};
-use super::{body, classify, html, parse_inbound, quote, tnef, InboundEmail};
+use super::{body, bounds, classify, html, parse_inbound, quote, tnef, InboundEmail};
 use crate::domain::{EmailAddress, MessageKind};
 
 /// Default ceiling of one attachment part kept by the gateway (25 MB).
 pub const DEFAULT_MAX_PART_BYTES: usize = 25 * 1024 * 1024;
+/// Most text read for fields, indicators and rules from the reporter's words and from
+/// each piece of evidence; the rest is kept in the raw message, not analysed.
+pub const MAX_TEXT_BYTES: usize = 1024 * 1024;
 
 /// What the analysis needs besides the bytes.
 pub struct Options<'a> {
@@ -103,8 +106,25 @@ impl Analysis {
     }
 }
 
-/// Reads a message the way a careful analyst would. Never fails.
+/// Reads a message the way a careful analyst would. Never fails. A message whose shape
+/// would make parsing it too costly (see [`bounds`]) is read from its headers only.
 pub fn analyze(raw: &[u8], opts: &Options<'_>) -> Analysis {
+    match bounds::check(raw) {
+        None => analyze_whole(raw, opts),
+        Some(reason) => analyze_headers(raw, opts, &reason),
+    }
+}
+
+/// Reads only the header block, noting "not analysed: {reason}".
+pub fn analyze_headers(raw: &[u8], opts: &Options<'_>, reason: &str) -> Analysis {
+    let mut a = analyze_whole(bounds::header_block(raw), opts);
+    a.notes.push(format!(
+        "not analysed: {reason}; stored whole, only its headers were read"
+    ));
+    a
+}
+
+fn analyze_whole(raw: &[u8], opts: &Options<'_>) -> Analysis {
     let email = parse_inbound(raw);
     let class = classify(&email, raw, opts.own);
     let mut notes = email.parse_notes.clone();
@@ -120,21 +140,22 @@ pub fn analyze(raw: &[u8], opts: &Options<'_>) -> Analysis {
     let mut attachments = Vec::new();
     if let Some(msg) = MessageParser::default().parse(raw) {
         // The reporter's text: text parts as written, HTML-only parts through our converter.
-        let mut text = String::new();
+        let mut text = BoundedText::default();
         for id in msg.text_body.iter() {
             let Some(part) = msg.parts.get(*id as usize) else {
                 continue;
             };
             let t = match &part.body {
-                PartType::Text(t) => t.to_string(),
-                PartType::Html(h) => html::html_to_text(h),
+                PartType::Text(t) => std::borrow::Cow::Borrowed(&**t),
+                PartType::Html(h) => std::borrow::Cow::Owned(html_text(h, &mut notes)),
                 _ => continue,
             };
-            if !text.is_empty() {
-                text.push_str("\n\n");
+            if !text.0.is_empty() {
+                text.push("\n\n");
             }
-            text.push_str(&t);
+            text.push(&t);
         }
+        let text = text.finish("the reporter's text", &mut notes);
         let text = text.replace("\r\n", "\n");
         let (own_note, forwarded) = body::split_forward(&text);
         // Quoted history is not the reporter's words (a forward was split off above).
@@ -211,6 +232,12 @@ pub fn analyze(raw: &[u8], opts: &Options<'_>) -> Analysis {
             iocs.merge(extract_iocs(f, &exclusions));
         }
     }
+    if iocs.truncated {
+        notes.push(format!(
+            "more than {} indicators of one kind: only the first {0} (sorted) of each kind were kept",
+            super::iocs::MAX_PER_KIND
+        ));
+    }
 
     let mut assess_text = note.clone();
     for e in &evidence {
@@ -266,6 +293,40 @@ pub fn analyze(raw: &[u8], opts: &Options<'_>) -> Analysis {
         notes,
         email,
         class,
+    }
+}
+
+/// An HTML part as text, noting when the converter's ceiling cut it.
+fn html_text(h: &str, notes: &mut Vec<String>) -> String {
+    let (t, cut) = html::html_to_text_bounded(h);
+    if cut {
+        notes.push(format!(
+            "an HTML part gave more than {} bytes of text: the rest was not read",
+            html::MAX_TEXT_BYTES
+        ));
+    }
+    t
+}
+
+/// Text gathered up to [`MAX_TEXT_BYTES`]; what comes after is not copied.
+#[derive(Default)]
+struct BoundedText(String, bool);
+
+impl BoundedText {
+    fn push(&mut self, s: &str) {
+        let kept = super::prefix_of(s, MAX_TEXT_BYTES.saturating_sub(self.0.len()));
+        self.0.push_str(kept);
+        self.1 |= kept.len() < s.len();
+    }
+
+    /// The text, noting when it was cut.
+    fn finish(self, what: &str, notes: &mut Vec<String>) -> String {
+        if self.1 {
+            notes.push(format!(
+                "{what} is longer than {MAX_TEXT_BYTES} bytes: only the first {MAX_TEXT_BYTES} were analysed"
+            ));
+        }
+        self.0
     }
 }
 
@@ -327,17 +388,18 @@ fn collect_attachment(
         return;
     }
     if let PartType::Message(inner) = &part.body {
-        let mut text = String::new();
+        let mut text = BoundedText::default();
         for id in inner.text_body.iter() {
             if let Some(p) = inner.parts.get(*id as usize) {
                 match &p.body {
-                    PartType::Text(t) => text.push_str(t),
-                    PartType::Html(h) => text.push_str(&html::html_to_text(h)),
+                    PartType::Text(t) => text.push(t),
+                    PartType::Html(h) => text.push(&html_text(h, notes)),
                     _ => {}
                 }
-                text.push('\n');
+                text.push("\n");
             }
         }
+        let text = text.finish(&format!("the attached message {label}"), notes);
         evidence.push(Evidence {
             origin: "attached-message".into(),
             from: inner
@@ -365,12 +427,14 @@ fn collect_attachment(
         let t = tnef::parse(bytes);
         notes.extend(t.notes.iter().map(|n| format!("{label}: {n}")));
         if let Some(body) = t.body() {
+            let mut text = BoundedText::default();
+            text.push(&body);
             evidence.push(Evidence {
                 origin: format!("tnef-body ({label})"),
                 from: None,
                 subject: None,
                 date: None,
-                text: body,
+                text: text.finish(&format!("the TNEF body of {label}"), notes),
             });
         }
         for a in &t.attachments {

@@ -514,7 +514,7 @@ impl Poller {
     /// quarantined instead, so one message cannot stop the mailbox for good.
     async fn ingest_counted(
         &self,
-        raw: &[u8],
+        raw: Vec<u8>,
         origin: &Origin,
         uid_validity: u32,
         uid: u32,
@@ -539,10 +539,10 @@ impl Poller {
                 attempts = started - 1,
                 "poison message: storing it unread"
             );
-            self.pipeline.ingest_unread(raw, origin, &reason).await
+            self.pipeline.ingest_unread(&raw, origin, &reason).await
         } else {
-            failpoint_on_marker(raw);
-            self.pipeline.ingest(raw, origin).await
+            failpoint_on_marker(&raw);
+            self.pipeline.ingest_owned(raw, origin).await
         };
         let mut conn = store.pool().acquire().await.map_err(StoreError::from)?;
         attempts::end(&mut conn, mailbox, uid_validity, uid, result.is_ok()).await?;
@@ -664,8 +664,7 @@ impl Poller {
                         continue; // expunged by someone else meanwhile
                     };
                     new += 1;
-                    self.ingest_counted(&raw, &origin, uid_validity, uid)
-                        .await?
+                    self.ingest_counted(raw, &origin, uid_validity, uid).await?
                 }
             };
             failpoint("after-commit");

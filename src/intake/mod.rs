@@ -15,7 +15,7 @@ use crate::config::Config;
 use crate::domain::{EmailAddress, MessageKind, TrackingId};
 use crate::extract::fields::AgencyEntry;
 use crate::extract::report::{self, Analysis};
-use crate::extract::{content_hash, InboundEmail};
+use crate::extract::{bounds, content_hash, InboundEmail};
 use crate::notify::Notifier;
 use crate::outbound::{self, Outgoing, QueueError};
 use crate::routing::DirectoryHandle;
@@ -78,6 +78,27 @@ impl Pipeline {
         analyze_with(raw, &self.own, &dir.agencies, &self.config)
     }
 
+    /// [`Pipeline::analyze`] on the blocking pool, within `[gateway]
+    /// analysis_timeout_secs`. Past the budget (or if the analysis panicked) the message
+    /// is read from its headers only, with a "not analysed" note; the abandoned reading
+    /// runs to its end in the background, bounded by the pre-scan of the analysis.
+    pub async fn analyze_in_budget(&self, raw: Arc<Vec<u8>>) -> Analysis {
+        let secs = self.config.gateway.analysis_timeout_secs;
+        let (pipeline, bytes) = (self.clone(), raw.clone());
+        let why = match bounds::in_budget(secs, move || pipeline.analyze(&bytes)).await {
+            Ok(analysis) => return analysis,
+            Err(why) => why,
+        };
+        let reason =
+            format!("the analysis stopped: {why} (the budget is [gateway] analysis_timeout_secs)");
+        let dir = self.directory.get();
+        report::analyze_headers(&raw, &self.options(&dir.agencies), &reason)
+    }
+
+    fn options<'a>(&'a self, agencies: &'a [AgencyEntry]) -> report::Options<'a> {
+        options(&self.own, agencies, &self.config)
+    }
+
     pub fn store(&self) -> &Store {
         &self.store
     }
@@ -86,16 +107,27 @@ impl Pipeline {
     /// after the commit; an `Err` means nothing was written and the caller must keep
     /// the message where it is (IMAP) or ask the MTA to retry (pipe).
     pub async fn ingest(&self, raw: &[u8], origin: &Origin) -> Result<IngestOutcome, StoreError> {
+        self.ingest_at(raw.to_vec(), origin, Utc::now()).await
+    }
+
+    /// [`Pipeline::ingest`] of bytes the caller gives up (no copy of the message).
+    pub async fn ingest_owned(
+        &self,
+        raw: Vec<u8>,
+        origin: &Origin,
+    ) -> Result<IngestOutcome, StoreError> {
         self.ingest_at(raw, origin, Utc::now()).await
     }
 
     pub async fn ingest_at(
         &self,
-        raw: &[u8],
+        raw: Vec<u8>,
         origin: &Origin,
         now: DateTime<Utc>,
     ) -> Result<IngestOutcome, StoreError> {
-        let analysis = self.analyze(raw);
+        let raw = Arc::new(raw);
+        let analysis = self.analyze_in_budget(raw.clone()).await;
+        let raw: &[u8] = &raw;
         let email = &analysis.email;
         let class = &analysis.class;
         let hash = content_hash(raw);
@@ -863,36 +895,37 @@ async fn suppress(
     Ok((None, Some(reason)))
 }
 
-/// The analysis as intake runs it: messages over `max_message_bytes` are read from
-/// their headers only (and say so).
+fn options<'a>(
+    own: &'a [EmailAddress],
+    agencies: &'a [AgencyEntry],
+    config: &'a Config,
+) -> report::Options<'a> {
+    report::Options {
+        own,
+        agencies,
+        tracking_prefix: &config.gateway.tracking_prefix,
+        max_part_bytes: config.gateway.max_attachment_bytes,
+    }
+}
+
+/// The analysis as intake runs it: messages over `max_message_bytes`, or shaped to
+/// make parsing too costly, are read from their headers only (and say so).
 pub fn analyze_with(
     raw: &[u8],
     own: &[EmailAddress],
     agencies: &[AgencyEntry],
     config: &Config,
 ) -> Analysis {
-    let opts = report::Options {
-        own,
-        agencies,
-        tracking_prefix: &config.gateway.tracking_prefix,
-        max_part_bytes: config.gateway.max_attachment_bytes,
-    };
+    let opts = options(own, agencies, config);
     let limit = config.gateway.max_message_bytes;
     if raw.len() <= limit {
         return report::analyze(raw, &opts);
     }
-    let head_end = raw
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .or_else(|| raw.windows(2).position(|w| w == b"\n\n"))
-        .unwrap_or(0)
-        .min(1 << 20);
-    let mut a = report::analyze(&raw[..head_end], &opts);
-    a.notes.push(format!(
-        "message of {} bytes is over the {limit} byte limit ([gateway] max_message_bytes): stored whole, only its headers were read",
+    let reason = format!(
+        "the message of {} bytes is over the {limit} byte limit ([gateway] max_message_bytes)",
         raw.len()
-    ));
-    a
+    );
+    report::analyze_headers(raw, &opts, &reason)
 }
 
 async fn tracking_of(

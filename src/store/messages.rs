@@ -48,7 +48,7 @@ pub struct MessageRow {
     pub attachments_json: String,
 }
 
-pub const MESSAGE_COLUMNS: &str = "id, case_id, kind, quarantine_reason, origin, message_id, from_addr, subject, sent_date, size, received_at, moved_at, parse_notes_json, attachments_json";
+pub const MESSAGE_COLUMNS: &str = "id, case_id, kind, quarantine_reason, origin, message_id, from_addr, subject, sent_date, size, received_at, (select moved_at from message_moves where message_row_id = messages.id) as moved_at, parse_notes_json, attachments_json";
 
 /// The row of a message already seen at this IMAP position.
 pub async fn find_by_uid(
@@ -234,17 +234,21 @@ pub async fn attachments_for_case(
     .await?)
 }
 
-/// Notes that the message left the intake folder.
+/// Notes that the message left the intake folder. A row of its own: updating
+/// `messages` would make SQLite write the whole row, raw bytes and all, once more.
 pub async fn mark_moved(
     conn: &mut SqliteConnection,
     row: i64,
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
-    sqlx::query("update messages set moved_at = coalesce(moved_at, ?) where id = ?")
-        .bind(ts(now))
-        .bind(row)
-        .execute(&mut *conn)
-        .await?;
+    sqlx::query(
+        "insert into message_moves (message_row_id, moved_at) values (?, ?)
+         on conflict (message_row_id) do nothing",
+    )
+    .bind(row)
+    .bind(ts(now))
+    .execute(&mut *conn)
+    .await?;
     Ok(())
 }
 
@@ -363,4 +367,56 @@ pub async fn checkpoint(
     .execute(&mut *conn)
     .await?;
     Ok(changed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::extract::InboundEmail;
+
+    #[tokio::test]
+    async fn marking_a_message_moved_does_not_write_its_bytes_again() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let url = format!("sqlite://{}", dir.path().join("t.db").display());
+        let store = crate::store::Store::connect(&url).await.expect("store");
+        let raw = vec![b'x'; 4 << 20];
+        let mut conn = store.pool().acquire().await.expect("conn");
+        let origin = Origin::Imap {
+            mailbox: "INBOX".into(),
+            uid_validity: 1,
+            uid: 7,
+        };
+        let row = insert(
+            &mut conn,
+            NewMessage {
+                case_id: None,
+                kind: "report",
+                quarantine_reason: None,
+                origin: &origin,
+                email: &InboundEmail::default(),
+                content_hash: "h",
+                raw: &raw,
+                analysis: None,
+                now: Utc::now(),
+            },
+        )
+        .await
+        .expect("insert");
+        let before = freelist(&mut conn).await;
+        mark_moved(&mut conn, row, Utc::now()).await.expect("moved");
+        mark_moved(&mut conn, row, Utc::now())
+            .await
+            .expect("moved twice");
+        // A rewritten row would leave its old 4 MB of pages on the free list.
+        assert_eq!(freelist(&mut conn).await, before);
+        let listed = quarantine(&mut conn, 10).await.expect("list");
+        assert!(listed[0].moved_at.is_some());
+    }
+
+    async fn freelist(c: &mut SqliteConnection) -> i64 {
+        sqlx::query_scalar("pragma freelist_count")
+            .fetch_one(c)
+            .await
+            .expect("freelist")
+    }
 }

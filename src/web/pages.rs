@@ -9,7 +9,7 @@ use chrono::Utc;
 use serde::{Deserialize, Serialize};
 
 use super::auth::{PageUser, Who};
-use super::render::safe_body;
+use super::render::safe_body_in_budget;
 use super::{render, AppState, WebError};
 use crate::domain::TrackingId;
 use crate::store::queue::{self, QueueFilter};
@@ -216,7 +216,8 @@ pub async fn case(
         });
         let raw = messages::raw(&mut c, m.id).await?.unwrap_or_default();
         let notes: Vec<String> = serde_json::from_str(&m.parse_notes_json).unwrap_or_default();
-        bodies.push(minijinja::context! { message => m, body => safe_body(&raw), notes => notes });
+        let body = safe_body_in_budget(raw, state.config.gateway.analysis_timeout_secs).await;
+        bodies.push(minijinja::context! { message => m, body => body, notes => notes });
     }
     for o in &d.outbox {
         timeline.push(TimelineEntry {

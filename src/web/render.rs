@@ -72,18 +72,43 @@ pub fn sanitize_html(html: &str) -> (String, usize) {
     (clean, blocked)
 }
 
+/// Most bytes of one HTML or text part shown on the case page (the raw message, a
+/// download away, keeps everything).
+pub const MAX_SHOWN_BYTES: usize = 1024 * 1024;
+
+/// [`safe_body`] on the blocking pool within `secs`, so a hostile message cannot stall
+/// the web server (or `/healthz`); past the budget the page says so instead.
+pub async fn safe_body_in_budget(raw: Vec<u8>, secs: u64) -> SafeBody {
+    crate::extract::bounds::in_budget(secs, move || safe_body(&raw))
+        .await
+        .unwrap_or_else(|why| withheld(&format!("reading it failed: {why}")))
+}
+
+fn withheld(reason: &str) -> SafeBody {
+    SafeBody {
+        text: Some(format!(
+            "(The body of this message is not shown: {reason}. Download the raw message to read it.)"
+        )),
+        ..Default::default()
+    }
+}
+
 /// Reads a raw message's first HTML and text parts; never fails (unparseable → empty).
+/// Messages the intake pre-scan would not parse whole are not parsed here either.
 pub fn safe_body(raw: &[u8]) -> SafeBody {
+    if let Some(reason) = crate::extract::bounds::check(raw) {
+        return withheld(&reason);
+    }
     let Some(msg) = mail_parser::MessageParser::default().parse(raw) else {
         return SafeBody {
-            text: Some(String::from_utf8_lossy(raw).into_owned()),
+            text: Some(shown(&String::from_utf8_lossy(raw)).to_string()),
             ..Default::default()
         };
     };
     let html_part = msg.html_part(0).filter(|p| p.is_text_html());
     let (html, blocked) = match html_part.and_then(|_| msg.body_html(0)) {
         Some(h) => {
-            let (clean, n) = sanitize_html(&h);
+            let (clean, n) = sanitize_html(shown(&h));
             (Some(clean), n)
         }
         None => (None, 0),
@@ -92,12 +117,17 @@ pub fn safe_body(raw: &[u8]) -> SafeBody {
         .text_part(0)
         .filter(|p| p.is_text() && !p.is_text_html())
         .and_then(|_| msg.body_text(0))
-        .map(|t| t.into_owned());
+        .map(|t| shown(&t).to_string());
     SafeBody {
         html,
         text,
         blocked,
     }
+}
+
+/// At most [`MAX_SHOWN_BYTES`] of a part, cut at a character boundary.
+fn shown(s: &str) -> &str {
+    crate::extract::prefix_of(s, MAX_SHOWN_BYTES)
 }
 
 #[cfg(test)]
@@ -127,6 +157,29 @@ mod tests {
             "{out}"
         );
         assert_eq!(n, 4);
+    }
+
+    #[test]
+    fn hostile_shapes_are_not_parsed_and_big_bodies_are_cut() {
+        let raw = crate::extract::bounds::boundary_clash(600);
+        let body = safe_body(raw.as_bytes());
+        assert!(body.html.is_none());
+        let text = body.text.unwrap_or_default();
+        assert!(
+            text.contains("not shown") && text.contains("601 MIME boundary parameters"),
+            "{text}"
+        );
+        let nested = format!(
+            "Content-Type: text/html\r\n\r\n{}x",
+            "<blockquote>".repeat(17_000)
+        );
+        let body = safe_body(nested.as_bytes());
+        assert!(body.html.is_some_and(|h| h.len() <= 2 * MAX_SHOWN_BYTES));
+        let long = format!("Subject: x\r\n\r\n{}", "a".repeat(3 * MAX_SHOWN_BYTES));
+        assert_eq!(
+            safe_body(long.as_bytes()).text.map(|t| t.len()),
+            Some(MAX_SHOWN_BYTES)
+        );
     }
 
     #[test]
