@@ -140,11 +140,17 @@ pub async fn insert(conn: &mut SqliteConnection, m: NewMessage<'_>) -> Result<i6
         _ => (None, None, None),
     };
     let e = m.email;
-    let id = sqlx::query_scalar(
+    let chunked = m.raw.len() > RAW_CHUNK;
+    let chunks: Vec<&[u8]> = if chunked {
+        m.raw.chunks(RAW_CHUNK).collect()
+    } else {
+        Vec::new()
+    };
+    let id: i64 = sqlx::query_scalar(
         "insert into messages (case_id, kind, quarantine_reason, origin, mailbox, uid_validity, uid,
             message_id, content_hash, from_addr, subject, sent_date, in_reply_to, references_json,
-            parse_notes_json, attachments_json, size, raw, received_at, analysis_json)
-         values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) returning id",
+            parse_notes_json, attachments_json, size, raw, received_at, analysis_json, raw_chunks)
+         values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) returning id",
     )
     .bind(m.case_id)
     .bind(m.kind)
@@ -163,13 +169,29 @@ pub async fn insert(conn: &mut SqliteConnection, m: NewMessage<'_>) -> Result<i6
     .bind(serde_json::to_string(&m.analysis.map(|a| &a.notes).unwrap_or(&e.parse_notes)).unwrap_or_else(|_| "[]".into()))
     .bind(serde_json::to_string(&e.attachments).unwrap_or_else(|_| "[]".into()))
     .bind(m.raw.len() as i64)
-    .bind(m.raw)
+    .bind(if chunked { &[][..] } else { m.raw })
     .bind(ts(m.now))
     .bind(m.analysis.and_then(|a| serde_json::to_string(a).ok()))
+    .bind(if chunked { chunks.len() as i64 } else { 0 })
     .fetch_one(&mut *conn)
     .await?;
+    if chunked {
+        for (seq, data) in chunks.iter().enumerate() {
+            sqlx::query(
+                "insert into message_raw_chunks (message_row_id, seq, data) values (?, ?, ?)",
+            )
+            .bind(id)
+            .bind(seq as i64)
+            .bind(*data)
+            .execute(&mut *conn)
+            .await?;
+        }
+    }
     Ok(id)
 }
+
+/// Raw messages larger than this are stored in chunks of this size.
+const RAW_CHUNK: usize = 1024 * 1024;
 
 /// Records a message's attachments; kept bytes are stored once per SHA-256.
 pub async fn insert_attachments(
@@ -180,16 +202,35 @@ pub async fn insert_attachments(
 ) -> Result<(), StoreError> {
     for a in attachments {
         if a.kept {
-            sqlx::query(
-                "insert into attachment_blobs (sha256, size, data, created_at) values (?, ?, ?, ?)
+            let chunks: Vec<&[u8]> = if a.data.len() > RAW_CHUNK {
+                a.data.chunks(RAW_CHUNK).collect()
+            } else {
+                Vec::new()
+            };
+            let inserted = sqlx::query(
+                "insert into attachment_blobs (sha256, size, data, created_at, chunks) values (?, ?, ?, ?, ?)
                  on conflict (sha256) do nothing",
             )
             .bind(&a.sha256)
             .bind(a.size as i64)
-            .bind(&a.data)
+            .bind(if chunks.is_empty() { &a.data[..] } else { &[][..] })
             .bind(ts(now))
+            .bind(chunks.len() as i64)
             .execute(&mut *conn)
-            .await?;
+            .await?
+            .rows_affected();
+            if inserted > 0 {
+                for (seq, data) in chunks.iter().enumerate() {
+                    sqlx::query(
+                        "insert into attachment_blob_chunks (sha256, seq, data) values (?, ?, ?)",
+                    )
+                    .bind(&a.sha256)
+                    .bind(seq as i64)
+                    .bind(*data)
+                    .execute(&mut *conn)
+                    .await?;
+                }
+            }
         }
         sqlx::query(
             "insert into message_attachments (message_row_id, name, media_type, size, sha256, kept, container)
@@ -328,11 +369,65 @@ pub async fn for_case(
     .await?)
 }
 
+/// A kept attachment's bytes, by SHA-256.
+pub async fn attachment_data(
+    conn: &mut SqliteConnection,
+    sha256: &str,
+) -> Result<Option<Vec<u8>>, StoreError> {
+    let found: Option<(Vec<u8>, i64, i64)> =
+        sqlx::query_as("select data, chunks, size from attachment_blobs where sha256 = ?")
+            .bind(sha256)
+            .fetch_optional(&mut *conn)
+            .await?;
+    let Some((data, chunks, size)) = found else {
+        return Ok(None);
+    };
+    if chunks == 0 {
+        return Ok(Some(data));
+    }
+    let parts: Vec<Vec<u8>> =
+        sqlx::query_scalar("select data from attachment_blob_chunks where sha256 = ? order by seq")
+            .bind(sha256)
+            .fetch_all(&mut *conn)
+            .await?;
+    joined(parts, chunks, size, &format!("attachment {sha256}")).map(Some)
+}
+
+/// Chunks back into one buffer, checking that none is missing.
+fn joined(parts: Vec<Vec<u8>>, chunks: i64, size: i64, what: &str) -> Result<Vec<u8>, StoreError> {
+    if parts.len() as i64 != chunks {
+        return Err(StoreError::Corrupt(format!(
+            "{what} should have {chunks} stored chunk(s), has {}",
+            parts.len()
+        )));
+    }
+    let mut out = Vec::with_capacity(size.max(0) as usize);
+    for p in parts {
+        out.extend_from_slice(&p);
+    }
+    Ok(out)
+}
+
+/// The message's bytes as received (from its chunks, when it was stored in chunks).
 pub async fn raw(conn: &mut SqliteConnection, row: i64) -> Result<Option<Vec<u8>>, StoreError> {
-    Ok(sqlx::query_scalar("select raw from messages where id = ?")
-        .bind(row)
-        .fetch_optional(&mut *conn)
-        .await?)
+    let found: Option<(Vec<u8>, i64, i64)> =
+        sqlx::query_as("select raw, raw_chunks, size from messages where id = ?")
+            .bind(row)
+            .fetch_optional(&mut *conn)
+            .await?;
+    let Some((raw, chunks, size)) = found else {
+        return Ok(None);
+    };
+    if chunks == 0 {
+        return Ok(Some(raw));
+    }
+    let parts: Vec<Vec<u8>> = sqlx::query_scalar(
+        "select data from message_raw_chunks where message_row_id = ? order by seq",
+    )
+    .bind(row)
+    .fetch_all(&mut *conn)
+    .await?;
+    joined(parts, chunks, size, &format!("message #{row}")).map(Some)
 }
 
 /// Records what intake last saw of a folder; returns the previous UIDVALIDITY if it changed.
@@ -411,6 +506,53 @@ mod tests {
         assert_eq!(freelist(&mut conn).await, before);
         let listed = quarantine(&mut conn, 10).await.expect("list");
         assert!(listed[0].moved_at.is_some());
+    }
+
+    #[tokio::test]
+    async fn large_messages_and_attachments_come_back_byte_for_byte() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let url = format!("sqlite://{}", dir.path().join("t.db").display());
+        let store = crate::store::Store::connect(&url).await.expect("store");
+        let mut conn = store.pool().acquire().await.expect("conn");
+        for len in [10, RAW_CHUNK, RAW_CHUNK + 1, 3 * RAW_CHUNK + 17] {
+            let raw: Vec<u8> = (0..len).map(|i| (i * 7 % 251) as u8).collect();
+            let row = insert(
+                &mut conn,
+                NewMessage {
+                    case_id: None,
+                    kind: "report",
+                    quarantine_reason: None,
+                    origin: &Origin::Pipe,
+                    email: &InboundEmail::default(),
+                    content_hash: &format!("h{len}"),
+                    raw: &raw,
+                    analysis: None,
+                    now: Utc::now(),
+                },
+            )
+            .await
+            .expect("insert");
+            assert_eq!(
+                super::raw(&mut conn, row).await.expect("raw"),
+                Some(raw.clone())
+            );
+            let att = crate::extract::report::Attachment {
+                name: None,
+                media_type: "application/octet-stream".into(),
+                size: raw.len(),
+                sha256: format!("s{len}"),
+                kept: true,
+                from: "message".into(),
+                data: raw.clone(),
+            };
+            insert_attachments(&mut conn, row, std::slice::from_ref(&att), Utc::now())
+                .await
+                .expect("attachments");
+            assert_eq!(
+                attachment_data(&mut conn, &att.sha256).await.expect("data"),
+                Some(raw)
+            );
+        }
     }
 
     async fn freelist(c: &mut SqliteConnection) -> i64 {

@@ -364,13 +364,9 @@ pub async fn attachment(
         .into_iter()
         .find(|a| a.sha256 == sha256 && a.kept)
         .ok_or(WebError::NotFound)?;
-    let data: Option<Vec<u8>> =
-        sqlx::query_scalar("select data from attachment_blobs where sha256 = ?")
-            .bind(&att.sha256)
-            .fetch_optional(&mut *c)
-            .await
-            .map_err(StoreError::from)?;
-    let data = data.ok_or(WebError::NotFound)?;
+    let data = messages::attachment_data(&mut c, &att.sha256)
+        .await?
+        .ok_or(WebError::NotFound)?;
     Ok(download(
         data,
         "application/octet-stream",
