@@ -153,3 +153,43 @@ async fn a_full_disk_pauses_intake_and_sending_which_resume_when_space_returns()
     assert!(gw.terminate().success());
     drop(disk);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_lock_held_by_another_process_delays_but_never_doubles() {
+    use sqlx::Connection;
+    let stack = MailStack::shared();
+    let mut gw = Gateway::new(stack, Wire::Plain, "");
+    gw.start(&[("IGW_OUTBOX__LEASE_SECS", "5")]);
+    gw.wait_log("IMAP intake connected", Duration::from_secs(30));
+    let who = reporters(8, "lock");
+    let (first, rest) = who.split_at(4);
+    for w in first {
+        let (_, raw) = report(w, &gw.soc, "Phishing email", "A phish.");
+        send_smtp(stack, w, &[gw.soc.as_str()], &raw).await;
+    }
+    // Another process takes the database's write lock while those are being answered
+    // and more reports arrive, and holds it longer than the gateway waits for it.
+    let url = format!("sqlite://{}", gw.data_dir().join("gateway.db").display());
+    let mut other = sqlx::SqliteConnection::connect(&url)
+        .await
+        .expect("open db");
+    sqlx::query("begin immediate")
+        .execute(&mut other)
+        .await
+        .expect("take the write lock");
+    for w in rest {
+        let (_, raw) = report(w, &gw.soc, "Suspicious login", "A login.");
+        send_smtp(stack, w, &[gw.soc.as_str()], &raw).await;
+    }
+    tokio::time::sleep(Duration::from_secs(15)).await;
+    sqlx::query("rollback")
+        .execute(&mut other)
+        .await
+        .expect("release");
+    drop(other);
+    wait_until("every report stored", Duration::from_secs(90), || {
+        (gw.cases().len() == who.len()).then_some(())
+    });
+    exactly_one_each(stack, &gw, &who).await;
+    assert!(gw.terminate().success());
+}
