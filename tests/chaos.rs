@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use common::gateway::{report, Gateway, Wire};
 use common::mailbox::imap_session;
+use common::rng::Rng;
 use common::stack::MailStack;
 
 fn env_or(name: &str, default: u64) -> u64 {
@@ -19,22 +20,6 @@ fn env_or(name: &str, default: u64) -> u64 {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(default)
-}
-
-/// xorshift64*: a reproducible schedule without a dependency.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    fn between(&mut self, lo: u64, hi: u64) -> u64 {
-        lo + self.next() % (hi - lo).max(1)
-    }
 }
 
 fn list(gw: &Gateway, what: &str) -> Vec<serde_json::Value> {
@@ -109,10 +94,13 @@ async fn one_acknowledgement_each_under_random_sigkills() {
             k => doubled.push(format!("{who}: {k}")),
         }
     }
+    let log = gw.log_text();
     eprintln!(
-        "chaos: {n} reports, {kills} SIGKILLs over {killed_for:?}: {} without an acknowledgement, {} with more than one",
+        "chaos: {n} reports, {kills} SIGKILLs over {killed_for:?}: {} without an acknowledgement, {} with more than one; interrupted sends found in the sent folder: {}, sent again: {}",
         lost.len(),
-        doubled.len()
+        doubled.len(),
+        log.matches("interrupted send was accepted").count(),
+        log.matches("interrupted send not in the sent folder").count(),
     );
     assert!(lost.is_empty(), "no acknowledgement: {lost:?}");
     assert!(

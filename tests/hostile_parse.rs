@@ -16,6 +16,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::corpus::{corpus_dir, corpus_files};
+use common::rng::Rng;
 
 const TIME_BUDGET: Duration = Duration::from_secs(20);
 const BASELINE_BYTES: u64 = 40 << 20;
@@ -367,22 +368,6 @@ fn bombs_are_parsed_within_budget_and_intake_goes_on() {
         "the report after the bombs got no case: {}",
         r.stdout
     );
-}
-
-/// A small deterministic generator (xorshift64*), so every run mutates the same way.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
 }
 
 /// One mutation of a message: flipped bytes, a repeated line, a repeated header, a

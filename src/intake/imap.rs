@@ -447,6 +447,17 @@ impl Poller {
         }
     }
 
+    /// A database connection from the pool.
+    async fn conn(&self) -> Result<sqlx::pool::PoolConnection<sqlx::Sqlite>, ImapError> {
+        Ok(self
+            .pipeline
+            .store()
+            .pool()
+            .acquire()
+            .await
+            .map_err(StoreError::from)?)
+    }
+
     /// How long to stay in IDLE: the renewal interval, or less when an interrupted
     /// send's lease runs out sooner (it is then looked up in the sent folder).
     async fn idle_wait(&self) -> Duration {
@@ -477,7 +488,7 @@ impl Poller {
         };
         let store = self.pipeline.store();
         let rows = {
-            let mut conn = store.pool().acquire().await.map_err(StoreError::from)?;
+            let mut conn = self.conn().await?;
             outbox::in_doubt(&mut conn, Utc::now()).await?
         };
         if rows.is_empty() {
@@ -544,7 +555,7 @@ impl Poller {
             failpoint_on_marker(&raw);
             self.pipeline.ingest_owned(raw, origin).await
         };
-        let mut conn = store.pool().acquire().await.map_err(StoreError::from)?;
+        let mut conn = self.conn().await?;
         attempts::end(&mut conn, mailbox, uid_validity, uid, result.is_ok()).await?;
         Ok(result?.message_row)
     }
@@ -569,7 +580,7 @@ impl Poller {
         let store = self.pipeline.store();
         let mailbox = &self.cfg.mailbox;
         let copied = {
-            let mut conn = store.pool().acquire().await.map_err(StoreError::from)?;
+            let mut conn = self.conn().await?;
             attempts::was_copied(&mut conn, mailbox, uid_validity, uid).await?
         };
         if !copied {
@@ -599,13 +610,7 @@ impl Poller {
         if deleted.is_empty() {
             return Ok(());
         }
-        let mut conn = self
-            .pipeline
-            .store()
-            .pool()
-            .acquire()
-            .await
-            .map_err(StoreError::from)?;
+        let mut conn = self.conn().await?;
         let mut not_ours = 0;
         for &uid in &deleted {
             if !attempts::was_copied(&mut conn, &self.cfg.mailbox, uid_validity, uid).await? {
@@ -648,13 +653,7 @@ impl Poller {
                 uid,
             };
             let known = {
-                let mut conn = self
-                    .pipeline
-                    .store()
-                    .pool()
-                    .acquire()
-                    .await
-                    .map_err(StoreError::from)?;
+                let mut conn = self.conn().await?;
                 messages::find_by_uid(&mut conn, &mailbox, uid_validity, uid).await?
             };
             let row = match known {
@@ -669,26 +668,14 @@ impl Poller {
             };
             failpoint("after-commit");
             self.move_to_processed(s, uid, uid_validity, feats).await?;
-            let mut conn = self
-                .pipeline
-                .store()
-                .pool()
-                .acquire()
-                .await
-                .map_err(StoreError::from)?;
+            let mut conn = self.conn().await?;
             messages::mark_moved(&mut conn, row, Utc::now()).await?;
             moved += 1;
         }
         if !feats.mv && !feats.uidplus && moved > 0 {
             self.expunge_ours(s, uid_validity).await?;
         }
-        let mut conn = self
-            .pipeline
-            .store()
-            .pool()
-            .acquire()
-            .await
-            .map_err(StoreError::from)?;
+        let mut conn = self.conn().await?;
         let last = uids.last().copied().unwrap_or(0);
         if let Some(prev) =
             messages::checkpoint(&mut conn, &mailbox, uid_validity, last, Utc::now()).await?

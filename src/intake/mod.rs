@@ -442,17 +442,13 @@ impl Pipeline {
         // Officials told of this case are also told when its sender could not be
         // authenticated (only when sender authentication is configured at all).
         if let Some(reason) = self.unauthenticated_report(email) {
-            store::record_event(
+            message_event(
                 tx,
-                NewEvent {
-                    message_row_id: Some(row),
-                    ..NewEvent::system(
-                        case_id,
-                        now,
-                        "sender_not_authenticated",
-                        serde_json::json!({ "reason": reason }),
-                    )
-                },
+                case_id,
+                row,
+                now,
+                "sender_not_authenticated",
+                serde_json::json!({ "reason": reason }),
             )
             .await?;
         }
@@ -850,20 +846,36 @@ async fn mark_undeliverable(
     .await?
     .rows_affected();
     if changed > 0 {
-        store::record_event(
+        message_event(
             tx,
-            NewEvent {
-                message_row_id: Some(row),
-                ..NewEvent::system(
-                    case_id,
-                    now,
-                    "reporter_undeliverable",
-                    serde_json::json!({ "address": recipient }),
-                )
-            },
+            case_id,
+            row,
+            now,
+            "reporter_undeliverable",
+            serde_json::json!({ "address": recipient }),
         )
         .await?;
     }
+    Ok(())
+}
+
+/// An event of the gateway's own on `case_id`, caused by the stored message `row`.
+async fn message_event(
+    tx: &mut SqliteConnection,
+    case_id: i64,
+    row: i64,
+    now: DateTime<Utc>,
+    kind: &str,
+    detail: serde_json::Value,
+) -> Result<(), StoreError> {
+    store::record_event(
+        tx,
+        NewEvent {
+            message_row_id: Some(row),
+            ..NewEvent::system(case_id, now, kind, detail)
+        },
+    )
+    .await?;
     Ok(())
 }
 

@@ -4,4 +4,5 @@
 pub mod corpus;
 pub mod gateway;
 pub mod mailbox;
+pub mod rng;
 pub mod stack;
