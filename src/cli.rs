@@ -632,20 +632,18 @@ async fn demo(config: Config, dir: &Path) -> anyhow::Result<ExitCode> {
 }
 
 /// How the user runs this binary, for hints: `cargo run --` when it is cargo's
-/// build output (someone who only ran `cargo run`), else its name.
-fn own_command() -> String {
-    let exe = std::env::current_exe().ok();
-    let under_target = exe.as_ref().is_some_and(|p| {
-        p.parent()
-            .and_then(|d| d.parent())
-            .and_then(|d| d.file_name())
-            .is_some_and(|n| n == "target")
-            || std::env::var_os("CARGO").is_some()
+/// build output (someone who only ran `cargo run`; cargo marks its target directory
+/// with `CACHEDIR.TAG`), else its name (installed with `cargo install --path .`).
+fn own_command() -> &'static str {
+    let from_cargo = std::env::current_exe().ok().is_some_and(|exe| {
+        exe.parent()
+            .and_then(|profile| profile.parent())
+            .is_some_and(|target| target.join("CACHEDIR.TAG").is_file())
     });
-    if under_target {
-        "cargo run --".to_string()
+    if from_cargo {
+        "cargo run --"
     } else {
-        "incident-gateway".to_string()
+        "incident-gateway"
     }
 }
 

@@ -264,6 +264,12 @@ async fn the_demo_writes_files_and_sends_nothing_even_with_smtp_configured() {
         })
         .unwrap_or(0);
     assert!(eml > 0, "no .eml files written: {}", text(&out));
+    // Run from cargo's build directory, the hint is a command that works from there.
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("Look closer: cargo run -- case show"),
+        "{}",
+        text(&out)
+    );
     // Give a delivery, had there been one, time to land; then the fixtures' people
     // (mass.gov is a domain of the stack) have nothing.
     tokio::time::sleep(Duration::from_secs(3)).await;
@@ -431,4 +437,112 @@ fn a_ca_certificate_as_the_servers_own_says_what_to_do() {
             "{section}: {t}"
         );
     }
+}
+
+/// Not a test: the acknowledgement rate through the real Postfix, for the issue's
+/// before/after numbers. `IGW_MEASURE_ACKS=N` (default 200):
+/// `cargo test --test reliability_smtp -- --ignored --nocapture measure_ack_rate`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a measurement, run by hand"]
+async fn measure_ack_rate() {
+    let n: usize = std::env::var("IGW_MEASURE_ACKS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(200);
+    let stack = MailStack::shared();
+    for wire in [Wire::Plain, Wire::Tls] {
+        let gw = Gateway::new(stack, wire, "");
+        for i in 0..n {
+            queue_ack(
+                &gw.config,
+                &format!("m{i}-{}@agency.test", uuid::Uuid::new_v4().simple()),
+            );
+        }
+        let start = Instant::now();
+        let out = cli(&gw.config, &["outbound", "flush"]);
+        let took = start.elapsed();
+        println!(
+            "{wire:?}: {} in {:.2} s = {:.1} acks/s",
+            String::from_utf8_lossy(&out.stdout).trim(),
+            took.as_secs_f64(),
+            n as f64 / took.as_secs_f64()
+        );
+    }
+}
+
+/// Implicit TLS (SMTPS, `security = "tls"`) in front of the stack's Postfix: a TLS
+/// terminator with the stack's certificate that relays the bytes to Postfix.
+async fn smtps_front(stack: &MailStack) -> u16 {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let certs: Vec<CertificateDer<'static>> =
+        CertificateDer::pem_file_iter(stack.base.join("tls/cert.pem"))
+            .expect("cert.pem")
+            .collect::<Result<_, _>>()
+            .expect("certs");
+    let key = PrivateKeyDer::from_pem_file(stack.base.join("tls/key.pem")).expect("key.pem");
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .expect("versions")
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .expect("server config");
+    let acceptor = tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let smtp_port = stack.smtp_port;
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                let (Ok(mut tls), Ok(mut plain)) = (
+                    acceptor.accept(tcp).await,
+                    tokio::net::TcpStream::connect(("127.0.0.1", smtp_port)).await,
+                ) else {
+                    return;
+                };
+                let _ = tokio::io::copy_bidirectional(&mut tls, &mut plain).await;
+            });
+        }
+    });
+    port
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn implicit_tls_smtp_delivers_over_our_own_connection() {
+    let stack = MailStack::shared();
+    let gw = Gateway::new(stack, Wire::Plain, "");
+    let port = smtps_front(stack).await;
+    let toml = std::fs::read_to_string(&gw.config).expect("config");
+    let toml = toml.replacen(
+        &format!("port = {}\nsecurity = \"none\"", stack.smtp_port),
+        &format!("port = {port}\nsecurity = \"tls\""),
+        1,
+    );
+    assert!(toml.contains("security = \"tls\""));
+    std::fs::write(&gw.config, toml).expect("config");
+    let who = format!("tls-{}@agency.test", uuid::Uuid::new_v4().simple());
+    queue_ack(&gw.config, &who);
+    let config = gw.config.clone();
+    let out = tokio::task::spawn_blocking(move || cli(&config, &["outbound", "flush"]))
+        .await
+        .expect("flush");
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("sent 1,"),
+        "{}",
+        text(&out)
+    );
+    let config = gw.config.clone();
+    let check = tokio::task::spawn_blocking(move || cli(&config, &["check-config"]))
+        .await
+        .expect("check-config");
+    assert!(
+        text(&check).contains(&format!("smtp      ok    127.0.0.1:{port}")),
+        "{}",
+        text(&check)
+    );
+    wait_mail(stack, &gw, &who, 1).await;
 }
