@@ -14,7 +14,9 @@ use lettre::transport::smtp::authentication::{Credentials, DEFAULT_MECHANISMS};
 #[allow(deprecated)]
 use lettre::transport::smtp::client::AsyncNetworkStream;
 use lettre::transport::smtp::client::{AsyncSmtpConnection, AsyncTokioStream, TlsParameters};
-use lettre::transport::smtp::extension::ClientId;
+use lettre::transport::smtp::commands::{Data, Mail, Rcpt};
+use lettre::transport::smtp::extension::{ClientId, Extension, MailBodyParameter, MailParameter};
+use lettre::transport::smtp::response::Response;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 
@@ -114,29 +116,22 @@ impl SmtpClient {
 
     /// Sends one message. `Ok` only on the server's 250 to the final dot.
     pub async fn send(&self, envelope: &Envelope, raw: &[u8]) -> Result<Accepted, SmtpFailure> {
-        // Every step of the connection, MAIL, RCPT, DATA and the final dot; a last
+        // Every step of the connection, MAIL, RCPT, DATA and the message: a last
         // bound in case a step's own limit were ever missed.
-        let limit = self.step * 10 + Self::transmit_allowance(raw.len());
+        let steps = 9 + envelope.to().len() as u32;
+        let limit = self.step * steps + Self::transmit_allowance(raw.len());
         let attempt = async {
             let mut conn = self.connect().await?;
-            let data_limit = self.step * 3 + Self::transmit_allowance(raw.len());
-            match tokio::time::timeout(data_limit, conn.send(envelope, raw)).await {
-                Ok(Ok(resp)) => Ok(Accepted {
-                    reply: format!(
-                        "{} {}",
-                        resp.code(),
-                        resp.message().collect::<Vec<_>>().join(" ")
-                    ),
-                    conn,
-                    step: self.step,
-                }),
-                Ok(Err(e)) => Err(self.failure(&e)),
-                Err(_) => Err(SmtpFailure::Unreachable(format!(
-                    "SMTP server {} did not answer the message within {} s (outcome unknown; it is sent again with the same Message-ID)",
-                    self.addr(),
-                    data_limit.as_secs()
-                ))),
-            }
+            let resp = self.transfer(&mut conn, envelope, raw).await?;
+            Ok(Accepted {
+                reply: format!(
+                    "{} {}",
+                    resp.code(),
+                    resp.message().collect::<Vec<_>>().join(" ")
+                ),
+                conn,
+                step: self.step,
+            })
         };
         match tokio::time::timeout(limit, attempt).await {
             Ok(r) => r,
@@ -146,6 +141,71 @@ impl SmtpClient {
                 limit.as_secs()
             ))),
         }
+    }
+
+    /// MAIL FROM, RCPT TO for each recipient, DATA and the message, each within its
+    /// limit (the message: the step limit plus time to transmit it).
+    async fn transfer(
+        &self,
+        conn: &mut AsyncSmtpConnection,
+        envelope: &Envelope,
+        raw: &[u8],
+    ) -> Result<Response, SmtpFailure> {
+        let mut params = Vec::new();
+        let non_ascii = envelope
+            .from()
+            .into_iter()
+            .chain(envelope.to())
+            .any(|a| !AsRef::<str>::as_ref(a).is_ascii());
+        if non_ascii {
+            if !conn.server_info().supports_feature(Extension::SmtpUtfEight) {
+                return Err(SmtpFailure::Temporary(format!(
+                    "SMTP server {} does not offer SMTPUTF8, needed for a non-ASCII address",
+                    self.addr()
+                )));
+            }
+            params.push(MailParameter::SmtpUtfEight);
+        }
+        if !raw.is_ascii() {
+            if !conn.server_info().supports_feature(Extension::EightBitMime) {
+                return Err(SmtpFailure::Temporary(format!(
+                    "SMTP server {} does not offer 8BITMIME, needed for this message",
+                    self.addr()
+                )));
+            }
+            params.push(MailParameter::Body(MailBodyParameter::EightBitMime));
+        }
+        self.command(
+            conn,
+            "MAIL FROM",
+            Mail::new(envelope.from().cloned(), params),
+        )
+        .await?;
+        for to in envelope.to() {
+            self.command(conn, "RCPT TO", Rcpt::new(to.clone(), Vec::new()))
+                .await?;
+        }
+        self.command(conn, "DATA", Data).await?;
+        let limit = self.step + Self::transmit_allowance(raw.len());
+        match tokio::time::timeout(limit, conn.message(raw)).await {
+            Ok(r) => r.map_err(|e| self.failure(&e)),
+            Err(_) => Err(SmtpFailure::Unreachable(format!(
+                "SMTP server {} did not answer the message within {} s (outcome unknown; it is sent again with the same Message-ID)",
+                self.addr(),
+                limit.as_secs()
+            ))),
+        }
+    }
+
+    async fn command<C: std::fmt::Display>(
+        &self,
+        conn: &mut AsyncSmtpConnection,
+        what: &str,
+        command: C,
+    ) -> Result<Response, SmtpFailure> {
+        self.timed(what, conn.command(command))
+            .await?
+            .map_err(|e| self.failure(&e))
     }
 
     /// Connects, says hello and NOOP, and QUIT (for `check-config`).

@@ -69,7 +69,7 @@ impl Transport {
         }
     }
 
-    /// The file transport into `dir` (created if missing), whatever the configuration.
+    /// The file transport into `dir` (created if missing).
     pub fn files(dir: std::path::PathBuf) -> Result<Self, TransportError> {
         std::fs::create_dir_all(&dir).map_err(|source| TransportError::Dir {
             path: dir.display().to_string(),
