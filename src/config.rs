@@ -20,7 +20,7 @@ pub enum ConfigError {
     },
     #[error("config file {path} is not valid TOML: {message}")]
     Syntax { path: String, message: String },
-    #[error("config file {path} has a bad value: {message}")]
+    #[error("config file {path} is not a valid configuration: {message}")]
     Value { path: String, message: String },
     #[error("environment variable {var}={value:?} is not valid for [{section}] {key}: {message}")]
     Env {
@@ -53,7 +53,7 @@ fn blame_override(
             value: value.clone(),
             section: path[0].clone(),
             key: path[1].clone(),
-            message: e.to_string().trim().to_string(),
+            message: e.message().trim().to_string(),
         })
     })
 }
@@ -472,7 +472,11 @@ impl Config {
                         .flatten()
                         .unwrap_or_else(|| ConfigError::Value {
                             path: name.to_string(),
-                            message: file_error.unwrap_or(e).to_string().trim().to_string(),
+                            message: file_error
+                                .unwrap_or(e)
+                                .to_string()
+                                .trim()
+                                .replace('\n', " "),
                         })
                 })?;
         config.validate()?;
