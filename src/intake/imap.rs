@@ -202,7 +202,8 @@ pub async fn connect(cfg: &ImapConfig) -> Result<ImapSession, ImapError> {
     };
     let stream = match cfg.security {
         Security::Tls => wrap_tls(cfg, tcp).await.map_err(explained)?,
-        Security::None => {
+        // STARTTLS begins in plain text too: a TLS port is recognised either way.
+        Security::None | Security::Starttls => {
             use crate::outbound::net::{await_plain_greeting, GreetingError};
             match await_plain_greeting(&tcp, &cfg.host, cfg.port(), IO_TIMEOUT).await {
                 Ok(()) => {}
@@ -227,7 +228,6 @@ pub async fn connect(cfg: &ImapConfig) -> Result<ImapSession, ImapError> {
             }
             ImapStream::Plain(tcp)
         }
-        Security::Starttls => ImapStream::Plain(tcp),
     };
     let mut client = Client::new(stream);
     let greeting = tokio::time::timeout(IO_TIMEOUT, client.read_response())

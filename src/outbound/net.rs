@@ -13,7 +13,7 @@ use tokio::time::Instant;
 #[derive(Debug, thiserror::Error)]
 pub enum GreetingError {
     /// The port answers a TLS ClientHello: it expects TLS from the first byte.
-    #[error("the server expects TLS from the first byte (it answered a TLS hello), but security = \"none\": set security = \"tls\" for this port")]
+    #[error("the server expects TLS from the first byte (it answered a TLS hello) instead of greeting in plain text: set security = \"tls\" for this port")]
     SpeaksTls,
     #[error(
         "no greeting within {0} s (is this the right port? a TLS port would have been recognised)"

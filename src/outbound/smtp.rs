@@ -287,13 +287,14 @@ impl SmtpClient {
                     .map_err(|e| self.failure(&e).server_wide())?;
                 Box::new(TlsOverTcp(s))
             }
-            (Security::None, _) => {
+            // STARTTLS begins in plain text too: a TLS port is recognised either way.
+            (Security::None | Security::Starttls, _) => {
                 await_plain_greeting(&tcp, &self.host, self.port, self.step)
                     .await
                     .map_err(|e| SmtpFailure::Unreachable(format!("SMTP server {addr}: {e}")))?;
                 Box::new(tcp)
             }
-            _ => Box::new(tcp),
+            (Security::Tls, None) => Box::new(tcp),
         };
         let mut conn = self
             .timed(
