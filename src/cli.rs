@@ -17,6 +17,39 @@ use crate::service::{shutdown_signal, Service};
 use crate::store::messages::Origin;
 use crate::store::{cases, messages, outbox, Store};
 
+/// Every command prints through this instead of `std::println!`, which panics when
+/// the reader of standard output has gone (`incident-gateway cases list | head -1`).
+macro_rules! println {
+    () => {
+        $crate::cli::print_line(format_args!(""))
+    };
+    ($($arg:tt)*) => {
+        $crate::cli::print_line(format_args!($($arg)*))
+    };
+}
+
+/// Writes one line to standard output. When the reader has gone (EPIPE), the
+/// process ends at once and quietly, with the shell's status for it (128 + SIGPIPE),
+/// as the usual command-line tools do.
+pub fn print_line(args: std::fmt::Arguments<'_>) {
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    if let Err(e) = writeln!(out, "{args}") {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(EX_PIPE.into());
+        }
+        // Any other failure to print (a full disk behind a redirect) is reported once.
+        let _ = writeln!(
+            std::io::stderr(),
+            "error: cannot write to standard output: {e}"
+        );
+        std::process::exit(1);
+    }
+}
+
+/// The exit status of a command whose output pipe was closed (128 + SIGPIPE).
+pub const EX_PIPE: u8 = 141;
+
 /// sysexits.h: temporary failure, the MTA should retry.
 pub const EX_TEMPFAIL: u8 = 75;
 /// sysexits.h: configuration error.
@@ -534,6 +567,9 @@ async fn demo(config: Config, dir: &Path) -> anyhow::Result<ExitCode> {
         bail!("no .eml files in {}", dir.display());
     }
     let mut config = config;
+    // The demo never sends mail anywhere, whatever the configuration says: its
+    // invented reporters and officials get `.eml` files in the data directory.
+    config.smtp = None;
     let sample = dir.join("directory.toml");
     if config.gateway.directory.is_none() && sample.exists() {
         config.gateway.directory = Some(sample);
@@ -543,13 +579,10 @@ async fn demo(config: Config, dir: &Path) -> anyhow::Result<ExitCode> {
     if let Some(d) = &service.config.gateway.directory {
         println!("directory: {} (SCIO threads and escalations)", d.display());
     }
-    match &service.config.smtp {
-        Some(s) => println!("outbound: SMTP {}:{}", s.host, s.port()),
-        None => println!(
-            "outbound: files in {}",
-            service.config.outbox_dir().display()
-        ),
-    }
+    println!(
+        "outbound: files in {} (the demo never sends mail)",
+        service.config.outbox_dir().display()
+    );
     println!();
     for f in &files {
         let raw = std::fs::read(f).with_context(|| format!("cannot read {}", f.display()))?;
@@ -588,16 +621,30 @@ async fn demo(config: Config, dir: &Path) -> anyhow::Result<ExitCode> {
             row.subject
         );
     }
-    if service.config.smtp.is_none() {
-        println!(
-            "  (each sent message is an .eml file in {})",
-            service.config.outbox_dir().display()
-        );
-    }
+    println!(
+        "  (each sent message is an .eml file in {})",
+        service.config.outbox_dir().display()
+    );
     println!();
     print_case_list(&cases::list(&mut conn, 1000).await?);
-    println!("\nLook closer: incident-gateway case show <TRACKING-ID>");
+    println!("\nLook closer: {} case show <TRACKING-ID>", own_command());
     Ok(ExitCode::SUCCESS)
+}
+
+/// How the user runs this binary, for hints: `cargo run --` when it is cargo's
+/// build output (someone who only ran `cargo run`; cargo marks its target directory
+/// with `CACHEDIR.TAG`), else its name (installed with `cargo install --path .`).
+fn own_command() -> &'static str {
+    let from_cargo = std::env::current_exe().ok().is_some_and(|exe| {
+        exe.parent()
+            .and_then(|profile| profile.parent())
+            .is_some_and(|target| target.join("CACHEDIR.TAG").is_file())
+    });
+    if from_cargo {
+        "cargo run --"
+    } else {
+        "incident-gateway"
+    }
 }
 
 fn parse(
@@ -929,8 +976,15 @@ async fn outbound(config: Config, command: OutboundCommand) -> anyhow::Result<Ex
                 count(|s| matches!(s, StepOutcome::Sent { .. })),
                 count(|s| matches!(s, StepOutcome::Held { .. })),
                 count(|s| matches!(s, StepOutcome::Failed { .. })),
-                count(|s| matches!(s, StepOutcome::Retry { .. })),
+                count(|s| matches!(
+                    s,
+                    StepOutcome::Retry { .. } | StepOutcome::Unreachable { .. }
+                )),
             );
+            if let Some(StepOutcome::Unreachable { error, .. }) = steps.last() {
+                eprintln!("error: {error}; the rest of the queue waits for the next attempt (check [smtp] host, port, security)");
+                return Ok(ExitCode::from(EX_TEMPFAIL));
+            }
         }
         OutboundCommand::Drop { id, by } => {
             actions(&config, store)

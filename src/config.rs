@@ -20,8 +20,42 @@ pub enum ConfigError {
     },
     #[error("config file {path} is not valid TOML: {message}")]
     Syntax { path: String, message: String },
+    #[error("config file {path} is not a valid configuration: {message}")]
+    Value { path: String, message: String },
+    #[error("environment variable {var}={value:?} is not valid for [{section}] {key}: {message}")]
+    Env {
+        var: String,
+        value: String,
+        section: String,
+        key: String,
+        message: String,
+    },
     #[error("configuration is invalid: {0}")]
     Invalid(String),
+}
+
+/// The first environment override that alone makes the file's settings invalid.
+fn blame_override(
+    file: &toml::Table,
+    overrides: &[(String, String, Vec<String>)],
+) -> Option<ConfigError> {
+    overrides.iter().find_map(|(var, value, path)| {
+        let mut root = file.clone();
+        let section = root
+            .entry(path[0].clone())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        if let toml::Value::Table(t) = section {
+            t.insert(path[1].clone(), env_value(value));
+        }
+        let e = toml::Value::Table(root).try_into::<Config>().err()?;
+        Some(ConfigError::Env {
+            var: var.clone(),
+            value: value.clone(),
+            section: path[0].clone(),
+            key: path[1].clone(),
+            message: e.message().trim().to_string(),
+        })
+    })
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -223,6 +257,10 @@ pub struct ImapConfig {
     /// process died each time) is stored raw and unanalysed, and quarantined.
     #[serde(default = "default_max_attempts")]
     pub max_attempts: u32,
+    /// Permit `security = "none"` to a host that is not this machine (the password
+    /// and every message then cross the network in clear text).
+    #[serde(default)]
+    pub allow_plaintext_remote: bool,
 }
 
 fn default_max_attempts() -> u32 {
@@ -252,8 +290,12 @@ pub struct SmtpConfig {
     pub password: Option<SecretString>,
     #[serde(default)]
     pub ca_file: Option<PathBuf>,
+    /// Time limit of each step (connect, greeting, TLS, each command) in seconds.
     #[serde(default = "default_smtp_timeout")]
     pub timeout_secs: u64,
+    /// Permit `security = "none"` to a host that is not this machine.
+    #[serde(default)]
+    pub allow_plaintext_remote: bool,
 }
 
 impl SmtpConfig {
@@ -419,6 +461,8 @@ impl Config {
                     path: name.to_string(),
                     message: e.to_string(),
                 })?;
+        let file_only = root.clone();
+        let mut overrides = Vec::new();
         for (key, value) in env {
             let Some(rest) = key.strip_prefix("IGW_") else {
                 continue;
@@ -437,13 +481,27 @@ impl Config {
                 )));
             };
             table.insert(path[1].clone(), env_value(&value));
+            overrides.push((key, value, path));
         }
         let config: Config =
             toml::Value::Table(root)
                 .try_into()
-                .map_err(|e: toml::de::Error| ConfigError::Syntax {
-                    path: name.to_string(),
-                    message: e.to_string(),
+                .map_err(|e: toml::de::Error| {
+                    let file_error = toml::Value::Table(file_only.clone())
+                        .try_into::<Config>()
+                        .err();
+                    file_error
+                        .is_none()
+                        .then(|| blame_override(&file_only, &overrides))
+                        .flatten()
+                        .unwrap_or_else(|| ConfigError::Value {
+                            path: name.to_string(),
+                            message: file_error
+                                .unwrap_or(e)
+                                .to_string()
+                                .trim()
+                                .replace('\n', " "),
+                        })
                 })?;
         config.validate()?;
         Ok(config)
@@ -473,6 +531,13 @@ impl Config {
             if imap.host.trim().is_empty() {
                 return Err(ConfigError::Invalid("[imap] host is empty".into()));
             }
+            check_transport(
+                "imap",
+                &imap.host,
+                imap.security,
+                imap.allow_plaintext_remote,
+                imap.ca_file.as_deref(),
+            )?;
             if imap.mailbox == imap.processed_mailbox {
                 return Err(ConfigError::Invalid(
                     "[imap] processed_mailbox must differ from mailbox, or processed mail would be read again".into(),
@@ -489,6 +554,13 @@ impl Config {
             if smtp.host.trim().is_empty() {
                 return Err(ConfigError::Invalid("[smtp] host is empty".into()));
             }
+            check_transport(
+                "smtp",
+                &smtp.host,
+                smtp.security,
+                smtp.allow_plaintext_remote,
+                smtp.ca_file.as_deref(),
+            )?;
             if smtp.username.is_some() != smtp.password.is_some() {
                 return Err(ConfigError::Invalid(
                     "[smtp] username and password go together: set both or neither".into(),
@@ -539,6 +611,59 @@ impl Config {
     pub fn outbox_dir(&self) -> PathBuf {
         self.gateway.data_dir.join("outbox")
     }
+}
+
+/// Is `host` this machine (where plain text never leaves it)?
+pub fn is_loopback(host: &str) -> bool {
+    let h = host.trim().trim_end_matches('.');
+    let h = h
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(h);
+    h.eq_ignore_ascii_case("localhost")
+        || h.parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// Plain text only to this machine unless allowed; a `ca_file` must hold a certificate.
+fn check_transport(
+    section: &str,
+    host: &str,
+    security: Security,
+    allow_plaintext_remote: bool,
+    ca_file: Option<&Path>,
+) -> Result<(), ConfigError> {
+    if security == Security::None && !allow_plaintext_remote && !is_loopback(host) {
+        return Err(ConfigError::Invalid(format!(
+            "[{section}] security = \"none\" sends the password and mail in clear text to {host}, which is not this machine; use security = \"tls\" or \"starttls\", or set allow_plaintext_remote = true if the network is trusted"
+        )));
+    }
+    if let Some(path) = ca_file {
+        use rustls_pki_types::pem::PemObject;
+        let pem = std::fs::read(path).map_err(|e| {
+            ConfigError::Invalid(format!(
+                "[{section}] ca_file {}: cannot read it: {e}",
+                path.display()
+            ))
+        })?;
+        let mut count = 0;
+        for cert in rustls_pki_types::CertificateDer::pem_slice_iter(&pem) {
+            cert.map_err(|e| {
+                ConfigError::Invalid(format!(
+                    "[{section}] ca_file {} is not valid PEM: {e}",
+                    path.display()
+                ))
+            })?;
+            count += 1;
+        }
+        if count == 0 {
+            return Err(ConfigError::Invalid(format!(
+                "[{section}] ca_file {} contains no certificate (expected PEM blocks \"-----BEGIN CERTIFICATE-----\"); point it at the CA that signed the server's certificate",
+                path.display()
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// An environment value as TOML: integers and booleans typed, lists as `[..]`, else a string.
@@ -627,6 +752,87 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(e.contains("ssl"), "{e}");
+    }
+
+    #[test]
+    fn a_bad_environment_value_names_the_variable() {
+        let e = Config::from_toml_with_env(
+            "[smtp]\nhost = 'mail.example'",
+            "gw.toml",
+            env(&[("IGW_SMTP__PORT", "abc")]),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("IGW_SMTP__PORT"), "{e}");
+        assert!(e.contains("[smtp] port"), "{e}");
+        assert!(!e.contains("not valid TOML"), "{e}");
+        // A bad value in the file itself is the file's, not an innocent variable's.
+        let e = Config::from_toml_with_env(
+            "[smtp]\nhost = 'mail.example'\nport = 'abc'",
+            "gw.toml",
+            env(&[("IGW_SMTP__TIMEOUT_SECS", "5")]),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("gw.toml"), "{e}");
+        assert!(!e.contains("IGW_SMTP__TIMEOUT_SECS"), "{e}");
+    }
+
+    #[test]
+    fn plain_text_to_another_host_needs_explicit_consent() {
+        let smtp = |extra: &str| {
+            Config::from_toml_with_env(
+                &format!("[smtp]\nhost = 'mail.example'\nsecurity = 'none'\n{extra}"),
+                "x",
+                env(&[]),
+            )
+        };
+        let e = smtp("").unwrap_err().to_string();
+        assert!(e.contains("[smtp] security = \"none\""), "{e}");
+        assert!(e.contains("allow_plaintext_remote"), "{e}");
+        assert!(smtp("allow_plaintext_remote = true").is_ok());
+        let imap = "[imap]\nhost = '10.1.2.3'\nsecurity = 'none'\nusername = 'u'\npassword = 'p'";
+        let e = Config::from_toml_with_env(imap, "x", env(&[]))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("[imap] security"), "{e}");
+        for host in ["127.0.0.1", "localhost", "::1"] {
+            let t = format!("[smtp]\nhost = '{host}'\nsecurity = 'none'");
+            assert!(
+                Config::from_toml_with_env(&t, "x", env(&[])).is_ok(),
+                "{host}"
+            );
+        }
+        assert!(!is_loopback("localhost.example"));
+        assert!(is_loopback("[::1]"));
+    }
+
+    #[test]
+    fn a_ca_file_without_a_certificate_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let empty = dir.path().join("empty.pem");
+        std::fs::write(&empty, "no certificate here\n").unwrap();
+        let t = format!(
+            "[smtp]\nhost = 'mail.example'\nsecurity = 'starttls'\nca_file = '{}'",
+            empty.display()
+        );
+        let e = Config::from_toml_with_env(&t, "x", env(&[]))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("contains no certificate"), "{e}");
+        assert!(e.contains("[smtp] ca_file"), "{e}");
+        let missing = dir.path().join("missing.pem");
+        let t = format!(
+            "[imap]\nhost = 'h'\nusername = 'u'\npassword = 'p'\nca_file = '{}'",
+            missing.display()
+        );
+        let e = Config::from_toml_with_env(&t, "x", env(&[]))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("[imap] ca_file") && e.contains("cannot read"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -198,9 +198,42 @@ pub async fn connect(cfg: &ImapConfig) -> Result<ImapSession, ImapError> {
         }
     };
     tcp.set_nodelay(true).ok();
+    // A TLS failure says what to do about it (a CA certificate used as the server's own).
+    let explained = |e: ImapError| match e {
+        ImapError::Tls { addr, reason } => ImapError::Tls {
+            addr,
+            reason: crate::outbound::net::explain_tls(&reason),
+        },
+        other => other,
+    };
     let stream = match cfg.security {
-        Security::Tls => wrap_tls(cfg, tcp).await?,
-        _ => ImapStream::Plain(tcp),
+        Security::Tls => wrap_tls(cfg, tcp).await.map_err(explained)?,
+        // STARTTLS begins in plain text too: a TLS port is recognised either way.
+        Security::None | Security::Starttls => {
+            use crate::outbound::net::{await_plain_greeting, GreetingError};
+            match await_plain_greeting(&tcp, &cfg.host, cfg.port(), IO_TIMEOUT).await {
+                Ok(()) => {}
+                Err(e @ GreetingError::SpeaksTls) => {
+                    return Err(ImapError::Tls {
+                        addr,
+                        reason: e.to_string(),
+                    })
+                }
+                Err(GreetingError::Io(e)) => {
+                    return Err(ImapError::Greeting {
+                        addr,
+                        source: Some(e),
+                    })
+                }
+                Err(e) => {
+                    return Err(ImapError::Greeting {
+                        addr,
+                        source: Some(io::Error::other(e.to_string())),
+                    })
+                }
+            }
+            ImapStream::Plain(tcp)
+        }
     };
     let mut client = Client::new(stream);
     let greeting = tokio::time::timeout(IO_TIMEOUT, client.read_response())
@@ -233,7 +266,7 @@ pub async fn connect(cfg: &ImapConfig) -> Result<ImapSession, ImapError> {
         let ImapStream::Plain(tcp) = client.into_inner() else {
             unreachable!("STARTTLS is only issued on a plain connection")
         };
-        client = Client::new(wrap_tls(cfg, tcp).await?);
+        client = Client::new(wrap_tls(cfg, tcp).await.map_err(explained)?);
     }
     match tokio::time::timeout(
         IO_TIMEOUT,

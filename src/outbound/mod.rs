@@ -1,6 +1,8 @@
 //! Outbound mail: templates, composition, the outbox worker.
 
 pub mod compose;
+pub mod net;
+pub mod smtp;
 pub mod template;
 pub mod worker;
 

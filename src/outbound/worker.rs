@@ -1,16 +1,18 @@
 //! The outbox worker: leases due messages and hands them to SMTP (or the file
 //! transport of the embedded default), with exponential back-off on temporary failures.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration as StdDuration;
 
 use chrono::{Duration, Utc};
 use lettre::address::Envelope;
 use lettre::transport::smtp::authentication::Credentials;
-use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
-use lettre::{AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
+use lettre::transport::smtp::client::{Certificate, TlsParameters};
+use lettre::{AsyncFileTransport, AsyncTransport, Tokio1Executor};
 use secrecy::ExposeSecret;
 use tokio::sync::watch;
 
+use super::smtp::{SmtpClient, SmtpFailure};
 use crate::config::{Config, OutboxConfig, Security, SmtpConfig};
 use crate::store::{self, outbox, NewEvent, Store, StoreError};
 
@@ -34,7 +36,7 @@ pub enum TransportError {
 /// Where outbound mail goes.
 #[derive(Clone)]
 pub enum Transport {
-    Smtp(AsyncSmtpTransport<Tokio1Executor>),
+    Smtp(SmtpClient),
     /// One `.eml` per message in a directory (embedded default, no mail server).
     File(AsyncFileTransport<Tokio1Executor>, std::path::PathBuf),
 }
@@ -43,8 +45,11 @@ pub enum Transport {
 #[derive(Debug)]
 pub enum Delivery {
     Accepted(String),
-    /// 4xx, connection refused, timeout: try again later.
+    /// A 4xx for this message: try again later.
     Temporary(String),
+    /// The server could not be reached or stopped answering: try again later, and
+    /// at once after the next message that gets through.
+    Unreachable(String),
     /// 5xx: the server refused it for good.
     Permanent(String),
     /// Not attempted: a recipient fails the disclosure rule; back to review.
@@ -59,28 +64,31 @@ pub enum Delivery {
 impl Transport {
     pub fn from_config(config: &Config) -> Result<Self, TransportError> {
         match &config.smtp {
-            Some(smtp) => Ok(Transport::Smtp(smtp_transport(smtp)?)),
-            None => {
-                let dir = config.outbox_dir();
-                std::fs::create_dir_all(&dir).map_err(|source| TransportError::Dir {
-                    path: dir.display().to_string(),
-                    source,
-                })?;
-                Ok(Transport::File(AsyncFileTransport::new(&dir), dir))
-            }
+            Some(smtp) => Ok(Transport::Smtp(smtp_client(smtp)?)),
+            None => Ok(Self::files(config.outbox_dir())?),
         }
+    }
+
+    /// The file transport into `dir` (created if missing).
+    pub fn files(dir: std::path::PathBuf) -> Result<Self, TransportError> {
+        std::fs::create_dir_all(&dir).map_err(|source| TransportError::Dir {
+            path: dir.display().to_string(),
+            source,
+        })?;
+        Ok(Transport::File(AsyncFileTransport::new(&dir), dir))
     }
 
     pub async fn deliver(&self, envelope: &Envelope, raw: &[u8]) -> Delivery {
         match self {
-            Transport::Smtp(t) => match t.send_raw(envelope, raw).await {
-                Ok(resp) => Delivery::Accepted(format!(
-                    "{} {}",
-                    resp.code(),
-                    resp.message().collect::<Vec<_>>().join(" ")
-                )),
-                Err(e) if e.is_permanent() => Delivery::Permanent(smtp_error_text(&e)),
-                Err(e) => Delivery::Temporary(smtp_error_text(&e)),
+            Transport::Smtp(client) => match client.send(envelope, raw).await {
+                Ok(accepted) => {
+                    let reply = accepted.reply.clone();
+                    accepted.close_later();
+                    Delivery::Accepted(reply)
+                }
+                Err(SmtpFailure::Permanent(e)) => Delivery::Permanent(e),
+                Err(SmtpFailure::Temporary(e)) => Delivery::Temporary(e),
+                Err(SmtpFailure::Unreachable(e)) => Delivery::Unreachable(e),
             },
             Transport::File(t, dir) => match t.send_raw(envelope, raw).await {
                 Ok(id) => Delivery::Accepted(format!(
@@ -92,14 +100,10 @@ impl Transport {
         }
     }
 
-    /// Connects and says hello (for `check-config`).
+    /// Connects and says hello (for `check-config`), within the SMTP time limits.
     pub async fn test_connection(&self) -> Result<(), String> {
         match self {
-            Transport::Smtp(t) => match t.test_connection().await {
-                Ok(true) => Ok(()),
-                Ok(false) => Err("the server did not answer NOOP".into()),
-                Err(e) => Err(smtp_error_text(&e)),
-            },
+            Transport::Smtp(client) => client.test_connection().await,
             Transport::File(_, dir) => {
                 if dir.is_dir() {
                     Ok(())
@@ -111,19 +115,7 @@ impl Transport {
     }
 }
 
-fn smtp_error_text(e: &lettre::transport::smtp::Error) -> String {
-    use std::error::Error as _;
-    let mut s = e.to_string();
-    let mut src = e.source();
-    while let Some(inner) = src {
-        s.push_str(": ");
-        s.push_str(&inner.to_string());
-        src = inner.source();
-    }
-    s
-}
-
-fn smtp_transport(smtp: &SmtpConfig) -> Result<AsyncSmtpTransport<Tokio1Executor>, TransportError> {
+fn smtp_client(smtp: &SmtpConfig) -> Result<SmtpClient, TransportError> {
     let tls_params = || -> Result<TlsParameters, TransportError> {
         let mut b = TlsParameters::builder(smtp.host.clone());
         if let Some(path) = &smtp.ca_file {
@@ -136,21 +128,24 @@ fn smtp_transport(smtp: &SmtpConfig) -> Result<AsyncSmtpTransport<Tokio1Executor
         b.build_rustls().map_err(TransportError::Tls)
     };
     let tls = match smtp.security {
-        Security::Tls => Tls::Wrapper(tls_params()?),
-        Security::Starttls => Tls::Required(tls_params()?),
-        Security::None => Tls::None,
+        Security::Tls | Security::Starttls => Some(tls_params()?),
+        Security::None => None,
     };
-    let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&smtp.host)
-        .port(smtp.port())
-        .tls(tls)
-        .timeout(Some(StdDuration::from_secs(smtp.timeout_secs)));
-    if let (Some(user), Some(pass)) = (&smtp.username, &smtp.password) {
-        builder = builder.credentials(Credentials::new(
+    let credentials = match (&smtp.username, &smtp.password) {
+        (Some(user), Some(pass)) => Some(Credentials::new(
             user.clone(),
             pass.expose_secret().to_string(),
-        ));
-    }
-    Ok(builder.build())
+        )),
+        _ => None,
+    };
+    Ok(SmtpClient::new(
+        &smtp.host,
+        smtp.port(),
+        smtp.security,
+        tls,
+        credentials,
+        StdDuration::from_secs(smtp.timeout_secs),
+    ))
 }
 
 /// What one worker step did.
@@ -163,6 +158,11 @@ pub enum StepOutcome {
     },
     Retry {
         outbox_id: i64,
+    },
+    /// Deferred because the SMTP server could not be reached or stopped answering.
+    Unreachable {
+        outbox_id: i64,
+        error: String,
     },
     Failed {
         outbox_id: i64,
@@ -184,6 +184,12 @@ pub struct Worker {
     /// A message whose earlier send was interrupted waits for the sent-folder search
     /// (`[imap] sent_mailbox`, done by intake) instead of going out again at once.
     hold_in_doubt: bool,
+    /// A send found the server unreachable since the last one that got through (at
+    /// start: messages of an earlier run may be waiting for it).
+    server_down: AtomicBool,
+    /// The message being sent now, if any (its lease is given up if the send is
+    /// abandoned at shutdown).
+    in_hand: std::sync::Mutex<Option<i64>>,
 }
 
 impl Worker {
@@ -194,6 +200,8 @@ impl Worker {
             settings,
             guard: None,
             hold_in_doubt: false,
+            server_down: AtomicBool::new(true),
+            in_hand: std::sync::Mutex::new(None),
         }
     }
 
@@ -221,14 +229,27 @@ impl Worker {
         let Some(m) = leased else {
             return Ok(StepOutcome::Idle);
         };
+        self.set_in_hand(Some(m.id));
+        let outcome = self.send_leased(&m).await;
+        self.set_in_hand(None);
+        outcome
+    }
+
+    fn set_in_hand(&self, id: Option<i64>) {
+        if let Ok(mut g) = self.in_hand.lock() {
+            *g = id;
+        }
+    }
+
+    async fn send_leased(&self, m: &outbox::Leased) -> Result<StepOutcome, StoreError> {
         let recipients = m.recipients();
-        if let Some(reason) = self.refused_recipient(&m, &recipients).await? {
-            return self.finish(&m, Delivery::Held(reason)).await;
+        if let Some(reason) = self.refused_recipient(m, &recipients).await? {
+            return self.finish(m, Delivery::Held(reason)).await;
         }
         let envelope = match build_envelope(&m.from_addr, &recipients) {
             Ok(e) => e,
             Err(why) => {
-                self.finish(&m, Delivery::Permanent(why)).await?;
+                self.finish(m, Delivery::Permanent(why)).await?;
                 return Ok(StepOutcome::Failed { outbox_id: m.id });
             }
         };
@@ -236,9 +257,9 @@ impl Worker {
         if let (Delivery::Permanent(err), true) = (&delivery, recipients.len() > 1) {
             // One refused address (a stale ISO in the directory) must not stop the rest
             // of the thread's audience: the same bytes go to each recipient alone.
-            delivery = self.deliver_one_by_one(&m, &recipients, err).await;
+            delivery = self.deliver_one_by_one(m, &recipients, err).await;
         }
-        self.finish(&m, delivery).await
+        self.finish(m, delivery).await
     }
 
     /// After a permanent refusal of a multi-recipient send: each recipient separately.
@@ -252,6 +273,7 @@ impl Worker {
         let mut accepted = Vec::new();
         let mut refused = Vec::new();
         let mut temporary = false;
+        let mut unreachable = false;
         for r in recipients {
             let result = match build_envelope(&m.from_addr, std::slice::from_ref(r)) {
                 Ok(env) => self.transport.deliver(&env, &m.raw).await,
@@ -263,12 +285,18 @@ impl Worker {
                     temporary = true;
                     refused.push(format!("{r} (temporary: {e})"));
                 }
+                Delivery::Unreachable(e) => {
+                    unreachable = true;
+                    refused.push(format!("{r} (temporary: {e})"));
+                }
                 Delivery::Permanent(e) | Delivery::Held(e) => refused.push(format!("{r} ({e})")),
             }
         }
         if accepted.is_empty() {
             let all = format!("{first_error}; one by one: {}", refused.join("; "));
-            return if temporary {
+            return if unreachable {
+                Delivery::Unreachable(all)
+            } else if temporary {
                 Delivery::Temporary(all)
             } else {
                 Delivery::Permanent(all)
@@ -328,6 +356,8 @@ impl Worker {
         delivery: Delivery,
     ) -> Result<StepOutcome, StoreError> {
         let now = Utc::now();
+        let unreachable = matches!(delivery, Delivery::Unreachable(_));
+        let accepted = matches!(delivery, Delivery::Accepted(_) | Delivery::Partial { .. });
         let mut tx = self.store.begin_write().await?;
         let (outcome, kind, detail) = match delivery {
             Delivery::Accepted(resp) => {
@@ -339,7 +369,7 @@ impl Worker {
                     serde_json::json!({"message_id": m.message_id, "server": resp}),
                 )
             }
-            Delivery::Temporary(err) => {
+            Delivery::Temporary(err) | Delivery::Unreachable(err) => {
                 let age = now - store::parse_ts(&m.created_at).unwrap_or(now);
                 if age > Duration::hours(self.settings.give_up_after_hours as i64) {
                     let why = format!(
@@ -356,9 +386,16 @@ impl Worker {
                     )
                 } else {
                     let delay = backoff(&self.settings, m.attempts as u32);
-                    outbox::mark_retry(&mut tx, m.id, &err, now + delay).await?;
+                    outbox::mark_retry(&mut tx, m.id, &err, now + delay, unreachable).await?;
                     tracing::warn!(outbox_id = m.id, attempt = m.attempts + 1, retry_in_s = delay.num_seconds(), error = %err, "outbound mail deferred");
                     tx.commit().await?;
+                    if unreachable {
+                        self.server_down.store(true, Ordering::SeqCst);
+                        return Ok(StepOutcome::Unreachable {
+                            outbox_id: m.id,
+                            error: err,
+                        });
+                    }
                     return Ok(StepOutcome::Retry { outbox_id: m.id });
                 }
             }
@@ -412,30 +449,90 @@ impl Worker {
             .await?;
         }
         tx.commit().await?;
+        if accepted && self.server_down.swap(false, Ordering::SeqCst) {
+            self.release_backoff().await?;
+        }
         Ok(outcome)
     }
 
-    /// Sends until nothing is due (for `demo`).
+    /// Gives up the lease of an abandoned send, so the next start need not wait it out.
+    /// Where interrupted sends are looked up in the sent folder, it is left in doubt for
+    /// that search instead (the server may have accepted it before going silent).
+    async fn abandon(&self, id: i64) {
+        let released = async {
+            let mut conn = self.store.pool().acquire().await?;
+            if self.hold_in_doubt {
+                outbox::expire_lease(&mut conn, id, Utc::now()).await
+            } else {
+                outbox::release_lease(&mut conn, id).await
+            }
+        };
+        if let Err(e) = released.await {
+            tracing::warn!(outbox_id = id, error = %e, "cannot give up the lease; the message goes again when it expires");
+        }
+    }
+
+    /// The server accepted mail: what waited for it to come back is due now.
+    async fn release_backoff(&self) -> Result<(), StoreError> {
+        let mut tx = self.store.begin_write().await?;
+        let n = outbox::release_backoff(&mut tx, Utc::now()).await?;
+        tx.commit().await?;
+        if n > 0 {
+            tracing::info!(released = n, "SMTP server accepts mail again; messages deferred while it was unreachable are due now");
+        }
+        Ok(())
+    }
+
+    /// Sends until nothing is due (for `demo` and `outbound flush`), or until the
+    /// server turns out unreachable: the rest then waits, instead of each message
+    /// waiting out the time limit in turn.
     pub async fn drain(&self) -> Result<Vec<StepOutcome>, StoreError> {
         let mut out = Vec::new();
         loop {
             match self.send_next().await? {
                 StepOutcome::Idle => return Ok(out),
+                o @ StepOutcome::Unreachable { .. } => {
+                    out.push(o);
+                    return Ok(out);
+                }
                 o => out.push(o),
             }
         }
     }
 
-    /// Runs until `shutdown` turns true; the send in hand is always finished first.
+    /// Runs until `shutdown` turns true. The send in hand gets a few seconds to
+    /// finish; one still waiting for a server after that is abandoned (its lease
+    /// expires and it goes again later, with the same Message-ID).
     pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
+        const GRACE: StdDuration = StdDuration::from_secs(5);
         let idle = StdDuration::from_millis(self.settings.poll_interval_ms.max(50));
         let mut failures = 0u32;
         loop {
             if *shutdown.borrow() {
                 break;
             }
-            let wait = match self.send_next().await {
+            let step = self.send_next();
+            tokio::pin!(step);
+            let result = tokio::select! {
+                r = &mut step => r,
+                _ = shutdown.changed() => match tokio::time::timeout(GRACE, &mut step).await {
+                    Ok(r) => r,
+                    Err(_) => {
+                        let id = self.in_hand.lock().ok().and_then(|g| *g);
+                        tracing::warn!(outbox_id = ?id, grace_s = GRACE.as_secs(), "shutdown: the send in hand did not finish in time and is abandoned; it is sent again at the next start, with the same Message-ID");
+                        if let Some(id) = id {
+                            self.abandon(id).await;
+                        }
+                        break;
+                    }
+                },
+            };
+            let wait = match result {
                 Ok(StepOutcome::Idle) => {
+                    failures = 0;
+                    idle
+                }
+                Ok(StepOutcome::Unreachable { .. }) => {
                     failures = 0;
                     idle
                 }

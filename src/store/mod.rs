@@ -78,6 +78,9 @@ impl Store {
                 std::fs::create_dir_all(parent).map_err(|e| unavailable(sqlx::Error::Io(e)))?;
             }
         }
+        let file = opts.get_filename().display().to_string();
+        let lock_path =
+            (!file.is_empty() && file != ":memory:").then(|| format!("{file}.migrate-lock"));
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
             .acquire_timeout(Duration::from_secs(15))
@@ -104,7 +107,28 @@ impl Store {
             .connect_with(opts)
             .await
             .map_err(unavailable)?;
-        MIGRATOR.run(&pool).await?;
+        // Two processes opening a new database at once (`run` starting while a CLI
+        // command runs) would both apply the first migration: sqlx takes no lock on
+        // SQLite, so a file lock beside the database serialises them.
+        let lock = match lock_path {
+            Some(path) => {
+                let file = std::fs::OpenOptions::new()
+                    .create(true)
+                    .truncate(false)
+                    .write(true)
+                    .open(&path)
+                    .map_err(|e| unavailable(sqlx::Error::Io(e)))?;
+                let locked = tokio::task::spawn_blocking(move || file.lock().map(|()| file))
+                    .await
+                    .map_err(|e| unavailable(sqlx::Error::Io(std::io::Error::other(e))))?
+                    .map_err(|e| unavailable(sqlx::Error::Io(e)))?;
+                Some(locked)
+            }
+            None => None,
+        };
+        let migrated = MIGRATOR.run(&pool).await;
+        drop(lock);
+        migrated?;
         Ok(Self { pool })
     }
 

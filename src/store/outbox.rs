@@ -271,21 +271,69 @@ pub async fn mark_sent(
     Ok(())
 }
 
+/// Defers a message to `next_attempt`; `unreachable`: because the server could not be
+/// reached (see [`release_backoff`]), not because of this message.
 pub async fn mark_retry(
     conn: &mut SqliteConnection,
     id: i64,
     error: &str,
     next_attempt: DateTime<Utc>,
+    unreachable: bool,
 ) -> Result<(), StoreError> {
     sqlx::query(
-        "update outbox set attempts = attempts + 1, last_error = ?, next_attempt_at = ?, lease_until = null where id = ?",
+        "update outbox set attempts = attempts + 1, last_error = ?, next_attempt_at = ?, lease_until = null, deferred_unreachable = ? where id = ?",
     )
     .bind(error)
     .bind(ts(next_attempt))
+    .bind(unreachable)
     .bind(id)
     .execute(&mut *conn)
     .await?;
     Ok(())
+}
+
+/// Gives up the lease of a message whose send was abandoned (shutdown while the
+/// server had not answered): the next start sends it again at once, same bytes.
+/// Ends the lease of a send abandoned mid-way now, leaving it in doubt (the server may
+/// have accepted it): the sent-folder search decides whether it goes again.
+pub async fn expire_lease(
+    conn: &mut SqliteConnection,
+    id: i64,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "update outbox set lease_until = ?, doubt_checked = 0 where id = ? and status = 'pending' and lease_until is not null",
+    )
+    .bind(ts(now))
+    .bind(id)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+pub async fn release_lease(conn: &mut SqliteConnection, id: i64) -> Result<(), StoreError> {
+    sqlx::query("update outbox set lease_until = null where id = ? and status = 'pending'")
+        .bind(id)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+/// The server accepts mail again: every pending message deferred because it could not
+/// be reached is due now, instead of each waiting out its own back-off. Returns how many.
+pub async fn release_backoff(
+    conn: &mut SqliteConnection,
+    now: DateTime<Utc>,
+) -> Result<u64, StoreError> {
+    Ok(sqlx::query(
+        "update outbox set next_attempt_at = ?, deferred_unreachable = 0
+         where status = 'pending' and deferred_unreachable = 1 and next_attempt_at > ?",
+    )
+    .bind(ts(now))
+    .bind(ts(now))
+    .execute(&mut *conn)
+    .await?
+    .rows_affected())
 }
 
 pub async fn mark_failed(

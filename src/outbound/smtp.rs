@@ -1,0 +1,364 @@
+//! The SMTP client: our own TCP connection with TCP_NODELAY (lettre writes the final
+//! `\r\n.\r\n` of a message as a write of its own; with Nagle's algorithm and the
+//! server's delayed ACK it waited ~40 ms), lettre's protocol code over it, and a time
+//! limit on every step and on the whole send.
+
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use lettre::address::Envelope;
+use lettre::transport::smtp::authentication::{Credentials, DEFAULT_MECHANISMS};
+#[allow(deprecated)]
+use lettre::transport::smtp::client::AsyncNetworkStream;
+use lettre::transport::smtp::client::{AsyncSmtpConnection, AsyncTokioStream, TlsParameters};
+use lettre::transport::smtp::commands::{Data, Mail, Rcpt};
+use lettre::transport::smtp::extension::{ClientId, Extension, MailBodyParameter, MailParameter};
+use lettre::transport::smtp::response::Response;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
+
+use super::net::{await_plain_greeting, error_chain, explain_tls};
+use crate::config::Security;
+
+/// Why a send did not go through.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SmtpFailure {
+    /// 5xx: the server refused it for good.
+    Permanent(String),
+    /// A 4xx for this message (a recipient, its size): try it again later.
+    Temporary(String),
+    /// The server could not be reached or stopped answering (no connection, a
+    /// timeout, 421, a broken connection): try again later, and as soon as any
+    /// other message gets through.
+    Unreachable(String),
+}
+
+impl SmtpFailure {
+    pub fn text(&self) -> &str {
+        match self {
+            SmtpFailure::Permanent(e) | SmtpFailure::Temporary(e) | SmtpFailure::Unreachable(e) => {
+                e
+            }
+        }
+    }
+
+    /// Before a message is under way, any temporary failure is the server's.
+    fn server_wide(self) -> Self {
+        match self {
+            SmtpFailure::Temporary(e) => SmtpFailure::Unreachable(e),
+            other => other,
+        }
+    }
+}
+
+/// Connection settings for one SMTP server; each send opens its own connection.
+#[derive(Clone)]
+pub struct SmtpClient {
+    host: String,
+    port: u16,
+    security: Security,
+    tls: Option<TlsParameters>,
+    credentials: Option<Credentials>,
+    /// The limit of each step: connect, greeting and EHLO, TLS, AUTH, each command.
+    step: Duration,
+    hello: ClientId,
+}
+
+/// An accepted message: the server's reply, and the connection still to be closed.
+pub struct Accepted {
+    pub reply: String,
+    conn: AsyncSmtpConnection,
+    step: Duration,
+}
+
+impl Accepted {
+    /// Says QUIT in the background: the message is already accepted, and nothing
+    /// may stand between the server's acceptance and marking it sent.
+    pub fn close_later(self) {
+        let (mut conn, step) = (self.conn, self.step);
+        tokio::spawn(async move {
+            let _ = tokio::time::timeout(step, conn.quit()).await;
+        });
+    }
+}
+
+impl SmtpClient {
+    pub fn new(
+        host: &str,
+        port: u16,
+        security: Security,
+        tls: Option<TlsParameters>,
+        credentials: Option<Credentials>,
+        step: Duration,
+    ) -> Self {
+        Self {
+            host: host.to_string(),
+            port,
+            security,
+            tls,
+            credentials,
+            step: step.max(Duration::from_secs(1)),
+            hello: ClientId::default(),
+        }
+    }
+
+    fn addr(&self) -> String {
+        format!("{}:{}", self.host, self.port)
+    }
+
+    /// The time to transmit `size` bytes at a slow 256 KiB/s.
+    fn transmit_allowance(size: usize) -> Duration {
+        Duration::from_secs((size / (256 * 1024)) as u64)
+    }
+
+    /// Sends one message. `Ok` only on the server's 250 to the final dot.
+    pub async fn send(&self, envelope: &Envelope, raw: &[u8]) -> Result<Accepted, SmtpFailure> {
+        // Every step of the connection, MAIL, RCPT, DATA and the message: a last
+        // bound in case a step's own limit were ever missed.
+        let steps = 9 + envelope.to().len() as u32;
+        let limit = self.step * steps + Self::transmit_allowance(raw.len());
+        let attempt = async {
+            let mut conn = self.connect().await?;
+            let resp = self.transfer(&mut conn, envelope, raw).await?;
+            Ok(Accepted {
+                reply: format!(
+                    "{} {}",
+                    resp.code(),
+                    resp.message().collect::<Vec<_>>().join(" ")
+                ),
+                conn,
+                step: self.step,
+            })
+        };
+        match tokio::time::timeout(limit, attempt).await {
+            Ok(r) => r,
+            Err(_) => Err(SmtpFailure::Unreachable(format!(
+                "sending through SMTP server {} took over {} s; given up for now",
+                self.addr(),
+                limit.as_secs()
+            ))),
+        }
+    }
+
+    /// MAIL FROM, RCPT TO for each recipient, DATA and the message, each within its
+    /// limit (the message: the step limit plus time to transmit it).
+    async fn transfer(
+        &self,
+        conn: &mut AsyncSmtpConnection,
+        envelope: &Envelope,
+        raw: &[u8],
+    ) -> Result<Response, SmtpFailure> {
+        let mut params = Vec::new();
+        let non_ascii = envelope
+            .from()
+            .into_iter()
+            .chain(envelope.to())
+            .any(|a| !AsRef::<str>::as_ref(a).is_ascii());
+        if non_ascii {
+            if !conn.server_info().supports_feature(Extension::SmtpUtfEight) {
+                return Err(SmtpFailure::Temporary(format!(
+                    "SMTP server {} does not offer SMTPUTF8, needed for a non-ASCII address",
+                    self.addr()
+                )));
+            }
+            params.push(MailParameter::SmtpUtfEight);
+        }
+        if !raw.is_ascii() {
+            if !conn.server_info().supports_feature(Extension::EightBitMime) {
+                return Err(SmtpFailure::Temporary(format!(
+                    "SMTP server {} does not offer 8BITMIME, needed for this message",
+                    self.addr()
+                )));
+            }
+            params.push(MailParameter::Body(MailBodyParameter::EightBitMime));
+        }
+        self.command(
+            conn,
+            "MAIL FROM",
+            Mail::new(envelope.from().cloned(), params),
+        )
+        .await?;
+        for to in envelope.to() {
+            self.command(conn, "RCPT TO", Rcpt::new(to.clone(), Vec::new()))
+                .await?;
+        }
+        self.command(conn, "DATA", Data).await?;
+        let limit = self.step + Self::transmit_allowance(raw.len());
+        match tokio::time::timeout(limit, conn.message(raw)).await {
+            Ok(r) => r.map_err(|e| self.failure(&e)),
+            Err(_) => Err(SmtpFailure::Unreachable(format!(
+                "SMTP server {} did not answer the message within {} s (outcome unknown; it is sent again with the same Message-ID)",
+                self.addr(),
+                limit.as_secs()
+            ))),
+        }
+    }
+
+    async fn command<C: std::fmt::Display>(
+        &self,
+        conn: &mut AsyncSmtpConnection,
+        what: &str,
+        command: C,
+    ) -> Result<Response, SmtpFailure> {
+        self.timed(what, conn.command(command))
+            .await?
+            .map_err(|e| self.failure(&e))
+    }
+
+    /// Connects, says hello and NOOP, and QUIT (for `check-config`).
+    pub async fn test_connection(&self) -> Result<(), String> {
+        let check = async {
+            let mut conn = self.connect().await.map_err(|f| f.text().to_string())?;
+            let noop = self.timed("NOOP", conn.test_connected()).await;
+            let _ = tokio::time::timeout(self.step, conn.quit()).await;
+            match noop {
+                Ok(true) => Ok(()),
+                Ok(false) => Err("the server did not answer NOOP".to_string()),
+                Err(f) => Err(f.text().to_string()),
+            }
+        };
+        match tokio::time::timeout(self.step * 6, check).await {
+            Ok(r) => r,
+            Err(_) => Err(format!(
+                "no complete answer within {} s",
+                (self.step * 6).as_secs()
+            )),
+        }
+    }
+
+    async fn timed<T>(
+        &self,
+        what: &str,
+        fut: impl std::future::Future<Output = T>,
+    ) -> Result<T, SmtpFailure> {
+        tokio::time::timeout(self.step, fut).await.map_err(|_| {
+            SmtpFailure::Unreachable(format!(
+                "SMTP server {} did not answer {what} within {} s",
+                self.addr(),
+                self.step.as_secs()
+            ))
+        })
+    }
+
+    fn failure(&self, e: &lettre::transport::smtp::Error) -> SmtpFailure {
+        let text = format!("SMTP server {}: {}", self.addr(), error_chain(e));
+        let text = if e.is_tls() || text.contains("certificate") {
+            explain_tls(&text)
+        } else {
+            text
+        };
+        let code = e.status().map(|c| c.to_string());
+        if e.is_permanent() {
+            SmtpFailure::Permanent(text)
+        } else if (e.is_transient() && code.as_deref() != Some("421")) || e.is_client() {
+            SmtpFailure::Temporary(text)
+        } else {
+            SmtpFailure::Unreachable(text)
+        }
+    }
+
+    /// TCP (no Nagle delay), TLS if `tls`, greeting and EHLO, STARTTLS if
+    /// `starttls`, AUTH if credentials are set; each step within its limit.
+    async fn connect(&self) -> Result<AsyncSmtpConnection, SmtpFailure> {
+        let addr = self.addr();
+        let tcp = self
+            .timed(
+                "the connection",
+                TcpStream::connect((self.host.as_str(), self.port)),
+            )
+            .await?
+            .map_err(|e| {
+                SmtpFailure::Unreachable(format!("cannot connect to SMTP server {addr}: {e}"))
+            })?;
+        tcp.set_nodelay(true).map_err(|e| {
+            SmtpFailure::Unreachable(format!(
+                "cannot set TCP_NODELAY on the connection to {addr}: {e}"
+            ))
+        })?;
+        let stream: Box<dyn AsyncTokioStream> = match (&self.security, &self.tls) {
+            (Security::Tls, Some(params)) => {
+                #[allow(deprecated)]
+                let mut s = AsyncNetworkStream::use_existing_tokio1(Box::new(tcp));
+                self.timed("the TLS handshake", s.upgrade_tls(params.clone()))
+                    .await?
+                    .map_err(|e| self.failure(&e).server_wide())?;
+                Box::new(TlsOverTcp(s))
+            }
+            // STARTTLS begins in plain text too: a TLS port is recognised either way.
+            (Security::None | Security::Starttls, _) => {
+                await_plain_greeting(&tcp, &self.host, self.port, self.step)
+                    .await
+                    .map_err(|e| SmtpFailure::Unreachable(format!("SMTP server {addr}: {e}")))?;
+                Box::new(tcp)
+            }
+            (Security::Tls, None) => Box::new(tcp),
+        };
+        let mut conn = self
+            .timed(
+                "the greeting and EHLO",
+                AsyncSmtpConnection::connect_with_transport(stream, &self.hello),
+            )
+            .await?
+            .map_err(|e| self.failure(&e).server_wide())?;
+        if let (Security::Starttls, Some(params)) = (&self.security, &self.tls) {
+            self.timed("STARTTLS", conn.starttls(params.clone(), &self.hello))
+                .await?
+                .map_err(|e| self.failure(&e).server_wide())?;
+        }
+        if let Some(credentials) = &self.credentials {
+            self.timed("AUTH", conn.auth(DEFAULT_MECHANISMS, credentials))
+                .await?
+                .map_err(|e| self.failure(&e).server_wide())?;
+        }
+        Ok(conn)
+    }
+}
+
+/// lettre's TLS stream (futures-io) seen as a tokio stream, so that a connection we
+/// opened and wrapped in TLS ourselves can be handed to lettre.
+#[allow(deprecated)]
+#[derive(Debug)]
+struct TlsOverTcp(AsyncNetworkStream);
+
+impl AsyncRead for TlsOverTcp {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let dst = buf.initialize_unfilled();
+        match futures::io::AsyncRead::poll_read(Pin::new(&mut self.get_mut().0), cx, dst) {
+            Poll::Ready(Ok(n)) => {
+                buf.advance(n);
+                Poll::Ready(Ok(()))
+            }
+            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+impl AsyncWrite for TlsOverTcp {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        futures::io::AsyncWrite::poll_write(Pin::new(&mut self.get_mut().0), cx, buf)
+    }
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        futures::io::AsyncWrite::poll_flush(Pin::new(&mut self.get_mut().0), cx)
+    }
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        futures::io::AsyncWrite::poll_close(Pin::new(&mut self.get_mut().0), cx)
+    }
+}
+
+impl AsyncTokioStream for TlsOverTcp {
+    fn peer_addr(&self) -> io::Result<SocketAddr> {
+        self.0.peer_addr()
+    }
+}
