@@ -3,7 +3,7 @@
 //! 200 times with IDLE, and on a Dovecot that offers no IDLE, MOVE or UIDPLUS (polling,
 //! COPY + \Deleted + EXPUNGE), where a message another client flagged \Deleted before
 //! the gateway stored it is stored, not expunged unread, and nothing lands twice in
-//! the processed folder.
+//! the processed folder, even when the gateway is killed between COPY and EXPUNGE.
 
 mod common;
 
@@ -144,5 +144,39 @@ async fn without_idle_move_or_uidplus_nothing_is_stranded_lost_or_doubled() {
         2 * n + 2,
         "each message once in the processed folder"
     );
+    assert!(gw.terminate().success());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kill_between_copy_and_expunge_leaves_one_copy_in_processed() {
+    let stack = &MailStack::start_plain_imap();
+    let mut gw = Gateway::new(stack, Wire::Plain, "");
+    let (_, raw) = report("copy@agency.test", &gw.soc, "Copied once", "A phish.");
+    common::mailbox::append(stack, &gw.soc, "INBOX", &raw).await;
+    // Without MOVE: killed after the COPY, before \Deleted and EXPUNGE.
+    gw.start(&[
+        ("IGW_FAILPOINT", "after-copy"),
+        ("IGW_IMAP__POLL_INTERVAL_SECS", "1"),
+    ]);
+    gw.wait_log("IGW_FAILPOINT after-copy reached", Duration::from_secs(30));
+    gw.kill();
+    assert_eq!(fetch_all(stack, &gw.soc, "Processed").await.len(), 1);
+    gw.start(&[("IGW_IMAP__POLL_INTERVAL_SECS", "1")]);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !fetch_all(stack, &gw.soc, "INBOX").await.is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "still in the inbox:\n{}",
+            gw.log_text()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(
+        fetch_all(stack, &gw.soc, "Processed").await.len(),
+        1,
+        "copied once, not again after the restart"
+    );
+    assert_eq!(gw.cases().len(), 1);
     assert!(gw.terminate().success());
 }

@@ -621,6 +621,7 @@ impl Poller {
             let mut tx = store.begin_write().await?;
             attempts::mark_copied(&mut tx, mailbox, uid_validity, uid, Utc::now()).await?;
             tx.commit().await.map_err(StoreError::from)?;
+            failpoint("after-copy");
         }
         timed(async {
             s.uid_store(&set, "+FLAGS.SILENT (\\Deleted)")
