@@ -354,11 +354,36 @@ fn failpoint_on_marker(raw: &[u8]) {
 pub struct Poller {
     pipeline: Pipeline,
     cfg: ImapConfig,
+    /// Attempts at a message (UIDVALIDITY, UID) that this process survived but could
+    /// not take off the stored count (the database refused the write, as when the disk
+    /// is full): they are not deaths, so they do not make a message poison.
+    survived: std::sync::Mutex<std::collections::HashMap<(u32, u32), i64>>,
 }
 
 impl Poller {
     pub fn new(pipeline: Pipeline, cfg: ImapConfig) -> Self {
-        Self { pipeline, cfg }
+        Self {
+            pipeline,
+            cfg,
+            survived: Default::default(),
+        }
+    }
+
+    fn survived(&self, key: (u32, u32)) -> i64 {
+        self.survived
+            .lock()
+            .map(|m| m.get(&key).copied().unwrap_or(0))
+            .unwrap_or(0)
+    }
+
+    fn note_survived(&self, key: (u32, u32), stored: bool) {
+        if let Ok(mut m) = self.survived.lock() {
+            if stored {
+                m.remove(&key);
+            } else {
+                *m.entry(key).or_insert(0) += 1;
+            }
+        }
     }
 
     /// Runs until `shutdown`; reconnects with exponential back-off after any failure.
@@ -499,9 +524,14 @@ impl Poller {
             return renew;
         }
         let next = match self.pipeline.store().pool().acquire().await {
-            Ok(mut conn) => outbox::next_lease_end(&mut conn).await.ok().flatten(),
+            Ok(mut conn) => outbox::next_lease_end(&mut conn, Utc::now())
+                .await
+                .ok()
+                .flatten(),
             Err(_) => None,
         };
+        // A lease already run out is one the search could not settle (it is tried
+        // again at the next renewal): only a lease still running shortens the wait.
         match next {
             Some(t) => {
                 let secs = (t - Utc::now()).num_milliseconds().max(0) as u64 / 1000 + 1;
@@ -572,7 +602,8 @@ impl Poller {
             n
         };
         let limit = i64::from(self.cfg.max_attempts.max(1));
-        let result = if started > limit {
+        let key = (uid_validity, uid);
+        let result = if started - self.survived(key) > limit {
             let reason = format!(
                 "intake stopped {} times while reading this message (the process died each time: a crash, a kill or running out of memory); stored unread ([imap] max_attempts)",
                 started - 1
@@ -588,9 +619,21 @@ impl Poller {
             failpoint_on_marker(&raw);
             self.pipeline.ingest_owned(raw, origin).await
         };
-        let mut conn = self.conn().await?;
-        attempts::end(&mut conn, mailbox, uid_validity, uid, result.is_ok()).await?;
-        Ok(result?.message_row)
+        let stored = result.is_ok();
+        let ended = async {
+            let mut conn = self.conn().await?;
+            attempts::end(&mut conn, mailbox, uid_validity, uid, stored).await?;
+            Ok::<(), ImapError>(())
+        }
+        .await;
+        if ended.is_err() && !stored {
+            self.note_survived(key, false);
+        } else if stored {
+            self.note_survived(key, true);
+        }
+        let row = result?.message_row;
+        ended?;
+        Ok(row)
     }
 
     /// Moves one stored message to the processed folder. Without MOVE: COPY (once,

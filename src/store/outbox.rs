@@ -193,13 +193,15 @@ pub async fn in_doubt(
     .await?)
 }
 
-/// When the next lease of a message being sent runs out, if one is held.
+/// When the next lease still running (after `now`) runs out, if one is.
 pub async fn next_lease_end(
     conn: &mut SqliteConnection,
+    now: DateTime<Utc>,
 ) -> Result<Option<DateTime<Utc>>, StoreError> {
     let t: Option<String> = sqlx::query_scalar(
-        "select min(lease_until) from outbox where status = 'pending' and lease_until is not null and doubt_checked = 0",
+        "select min(lease_until) from outbox where status = 'pending' and lease_until > ? and doubt_checked = 0",
     )
+    .bind(ts(now))
     .fetch_one(&mut *conn)
     .await?;
     Ok(t.as_deref().and_then(super::parse_ts))
