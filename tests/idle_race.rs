@@ -1,7 +1,7 @@
 //! Mail that arrives while the gateway is busy with other mail, on the real Dovecot:
 //! every message is taken in promptly, not left until the next IDLE renewal. Repeated
-//! 200 times with IDLE, and on a Dovecot that offers no IDLE, MOVE or UIDPLUS (polling,
-//! COPY + \Deleted + EXPUNGE), where a message another client flagged \Deleted before
+//! 200 times with IDLE, and 200 times on a Dovecot that offers no IDLE, MOVE or
+//! UIDPLUS (polling, COPY + \Deleted + EXPUNGE), where a message another client flagged \Deleted before
 //! the gateway stored it is stored, not expunged unread, and nothing lands twice in
 //! the processed folder, even when the gateway is killed between COPY and EXPUNGE.
 
@@ -133,7 +133,7 @@ async fn without_idle_move_or_uidplus_nothing_is_stranded_lost_or_doubled() {
         .collect();
     assert!(subjects.contains(&"Flagged".to_string()), "{subjects:?}");
 
-    let n = 50;
+    let n = 200;
     let slowest = pairs(stack, &gw, n).await;
     eprintln!(
         "polling every 1 s, no MOVE/UIDPLUS: slowest of {n} pairs taken in after {slowest:?}"
