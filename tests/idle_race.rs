@@ -1,9 +1,10 @@
 //! Mail that arrives while the gateway is busy with other mail, on the real Dovecot:
 //! every message is taken in promptly, not left until the next IDLE renewal. Repeated
 //! 200 times with IDLE, and 200 times on a Dovecot that offers no IDLE, MOVE or
-//! UIDPLUS (polling, COPY + \Deleted + EXPUNGE), where a message another client flagged \Deleted before
-//! the gateway stored it is stored, not expunged unread, and nothing lands twice in
-//! the processed folder, even when the gateway is killed between COPY and EXPUNGE.
+//! UIDPLUS (polling, COPY + \Deleted + EXPUNGE), where a message another client
+//! flagged \Deleted before the gateway stored it is stored, not expunged unread, and
+//! nothing lands twice in the processed folder, even when the gateway is killed
+//! between COPY and EXPUNGE.
 
 mod common;
 
