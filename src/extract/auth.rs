@@ -107,24 +107,24 @@ pub fn verify(values: &[String], trusted_authserv_id: &str, from_domain: &str) -
     };
     if let Some(d) = results.iter().find(|r| r.method == "dmarc") {
         // DMARC evaluates the RFC 5322.From domain; a result for another domain says
-        // nothing about this message's sender.
+        // nothing about this message's sender. One that names no domain is not taken
+        // on trust: the aligned SPF/DKIM results below decide.
         let from = from_domain.to_ascii_lowercase();
         match prop(d, "header.from") {
-            Some(hf) if hf == from => {}
+            Some(hf) if hf == from => {
+                return match d.result.as_str() {
+                    "pass" => AuthVerdict::Pass("dmarc=pass".into()),
+                    "fail" => AuthVerdict::Fail("dmarc=fail".into()),
+                    other => AuthVerdict::Unknown(format!("dmarc={other}")),
+                };
+            }
             Some(hf) => {
                 return AuthVerdict::Unknown(format!(
                     "dmarc result is for {hf}, not the From domain {from}"
                 ))
             }
-            None => {
-                return AuthVerdict::Unknown("dmarc result names no header.from domain".to_string())
-            }
+            None => {}
         }
-        return match d.result.as_str() {
-            "pass" => AuthVerdict::Pass("dmarc=pass".into()),
-            "fail" => AuthVerdict::Fail("dmarc=fail".into()),
-            other => AuthVerdict::Unknown(format!("dmarc={other}")),
-        };
     }
     for r in &results {
         let domain = match r.method.as_str() {
@@ -218,6 +218,9 @@ mod tests {
         ));
         let h = v("mx.mass.gov; dmarc=pass");
         assert!(!verify(&h, "mx.mass.gov", "dor.state.ma.us").passed());
+        // Without a domain, DMARC is not taken on trust; an aligned DKIM pass counts.
+        let h = v("mx.mass.gov; dkim=pass header.d=dor.state.ma.us; dmarc=pass");
+        assert!(verify(&h, "mx.mass.gov", "dor.state.ma.us").passed());
         let h = v("mx.mass.gov; dmarc=pass header.from=DOR.state.ma.us");
         assert!(verify(&h, "mx.mass.gov", "dor.state.ma.us").passed());
     }
