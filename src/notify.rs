@@ -16,6 +16,7 @@ use crate::outbound::template::local_time as local;
 use crate::outbound::{Outgoing, QueueError, Rendered, Templates};
 use crate::routing::{Audience, Contact, DirectoryHandle};
 use crate::store::cases::{self, CaseRow};
+use crate::store::outbox::{self, NoticeScope};
 use crate::store::{self, parse_ts, NewEvent, Store, StoreError};
 
 /// Outbox kinds of the SCIO thread, in the order they chain.
@@ -211,14 +212,8 @@ impl Notifier {
             .as_deref()
             .or(row.severity_suggested.as_deref())
             .and_then(|s| s.parse().ok());
-        let sender_unverified: Option<String> = sqlx::query_scalar(
-            "select json_extract(detail_json, '$.reason') from events
-             where case_id = ? and kind = 'sender_not_authenticated' order by id limit 1",
-        )
-        .bind(case_id)
-        .fetch_optional(&mut *conn)
-        .await?
-        .flatten();
+        let sender_unverified =
+            store::first_event_text(conn, case_id, "sender_not_authenticated", "reason").await?;
         Ok(Snapshot {
             sender_unverified,
             status: row.status.parse().unwrap_or(Status::New),
@@ -490,13 +485,7 @@ impl Notifier {
         }
         if actor == "system" {
             if let Some(reason) = self.new_case_notice_limited(tx, case_id, now).await? {
-                let told: i64 = sqlx::query_scalar(
-                    "select count(*) from events where case_id = ? and kind = 'scio_notice_rate_limited'",
-                )
-                .bind(case_id)
-                .fetch_one(&mut *tx)
-                .await?;
-                if told == 0 {
+                if store::count_events(tx, case_id, "scio_notice_rate_limited").await? == 0 {
                     tracing::warn!(case_id, %reason, "new-incident notice not sent");
                     store::record_event(
                         tx,
@@ -508,10 +497,7 @@ impl Notifier {
                         ),
                     )
                     .await?;
-                    sqlx::query("update cases set needs_review = 1 where id = ?")
-                        .bind(case_id)
-                        .execute(&mut *tx)
-                        .await?;
+                    cases::flag_for_review(tx, case_id).await?;
                 }
                 return Ok(None);
             }
@@ -556,27 +542,11 @@ impl Notifier {
         case_id: i64,
         now: DateTime<Utc>,
     ) -> Result<Option<String>, StoreError> {
-        let (reporter, agency): (Option<String>, Option<String>) =
-            sqlx::query_as("select lower(reporter_email), agency from cases where id = ?")
-                .bind(case_id)
-                .fetch_one(&mut *conn)
-                .await?;
-        let since = store::ts(now - chrono::Duration::hours(1));
+        let (reporter, agency) = cases::reporter_and_agency(conn, case_id).await?;
+        let since = now - chrono::Duration::hours(1);
         let u = &self.config.updates;
-        // Both columns are ours (never input), so they can be part of the query text.
-        let sql = |column: &str| {
-            format!(
-                "select count(*) from outbox o join cases c on c.id = o.case_id
-                 where o.kind = 'scio_new' and o.status != 'dropped' and o.created_at >= ?
-                 and {column} = ?"
-            )
-        };
         if let Some(r) = reporter {
-            let n: i64 = sqlx::query_scalar(&sql("lower(c.reporter_email)"))
-                .bind(&since)
-                .bind(&r)
-                .fetch_one(&mut *conn)
-                .await?;
+            let n = outbox::new_case_notices_since(conn, NoticeScope::Reporter(&r), since).await?;
             if n >= u.new_case_notices_per_sender_per_hour as i64 {
                 return Ok(Some(format!(
                     "{n} new-incident notices for reports from {r} in the last hour ([updates] new_case_notices_per_sender_per_hour); an analyst decides whether to notify"
@@ -584,11 +554,7 @@ impl Notifier {
             }
         }
         if let Some(a) = agency {
-            let n: i64 = sqlx::query_scalar(&sql("c.agency"))
-                .bind(&since)
-                .bind(&a)
-                .fetch_one(&mut *conn)
-                .await?;
+            let n = outbox::new_case_notices_since(conn, NoticeScope::Agency(&a), since).await?;
             if n >= u.new_case_notices_per_agency_per_hour as i64 {
                 return Ok(Some(format!(
                     "{n} new-incident notices for {a} in the last hour ([updates] new_case_notices_per_agency_per_hour); an analyst decides whether to notify"

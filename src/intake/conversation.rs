@@ -130,17 +130,9 @@ impl Pipeline {
         // tags are sequential, so anyone could walk every case.
         let participant = match (&sender, email.from.as_ref()) {
             (Some(s), Some(from)) => {
-                let (listed, agency): (i64, Option<String>) = sqlx::query_as(
-                    "select (select count(*) from case_participants where case_id = ?1 and address = ?2),
-                            agency
-                     from cases where id = ?1",
-                )
-                .bind(case_id)
-                .bind(s)
-                .fetch_one(&mut *tx)
-                .await?;
-                listed > 0
-                    || agency.is_some_and(|a| self.directory.get().speaks_for(&from.address, &a))
+                let (listed, agency) =
+                    crate::store::cases::participant_and_agency(tx, case_id, s).await?;
+                listed || agency.is_some_and(|a| self.directory.get().speaks_for(&from.address, &a))
             }
             _ => false,
         };

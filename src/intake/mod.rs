@@ -133,21 +133,9 @@ impl Pipeline {
         let hash = content_hash(raw);
 
         let mut tx = self.store.begin_write().await?;
-        if let Origin::Imap {
-            mailbox,
-            uid_validity,
-            uid,
-        } = origin
-        {
-            if let Some(row) = messages::find_by_uid(&mut tx, mailbox, *uid_validity, *uid).await? {
-                tx.commit().await?;
-                return Ok(self.duplicate(row, None, class.kind));
-            }
-        }
         if let Some((row, case_id)) =
-            messages::find_duplicate(&mut tx, email.message_id.as_deref(), &hash).await?
+            stored_before(&mut tx, origin, email.message_id.as_deref(), &hash).await?
         {
-            messages::remember_uid(&mut tx, row, origin).await?;
             let tracking = match case_id {
                 Some(id) => tracking_of(&mut tx, id).await?,
                 None => None,
@@ -269,19 +257,7 @@ impl Pipeline {
         let now = Utc::now();
         let hash = content_hash(raw);
         let mut tx = self.store.begin_write().await?;
-        if let Origin::Imap {
-            mailbox,
-            uid_validity,
-            uid,
-        } = origin
-        {
-            if let Some(row) = messages::find_by_uid(&mut tx, mailbox, *uid_validity, *uid).await? {
-                tx.commit().await?;
-                return Ok(self.duplicate(row, None, MessageKind::Unparseable));
-            }
-        }
-        if let Some((row, _)) = messages::find_duplicate(&mut tx, None, &hash).await? {
-            messages::remember_uid(&mut tx, row, origin).await?;
+        if let Some((row, _)) = stored_before(&mut tx, origin, None, &hash).await? {
             tx.commit().await?;
             return Ok(self.duplicate(row, None, MessageKind::Unparseable));
         }
@@ -809,15 +785,9 @@ async fn bounced_outbox(
         if dsn::verp_token(to, soc).is_none() {
             continue;
         }
-        let found: Option<(Option<i64>, String)> =
-            sqlx::query_as("select case_id, to_json from outbox where from_addr = ?")
-                .bind(to)
-                .fetch_optional(&mut *tx)
-                .await?;
-        let Some((Some(case_id), to_json)) = found else {
+        let Some((Some(case_id), recipients)) = outbox::by_envelope_sender(tx, to).await? else {
             continue;
         };
-        let recipients: Vec<String> = serde_json::from_str(&to_json).unwrap_or_default();
         if let Some(r) = recipients
             .iter()
             .find(|r| failed.contains(&r.to_ascii_lowercase()))
@@ -857,6 +827,31 @@ async fn mark_undeliverable(
         .await?;
     }
     Ok(())
+}
+
+/// The row (and case) of this message when it was stored before: by its IMAP UID, or
+/// by Message-ID and content (then its new UID is remembered).
+async fn stored_before(
+    tx: &mut SqliteConnection,
+    origin: &Origin,
+    message_id: Option<&str>,
+    hash: &str,
+) -> Result<Option<(i64, Option<i64>)>, StoreError> {
+    if let Origin::Imap {
+        mailbox,
+        uid_validity,
+        uid,
+    } = origin
+    {
+        if let Some(row) = messages::find_by_uid(tx, mailbox, *uid_validity, *uid).await? {
+            return Ok(Some((row, None)));
+        }
+    }
+    let found = messages::find_duplicate(tx, message_id, hash).await?;
+    if let Some((row, _)) = found {
+        messages::remember_uid(tx, row, origin).await?;
+    }
+    Ok(found)
 }
 
 /// An event of the gateway's own on `case_id`, caused by the stored message `row`.

@@ -563,3 +563,43 @@ pub async fn counts(conn: &mut SqliteConnection) -> Result<(i64, i64), StoreErro
             .await?,
     )
 }
+
+/// Whether `address` is a recorded participant of the case, and the case's agency.
+pub async fn participant_and_agency(
+    conn: &mut SqliteConnection,
+    case_id: i64,
+    address: &str,
+) -> Result<(bool, Option<String>), StoreError> {
+    let (listed, agency): (i64, Option<String>) = sqlx::query_as(
+        "select (select count(*) from case_participants where case_id = ?1 and address = ?2),
+                agency
+         from cases where id = ?1",
+    )
+    .bind(case_id)
+    .bind(address)
+    .fetch_one(&mut *conn)
+    .await?;
+    Ok((listed > 0, agency))
+}
+
+/// The case's reporter address (lower-cased) and agency.
+pub async fn reporter_and_agency(
+    conn: &mut SqliteConnection,
+    case_id: i64,
+) -> Result<(Option<String>, Option<String>), StoreError> {
+    Ok(
+        sqlx::query_as("select lower(reporter_email), agency from cases where id = ?")
+            .bind(case_id)
+            .fetch_one(&mut *conn)
+            .await?,
+    )
+}
+
+/// Flags the case for an analyst's review.
+pub async fn flag_for_review(conn: &mut SqliteConnection, case_id: i64) -> Result<(), StoreError> {
+    sqlx::query("update cases set needs_review = 1 where id = ?")
+        .bind(case_id)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}

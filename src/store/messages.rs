@@ -374,27 +374,46 @@ pub async fn attachment_data(
     conn: &mut SqliteConnection,
     sha256: &str,
 ) -> Result<Option<Vec<u8>>, StoreError> {
-    let found: Option<(Vec<u8>, i64, i64)> =
-        sqlx::query_as("select data, chunks, size from attachment_blobs where sha256 = ?")
-            .bind(sha256)
-            .fetch_optional(&mut *conn)
-            .await?;
-    let Some((data, chunks, size)) = found else {
-        return Ok(None);
-    };
-    if chunks == 0 {
-        return Ok(Some(data));
-    }
-    let parts: Vec<Vec<u8>> =
+    let head = sqlx::query_as("select data, chunks, size from attachment_blobs where sha256 = ?")
+        .bind(sha256)
+        .fetch_optional(&mut *conn)
+        .await?;
+    let Some(head) = head else { return Ok(None) };
+    let chunks =
         sqlx::query_scalar("select data from attachment_blob_chunks where sha256 = ? order by seq")
-            .bind(sha256)
-            .fetch_all(&mut *conn)
-            .await?;
-    joined(parts, chunks, size, &format!("attachment {sha256}")).map(Some)
+            .bind(sha256);
+    assemble(conn, head, chunks, &format!("attachment {sha256}"))
+        .await
+        .map(Some)
 }
 
-/// Chunks back into one buffer, checking that none is missing.
-fn joined(parts: Vec<Vec<u8>>, chunks: i64, size: i64, what: &str) -> Result<Vec<u8>, StoreError> {
+/// The message's bytes as received (from its chunks, when it was stored in chunks).
+pub async fn raw(conn: &mut SqliteConnection, row: i64) -> Result<Option<Vec<u8>>, StoreError> {
+    let head = sqlx::query_as("select raw, raw_chunks, size from messages where id = ?")
+        .bind(row)
+        .fetch_optional(&mut *conn)
+        .await?;
+    let Some(head) = head else { return Ok(None) };
+    let chunks = sqlx::query_scalar(
+        "select data from message_raw_chunks where message_row_id = ? order by seq",
+    )
+    .bind(row);
+    assemble(conn, head, chunks, &format!("message #{row}"))
+        .await
+        .map(Some)
+}
+
+/// Bytes stored inline, or in `chunks` pieces that `query` reads in order.
+async fn assemble<'q>(
+    conn: &mut SqliteConnection,
+    (inline, chunks, size): (Vec<u8>, i64, i64),
+    query: sqlx::query::QueryScalar<'q, sqlx::Sqlite, Vec<u8>, sqlx::sqlite::SqliteArguments<'q>>,
+    what: &str,
+) -> Result<Vec<u8>, StoreError> {
+    if chunks == 0 {
+        return Ok(inline);
+    }
+    let parts = query.fetch_all(&mut *conn).await?;
     if parts.len() as i64 != chunks {
         return Err(StoreError::Corrupt(format!(
             "{what} should have {chunks} stored chunk(s), has {}",
@@ -406,28 +425,6 @@ fn joined(parts: Vec<Vec<u8>>, chunks: i64, size: i64, what: &str) -> Result<Vec
         out.extend_from_slice(&p);
     }
     Ok(out)
-}
-
-/// The message's bytes as received (from its chunks, when it was stored in chunks).
-pub async fn raw(conn: &mut SqliteConnection, row: i64) -> Result<Option<Vec<u8>>, StoreError> {
-    let found: Option<(Vec<u8>, i64, i64)> =
-        sqlx::query_as("select raw, raw_chunks, size from messages where id = ?")
-            .bind(row)
-            .fetch_optional(&mut *conn)
-            .await?;
-    let Some((raw, chunks, size)) = found else {
-        return Ok(None);
-    };
-    if chunks == 0 {
-        return Ok(Some(raw));
-    }
-    let parts: Vec<Vec<u8>> = sqlx::query_scalar(
-        "select data from message_raw_chunks where message_row_id = ? order by seq",
-    )
-    .bind(row)
-    .fetch_all(&mut *conn)
-    .await?;
-    joined(parts, chunks, size, &format!("message #{row}")).map(Some)
 }
 
 /// Records what intake last saw of a folder; returns the previous UIDVALIDITY if it changed.

@@ -210,3 +210,37 @@ pub async fn record_event(
     .await?;
     Ok(id)
 }
+
+/// How many events of `kind` the case has.
+pub async fn count_events(
+    conn: &mut SqliteConnection,
+    case_id: i64,
+    kind: &str,
+) -> Result<i64, StoreError> {
+    Ok(
+        sqlx::query_scalar("select count(*) from events where case_id = ? and kind = ?")
+            .bind(case_id)
+            .bind(kind)
+            .fetch_one(&mut *conn)
+            .await?,
+    )
+}
+
+/// A text value from the detail of the case's first event of `kind`.
+pub async fn first_event_text(
+    conn: &mut SqliteConnection,
+    case_id: i64,
+    kind: &str,
+    key: &str,
+) -> Result<Option<String>, StoreError> {
+    Ok(sqlx::query_scalar(
+        "select json_extract(detail_json, '$.' || ?) from events
+         where case_id = ? and kind = ? order by id limit 1",
+    )
+    .bind(key)
+    .bind(case_id)
+    .bind(kind)
+    .fetch_optional(&mut *conn)
+    .await?
+    .flatten())
+}

@@ -401,3 +401,45 @@ pub async fn decide_held(
         .await?;
     Ok(case_id)
 }
+
+/// The case and recipients of the outbound message sent with this envelope sender.
+pub async fn by_envelope_sender(
+    conn: &mut SqliteConnection,
+    envelope_from: &str,
+) -> Result<Option<(Option<i64>, Vec<String>)>, StoreError> {
+    let found: Option<(Option<i64>, String)> =
+        sqlx::query_as("select case_id, to_json from outbox where from_addr = ?")
+            .bind(envelope_from)
+            .fetch_optional(&mut *conn)
+            .await?;
+    Ok(found.map(|(case, to)| (case, serde_json::from_str(&to).unwrap_or_default())))
+}
+
+/// Who a "New incident" notice is counted against.
+#[derive(Debug, Clone, Copy)]
+pub enum NoticeScope<'a> {
+    Reporter(&'a str),
+    Agency(&'a str),
+}
+
+/// "New incident" notices queued since `since` for cases of this reporter or agency.
+pub async fn new_case_notices_since(
+    conn: &mut SqliteConnection,
+    scope: NoticeScope<'_>,
+    since: DateTime<Utc>,
+) -> Result<i64, StoreError> {
+    let (column, value) = match scope {
+        NoticeScope::Reporter(r) => ("lower(c.reporter_email)", r.to_lowercase()),
+        NoticeScope::Agency(a) => ("c.agency", a.to_string()),
+    };
+    // `column` is one of the two above, never input.
+    Ok(sqlx::query_scalar(&format!(
+        "select count(*) from outbox o join cases c on c.id = o.case_id
+         where o.kind = 'scio_new' and o.status != 'dropped' and o.created_at >= ?
+         and {column} = ?"
+    ))
+    .bind(ts(since))
+    .bind(value)
+    .fetch_one(&mut *conn)
+    .await?)
+}
