@@ -1,45 +1,15 @@
 //! Field extraction from the reporter's own words: the fill-in block first (labels
 //! with variants), then free text. Every value keeps the line it came from.
 
-use std::collections::BTreeMap;
 use std::sync::LazyLock;
 
 use chrono::{DateTime, Datelike, Duration, FixedOffset, NaiveDate, NaiveTime, TimeZone, Weekday};
 use chrono_tz::America::New_York;
 use regex::Regex;
-use serde::{Deserialize, Serialize};
+
 use serde_json::Value;
 
-/// Where a value was read: which text, which line (1-based), and the line itself.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Source {
-    pub part: String,
-    pub line: usize,
-    pub text: String,
-    /// The stored message (row id) it was read from, once stored.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub message: Option<i64>,
-}
-
-/// One extracted field: its JSON value and where it came from.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct FieldValue {
-    pub value: Value,
-    pub source: Source,
-}
-
-/// Field name → value; names as in incident-fields.md.
-pub type Fields = BTreeMap<String, FieldValue>;
-
-/// A known agency (from the directory file the SOC maintains).
-#[derive(Debug, Clone, Default, Deserialize)]
-pub struct AgencyEntry {
-    pub name: String,
-    #[serde(default)]
-    pub aliases: Vec<String>,
-    #[serde(default)]
-    pub domains: Vec<String>,
-}
+pub use crate::domain::fields::{AgencyEntry, FieldValue, Fields, Source};
 
 /// Inputs besides the text.
 pub struct Context<'a> {

@@ -128,7 +128,7 @@ fn analyze_whole(raw: &[u8], opts: &Options<'_>) -> Analysis {
     let email = parse_inbound(raw);
     let class = classify(&email, raw, opts.own);
     let mut notes = email.parse_notes.clone();
-    let tags = crate::intake::subject_tags(&email.subject, opts.tracking_prefix);
+    let tags = crate::domain::subject_tags(&email.subject, opts.tracking_prefix);
     let kind = match class.kind {
         MessageKind::Report if !tags.is_empty() => MessageKind::Reply,
         MessageKind::Unparseable => MessageKind::Report,

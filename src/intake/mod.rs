@@ -12,7 +12,7 @@ use serde::Serialize;
 use sqlx::SqliteConnection;
 
 use crate::config::Config;
-use crate::domain::{EmailAddress, MessageKind, TrackingId};
+use crate::domain::{subject_tags, EmailAddress, MessageKind, TrackingId};
 use crate::extract::fields::AgencyEntry;
 use crate::extract::report::{self, Analysis};
 use crate::extract::{bounds, content_hash, InboundEmail};
@@ -947,37 +947,7 @@ async fn tracking_of(
     )
 }
 
-/// Every `[PREFIX-YYYY-NNNNNN]` tag in a subject, in order.
-pub fn subject_tags(subject: &str, prefix: &str) -> Vec<TrackingId> {
-    let mut out = Vec::new();
-    let mut rest = subject;
-    while let Some(start) = rest.find('[') {
-        let after = &rest[start + 1..];
-        let Some(end) = after.find(']') else { break };
-        let inner = &after[..end];
-        if let Ok(t) = inner.parse::<TrackingId>() {
-            if t.prefix().eq_ignore_ascii_case(prefix) && !out.contains(&t) {
-                out.push(t);
-            }
-        }
-        rest = &after[end..];
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn finds_tags_in_subjects() {
-        let t = subject_tags(
-            "RE: [SOC-2026-000123] Received: x [SOC-2026-000124] [OTHER-2026-000001]",
-            "SOC",
-        );
-        let s: Vec<String> = t.iter().map(|t| t.to_string()).collect();
-        assert_eq!(s, vec!["SOC-2026-000123", "SOC-2026-000124"]);
-        assert!(subject_tags("[SOC-2026-12]", "SOC").is_empty());
-        assert!(subject_tags("no tags [", "SOC").is_empty());
-    }
 }

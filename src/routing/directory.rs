@@ -35,8 +35,8 @@ use std::path::Path;
 use serde::Deserialize;
 use toml::Spanned;
 
+use crate::domain::fields::AgencyEntry;
 use crate::domain::EmailAddress;
-use crate::extract::fields::AgencyEntry;
 
 /// A directory file could not be used.
 #[derive(Debug, thiserror::Error)]

@@ -1,5 +1,7 @@
 //! Pure domain types: valid by construction, no I/O.
 
+pub mod fields;
+
 use std::fmt;
 use std::str::FromStr;
 
@@ -199,6 +201,24 @@ impl From<EmailAddress> for String {
     }
 }
 
+/// Every `[PREFIX-YYYY-NNNNNN]` tag in a subject, in order.
+pub fn subject_tags(subject: &str, prefix: &str) -> Vec<TrackingId> {
+    let mut out = Vec::new();
+    let mut rest = subject;
+    while let Some(start) = rest.find('[') {
+        let after = &rest[start + 1..];
+        let Some(end) = after.find(']') else { break };
+        let inner = &after[..end];
+        if let Ok(t) = inner.parse::<TrackingId>() {
+            if t.prefix().eq_ignore_ascii_case(prefix) && !out.contains(&t) {
+                out.push(t);
+            }
+        }
+        rest = &after[end..];
+    }
+    out
+}
+
 /// Declares a string-backed enum with `as_str`, `FromStr`, `ALL` and serde in snake_case.
 macro_rules! string_enum {
     ($(#[$meta:meta])* $name:ident, $what:literal, { $($variant:ident => $text:literal),+ $(,)? }) => {
@@ -334,6 +354,18 @@ string_enum!(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn finds_tags_in_subjects() {
+        let t = subject_tags(
+            "RE: [SOC-2026-000123] Received: x [SOC-2026-000124] [OTHER-2026-000001]",
+            "SOC",
+        );
+        let s: Vec<String> = t.iter().map(|t| t.to_string()).collect();
+        assert_eq!(s, vec!["SOC-2026-000123", "SOC-2026-000124"]);
+        assert!(subject_tags("[SOC-2026-12]", "SOC").is_empty());
+        assert!(subject_tags("no tags [", "SOC").is_empty());
+    }
 
     #[test]
     fn tracking_id_round_trips_and_pads() {
