@@ -78,7 +78,7 @@ async fn main() {
     }
     let fill = started.elapsed();
     let (cases, messages) = {
-        let mut c = store.pool().acquire().await.expect("conn");
+        let mut c = store.acquire().await.expect("conn");
         incident_gateway::store::cases::counts(&mut c)
             .await
             .expect("counts")

@@ -278,7 +278,7 @@ impl Actions {
         message: &str,
         now: DateTime<Utc>,
     ) -> Result<(Vec<crate::routing::Contact>, crate::outbound::Rendered), StoreError> {
-        let mut conn = self.store.pool().acquire().await?;
+        let mut conn = self.store.acquire().await?;
         let case = load(&mut conn, id).await?;
         let change = Change {
             message: Some(message.trim().to_string()),

@@ -362,7 +362,7 @@ async fn dispatch(command: Command, config: Config) -> anyhow::Result<ExitCode> 
             command: CasesCommand::List { json, limit },
         } => {
             let store = Store::connect(&config.database_url()).await?;
-            let mut conn = store.pool().acquire().await?;
+            let mut conn = store.acquire().await?;
             let rows = cases::list(&mut conn, limit).await?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&rows)?);
@@ -376,7 +376,7 @@ async fn dispatch(command: Command, config: Config) -> anyhow::Result<ExitCode> 
         } => {
             let tid: TrackingId = id.parse()?;
             let store = Store::connect(&config.database_url()).await?;
-            let mut conn = store.pool().acquire().await?;
+            let mut conn = store.acquire().await?;
             let detail = cases::detail(&mut conn, &tid).await?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&detail)?);
@@ -408,7 +408,7 @@ async fn dispatch(command: Command, config: Config) -> anyhow::Result<ExitCode> 
             command: QuarantineCommand::List { json, limit },
         } => {
             let store = Store::connect(&config.database_url()).await?;
-            let mut conn = store.pool().acquire().await?;
+            let mut conn = store.acquire().await?;
             let rows = messages::quarantine(&mut conn, limit).await?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&rows)?);
@@ -611,7 +611,7 @@ async fn demo(config: Config, dir: &Path) -> anyhow::Result<ExitCode> {
             .filter(|o| matches!(o, crate::outbound::worker::StepOutcome::Sent { .. }))
             .count()
     );
-    let mut conn = service.store.pool().acquire().await?;
+    let mut conn = service.store.acquire().await?;
     for row in outbox::list(&mut conn, None, 1000).await? {
         println!(
             "  #{:<4} {:<8} {:<32} {}",
@@ -932,7 +932,7 @@ async fn outbound(config: Config, command: OutboundCommand) -> anyhow::Result<Ex
             if let Some(s) = &status {
                 s.parse::<crate::domain::OutboxStatus>()?;
             }
-            let mut conn = store.pool().acquire().await?;
+            let mut conn = store.acquire().await?;
             let rows = outbox::list(&mut conn, status.as_deref(), limit).await?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&rows)?);

@@ -13,6 +13,7 @@ pub mod health;
 pub mod intake;
 pub mod notify;
 pub mod outbound;
+pub mod policy;
 pub mod routing;
 pub mod service;
 pub mod store;

@@ -13,6 +13,7 @@ use sqlx::SqliteConnection;
 use crate::config::Config;
 use crate::domain::{EmailAddress, Flag, Severity, Status};
 use crate::outbound::template::local_time as local;
+use crate::policy::Disclosure;
 use crate::outbound::{Outgoing, QueueError, Rendered, Templates};
 use crate::routing::{Audience, Contact, DirectoryHandle};
 use crate::store::cases::{self, CaseRow};
@@ -75,6 +76,7 @@ pub struct Notifier {
     config: Arc<Config>,
     templates: Arc<Templates>,
     directory: DirectoryHandle,
+    disclosure: Disclosure,
 }
 
 /// The case as notifications describe it.
@@ -92,6 +94,7 @@ struct Snapshot {
 impl Notifier {
     pub fn new(config: Arc<Config>, directory: DirectoryHandle) -> Self {
         Self {
+            disclosure: Disclosure::new(config.clone(), directory.clone()),
             config,
             templates: Arc::new(Templates::new()),
             directory,
@@ -103,64 +106,9 @@ impl Notifier {
         &self.templates
     }
 
-    /// The disclosure rule: an address in the allowed domains, anyone the directory
-    /// names, or a participant of the case whose mail passed verification; never an
-    /// address whose local part routes elsewhere (`%`, `!`, quoted), whatever its domain.
-    pub async fn allowed(
-        &self,
-        conn: &mut SqliteConnection,
-        case_id: Option<i64>,
-        address: &EmailAddress,
-    ) -> Result<bool, StoreError> {
-        if let Some(verdict) = self.verdict_without_case(address) {
-            return Ok(verdict);
-        }
-        let Some(case_id) = case_id else {
-            return Ok(false);
-        };
-        let verified: i64 = sqlx::query_scalar(
-            "select count(*) from case_participants
-             where case_id = ? and address = ? and verified_at is not null",
-        )
-        .bind(case_id)
-        .bind(address.as_str().to_lowercase())
-        .fetch_one(&mut *conn)
-        .await?;
-        Ok(verified > 0)
-    }
-
-    /// The parts of the disclosure rule that do not depend on a case.
-    pub fn allowed_without_case(&self, address: &EmailAddress) -> bool {
-        self.verdict_without_case(address).unwrap_or(false)
-    }
-
-    /// What the configuration alone says: `Some(false)` for an address whose local part
-    /// routes elsewhere (the one place that check is made), `Some(true)` for the allowed
-    /// domains and the directory, `None` when only the case's participants can tell.
-    fn verdict_without_case(&self, address: &EmailAddress) -> Option<bool> {
-        if !address.is_plainly_routable() {
-            return Some(false);
-        }
-        let configured = self
-            .config
-            .gateway
-            .allowed_domains
-            .iter()
-            .any(|d| address.in_domain(d))
-            || self.directory.get().contains(address);
-        configured.then_some(true)
-    }
-
-    /// Why mail to `address` is held for an analyst, in words for the outbound list.
-    pub fn hold_reason(address: &EmailAddress) -> String {
-        match address.routing_concern() {
-            Some(concern) => format!(
-                "{address} has {concern}, so its domain cannot vouch for it; an analyst must release it"
-            ),
-            None => format!(
-                "{address} is outside the allowed domains ([gateway] allowed_domains), not in the directory and not a verified participant; an analyst must release it"
-            ),
-        }
+    /// The disclosure rule every notice passes (shared with intake and the worker).
+    pub fn disclosure(&self) -> &Disclosure {
+        &self.disclosure
     }
 
     /// Who hears of a case: its agency's audience, else (a report from a vendor) the
@@ -415,11 +363,7 @@ impl Notifier {
             if audience.to.iter().any(|c| c.address.same_mailbox(cc)) {
                 continue;
             }
-            let hold = if self.allowed(tx, Some(case_id), cc).await? {
-                None
-            } else {
-                Some(Self::hold_reason(cc))
-            };
+            let hold = self.disclosure.hold_for(tx, Some(case_id), cc).await?;
             let to = [Contact {
                 name: None,
                 address: cc.clone(),
@@ -1030,7 +974,7 @@ mod tests {
             Arc::new(config),
             DirectoryHandle::fixed(crate::routing::Directory::default()),
         );
-        let mut conn = store.pool().acquire().await.unwrap();
+        let mut conn = store.acquire().await.unwrap();
         // Participants of case 1 whose mail passed verification (no case row needed).
         sqlx::query("pragma foreign_keys = off")
             .execute(&mut *conn)

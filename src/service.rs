@@ -61,7 +61,7 @@ impl Service {
             self.transport.clone(),
             self.config.outbox.clone(),
         )
-        .with_guard(self.pipeline.notifier().clone())
+        .with_guard(self.pipeline.notifier().disclosure().clone())
         .holding_in_doubt(
             self.config
                 .imap

@@ -286,7 +286,7 @@ async fn nothing_without_login() {
 }
 
 async fn field_value(a: &App, tid: &str, field: &str) -> serde_json::Value {
-    let mut c = a.store.pool().acquire().await.expect("conn");
+    let mut c = a.store.acquire().await.expect("conn");
     let d = incident_gateway::store::cases::detail(&mut c, &tid.parse().expect("tid"))
         .await
         .expect("detail");
@@ -427,7 +427,7 @@ async fn csrf_is_checked_and_an_analyst_edit_is_recorded() {
         "the timeline shows the edit"
     );
     assert!(page.body.contains("analyst:ana"));
-    let mut c = a.store.pool().acquire().await.expect("conn");
+    let mut c = a.store.acquire().await.expect("conn");
     let log = users::audit_log(&mut c, 10).await.expect("audit");
     let actions: Vec<&str> = log.iter().map(|r| r.action.as_str()).collect();
     assert!(actions.contains(&"login"), "{actions:?}");
@@ -451,7 +451,7 @@ async fn logins_are_rate_limited() {
     // Another account is not locked by ana's failures.
     a.add_user("bob", Role::Viewer, "viewer-password-1").await;
     a.login("bob", "viewer-password-1").await;
-    let mut c = a.store.pool().acquire().await.expect("conn");
+    let mut c = a.store.acquire().await.expect("conn");
     let log = users::audit_log(&mut c, 20).await.expect("audit");
     assert_eq!(log.iter().filter(|r| r.action == "login_failed").count(), 5);
     assert_eq!(
@@ -490,7 +490,7 @@ async fn the_login_limit_holds_under_parallel_guesses() {
         checked <= 5,
         "{checked} of 30 parallel guesses had their password checked: {statuses:?}"
     );
-    let mut c = a.store.pool().acquire().await.expect("conn");
+    let mut c = a.store.acquire().await.expect("conn");
     let log = users::audit_log(&mut c, 100).await.expect("audit");
     assert!(log.iter().filter(|r| r.action == "login_failed").count() <= 5);
     assert_eq!(
@@ -658,7 +658,7 @@ Auto-Submitted: auto-replied\r\nMessage-ID: <ooo-1@mass.gov>\r\n\r\nI am away.\r
         r.body
     );
     // The outbox series agree with the table: an acknowledgement for each report.
-    let mut c = a.store.pool().acquire().await.expect("conn");
+    let mut c = a.store.acquire().await.expect("conn");
     let by_status: Vec<(String, i64)> =
         sqlx::query_as("select status, count(*) from outbox group by status")
             .fetch_all(&mut *c)
@@ -1036,7 +1036,7 @@ fn dor_directory(dir: &std::path::Path) -> String {
 }
 
 async fn outbox_kinds(store: &Store) -> Vec<(String, String)> {
-    let mut c = store.pool().acquire().await.expect("conn");
+    let mut c = store.acquire().await.expect("conn");
     sqlx::query_as("select kind, status from outbox order by id")
         .fetch_all(&mut *c)
         .await
@@ -1186,7 +1186,7 @@ async fn case_actions_run_for_analysts_with_csrf_and_are_recorded() {
     }
     assert!(page.body.contains(&escaped("call the ISO <b>first</b>")));
     assert!(page.body.contains("analyst:ana"));
-    let mut c = app.store.pool().acquire().await.expect("conn");
+    let mut c = app.store.acquire().await.expect("conn");
     let audited: Vec<String> = sqlx::query_scalar(
         "select action from audit where username = 'ana' and case_id is not null order by id",
     )

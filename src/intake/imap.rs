@@ -510,7 +510,6 @@ impl Poller {
         Ok(self
             .pipeline
             .store()
-            .pool()
             .acquire()
             .await
             .map_err(StoreError::from)?)
@@ -523,7 +522,7 @@ impl Poller {
         if self.cfg.sent_mailbox.is_none() {
             return renew;
         }
-        let next = match self.pipeline.store().pool().acquire().await {
+        let next = match self.pipeline.store().acquire().await {
             Ok(mut conn) => outbox::next_lease_end(&mut conn, Utc::now())
                 .await
                 .ok()

@@ -552,11 +552,11 @@ impl Pipeline {
                 references.push(mid.clone());
             }
         }
-        let hold = if self.notifier.allowed(tx, case_id, &to.address).await? {
-            None
-        } else {
-            Some(Notifier::hold_reason(&to.address))
-        };
+        let hold = self
+            .notifier
+            .disclosure()
+            .hold_for(tx, case_id, &to.address)
+            .await?;
         let recipients = [(to.name.clone(), to.address.clone())];
         let outgoing = Outgoing {
             case_id,
@@ -703,7 +703,7 @@ impl Pipeline {
     }
 
     fn recipient_allowed(&self, a: &EmailAddress) -> bool {
-        self.notifier.allowed_without_case(a)
+        self.notifier.disclosure().allowed_without_case(a)
     }
 }
 

@@ -14,6 +14,7 @@ use tokio::sync::watch;
 
 use super::smtp::{SmtpClient, SmtpFailure};
 use crate::config::{Config, OutboxConfig, Security, SmtpConfig};
+use crate::policy::Disclosure;
 use crate::store::{self, outbox, NewEvent, Store, StoreError};
 
 /// Setting up the transport failed (bad CA file, bad TLS settings).
@@ -180,7 +181,7 @@ pub struct Worker {
     settings: OutboxConfig,
     /// The disclosure rule, checked again at send time (the directory may have changed,
     /// or a code path may have queued without checking). `None`: no check (tests).
-    guard: Option<crate::notify::Notifier>,
+    guard: Option<Disclosure>,
     /// A message whose earlier send was interrupted waits for the sent-folder search
     /// (`[imap] sent_mailbox`, done by intake) instead of going out again at once.
     hold_in_doubt: bool,
@@ -213,7 +214,7 @@ impl Worker {
 
     /// Checks every recipient against the disclosure rule before sending; a message an
     /// analyst did not release goes back to review instead of out.
-    pub fn with_guard(mut self, guard: crate::notify::Notifier) -> Self {
+    pub fn with_guard(mut self, guard: Disclosure) -> Self {
         self.guard = Some(guard);
         self
     }
@@ -223,7 +224,7 @@ impl Worker {
         let now = Utc::now();
         let lease = Duration::seconds(self.settings.lease_secs.clamp(1, 86_400) as i64);
         let leased = {
-            let mut conn = self.store.pool().acquire().await?;
+            let mut conn = self.store.acquire().await?;
             outbox::lease_next(&mut conn, now, lease, self.hold_in_doubt).await?
         };
         let Some(m) = leased else {
@@ -330,7 +331,7 @@ impl Worker {
                 Some(a) => {
                     let c = match &mut conn {
                         Some(c) => c,
-                        None => conn.insert(self.store.pool().acquire().await?),
+                        None => conn.insert(self.store.acquire().await?),
                     };
                     guard.allowed(c, m.case_id, a).await?
                 }
@@ -460,7 +461,7 @@ impl Worker {
     /// that search instead (the server may have accepted it before going silent).
     async fn abandon(&self, id: i64) {
         let released = async {
-            let mut conn = self.store.pool().acquire().await?;
+            let mut conn = self.store.acquire().await?;
             if self.hold_in_doubt {
                 outbox::expire_lease(&mut conn, id, Utc::now()).await
             } else {

@@ -7,7 +7,7 @@ use sqlx::SqliteConnection;
 use super::messages::{self, MessageRow};
 use super::outbox::{self, OutboxRow};
 use super::{ts, StoreError};
-use crate::domain::{Flag, TrackingId};
+use crate::domain::{EmailAddress, Flag, TrackingId};
 
 /// Takes the next number of `prefix` for `year`. Numbers only grow, so none is reused.
 pub async fn next_tracking_id(
@@ -593,6 +593,23 @@ pub async fn reporter_and_agency(
             .fetch_one(&mut *conn)
             .await?,
     )
+}
+
+/// Whether `address` took part in the case with mail that passed verification.
+pub async fn is_verified_participant(
+    conn: &mut SqliteConnection,
+    case_id: i64,
+    address: &EmailAddress,
+) -> Result<bool, StoreError> {
+    let n: i64 = sqlx::query_scalar(
+        "select count(*) from case_participants
+         where case_id = ? and address = ? and verified_at is not null",
+    )
+    .bind(case_id)
+    .bind(address.as_str().to_lowercase())
+    .fetch_one(&mut *conn)
+    .await?;
+    Ok(n > 0)
 }
 
 /// Flags the case for an analyst's review.

@@ -472,7 +472,7 @@ mod tests {
         let url = format!("sqlite://{}", dir.path().join("t.db").display());
         let store = crate::store::Store::connect(&url).await.expect("store");
         let raw = vec![b'x'; 4 << 20];
-        let mut conn = store.pool().acquire().await.expect("conn");
+        let mut conn = store.acquire().await.expect("conn");
         let origin = Origin::Imap {
             mailbox: "INBOX".into(),
             uid_validity: 1,
@@ -510,7 +510,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let url = format!("sqlite://{}", dir.path().join("t.db").display());
         let store = crate::store::Store::connect(&url).await.expect("store");
-        let mut conn = store.pool().acquire().await.expect("conn");
+        let mut conn = store.acquire().await.expect("conn");
         for len in [10, RAW_CHUNK, RAW_CHUNK + 1, 3 * RAW_CHUNK + 17] {
             let raw: Vec<u8> = (0..len).map(|i| (i * 7 % 251) as u8).collect();
             let row = insert(

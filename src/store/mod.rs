@@ -132,8 +132,17 @@ impl Store {
         Ok(Self { pool })
     }
 
-    pub fn pool(&self) -> &SqlitePool {
-        &self.pool
+    /// A connection for reads (and single statements outside a transaction).
+    pub async fn acquire(&self) -> Result<sqlx::pool::PoolConnection<sqlx::Sqlite>, StoreError> {
+        Ok(self.pool.acquire().await?)
+    }
+
+    /// Whether the database answers (the health check).
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query_scalar::<_, i64>("select 1")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(())
     }
 
     /// A write transaction that takes the write lock at once, so two writers queue on

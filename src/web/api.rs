@@ -146,7 +146,7 @@ async fn list(
     ApiUser(_who): ApiUser,
     Query(f): Query<QueueFilter>,
 ) -> Result<Json<queue::QueuePage>, ApiError> {
-    let mut c = state.store.pool().acquire().await?;
+    let mut c = state.store.acquire().await?;
     Ok(Json(queue::search(&mut c, &f, queue::PER_PAGE).await?))
 }
 
@@ -156,7 +156,7 @@ async fn one(
     Path(id): Path<String>,
 ) -> Result<Json<cases::CaseDetail>, ApiError> {
     let id = tid(&id)?;
-    let mut c = state.store.pool().acquire().await?;
+    let mut c = state.store.acquire().await?;
     Ok(Json(cases::detail(&mut c, &id).await?))
 }
 
@@ -166,7 +166,7 @@ async fn events(
     Path(id): Path<String>,
 ) -> Result<Json<Vec<cases::EventView>>, ApiError> {
     let id = tid(&id)?;
-    let mut c = state.store.pool().acquire().await?;
+    let mut c = state.store.acquire().await?;
     Ok(Json(cases::detail(&mut c, &id).await?.events))
 }
 
@@ -176,7 +176,7 @@ async fn messages(
     Path(id): Path<String>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let id = tid(&id)?;
-    let mut c = state.store.pool().acquire().await?;
+    let mut c = state.store.acquire().await?;
     let d = cases::detail(&mut c, &id).await?;
     Ok(Json(serde_json::json!({
         "inbound": d.messages,
@@ -188,10 +188,7 @@ async fn messages(
 /// `ok` when the database answers and every task of `run` is running (one line per
 /// task follows); 503 when the database does not answer or a task is down.
 pub async fn healthz(State(state): State<AppState>) -> Response {
-    if let Err(e) = sqlx::query_scalar::<_, i64>("select 1")
-        .fetch_one(state.store.pool())
-        .await
-    {
+    if let Err(e) = state.store.ping().await {
         tracing::error!(error = %e, "health check: database unreachable");
         return (StatusCode::SERVICE_UNAVAILABLE, "database unreachable\n").into_response();
     }
@@ -245,7 +242,7 @@ fn family(
 
 /// Prometheus text format (0.0.4).
 pub async fn metrics(State(state): State<AppState>) -> Result<Response, ApiError> {
-    let mut c = state.store.pool().acquire().await?;
+    let mut c = state.store.acquire().await?;
     let m = queue::metrics(&mut c).await?;
     let mut out = String::new();
     family(

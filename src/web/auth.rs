@@ -116,7 +116,6 @@ async fn identify(
     let now = Utc::now();
     let mut conn = state
         .store
-        .pool()
         .acquire()
         .await
         .map_err(crate::store::StoreError::from)?;
@@ -419,7 +418,6 @@ pub async fn login(
     tx.commit().await.map_err(crate::store::StoreError::from)?;
     let mut conn = state
         .store
-        .pool()
         .acquire()
         .await
         .map_err(crate::store::StoreError::from)?;

@@ -28,7 +28,6 @@ pub(super) fn who_ctx(who: &Who) -> minijinja::Value {
 async fn conn(state: &AppState) -> Result<sqlx::pool::PoolConnection<sqlx::Sqlite>, WebError> {
     Ok(state
         .store
-        .pool()
         .acquire()
         .await
         .map_err(StoreError::from)?)

@@ -1,0 +1,98 @@
+//! Who may receive what: the disclosure rule. Intake's answers, notify's notices and the
+//! outbox worker's check at send time all ask here, so the rule is written once. It
+//! knows nothing of transport: it reads the configuration, the directory and the
+//! case's verified participants (through the store).
+
+use std::sync::Arc;
+
+use sqlx::SqliteConnection;
+
+use crate::config::Config;
+use crate::domain::EmailAddress;
+use crate::routing::DirectoryHandle;
+use crate::store::{cases, StoreError};
+
+/// The disclosure rule, with what it reads.
+#[derive(Clone)]
+pub struct Disclosure {
+    config: Arc<Config>,
+    directory: DirectoryHandle,
+}
+
+impl Disclosure {
+    pub fn new(config: Arc<Config>, directory: DirectoryHandle) -> Self {
+        Self { config, directory }
+    }
+
+    /// The directory this rule reads (reloaded when its file changes).
+    pub fn directory(&self) -> &DirectoryHandle {
+        &self.directory
+    }
+
+    /// An address in the allowed domains, anyone the directory names, or a participant
+    /// of the case whose mail passed verification; never an address whose local part
+    /// routes elsewhere (`%`, `!`, quoted), whatever its domain.
+    pub async fn allowed(
+        &self,
+        conn: &mut SqliteConnection,
+        case_id: Option<i64>,
+        address: &EmailAddress,
+    ) -> Result<bool, StoreError> {
+        if let Some(verdict) = self.verdict_without_case(address) {
+            return Ok(verdict);
+        }
+        match case_id {
+            Some(case_id) => cases::is_verified_participant(conn, case_id, address).await,
+            None => Ok(false),
+        }
+    }
+
+    /// `None` when mail to `address` may go out by itself, else why an analyst must
+    /// release it (the text shown in the outbound list).
+    pub async fn hold_for(
+        &self,
+        conn: &mut SqliteConnection,
+        case_id: Option<i64>,
+        address: &EmailAddress,
+    ) -> Result<Option<String>, StoreError> {
+        Ok(if self.allowed(conn, case_id, address).await? {
+            None
+        } else {
+            Some(hold_reason(address))
+        })
+    }
+
+    /// The parts of the rule that do not depend on a case.
+    pub fn allowed_without_case(&self, address: &EmailAddress) -> bool {
+        self.verdict_without_case(address).unwrap_or(false)
+    }
+
+    /// What the configuration alone says: `Some(false)` for an address whose local part
+    /// routes elsewhere (the one place that check is made), `Some(true)` for the allowed
+    /// domains and the directory, `None` when only the case's participants can tell.
+    fn verdict_without_case(&self, address: &EmailAddress) -> Option<bool> {
+        if !address.is_plainly_routable() {
+            return Some(false);
+        }
+        let configured = self
+            .config
+            .gateway
+            .allowed_domains
+            .iter()
+            .any(|d| address.in_domain(d))
+            || self.directory.get().contains(address);
+        configured.then_some(true)
+    }
+}
+
+/// Why mail to `address` is held for an analyst, in words for the outbound list.
+pub fn hold_reason(address: &EmailAddress) -> String {
+    match address.routing_concern() {
+        Some(concern) => format!(
+            "{address} has {concern}, so its domain cannot vouch for it; an analyst must release it"
+        ),
+        None => format!(
+            "{address} is outside the allowed domains ([gateway] allowed_domains), not in the directory and not a verified participant; an analyst must release it"
+        ),
+    }
+}
