@@ -13,15 +13,13 @@ use sqlx::SqliteConnection;
 use crate::config::Config;
 use crate::domain::{EmailAddress, Flag, Severity, Status};
 use crate::outbound::template::local_time as local;
-use crate::policy::Disclosure;
 use crate::outbound::{Outgoing, QueueError, Rendered, Templates};
+use crate::policy::Disclosure;
 use crate::routing::{Audience, Contact, DirectoryHandle};
 use crate::store::cases::{self, CaseRow};
+use crate::store::notices;
 use crate::store::outbox::{self, NoticeScope};
 use crate::store::{self, parse_ts, NewEvent, Store, StoreError};
-
-/// Outbox kinds of the SCIO thread, in the order they chain.
-pub const SCIO_KINDS: &str = "'scio_new', 'scio_update'";
 
 /// Why an escalation notice goes out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -146,14 +144,10 @@ impl Notifier {
             .await?
             .ok_or_else(|| StoreError::NoSuchCase(format!("#{case_id}")))?;
         let flags = cases::flags(conn, case_id).await?;
-        let fields_json: String = sqlx::query_scalar("select fields_json from cases where id = ?")
-            .bind(case_id)
-            .fetch_one(&mut *conn)
-            .await?;
-        let fields: serde_json::Value = serde_json::from_str(&fields_json).unwrap_or_default();
-        let description = fields
-            .pointer("/description/value")
-            .and_then(|v| v.as_str())
+        let description = cases::fields(conn, case_id)
+            .await?
+            .get("description")
+            .and_then(|f| f.value.as_str())
             .map(first_lines);
         let severity = row
             .severity
@@ -226,14 +220,7 @@ impl Notifier {
         };
         // Leadership, once told of a major incident or data loss, is kept apprised in
         // the thread from then on.
-        let escalated: i64 = sqlx::query_scalar(
-            "select count(*) from case_escalations
-             where case_id = ? and cause in ('major_incident', 'data_loss') and outbox_id is not null",
-        )
-        .bind(case_id)
-        .fetch_one(&mut *conn)
-        .await?;
-        if escalated > 0 {
+        if notices::leadership_told(conn, case_id).await? {
             let dir = self.directory.get();
             let before = audience.to.len();
             for c in &dir.lists.leadership {
@@ -251,13 +238,7 @@ impl Notifier {
                     .push_str("; leadership, kept apprised after the escalation");
             }
         }
-        let thread: Vec<(String, String, String)> = sqlx::query_as(&format!(
-            "select message_id, subject, created_at from outbox
-             where case_id = ? and kind in ({SCIO_KINDS}) and status != 'dropped' order by id"
-        ))
-        .bind(case_id)
-        .fetch_all(&mut *conn)
-        .await?;
+        let thread = notices::scio_thread(conn, case_id).await?;
         let mut ctx = self.context(&snap, now);
         ctx["changes"] = serde_json::json!(change.lines);
         ctx["message"] = serde_json::json!(change.message);
@@ -276,18 +257,24 @@ impl Notifier {
                 None,
                 Vec::new(),
             ),
-            Some((_, root_subject, _)) => {
-                let last = thread.last().map(|t| t.0.clone());
+            Some(root) => {
+                let root_subject = &root.subject;
+                let last = thread.last().map(|t| t.message_id.clone());
                 ctx["last_update"] = serde_json::json!(thread
                     .last()
-                    .and_then(|t| parse_ts(&t.2))
+                    .and_then(|t| parse_ts(&t.created_at))
                     .map(local)
                     .unwrap_or_default());
                 (
                     "scio_update",
                     format!("Re: {root_subject}"),
                     last,
-                    thread_references(&thread.iter().map(|t| t.0.clone()).collect::<Vec<_>>()),
+                    thread_references(
+                        &thread
+                            .iter()
+                            .map(|t| t.message_id.clone())
+                            .collect::<Vec<_>>(),
+                    ),
                 )
             }
         };
@@ -418,13 +405,7 @@ impl Notifier {
         actor: &str,
         now: DateTime<Utc>,
     ) -> Result<Option<i64>, StoreError> {
-        let existing: i64 = sqlx::query_scalar(&format!(
-            "select count(*) from outbox where case_id = ? and kind in ({SCIO_KINDS}) and status != 'dropped'"
-        ))
-        .bind(case_id)
-        .fetch_one(&mut *tx)
-        .await?;
-        if existing > 0 {
+        if notices::has_scio_thread(tx, case_id).await? {
             return Ok(None);
         }
         if actor == "system" {
@@ -454,12 +435,7 @@ impl Notifier {
         match self.scio_update(tx, case_id, &change, now).await? {
             Sent::Queued { outbox_id, .. } => Ok(Some(outbox_id)),
             Sent::NoAudience(why) => {
-                let told: i64 = sqlx::query_scalar(
-                    "select count(*) from events where case_id = ? and kind = 'scio_unrouted'",
-                )
-                .bind(case_id)
-                .fetch_one(&mut *tx)
-                .await?;
+                let told = store::count_events(tx, case_id, "scio_unrouted").await?;
                 if told == 0 {
                     store::record_event(
                         tx,
@@ -534,11 +510,7 @@ impl Notifier {
         if snap.flags.contains(&Flag::ExternalCommunications) {
             causes.push(Cause::ExternalCommunications);
         }
-        let done: Vec<String> =
-            sqlx::query_scalar("select cause from case_escalations where case_id = ?")
-                .bind(case_id)
-                .fetch_all(&mut *tx)
-                .await?;
+        let done = notices::escalation_causes(tx, case_id).await?;
         let mut queued = Vec::new();
         for cause in causes {
             if done.iter().any(|d| d == cause.as_str()) {
@@ -611,15 +583,7 @@ impl Notifier {
                 hold_reason: None,
             };
             let id = self.queue(tx, &spec, &rendered, now).await?;
-            sqlx::query(
-                "insert into case_escalations (case_id, cause, outbox_id, at) values (?, ?, ?, ?)",
-            )
-            .bind(case_id)
-            .bind(cause.as_str())
-            .bind(id)
-            .bind(store::ts(now))
-            .execute(&mut *tx)
-            .await?;
+            notices::record_escalation(tx, case_id, cause.as_str(), id, now).await?;
             store::record_event(
                 tx,
                 NewEvent {
@@ -683,27 +647,19 @@ impl Notifier {
         message_row: i64,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        let fields_json: String = sqlx::query_scalar("select fields_json from cases where id = ?")
-            .bind(case_id)
-            .fetch_one(&mut *tx)
-            .await?;
-        let fields: serde_json::Value = serde_json::from_str(&fields_json).unwrap_or_default();
+        let fields = cases::fields(tx, case_id).await?;
         for flag in [
             Flag::PersonalInformation,
             Flag::LawEnforcementContacted,
             Flag::ExternalCommunications,
         ] {
-            let field = &fields[flag.as_str()];
+            let Some(field) = fields.get(flag.as_str()) else {
+                continue;
+            };
             // An analyst who cleared a flag has the last word over later email.
-            let cleared: i64 = sqlx::query_scalar(
-                "select count(*) from events where case_id = ? and kind = 'flag_cleared'
-                 and actor like 'analyst:%' and json_extract(detail_json, '$.flag') = ?",
-            )
-            .bind(case_id)
-            .bind(flag.as_str())
-            .fetch_one(&mut *tx)
-            .await?;
-            if cleared == 0 && field["value"].as_str() == Some("yes") {
+            if field.value.as_str() == Some("yes")
+                && !cases::flag_cleared_by_analyst(tx, case_id, flag).await?
+            {
                 cases::set_flag(
                     tx,
                     case_id,
@@ -712,7 +668,7 @@ impl Notifier {
                     "system",
                     serde_json::json!({
                         "reason": "the reporter answered yes",
-                        "source": field["source"],
+                        "source": field.source,
                         "message_row": message_row,
                     }),
                     now,
@@ -730,21 +686,17 @@ impl Notifier {
     /// outbox in one write transaction, so a restart or a second run sends nothing twice.
     pub async fn periodic(&self, store: &Store, now: DateTime<Utc>) -> Result<usize, StoreError> {
         let mut tx = store.begin_write().await?;
-        let rows: Vec<(i64, Option<String>, Option<String>, String)> = sqlx::query_as(&format!(
-            "select c.id, c.severity, c.severity_suggested, max(o.created_at)
-             from cases c join outbox o on o.case_id = c.id
-             where o.kind in ({SCIO_KINDS}) and o.status != 'dropped'
-               and c.status not in ('resolved', 'closed')
-             group by c.id order by c.id"
-        ))
-        .fetch_all(&mut *tx)
-        .await?;
+        let rows = notices::open_threads(&mut tx).await?;
         let mut queued = 0;
-        for (case_id, severity, suggested, last) in rows {
-            let Some(last) = parse_ts(&last) else {
+        for row in rows {
+            let case_id = row.case_id;
+            let Some(last) = parse_ts(&row.last_message_at) else {
                 continue;
             };
-            let severity = severity.or(suggested).and_then(|s| s.parse().ok());
+            let severity = row
+                .severity
+                .or(row.severity_suggested)
+                .and_then(|s| s.parse().ok());
             if last + self.config.updates.interval(severity) > now {
                 continue;
             }
@@ -841,18 +793,11 @@ async fn changes_since(
     case_id: i64,
     since: &str,
 ) -> Result<Vec<String>, StoreError> {
-    let events: Vec<(String, String)> = sqlx::query_as(
-        "select kind, detail_json from events where case_id = ? and at > ? order by id",
-    )
-    .bind(case_id)
-    .bind(since)
-    .fetch_all(&mut *conn)
-    .await?;
+    let events = store::events_since(conn, case_id, since).await?;
     let mut lines = Vec::new();
     let mut fields = Vec::new();
     let mut replies = 0;
-    for (kind, detail) in events {
-        let d: serde_json::Value = serde_json::from_str(&detail).unwrap_or_default();
+    for (kind, d) in events {
         match kind.as_str() {
             "field_changed" => {
                 if let Some(f) = d["field"].as_str() {
@@ -955,58 +900,5 @@ mod tests {
         assert_eq!(human_interval(chrono::Duration::hours(168)), "7 days");
         assert_eq!(human_interval(chrono::Duration::hours(4)), "4 hours");
         assert_eq!(human_interval(chrono::Duration::hours(24)), "24 hours");
-    }
-
-    #[tokio::test]
-    async fn a_routing_local_part_is_never_allowed_even_for_a_verified_participant() {
-        let tmp = tempfile::tempdir().unwrap();
-        let store =
-            crate::store::Store::connect(&format!("sqlite://{}/t.db", tmp.path().display()))
-                .await
-                .unwrap();
-        let config = Config::from_toml_with_env(
-            "[gateway]\nallowed_domains = [\"agency.test\"]\n",
-            "test",
-            Vec::<(String, String)>::new(),
-        )
-        .unwrap();
-        let n = Notifier::new(
-            Arc::new(config),
-            DirectoryHandle::fixed(crate::routing::Directory::default()),
-        );
-        let mut conn = store.acquire().await.unwrap();
-        // Participants of case 1 whose mail passed verification (no case row needed).
-        sqlx::query("pragma foreign_keys = off")
-            .execute(&mut *conn)
-            .await
-            .unwrap();
-        let addr = |s: &str| EmailAddress::parse(s).unwrap();
-        let plain = addr("erin@vendor.test");
-        let routed = [
-            addr("carl%outside.test@agency.test"),
-            addr("outside.test!carl@agency.test"),
-            addr("dana%outside.test@vendor.test"),
-        ];
-        for a in routed.iter().chain([&plain]) {
-            sqlx::query(
-                "insert into case_participants (case_id, address, role, added_at, verified_at)
-                 values (1, ?, 'reporter', 't', 't')",
-            )
-            .bind(a.as_str())
-            .execute(&mut *conn)
-            .await
-            .unwrap();
-        }
-        assert!(n.allowed(&mut conn, Some(1), &plain).await.unwrap());
-        assert!(n.allowed_without_case(&addr("carl@agency.test")));
-        for a in &routed {
-            assert!(!n.allowed_without_case(a), "{a}");
-            assert!(!n.allowed(&mut conn, Some(1), a).await.unwrap(), "{a}");
-            let why = Notifier::hold_reason(a);
-            assert!(
-                why.contains("local part") && why.contains("analyst"),
-                "{why}"
-            );
-        }
     }
 }

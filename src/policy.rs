@@ -96,3 +96,71 @@ pub fn hold_reason(address: &EmailAddress) -> String {
         ),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::TrackingId;
+    use crate::routing::Directory;
+    use crate::store::Store;
+
+    #[tokio::test]
+    async fn a_routing_local_part_is_never_allowed_even_for_a_verified_participant() {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = Store::connect(&format!("sqlite://{}/t.db", tmp.path().display()))
+            .await
+            .unwrap();
+        let config = Config::from_toml_with_env(
+            "[gateway]\nallowed_domains = [\"agency.test\"]\n",
+            "test",
+            Vec::<(String, String)>::new(),
+        )
+        .unwrap();
+        let rule = Disclosure::new(
+            Arc::new(config),
+            DirectoryHandle::fixed(Directory::default()),
+        );
+        let mut conn = store.acquire().await.unwrap();
+        let now = chrono::Utc::now();
+        let tid = TrackingId::new("SOC", 2026, 1).unwrap();
+        let case = cases::insert(
+            &mut conn,
+            cases::NewCase {
+                tracking_id: &tid,
+                subject: "s",
+                reporter_email: None,
+                reporter_name: None,
+                now,
+            },
+        )
+        .await
+        .unwrap();
+        let addr = |s: &str| EmailAddress::parse(s).unwrap();
+        let plain = addr("erin@vendor.test");
+        let routed = [
+            addr("carl%outside.test@agency.test"),
+            addr("outside.test!carl@agency.test"),
+            addr("dana%outside.test@vendor.test"),
+        ];
+        // Participants of the case whose mail passed verification.
+        for a in routed.iter().chain([&plain]) {
+            cases::verify_participant(&mut conn, case, a.as_str(), now)
+                .await
+                .unwrap();
+        }
+        assert!(rule.allowed(&mut conn, Some(case), &plain).await.unwrap());
+        assert!(rule.allowed_without_case(&addr("carl@agency.test")));
+        for a in &routed {
+            assert!(!rule.allowed_without_case(a), "{a}");
+            assert!(
+                !rule.allowed(&mut conn, Some(case), a).await.unwrap(),
+                "{a}"
+            );
+            let why = hold_reason(a);
+            assert!(
+                why.contains("local part") && why.contains("analyst"),
+                "{why}"
+            );
+        }
+    }
+}

@@ -59,9 +59,7 @@ fn crate_refs(line: &str) -> Vec<String> {
                         }
                     }
                     ',' if depth == 1 => at_top = true,
-                    c if depth == 1 && at_top && (c.is_alphanumeric() || c == '_') => {
-                        word.push(c)
-                    }
+                    c if depth == 1 && at_top && (c.is_alphanumeric() || c == '_') => word.push(c),
                     _ => {
                         if !word.is_empty() {
                             out.push(std::mem::take(&mut word));
@@ -145,6 +143,9 @@ fn crate_paths_are_read_through_braces() {
         crate_refs("use crate::{store::{a, b}, domain::X, config};"),
         vec!["store", "domain", "config"]
     );
-    assert_eq!(crate_refs("let x = crate::store::Store::x(crate::extract::y);"), vec!["store", "extract"]);
+    assert_eq!(
+        crate_refs("let x = crate::store::Store::x(crate::extract::y);"),
+        vec!["store", "extract"]
+    );
     assert!(crate_refs("$crate::foo; mycrate::bar").is_empty());
 }

@@ -7,12 +7,11 @@ use sqlx::SqliteConnection;
 
 use super::{Answer, Pipeline};
 use crate::extract::auth::{self, AuthVerdict};
-use crate::extract::fields::{self, Fields};
+use crate::extract::fields;
 use crate::extract::report::Analysis;
 use crate::extract::rules;
 use crate::extract::InboundEmail;
-use crate::store::outbox;
-use crate::store::{self, NewEvent, StoreError};
+use crate::store::{self, cases, messages, outbox, NewEvent, StoreError};
 
 /// Fields a reply never changes: they come from headers or are the first report's words.
 const NOT_FROM_REPLIES: &[&str] = &["reporter_email", "reporter_name", "description"];
@@ -38,19 +37,7 @@ impl Pipeline {
                 people.push((m.address.as_str().to_lowercase(), "cc"));
             }
         }
-        for (address, role) in people {
-            sqlx::query(
-                "insert into case_participants (case_id, address, role, added_at) values (?, ?, ?, ?)
-                 on conflict (case_id, address) do nothing",
-            )
-            .bind(case_id)
-            .bind(address)
-            .bind(role)
-            .bind(store::ts(now))
-            .execute(&mut *tx)
-            .await?;
-        }
-        Ok(())
+        cases::add_participants(tx, case_id, &people, now).await
     }
 
     /// What our receiving server recorded about the sender's domain.
@@ -155,10 +142,7 @@ impl Pipeline {
                 },
             )
             .await?;
-            sqlx::query("update cases set needs_review = 1 where id = ?")
-                .bind(case_id)
-                .execute(&mut *tx)
-                .await?;
+            cases::flag_for_review(tx, case_id).await?;
             let receipt = self
                 .neutral_receipt(tx, Some(case_id), row, analysis, now)
                 .await?;
@@ -170,28 +154,12 @@ impl Pipeline {
 
         // Proven once: this participant may receive case details (the disclosure rule).
         if let Some(s) = &sender {
-            sqlx::query(
-                "insert into case_participants (case_id, address, role, added_at, verified_at)
-                 values (?, ?, 'directory', ?, ?)
-                 on conflict (case_id, address) do update set verified_at = coalesce(verified_at, excluded.verified_at)",
-            )
-            .bind(case_id)
-            .bind(s)
-            .bind(store::ts(now))
-            .bind(store::ts(now))
-            .execute(&mut *tx)
-            .await?;
+            cases::verify_participant(tx, case_id, s, now).await?;
         }
 
         // A verified reply: its new text may answer what is missing.
-        let (fields_json, tracking_id, reporter_name): (String, String, Option<String>) =
-            sqlx::query_as(
-                "select fields_json, tracking_id, reporter_name from cases where id = ?",
-            )
-            .bind(case_id)
-            .fetch_one(&mut *tx)
-            .await?;
-        let mut case_fields: Fields = serde_json::from_str(&fields_json).unwrap_or_default();
+        let (mut case_fields, tracking_id, reporter_name) =
+            cases::reply_context(tx, case_id).await?;
         let mut changed = Vec::new();
         for (name, proposed) in &analysis.fields {
             if NOT_FROM_REPLIES.contains(&name.as_str()) {
@@ -249,18 +217,7 @@ impl Pipeline {
             .into_iter()
             .map(String::from)
             .collect();
-        let agency = case_fields
-            .get("agency")
-            .and_then(|f| f.value.as_str())
-            .map(String::from);
-        sqlx::query("update cases set fields_json = ?, missing_json = ?, agency = coalesce(?, agency), updated_at = ? where id = ?")
-            .bind(serde_json::to_string(&case_fields).unwrap_or_else(|_| "{}".into()))
-            .bind(serde_json::to_string(&missing).unwrap_or_else(|_| "[]".into()))
-            .bind(agency)
-            .bind(store::ts(now))
-            .bind(case_id)
-            .execute(&mut *tx)
-            .await?;
+        cases::update_fields(tx, case_id, &case_fields, &missing, now).await?;
 
         if !changed.is_empty() {
             self.notifier.after_report(tx, case_id, row, now).await?;
@@ -383,44 +340,28 @@ impl Pipeline {
         }
         let cutoff = store::ts(now - Duration::hours(cfg.after_hours as i64));
         let mut tx = self.store.begin_write().await?;
-        let due: Vec<(i64, String, String, Option<String>, String, i64)> = sqlx::query_as(
-            "select c.id, c.tracking_id, c.missing_json, c.reporter_name, c.subject,
-                    (select count(*) from outbox r where r.case_id = c.id and r.kind = 'reminder') as sent
-             from cases c
-             where c.missing_json != '[]' and c.status not in ('resolved', 'closed')
-               and c.reporter_undeliverable = 0
-               and exists (select 1 from outbox o where o.case_id = c.id and o.kind in ('ack', 'followup', 'reminder') and o.status != 'dropped')
-               and (select max(o.created_at) from outbox o where o.case_id = c.id
-                      and o.kind in ('ack', 'followup', 'reminder') and o.status != 'dropped') <= ?
-               and not exists (select 1 from messages m where m.case_id = c.id and m.kind = 'reply'
-                      and lower(m.from_addr) in (select p.address from case_participants p where p.case_id = c.id)
-                      and m.received_at > (select max(o.created_at) from outbox o where o.case_id = c.id
-                      and o.kind in ('ack', 'followup', 'reminder')))",
-        )
-        .bind(&cutoff)
-        .fetch_all(&mut *tx)
-        .await?;
+        let due = cases::reminders_due(&mut tx, &cutoff).await?;
         let mut sent = 0;
-        for (case_id, tracking_id, missing_json, reporter_name, subject, count) in due {
+        for c in due {
+            let (case_id, count) = (c.case_id, c.reminders_sent);
             if count >= cfg.max as i64 {
                 continue;
             }
-            let first: Option<(i64, Vec<u8>)> =
-                sqlx::query_as("select id, raw from messages where case_id = ? and kind = 'report' order by id limit 1")
-                    .bind(case_id)
-                    .fetch_optional(&mut *tx)
-                    .await?;
-            let Some((row, raw)) = first else { continue };
+            let Some(row) = messages::first_report(&mut tx, case_id).await? else {
+                continue;
+            };
+            let Some(raw) = messages::raw(&mut tx, row).await? else {
+                continue;
+            };
             let email = crate::extract::parse_inbound(&raw);
             let Some(to) = email.reply_address() else {
                 continue;
             };
-            let missing: Vec<String> = serde_json::from_str(&missing_json).unwrap_or_default();
-            let names: Vec<&str> = missing.iter().map(String::as_str).collect();
+            let names: Vec<&str> = c.missing.iter().map(String::as_str).collect();
             let ctx = serde_json::json!({
-                "tracking_id": tracking_id,
-                "original_subject": if subject.is_empty() { "your report".to_string() } else { subject },
-                "reporter_name": reporter_name,
+                "tracking_id": c.tracking_id,
+                "original_subject": if c.subject.is_empty() { "your report" } else { &c.subject },
+                "reporter_name": c.reporter_name,
                 "soc_name": self.config.gateway.name,
                 "missing_block": fields::fill_in_block(&names),
                 "number": count + 1,

@@ -20,8 +20,8 @@ use crate::notify::Notifier;
 use crate::outbound::{self, Outgoing, QueueError};
 use crate::routing::DirectoryHandle;
 use crate::store::messages::{self, NewMessage, Origin};
-use crate::store::outbox;
 use crate::store::{self, cases, NewEvent, Store, StoreError};
+use crate::store::{notices, outbox};
 
 /// What happened to one message.
 #[derive(Debug, Clone, Serialize)]
@@ -137,7 +137,7 @@ impl Pipeline {
             stored_before(&mut tx, origin, email.message_id.as_deref(), &hash).await?
         {
             let tracking = match case_id {
-                Some(id) => tracking_of(&mut tx, id).await?,
+                Some(id) => cases::tracking_id(&mut tx, id).await?,
                 None => None,
             };
             tx.commit().await?;
@@ -173,11 +173,12 @@ impl Pipeline {
                 )
                 .await?;
                 let tag = analysis.tracking_id.clone().unwrap_or_default();
-                sqlx::query("update messages set quarantine_reason = ? where id = ?")
-                    .bind(format!("refers to {tag}, which matches no case"))
-                    .bind(row)
-                    .execute(&mut *tx)
-                    .await?;
+                messages::set_quarantine_reason(
+                    &mut tx,
+                    row,
+                    &format!("refers to {tag}, which matches no case"),
+                )
+                .await?;
                 let receipt = self
                     .neutral_receipt(&mut tx, None, row, &analysis, now)
                     .await?;
@@ -328,22 +329,8 @@ impl Pipeline {
         if let Some(id) = messages::case_for_message_ids(conn, &refs).await? {
             // An answer to our SCIO thread or an escalation notice is for the analysts,
             // not a reporter's reply.
-            let ours: i64 = sqlx::query_scalar(&format!(
-                "select count(*) from outbox, json_each(?) j
-                 where message_id = j.value and kind in ({}, 'scio_copy', 'escalation')",
-                crate::notify::SCIO_KINDS
-            ))
-            .bind(serde_json::to_string(&refs).unwrap_or_else(|_| "[]".into()))
-            .fetch_one(&mut *conn)
-            .await?;
-            return Ok(Some((
-                id,
-                if ours > 0 {
-                    "scio_thread"
-                } else {
-                    "references"
-                },
-            )));
+            let ours = notices::any_to_officials(conn, &refs).await?;
+            return Ok(Some((id, if ours { "scio_thread" } else { "references" })));
         }
         for tid in subject_tags(&email.subject, &self.config.gateway.tracking_prefix) {
             if let Some(c) = cases::by_tracking_id(conn, &tid).await? {
@@ -630,11 +617,7 @@ impl Pipeline {
         let class = &analysis.class;
         let row = store_message(tx, Some(case_id), kind, origin, analysis, hash, raw, now).await?;
         let from = email.from.as_ref().map(|f| f.address.to_string());
-        let reporter: Option<String> =
-            sqlx::query_scalar("select reporter_email from cases where id = ?")
-                .bind(case_id)
-                .fetch_one(&mut *tx)
-                .await?;
+        let reporter = cases::reporter_email(tx, case_id).await?;
         let from_reporter = match (&from, &reporter) {
             (Some(f), Some(r)) => f.eq_ignore_ascii_case(r),
             _ => false,
@@ -665,16 +648,9 @@ impl Pipeline {
             },
         )
         .await?;
-        sqlx::query("update cases set updated_at = ? where id = ?")
-            .bind(store::ts(now))
-            .bind(case_id)
-            .execute(&mut *tx)
-            .await?;
+        cases::touch(tx, case_id, now).await?;
         let (answer, note) = if kind == MessageKind::Reply && how == "scio_thread" {
-            sqlx::query("update cases set needs_review = 1 where id = ?")
-                .bind(case_id)
-                .execute(&mut *tx)
-                .await?;
+            cases::flag_for_review(tx, case_id).await?;
             (
                 None,
                 "an answer in the SCIO thread or to an escalation notice: for the analysts to read; no automatic answer, no field changed".to_string(),
@@ -695,7 +671,7 @@ impl Pipeline {
             message_row: row,
             duplicate: false,
             kind,
-            tracking_id: tracking_of(tx, case_id).await?,
+            tracking_id: cases::tracking_id(tx, case_id).await?,
             new_case: false,
             acknowledgement: answer,
             note: Some(note),
@@ -806,16 +782,7 @@ async fn mark_undeliverable(
     row: i64,
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
-    let changed = sqlx::query(
-        "update cases set reporter_undeliverable = 1, needs_review = 1
-         where id = ? and lower(reporter_email) = lower(?) and reporter_undeliverable = 0",
-    )
-    .bind(case_id)
-    .bind(recipient)
-    .execute(&mut *tx)
-    .await?
-    .rows_affected();
-    if changed > 0 {
+    if cases::mark_reporter_undeliverable(tx, case_id, recipient).await? {
         message_event(
             tx,
             case_id,
@@ -933,21 +900,4 @@ pub fn analyze_with(
         raw.len()
     );
     report::analyze_headers(raw, &opts, &reason)
-}
-
-async fn tracking_of(
-    conn: &mut SqliteConnection,
-    case_id: i64,
-) -> Result<Option<String>, StoreError> {
-    Ok(
-        sqlx::query_scalar("select tracking_id from cases where id = ?")
-            .bind(case_id)
-            .fetch_optional(&mut *conn)
-            .await?,
-    )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
 }

@@ -403,11 +403,7 @@ impl Worker {
             Delivery::Partial { accepted, refused } => {
                 outbox::mark_sent(&mut tx, m.id, now).await?;
                 let note = format!("refused for {refused}");
-                sqlx::query("update outbox set last_error = ? where id = ?")
-                    .bind(&note)
-                    .bind(m.id)
-                    .execute(&mut *tx)
-                    .await?;
+                outbox::set_last_error(&mut tx, m.id, &note).await?;
                 tracing::warn!(outbox_id = m.id, %accepted, %refused, "outbound mail partly refused");
                 (
                     StepOutcome::Sent { outbox_id: m.id },

@@ -7,6 +7,7 @@ use sqlx::SqliteConnection;
 use super::messages::{self, MessageRow};
 use super::outbox::{self, OutboxRow};
 use super::{ts, StoreError};
+use crate::domain::fields::{FieldValue, Fields, Source};
 use crate::domain::{EmailAddress, Flag, TrackingId};
 
 /// Takes the next number of `prefix` for `year`. Numbers only grow, so none is reused.
@@ -24,10 +25,10 @@ pub async fn next_tracking_id(
     .bind(year)
     .fetch_one(&mut *conn)
     .await?;
-    TrackingId::new(prefix, year, seq).map_err(|e| {
-        StoreError::Corrupt(format!(
-            "tracking sequence for {prefix}/{year} exhausted: {e}"
-        ))
+    TrackingId::new(prefix, year, seq).map_err(|e| StoreError::Corrupt {
+        table: "tracking_sequences",
+        key: format!("{prefix}/{year}"),
+        what: format!("sequence exhausted: {e}"),
     })
 }
 
@@ -110,7 +111,6 @@ pub async fn set_field_by_analyst(
     analyst: &str,
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
-    use crate::extract::fields::{FieldValue, Fields, Source};
     if field.is_empty() || !field.chars().all(|c| c.is_ascii_lowercase() || c == '_') {
         return Err(StoreError::Refused(format!(
             "'{field}' is not a field name (e.g. reporter_phone)"
@@ -119,11 +119,7 @@ pub async fn set_field_by_analyst(
     let case = by_tracking_id(conn, id)
         .await?
         .ok_or_else(|| StoreError::NoSuchCase(id.to_string()))?;
-    let json: String = sqlx::query_scalar("select fields_json from cases where id = ?")
-        .bind(case.id)
-        .fetch_one(&mut *conn)
-        .await?;
-    let mut fields: Fields = serde_json::from_str(&json).unwrap_or_default();
+    let mut fields = fields(conn, case.id).await?;
     let old = fields.get(field).map(|f| f.value.clone());
     fields.insert(
         field.to_string(),
@@ -374,9 +370,11 @@ pub async fn resolve_merged(conn: &mut SqliteConnection, id: i64) -> Result<i64,
             _ => return Ok(current),
         }
     }
-    Err(StoreError::Corrupt(format!(
-        "case #{id} is merged in a loop of more than 16 cases"
-    )))
+    Err(StoreError::Corrupt {
+        table: "cases",
+        key: format!("#{id}"),
+        what: "merged in a loop of more than 16 cases".into(),
+    })
 }
 
 /// Links two cases (both directions). Returns false when they were linked already.
@@ -446,19 +444,6 @@ pub async fn merge(
         .await?;
     touch(conn, target, now).await?;
     Ok(moved)
-}
-
-async fn touch(
-    conn: &mut SqliteConnection,
-    case_id: i64,
-    now: DateTime<Utc>,
-) -> Result<(), StoreError> {
-    sqlx::query("update cases set updated_at = ? where id = ?")
-        .bind(ts(now))
-        .bind(case_id)
-        .execute(&mut *conn)
-        .await?;
-    Ok(())
 }
 
 /// One entry of a case's history.
@@ -619,4 +604,253 @@ pub async fn flag_for_review(conn: &mut SqliteConnection, case_id: i64) -> Resul
         .execute(&mut *conn)
         .await?;
     Ok(())
+}
+
+/// The case's fields. A stored value that does not decode is `Corrupt` (never read as
+/// empty, which a later write would store over the real fields).
+pub async fn fields(conn: &mut SqliteConnection, case_id: i64) -> Result<Fields, StoreError> {
+    let json: Option<String> = sqlx::query_scalar("select fields_json from cases where id = ?")
+        .bind(case_id)
+        .fetch_optional(&mut *conn)
+        .await?;
+    let json = json.ok_or_else(|| StoreError::NoSuchCase(format!("#{case_id}")))?;
+    decode_fields(case_id, &json)
+}
+
+fn decode_fields(case_id: i64, json: &str) -> Result<Fields, StoreError> {
+    serde_json::from_str(json).map_err(|e| StoreError::Corrupt {
+        table: "cases",
+        key: format!("#{case_id}"),
+        what: format!("fields_json does not decode ({e})"),
+    })
+}
+
+/// What a reply is read against: the case's fields, tracking ID and reporter's name.
+pub async fn reply_context(
+    conn: &mut SqliteConnection,
+    case_id: i64,
+) -> Result<(Fields, String, Option<String>), StoreError> {
+    let row: Option<(String, String, Option<String>)> =
+        sqlx::query_as("select fields_json, tracking_id, reporter_name from cases where id = ?")
+            .bind(case_id)
+            .fetch_optional(&mut *conn)
+            .await?;
+    let (json, tracking_id, reporter_name) =
+        row.ok_or_else(|| StoreError::NoSuchCase(format!("#{case_id}")))?;
+    Ok((decode_fields(case_id, &json)?, tracking_id, reporter_name))
+}
+
+/// Stores the fields a reply completed, what is still missing, and the agency when the
+/// fields name one.
+pub async fn update_fields(
+    conn: &mut SqliteConnection,
+    case_id: i64,
+    fields: &Fields,
+    missing: &[String],
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let agency = fields
+        .get("agency")
+        .and_then(|f| f.value.as_str())
+        .map(String::from);
+    sqlx::query("update cases set fields_json = ?, missing_json = ?, agency = coalesce(?, agency), updated_at = ? where id = ?")
+        .bind(serde_json::to_string(fields).unwrap_or_else(|_| "{}".into()))
+        .bind(serde_json::to_string(missing).unwrap_or_else(|_| "[]".into()))
+        .bind(agency)
+        .bind(ts(now))
+        .bind(case_id)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+/// Whether an analyst cleared `flag` on the case (their word stands over later email).
+pub async fn flag_cleared_by_analyst(
+    conn: &mut SqliteConnection,
+    case_id: i64,
+    flag: Flag,
+) -> Result<bool, StoreError> {
+    let n: i64 = sqlx::query_scalar(
+        "select count(*) from events where case_id = ? and kind = 'flag_cleared'
+         and actor like 'analyst:%' and json_extract(detail_json, '$.flag') = ?",
+    )
+    .bind(case_id)
+    .bind(flag.as_str())
+    .fetch_one(&mut *conn)
+    .await?;
+    Ok(n > 0)
+}
+
+/// The case's reporter address as stored.
+pub async fn reporter_email(
+    conn: &mut SqliteConnection,
+    case_id: i64,
+) -> Result<Option<String>, StoreError> {
+    Ok(
+        sqlx::query_scalar::<_, Option<String>>("select reporter_email from cases where id = ?")
+            .bind(case_id)
+            .fetch_optional(&mut *conn)
+            .await?
+            .flatten(),
+    )
+}
+
+/// The case's tracking ID, if the case exists.
+pub async fn tracking_id(
+    conn: &mut SqliteConnection,
+    case_id: i64,
+) -> Result<Option<String>, StoreError> {
+    Ok(
+        sqlx::query_scalar("select tracking_id from cases where id = ?")
+            .bind(case_id)
+            .fetch_optional(&mut *conn)
+            .await?,
+    )
+}
+
+/// Tracking IDs of many cases at once.
+pub async fn tracking_ids(
+    conn: &mut SqliteConnection,
+    case_ids: &[i64],
+) -> Result<std::collections::HashMap<i64, String>, StoreError> {
+    let rows: Vec<(i64, String)> = sqlx::query_as(
+        "select id, tracking_id from cases where id in (select value from json_each(?))",
+    )
+    .bind(serde_json::to_string(case_ids).unwrap_or_else(|_| "[]".into()))
+    .fetch_all(&mut *conn)
+    .await?;
+    Ok(rows.into_iter().collect())
+}
+
+/// Marks the case as changed now.
+pub async fn touch(
+    conn: &mut SqliteConnection,
+    case_id: i64,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    sqlx::query("update cases set updated_at = ? where id = ?")
+        .bind(ts(now))
+        .bind(case_id)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+/// Records that our mail to the reporter bounced, once: true when this call set it
+/// (the bounced address is the case's reporter and was not marked yet).
+pub async fn mark_reporter_undeliverable(
+    conn: &mut SqliteConnection,
+    case_id: i64,
+    recipient: &str,
+) -> Result<bool, StoreError> {
+    let changed = sqlx::query(
+        "update cases set reporter_undeliverable = 1, needs_review = 1
+         where id = ? and lower(reporter_email) = lower(?) and reporter_undeliverable = 0",
+    )
+    .bind(case_id)
+    .bind(recipient)
+    .execute(&mut *conn)
+    .await?
+    .rows_affected();
+    Ok(changed > 0)
+}
+
+/// Adds people to the case (unverified); those already listed stay as they are.
+pub async fn add_participants(
+    conn: &mut SqliteConnection,
+    case_id: i64,
+    people: &[(String, &str)],
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    for (address, role) in people {
+        sqlx::query(
+            "insert into case_participants (case_id, address, role, added_at) values (?, ?, ?, ?)
+             on conflict (case_id, address) do nothing",
+        )
+        .bind(case_id)
+        .bind(address)
+        .bind(role)
+        .bind(ts(now))
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
+}
+
+/// Records that `address` wrote to the case with mail that passed verification (from
+/// then on it may receive case details).
+pub async fn verify_participant(
+    conn: &mut SqliteConnection,
+    case_id: i64,
+    address: &str,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "insert into case_participants (case_id, address, role, added_at, verified_at)
+         values (?, ?, 'directory', ?, ?)
+         on conflict (case_id, address) do update set verified_at = coalesce(verified_at, excluded.verified_at)",
+    )
+    .bind(case_id)
+    .bind(address)
+    .bind(ts(now))
+    .bind(ts(now))
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// An open case still missing required fields whose participants have been silent
+/// since our last request (see `intake::reminders`).
+#[derive(Debug, Clone)]
+pub struct QuietCase {
+    pub case_id: i64,
+    pub tracking_id: String,
+    pub missing: Vec<String>,
+    pub reporter_name: Option<String>,
+    pub subject: String,
+    pub reminders_sent: i64,
+}
+
+/// Open cases missing required fields whose last request (acknowledgement, follow-up
+/// or reminder) is at or before `cutoff` and that no participant answered since.
+pub async fn reminders_due(
+    conn: &mut SqliteConnection,
+    cutoff: &str,
+) -> Result<Vec<QuietCase>, StoreError> {
+    let rows: Vec<(i64, String, String, Option<String>, String, i64)> = sqlx::query_as(
+        "select c.id as case_id, c.tracking_id, c.missing_json, c.reporter_name, c.subject,
+                        (select count(*) from outbox r where r.case_id = c.id and r.kind = 'reminder') as reminders_sent
+                 from cases c
+                 where c.missing_json != '[]' and c.status not in ('resolved', 'closed')
+                   and c.reporter_undeliverable = 0
+                   and exists (select 1 from outbox o where o.case_id = c.id and o.kind in ('ack', 'followup', 'reminder') and o.status != 'dropped')
+                   and (select max(o.created_at) from outbox o where o.case_id = c.id
+                          and o.kind in ('ack', 'followup', 'reminder') and o.status != 'dropped') <= ?
+                   and not exists (select 1 from messages m where m.case_id = c.id and m.kind = 'reply'
+                          and lower(m.from_addr) in (select p.address from case_participants p where p.case_id = c.id)
+                          and m.received_at > (select max(o.created_at) from outbox o where o.case_id = c.id
+                          and o.kind in ('ack', 'followup', 'reminder')))",
+    )
+    .bind(cutoff)
+    .fetch_all(&mut *conn)
+    .await?;
+    rows.into_iter()
+        .map(
+            |(case_id, tracking_id, missing, reporter_name, subject, reminders_sent)| {
+                let missing = serde_json::from_str(&missing).map_err(|e| StoreError::Corrupt {
+                    table: "cases",
+                    key: format!("#{case_id}"),
+                    what: format!("missing_json does not decode ({e})"),
+                })?;
+                Ok(QuietCase {
+                    case_id,
+                    tracking_id,
+                    missing,
+                    reporter_name,
+                    subject,
+                    reminders_sent,
+                })
+            },
+        )
+        .collect()
 }

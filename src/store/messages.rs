@@ -293,6 +293,33 @@ pub async fn mark_moved(
     Ok(())
 }
 
+/// The row of the case's first report.
+pub async fn first_report(
+    conn: &mut SqliteConnection,
+    case_id: i64,
+) -> Result<Option<i64>, StoreError> {
+    Ok(sqlx::query_scalar(
+        "select id from messages where case_id = ? and kind = 'report' order by id limit 1",
+    )
+    .bind(case_id)
+    .fetch_optional(&mut *conn)
+    .await?)
+}
+
+/// Says why a stored message belongs to no case (shown in the quarantine list).
+pub async fn set_quarantine_reason(
+    conn: &mut SqliteConnection,
+    row: i64,
+    reason: &str,
+) -> Result<(), StoreError> {
+    sqlx::query("update messages set quarantine_reason = ? where id = ?")
+        .bind(reason)
+        .bind(row)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
 /// The case a set of Message-IDs belongs to: any message we sent or received for it.
 pub async fn case_for_message_ids(
     conn: &mut SqliteConnection,
@@ -382,7 +409,7 @@ pub async fn attachment_data(
     let chunks =
         sqlx::query_scalar("select data from attachment_blob_chunks where sha256 = ? order by seq")
             .bind(sha256);
-    assemble(conn, head, chunks, &format!("attachment {sha256}"))
+    assemble(conn, head, chunks, ("attachment_blobs", sha256))
         .await
         .map(Some)
 }
@@ -398,7 +425,7 @@ pub async fn raw(conn: &mut SqliteConnection, row: i64) -> Result<Option<Vec<u8>
         "select data from message_raw_chunks where message_row_id = ? order by seq",
     )
     .bind(row);
-    assemble(conn, head, chunks, &format!("message #{row}"))
+    assemble(conn, head, chunks, ("messages", &format!("#{row}")))
         .await
         .map(Some)
 }
@@ -408,17 +435,18 @@ async fn assemble<'q>(
     conn: &mut SqliteConnection,
     (inline, chunks, size): (Vec<u8>, i64, i64),
     query: sqlx::query::QueryScalar<'q, sqlx::Sqlite, Vec<u8>, sqlx::sqlite::SqliteArguments<'q>>,
-    what: &str,
+    (table, key): (&'static str, &str),
 ) -> Result<Vec<u8>, StoreError> {
     if chunks == 0 {
         return Ok(inline);
     }
     let parts = query.fetch_all(&mut *conn).await?;
     if parts.len() as i64 != chunks {
-        return Err(StoreError::Corrupt(format!(
-            "{what} should have {chunks} stored chunk(s), has {}",
-            parts.len()
-        )));
+        return Err(StoreError::Corrupt {
+            table,
+            key: key.to_string(),
+            what: format!("should have {chunks} stored chunk(s), has {}", parts.len()),
+        });
     }
     let mut out = Vec::with_capacity(size.max(0) as usize);
     for p in parts {

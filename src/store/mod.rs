@@ -3,6 +3,7 @@
 pub mod attempts;
 pub mod cases;
 pub mod messages;
+pub mod notices;
 pub mod outbox;
 pub mod queue;
 pub mod users;
@@ -24,8 +25,14 @@ pub enum StoreError {
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("database error: {0}")]
     Db(#[from] sqlx::Error),
-    #[error("stored data is inconsistent: {0}")]
-    Corrupt(String),
+    /// A stored row that does not read back. It is reported, never replaced.
+    #[error("stored data is corrupt: {table} {key}: {what}; the row is left as it is (repair or restore it)")]
+    Corrupt {
+        table: &'static str,
+        /// The row's id (or key).
+        key: String,
+        what: String,
+    },
     #[error("no case {0}")]
     NoSuchCase(String),
     #[error("{0}")]
@@ -252,4 +259,30 @@ pub async fn first_event_text(
     .fetch_optional(&mut *conn)
     .await?
     .flatten())
+}
+
+/// The kind and detail of each of the case's events after `since` (stored timestamp
+/// text), oldest first. A detail that does not decode is `Corrupt`.
+pub async fn events_since(
+    conn: &mut SqliteConnection,
+    case_id: i64,
+    since: &str,
+) -> Result<Vec<(String, serde_json::Value)>, StoreError> {
+    let rows: Vec<(i64, String, String)> = sqlx::query_as(
+        "select id, kind, detail_json from events where case_id = ? and at > ? order by id",
+    )
+    .bind(case_id)
+    .bind(since)
+    .fetch_all(&mut *conn)
+    .await?;
+    rows.into_iter()
+        .map(|(id, kind, detail)| {
+            let d = serde_json::from_str(&detail).map_err(|e| StoreError::Corrupt {
+                table: "events",
+                key: format!("#{id}"),
+                what: format!("detail_json does not decode ({e})"),
+            })?;
+            Ok((kind, d))
+        })
+        .collect()
 }

@@ -443,3 +443,17 @@ pub async fn new_case_notices_since(
     .fetch_one(&mut *conn)
     .await?)
 }
+
+/// Notes a problem with a row that does not change its status (a partial refusal).
+pub async fn set_last_error(
+    conn: &mut SqliteConnection,
+    id: i64,
+    note: &str,
+) -> Result<(), StoreError> {
+    sqlx::query("update outbox set last_error = ? where id = ?")
+        .bind(note)
+        .bind(id)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}

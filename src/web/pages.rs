@@ -26,11 +26,7 @@ pub(super) fn who_ctx(who: &Who) -> minijinja::Value {
 }
 
 async fn conn(state: &AppState) -> Result<sqlx::pool::PoolConnection<sqlx::Sqlite>, WebError> {
-    Ok(state
-        .store
-        .acquire()
-        .await
-        .map_err(StoreError::from)?)
+    Ok(state.store.acquire().await.map_err(StoreError::from)?)
 }
 
 fn tracking_id(s: &str) -> Result<TrackingId, WebError> {
@@ -408,15 +404,7 @@ pub async fn outbound(
     let rows = outbox::list(&mut c, Some("held"), 200).await?;
     // Every held message's case, in one query.
     let ids: Vec<i64> = rows.iter().filter_map(|r| r.case_id).collect();
-    let tracking: std::collections::HashMap<i64, String> = sqlx::query_as::<_, (i64, String)>(
-        "select id, tracking_id from cases where id in (select value from json_each(?))",
-    )
-    .bind(serde_json::to_string(&ids).unwrap_or_else(|_| "[]".into()))
-    .fetch_all(&mut *c)
-    .await
-    .map_err(StoreError::from)?
-    .into_iter()
-    .collect();
+    let tracking = cases::tracking_ids(&mut c, &ids).await?;
     let items: Vec<minijinja::Value> = rows
         .into_iter()
         .map(|r| {
