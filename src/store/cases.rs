@@ -854,3 +854,66 @@ pub async fn reminders_due(
         )
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::Store;
+
+    /// A case whose stored fields do not decode is reported, and left as it was: an
+    /// analyst's edit (or a reply) must not store an empty field set over it.
+    #[tokio::test]
+    async fn a_corrupt_field_set_is_an_error_and_stays_as_it_was() {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = Store::connect(&format!("sqlite://{}/t.db", tmp.path().display()))
+            .await
+            .unwrap();
+        let mut conn = store.acquire().await.unwrap();
+        let now = Utc::now();
+        let tid = TrackingId::new("SOC", 2026, 7).unwrap();
+        let id = insert(
+            &mut conn,
+            NewCase {
+                tracking_id: &tid,
+                subject: "s",
+                reporter_email: Some("r@agency.test"),
+                reporter_name: None,
+                now,
+            },
+        )
+        .await
+        .unwrap();
+        let broken = r#"{"agency": {"value": "DOR", "source": "#;
+        sqlx::query("update cases set fields_json = ? where id = ?")
+            .bind(broken)
+            .bind(id)
+            .execute(&mut *conn)
+            .await
+            .unwrap();
+
+        let err = set_field_by_analyst(&mut conn, &tid, "reporter_phone", "x".into(), "ann", now)
+            .await
+            .unwrap_err();
+        match &err {
+            StoreError::Corrupt { table, key, .. } => {
+                assert_eq!((*table, key.as_str()), ("cases", format!("#{id}").as_str()))
+            }
+            other => panic!("expected Corrupt, got {other:?}"),
+        }
+        assert!(err.to_string().contains("left as it is"), "{err}");
+        assert!(matches!(
+            reply_context(&mut conn, id).await,
+            Err(StoreError::Corrupt { .. })
+        ));
+        assert!(matches!(
+            fields(&mut conn, id).await,
+            Err(StoreError::Corrupt { .. })
+        ));
+        let stored: String = sqlx::query_scalar("select fields_json from cases where id = ?")
+            .bind(id)
+            .fetch_one(&mut *conn)
+            .await
+            .unwrap();
+        assert_eq!(stored, broken);
+    }
+}
