@@ -7,18 +7,16 @@
 //! requests each. Run it with `cargo bench --bench web_queue`; under `cargo test` it
 //! does nothing.
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::body::Body;
 use axum::http::{header, Request, StatusCode};
 use chrono::Utc;
 use incident_gateway::config::Config;
-use incident_gateway::intake::Pipeline;
+use incident_gateway::service::Application;
 use incident_gateway::store::messages::Origin;
 use incident_gateway::store::users::{self, Role};
-use incident_gateway::store::Store;
-use incident_gateway::web::{self, AppState};
+use incident_gateway::web;
 use tower::ServiceExt;
 
 #[tokio::main]
@@ -38,13 +36,10 @@ async fn main() {
         "[gateway]\ndata_dir = \"{}\"\ndirectory = \"{fixtures}/directory.toml\"\n",
         dir.path().display()
     );
-    let config = Arc::new(
-        Config::from_toml_with_env(&text, "bench", Vec::<(String, String)>::new()).expect("config"),
-    );
-    let store = Store::connect(&format!("sqlite://{}/bench.db", dir.path().display()))
-        .await
-        .expect("store");
-    let pipeline = Pipeline::new(store.clone(), config.clone()).expect("pipeline");
+    let config =
+        Config::from_toml_with_env(&text, "bench", Vec::<(String, String)>::new()).expect("config");
+    let app = Application::build(config).await.expect("application");
+    let (store, pipeline) = (app.store.clone(), app.pipeline.clone());
     let mut emls: Vec<Vec<u8>> = std::fs::read_dir(&fixtures)
         .expect("fixtures")
         .filter_map(|e| e.ok().map(|e| e.path()))
@@ -113,7 +108,7 @@ async fn main() {
             .expect("token");
         tx.commit().await.expect("commit");
     }
-    let app = web::router(AppState::new(store.clone(), config));
+    let app = web::router(app.web_state());
     let cookie = format!("{}={sid}", web::auth::SESSION_COOKIE);
     let tid = first.expect("a case");
 

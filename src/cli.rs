@@ -13,7 +13,7 @@ use crate::config::Config;
 use crate::domain::{EmailAddress, TrackingId};
 use crate::intake::imap;
 use crate::outbound::Transport;
-use crate::service::{shutdown_signal, Service};
+use crate::service::{shutdown_signal, Application};
 use crate::store::messages::Origin;
 use crate::store::{cases, messages, outbox, Store};
 
@@ -338,9 +338,9 @@ pub async fn main(cli: Cli) -> ExitCode {
 async fn dispatch(command: Command, config: Config) -> anyhow::Result<ExitCode> {
     match command {
         Command::Run => {
-            let service = Service::build(config).await?;
+            let service = Application::build(config).await?;
             tracing::info!("incident-gateway running; SIGTERM or Ctrl-C stops it");
-            service.run_until(shutdown_signal()).await;
+            service.run_until_stopped(shutdown_signal()).await;
             Ok(ExitCode::SUCCESS)
         }
         Command::Ingest => unreachable!("handled before dispatch"),
@@ -348,7 +348,7 @@ async fn dispatch(command: Command, config: Config) -> anyhow::Result<ExitCode> 
         Command::CheckConfig => check_config(config).await,
         Command::Remind { now } => {
             let now = parse_now(now)?;
-            let service = Service::build(config).await?;
+            let service = Application::build(config).await?;
             let n = service.pipeline.send_reminders(now).await?;
             println!("{n} reminder(s) queued");
             Ok(ExitCode::SUCCESS)
@@ -574,7 +574,7 @@ async fn demo(config: Config, dir: &Path) -> anyhow::Result<ExitCode> {
     if config.gateway.directory.is_none() && sample.exists() {
         config.gateway.directory = Some(sample);
     }
-    let service = Service::build(config).await?;
+    let service = Application::build(config).await?;
     println!("database: {}", service.config.database_url());
     if let Some(d) = &service.config.gateway.directory {
         println!("directory: {} (SCIO threads and escalations)", d.display());
@@ -968,7 +968,7 @@ async fn outbound(config: Config, command: OutboundCommand) -> anyhow::Result<Ex
         }
         OutboundCommand::Flush => {
             use crate::outbound::worker::StepOutcome;
-            let service = Service::build(config.clone()).await?;
+            let service = Application::build(config.clone()).await?;
             let steps = service.worker().drain().await?;
             let count = |f: fn(&StepOutcome) -> bool| steps.iter().filter(|s| f(s)).count();
             println!(

@@ -27,8 +27,10 @@ pub enum StartError {
     Directory(#[from] crate::routing::DirectoryError),
 }
 
-/// The running gateway.
-pub struct Service {
+/// The gateway wired together once: the store, the directory, intake, analyst actions
+/// and the outbound transport. `run`, `demo`, the CLI's one-shot commands, the tests
+/// and the benches all build it the same way.
+pub struct Application {
     pub config: Arc<Config>,
     pub store: Store,
     pub pipeline: Pipeline,
@@ -37,7 +39,7 @@ pub struct Service {
     transport: Transport,
 }
 
-impl Service {
+impl Application {
     pub async fn build(config: Config) -> Result<Self, StartError> {
         let config = Arc::new(config);
         let store = Store::connect(&config.database_url()).await?;
@@ -53,6 +55,15 @@ impl Service {
             directory,
             transport,
         })
+    }
+
+    /// The review UI's state over this application's store and actions.
+    pub fn web_state(&self) -> crate::web::AppState {
+        crate::web::AppState::with_actions(
+            self.store.clone(),
+            self.config.clone(),
+            self.actions.clone(),
+        )
     }
 
     pub fn worker(&self) -> Worker {
@@ -73,7 +84,7 @@ impl Service {
     /// Runs until `stop` resolves, then lets every task finish its item in hand. Each
     /// task is supervised: one that ends or panics while the service runs is logged,
     /// shown in `/healthz` and `/metrics`, and started again with back-off.
-    pub async fn run_until(self, stop: impl std::future::Future<Output = ()>) {
+    pub async fn run_until_stopped(self, stop: impl std::future::Future<Output = ()>) {
         let (tx, rx) = watch::channel(false);
         let health = Health::default();
         let this = Arc::new(self);

@@ -5,16 +5,14 @@
 use std::net::TcpListener as StdListener;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use incident_gateway::config::Config;
-use incident_gateway::intake::Pipeline;
+use incident_gateway::service::Application;
 use incident_gateway::store::messages::Origin;
 use incident_gateway::store::users::{self, Role};
-use incident_gateway::store::Store;
-use incident_gateway::web::{self, AppState};
+use incident_gateway::web;
 use serde_json::{json, Value};
 
 const CHROMIUM: &str = "/usr/bin/chromium";
@@ -287,13 +285,10 @@ async fn analyst_logs_in_and_reads_a_case() {
         dir.path().display(),
         env!("CARGO_MANIFEST_DIR")
     );
-    let config = Arc::new(
-        Config::from_toml_with_env(&text, "test", Vec::<(String, String)>::new()).expect("config"),
-    );
-    let store = Store::connect(&format!("sqlite://{}/x.db", dir.path().display()))
-        .await
-        .expect("store");
-    let pipeline = Pipeline::new(store.clone(), config.clone()).expect("pipeline");
+    let config =
+        Config::from_toml_with_env(&text, "test", Vec::<(String, String)>::new()).expect("config");
+    let app = Application::build(config).await.expect("application");
+    let (store, pipeline) = (app.store.clone(), app.pipeline.clone());
     let raw = std::fs::read(format!(
         "{}/fixtures/01-phish-payroll-plain.eml",
         env!("CARGO_MANIFEST_DIR")
@@ -319,11 +314,7 @@ async fn analyst_logs_in_and_reads_a_case() {
         .expect("bind");
     let base = format!("http://{}", listener.local_addr().expect("addr"));
     let (stop, rx) = tokio::sync::watch::channel(false);
-    let server = tokio::spawn(web::serve_on(
-        listener,
-        AppState::new(store.clone(), config),
-        rx,
-    ));
+    let server = tokio::spawn(web::serve_on(listener, app.web_state(), rx));
 
     let profile = dir.path().join("chromium-profile");
     let (_driver, b) = start_browser(&profile).await;

@@ -8,6 +8,7 @@ use axum::http::{header, Request, StatusCode};
 use chrono::{TimeZone, Utc};
 use incident_gateway::config::Config;
 use incident_gateway::intake::Pipeline;
+use incident_gateway::service::Application;
 use incident_gateway::store::messages::Origin;
 use incident_gateway::store::users::{self, Role};
 use incident_gateway::store::Store;
@@ -51,17 +52,12 @@ async fn app_with(extra: &str) -> App {
     );
     let config =
         Config::from_toml_with_env(&text, "test", Vec::<(String, String)>::new()).expect("config");
-    let store = Store::connect(&format!("sqlite://{}/x.db", dir.path().display()))
-        .await
-        .expect("store");
-    let config = Arc::new(config);
-    let pipeline = Pipeline::new(store.clone(), config.clone()).expect("pipeline");
-    let state = AppState::new(store.clone(), config);
+    let app = Application::build(config).await.expect("application");
     App {
         _dir: dir,
-        store,
-        pipeline,
-        state,
+        store: app.store.clone(),
+        pipeline: app.pipeline.clone(),
+        state: app.web_state(),
     }
 }
 

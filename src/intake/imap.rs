@@ -507,12 +507,7 @@ impl Poller {
 
     /// A database connection from the pool.
     async fn conn(&self) -> Result<sqlx::pool::PoolConnection<sqlx::Sqlite>, ImapError> {
-        Ok(self
-            .pipeline
-            .store()
-            .acquire()
-            .await
-            .map_err(StoreError::from)?)
+        Ok(self.pipeline.store().acquire().await?)
     }
 
     /// How long to stay in IDLE: the renewal interval, or less when an interrupted

@@ -114,11 +114,7 @@ async fn identify(
 ) -> Result<Option<Who>, WebError> {
     let ip = client_ip(&parts.extensions);
     let now = Utc::now();
-    let mut conn = state
-        .store
-        .acquire()
-        .await
-        .map_err(crate::store::StoreError::from)?;
+    let mut conn = state.store.acquire().await?;
     if allow_token {
         if let Some(auth) = parts
             .headers
@@ -416,11 +412,7 @@ pub async fn login(
         }
     };
     tx.commit().await.map_err(crate::store::StoreError::from)?;
-    let mut conn = state
-        .store
-        .acquire()
-        .await
-        .map_err(crate::store::StoreError::from)?;
+    let mut conn = state.store.acquire().await?;
     let account = users::for_login(&mut conn, &username).await?;
     drop(conn);
     let password = f.password;

@@ -14,7 +14,7 @@ use super::{render, AppState, WebError};
 use crate::domain::TrackingId;
 use crate::store::queue::{self, QueueFilter};
 use crate::store::users;
-use crate::store::{cases, messages, outbox, StoreError};
+use crate::store::{cases, messages, outbox};
 
 pub(super) fn who_ctx(who: &Who) -> minijinja::Value {
     minijinja::context! {
@@ -26,7 +26,7 @@ pub(super) fn who_ctx(who: &Who) -> minijinja::Value {
 }
 
 async fn conn(state: &AppState) -> Result<sqlx::pool::PoolConnection<sqlx::Sqlite>, WebError> {
-    Ok(state.store.acquire().await.map_err(StoreError::from)?)
+    Ok(state.store.acquire().await?)
 }
 
 fn tracking_id(s: &str) -> Result<TrackingId, WebError> {
