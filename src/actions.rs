@@ -7,12 +7,36 @@ use serde::Serialize;
 use sqlx::SqliteConnection;
 
 use crate::domain::{EmailAddress, Flag, Priority, Severity, Status, TrackingId};
-use crate::notify::{describe, Change, Notifier, Sent};
+use crate::notify::{describe, Change, Notifier, NotifyError, Sent};
 use crate::store::cases::{self, Attribute, CaseRow};
 use crate::store::users::{self, AuditEntry};
 use crate::store::{self, outbox, NewEvent, Store, StoreError};
 
 /// What an action did, for the CLI and the web UI to show.
+/// Why an analyst's action did not happen.
+#[derive(Debug, thiserror::Error)]
+pub enum ActionError {
+    /// The action is not allowed in the case's state, or its input is not usable: the
+    /// message says which and what to do instead.
+    #[error("{0}")]
+    Refused(String),
+    #[error(transparent)]
+    Notify(#[from] NotifyError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl ActionError {
+    /// True when retrying later may succeed (the database was busy or unreachable).
+    pub fn is_transient(&self) -> bool {
+        match self {
+            ActionError::Store(e) => e.is_transient(),
+            ActionError::Notify(e) => e.is_transient(),
+            ActionError::Refused(_) => false,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct Outcome {
     pub tracking_id: String,
@@ -56,7 +80,7 @@ impl Actions {
         status: Status,
         by: By<'_>,
         now: DateTime<Utc>,
-    ) -> Result<Outcome, StoreError> {
+    ) -> Result<Outcome, ActionError> {
         self.set(
             id,
             Attribute::Status,
@@ -75,7 +99,7 @@ impl Actions {
         severity: Severity,
         by: By<'_>,
         now: DateTime<Utc>,
-    ) -> Result<Outcome, StoreError> {
+    ) -> Result<Outcome, ActionError> {
         self.set(
             id,
             Attribute::Severity,
@@ -93,7 +117,7 @@ impl Actions {
         priority: Priority,
         by: By<'_>,
         now: DateTime<Utc>,
-    ) -> Result<Outcome, StoreError> {
+    ) -> Result<Outcome, ActionError> {
         self.set(
             id,
             Attribute::Priority,
@@ -112,7 +136,7 @@ impl Actions {
         assignee: Option<&str>,
         by: By<'_>,
         now: DateTime<Utc>,
-    ) -> Result<Outcome, StoreError> {
+    ) -> Result<Outcome, ActionError> {
         let assignee = assignee.map(str::trim).filter(|a| !a.is_empty());
         self.set(id, Attribute::Assignee, assignee, None, by, now)
             .await
@@ -128,12 +152,12 @@ impl Actions {
         moving_to: Option<Status>,
         by: By<'_>,
         now: DateTime<Utc>,
-    ) -> Result<Outcome, StoreError> {
+    ) -> Result<Outcome, ActionError> {
         let mut tx = self.store.begin_write().await?;
         let case = load(&mut tx, id).await?;
         if let Some(to) = moving_to {
             let current: Status = case.status.parse().unwrap_or(Status::New);
-            current.can_move_to(to).map_err(StoreError::Refused)?;
+            current.can_move_to(to).map_err(ActionError::Refused)?;
         }
         let out = self
             .change_attribute(&mut tx, &case, attr, value, by, now)
@@ -159,7 +183,7 @@ impl Actions {
         on: bool,
         by: By<'_>,
         now: DateTime<Utc>,
-    ) -> Result<Outcome, StoreError> {
+    ) -> Result<Outcome, ActionError> {
         let actor = by.actor();
         let mut tx = self.store.begin_write().await?;
         let case = load(&mut tx, id).await?;
@@ -174,7 +198,7 @@ impl Actions {
         )
         .await?;
         if !changed {
-            return Err(StoreError::Refused(format!(
+            return Err(ActionError::Refused(format!(
                 "{flag} is already {}",
                 if on { "set" } else { "clear" }
             )));
@@ -216,10 +240,10 @@ impl Actions {
         cc: &[EmailAddress],
         by: By<'_>,
         now: DateTime<Utc>,
-    ) -> Result<Outcome, StoreError> {
+    ) -> Result<Outcome, ActionError> {
         let message = message.trim();
         if message.is_empty() {
-            return Err(StoreError::Refused(
+            return Err(ActionError::Refused(
                 "the update is empty: write what the SCIO should know".into(),
             ));
         }
@@ -248,7 +272,7 @@ impl Actions {
             }
             // The analyst's text must not vanish: refuse, and say how to fix it.
             Sent::NoAudience(why) => {
-                return Err(StoreError::Refused(format!(
+                return Err(ActionError::Refused(format!(
                     "no SCIO thread for {}: {why}",
                     case.tracking_id
                 )))
@@ -277,7 +301,7 @@ impl Actions {
         id: &TrackingId,
         message: &str,
         now: DateTime<Utc>,
-    ) -> Result<(Vec<crate::routing::Contact>, crate::outbound::Rendered), StoreError> {
+    ) -> Result<(Vec<crate::routing::Contact>, crate::outbound::Rendered), ActionError> {
         let mut conn = self.store.acquire().await?;
         let case = load(&mut conn, id).await?;
         let change = Change {
@@ -288,7 +312,7 @@ impl Actions {
         self.notifier
             .preview(&mut conn, case.id, &change, now)
             .await?
-            .map_err(|why| StoreError::Refused(format!("no SCIO thread for {id}: {why}")))
+            .map_err(|why| ActionError::Refused(format!("no SCIO thread for {id}: {why}")))
     }
 
     /// Sets a field by hand; later email never overwrites it silently. Setting the
@@ -300,7 +324,7 @@ impl Actions {
         value: serde_json::Value,
         by: By<'_>,
         now: DateTime<Utc>,
-    ) -> Result<Outcome, StoreError> {
+    ) -> Result<Outcome, ActionError> {
         let mut tx = self.store.begin_write().await?;
         cases::set_field_by_analyst(&mut tx, id, field, value.clone(), by.name, now).await?;
         let case = load(&mut tx, id).await?;
@@ -340,10 +364,10 @@ impl Actions {
         text: &str,
         by: By<'_>,
         now: DateTime<Utc>,
-    ) -> Result<Outcome, StoreError> {
+    ) -> Result<Outcome, ActionError> {
         let text = text.trim();
         if text.is_empty() {
-            return Err(StoreError::Refused("the note is empty".into()));
+            return Err(ActionError::Refused("the note is empty".into()));
         }
         let mut tx = self.store.begin_write().await?;
         let case = load(&mut tx, id).await?;
@@ -384,17 +408,17 @@ impl Actions {
         other: &TrackingId,
         by: By<'_>,
         now: DateTime<Utc>,
-    ) -> Result<Outcome, StoreError> {
+    ) -> Result<Outcome, ActionError> {
         let actor = by.actor();
         let mut tx = self.store.begin_write().await?;
         let (a, b) = (load(&mut tx, id).await?, load(&mut tx, other).await?);
         if a.id == b.id {
-            return Err(StoreError::Refused(
+            return Err(ActionError::Refused(
                 "a case cannot be linked to itself".into(),
             ));
         }
         if !cases::link(&mut tx, a.id, b.id, &actor, now).await? {
-            return Err(StoreError::Refused(format!(
+            return Err(ActionError::Refused(format!(
                 "{} and {} are linked already",
                 a.tracking_id, b.tracking_id
             )));
@@ -439,23 +463,23 @@ impl Actions {
         into: &TrackingId,
         by: By<'_>,
         now: DateTime<Utc>,
-    ) -> Result<Outcome, StoreError> {
+    ) -> Result<Outcome, ActionError> {
         let actor = by.actor();
         let mut tx = self.store.begin_write().await?;
         let (source, target) = (load(&mut tx, id).await?, load(&mut tx, into).await?);
         if source.id == target.id {
-            return Err(StoreError::Refused(
+            return Err(ActionError::Refused(
                 "a case cannot be merged into itself".into(),
             ));
         }
         if cases::resolve_merged(&mut tx, source.id).await? != source.id {
-            return Err(StoreError::Refused(format!(
+            return Err(ActionError::Refused(format!(
                 "{} is merged already",
                 source.tracking_id
             )));
         }
         if cases::resolve_merged(&mut tx, target.id).await? != target.id {
-            return Err(StoreError::Refused(format!(
+            return Err(ActionError::Refused(format!(
                 "{} was merged into another case; merge into that one",
                 target.tracking_id
             )));
@@ -510,7 +534,7 @@ impl Actions {
         release: bool,
         by: By<'_>,
         now: DateTime<Utc>,
-    ) -> Result<Option<i64>, StoreError> {
+    ) -> Result<Option<i64>, ActionError> {
         let mut tx = self.store.begin_write().await?;
         let case_id = outbox::decide_held(&mut tx, outbox_id, release, by.name, now).await?;
         if let Some(case_id) = case_id {
@@ -558,7 +582,7 @@ impl Actions {
         value: Option<&str>,
         by: By<'_>,
         now: DateTime<Utc>,
-    ) -> Result<Outcome, StoreError> {
+    ) -> Result<Outcome, ActionError> {
         let actor = by.actor();
         let old = cases::set_attribute(tx, case.id, attr, value, &actor, now).await?;
         // Until an analyst sets one, the severity in force is the suggested one.
@@ -634,13 +658,13 @@ impl<'a> By<'a> {
 
 /// Records the action in the audit trail, then commits it with everything it did.
 async fn commit_audited(
-    mut tx: sqlx::Transaction<'static, sqlx::Sqlite>,
+    mut tx: crate::store::WriteTx,
     by: By<'_>,
     action: &str,
     case_id: Option<i64>,
     detail: serde_json::Value,
     now: DateTime<Utc>,
-) -> Result<(), StoreError> {
+) -> Result<(), ActionError> {
     users::audit(
         &mut tx,
         AuditEntry {
@@ -657,8 +681,8 @@ async fn commit_audited(
     Ok(())
 }
 
-async fn load(conn: &mut SqliteConnection, id: &TrackingId) -> Result<CaseRow, StoreError> {
-    cases::by_tracking_id(conn, id)
+async fn load(conn: &mut SqliteConnection, id: &TrackingId) -> Result<CaseRow, ActionError> {
+    Ok(cases::by_tracking_id(conn, id)
         .await?
-        .ok_or_else(|| StoreError::NoSuchCase(id.to_string()))
+        .ok_or_else(|| StoreError::NoSuchCase(id.to_string()))?)
 }

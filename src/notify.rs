@@ -21,6 +21,23 @@ use crate::store::notices;
 use crate::store::outbox::{self, NoticeScope};
 use crate::store::{self, parse_ts, NewEvent, Store, StoreError};
 
+/// Why a notice could not be queued.
+#[derive(Debug, thiserror::Error)]
+pub enum NotifyError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The template or the message could not be built: a defect to fix, not a state of
+    /// the case. Intake records it on the case and carries on.
+    #[error("the {what} could not be written: {reason}")]
+    Compose { what: &'static str, reason: String },
+}
+
+impl NotifyError {
+    pub fn is_transient(&self) -> bool {
+        matches!(self, NotifyError::Store(e) if e.is_transient())
+    }
+}
+
 /// Why an escalation notice goes out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Cause {
@@ -139,7 +156,7 @@ impl Notifier {
         &self,
         conn: &mut SqliteConnection,
         case_id: i64,
-    ) -> Result<Snapshot, StoreError> {
+    ) -> Result<Snapshot, NotifyError> {
         let row = cases::by_id(conn, case_id)
             .await?
             .ok_or_else(|| StoreError::NoSuchCase(format!("#{case_id}")))?;
@@ -198,7 +215,7 @@ impl Notifier {
         case_id: i64,
         change: &Change,
         now: DateTime<Utc>,
-    ) -> Result<Result<(Vec<Contact>, Rendered), String>, StoreError> {
+    ) -> Result<Result<(Vec<Contact>, Rendered), String>, NotifyError> {
         Ok(self
             .draft(conn, case_id, change, now)
             .await?
@@ -212,7 +229,7 @@ impl Notifier {
         case_id: i64,
         change: &Change,
         now: DateTime<Utc>,
-    ) -> Result<Result<Draft, String>, StoreError> {
+    ) -> Result<Result<Draft, String>, NotifyError> {
         let snap = self.snapshot(conn, case_id).await?;
         let mut audience = match self.audience(&snap.row) {
             Ok(a) => a,
@@ -279,9 +296,13 @@ impl Notifier {
             }
         };
         ctx["subject"] = serde_json::json!(subject);
-        let rendered = self.templates.render(kind, &ctx).map_err(|e| {
-            StoreError::Refused(format!("the SCIO update could not be written: {e}"))
-        })?;
+        let rendered = self
+            .templates
+            .render(kind, &ctx)
+            .map_err(|e| NotifyError::Compose {
+                what: "SCIO update",
+                reason: e.to_string(),
+            })?;
         Ok(Ok(Draft {
             tracking_id: snap.row.tracking_id.clone(),
             kind,
@@ -300,7 +321,7 @@ impl Notifier {
         case_id: i64,
         change: &Change,
         now: DateTime<Utc>,
-    ) -> Result<Sent, StoreError> {
+    ) -> Result<Sent, NotifyError> {
         let draft = match self.draft(tx, case_id, change, now).await? {
             Ok(d) => d,
             Err(why) => return Ok(Sent::NoAudience(why)),
@@ -404,7 +425,7 @@ impl Notifier {
         case_id: i64,
         actor: &str,
         now: DateTime<Utc>,
-    ) -> Result<Option<i64>, StoreError> {
+    ) -> Result<Option<i64>, NotifyError> {
         if notices::has_scio_thread(tx, case_id).await? {
             return Ok(None);
         }
@@ -461,7 +482,7 @@ impl Notifier {
         conn: &mut SqliteConnection,
         case_id: i64,
         now: DateTime<Utc>,
-    ) -> Result<Option<String>, StoreError> {
+    ) -> Result<Option<String>, NotifyError> {
         let (reporter, agency) = cases::reporter_and_agency(conn, case_id).await?;
         let since = now - chrono::Duration::hours(1);
         let u = &self.config.updates;
@@ -492,7 +513,7 @@ impl Notifier {
         case_id: i64,
         actor: &str,
         now: DateTime<Utc>,
-    ) -> Result<Vec<i64>, StoreError> {
+    ) -> Result<Vec<i64>, NotifyError> {
         let snap = self.snapshot(tx, case_id).await?;
         let dir = self.directory.get();
         let mut causes = Vec::new();
@@ -570,9 +591,13 @@ impl Notifier {
             ctx["headline"] = serde_json::json!(headline);
             ctx["reason"] = serde_json::json!(reason);
             ctx["action"] = serde_json::json!(action);
-            let rendered = self.templates.render(template, &ctx).map_err(|e| {
-                StoreError::Refused(format!("the escalation notice could not be written: {e}"))
-            })?;
+            let rendered =
+                self.templates
+                    .render(template, &ctx)
+                    .map_err(|e| NotifyError::Compose {
+                        what: "escalation notice",
+                        reason: e.to_string(),
+                    })?;
             let spec = Mail {
                 case_id,
                 tracking_id: &snap.row.tracking_id,
@@ -619,7 +644,8 @@ impl Notifier {
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         match self.after_report_inner(tx, case_id, message_row, now).await {
-            Err(StoreError::Refused(reason)) => {
+            Err(e @ NotifyError::Compose { .. }) => {
+                let reason = e.to_string();
                 tracing::error!(case_id, %reason, "notification could not be written");
                 store::record_event(
                     tx,
@@ -636,7 +662,8 @@ impl Notifier {
                 .await?;
                 Ok(())
             }
-            other => other,
+            Err(NotifyError::Store(e)) => Err(e),
+            Ok(()) => Ok(()),
         }
     }
 
@@ -646,7 +673,7 @@ impl Notifier {
         case_id: i64,
         message_row: i64,
         now: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
+    ) -> Result<(), NotifyError> {
         let fields = cases::fields(tx, case_id).await?;
         for flag in [
             Flag::PersonalInformation,
@@ -684,7 +711,7 @@ impl Notifier {
     /// Queues the periodic status updates due at `now`: every open case whose SCIO
     /// thread has been quiet for its severity's interval. Reads the schedule from the
     /// outbox in one write transaction, so a restart or a second run sends nothing twice.
-    pub async fn periodic(&self, store: &Store, now: DateTime<Utc>) -> Result<usize, StoreError> {
+    pub async fn periodic(&self, store: &Store, now: DateTime<Utc>) -> Result<usize, NotifyError> {
         let mut tx = store.begin_write().await?;
         let rows = notices::open_threads(&mut tx).await?;
         let mut queued = 0;
@@ -711,7 +738,8 @@ impl Notifier {
                 Ok(Sent::Queued { .. }) => queued += 1,
                 Ok(Sent::NoAudience(_)) => {}
                 // One case's broken update must not hold back the others'.
-                Err(StoreError::Refused(reason)) => {
+                Err(e @ NotifyError::Compose { .. }) => {
+                    let reason = e.to_string();
                     tracing::error!(case_id, %reason, "periodic update could not be written")
                 }
                 Err(e) => return Err(e),
@@ -728,7 +756,7 @@ impl Notifier {
         m: &Mail<'_>,
         rendered: &Rendered,
         now: DateTime<Utc>,
-    ) -> Result<i64, StoreError> {
+    ) -> Result<i64, NotifyError> {
         let to: Vec<(Option<String>, EmailAddress)> =
             m.to.iter()
                 .map(|c| (c.name.clone(), c.address.clone()))
@@ -746,10 +774,11 @@ impl Notifier {
         };
         match crate::outbound::enqueue(tx, &self.config, &outgoing, rendered, now).await {
             Ok((id, _)) => Ok(id),
-            Err(QueueError::Store(e)) => Err(e),
-            Err(QueueError::Compose(e)) => Err(StoreError::Refused(format!(
-                "the message could not be built: {e}"
-            ))),
+            Err(QueueError::Store(e)) => Err(e.into()),
+            Err(QueueError::Compose(e)) => Err(NotifyError::Compose {
+                what: "message",
+                reason: e.to_string(),
+            }),
         }
     }
 }
@@ -792,7 +821,7 @@ async fn changes_since(
     conn: &mut SqliteConnection,
     case_id: i64,
     since: &str,
-) -> Result<Vec<String>, StoreError> {
+) -> Result<Vec<String>, NotifyError> {
     let events = store::events_since(conn, case_id, since).await?;
     let mut lines = Vec::new();
     let mut fields = Vec::new();

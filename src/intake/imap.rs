@@ -566,7 +566,7 @@ impl Poller {
             let found = !timed(s.uid_search(&query)).await?.is_empty();
             let mut tx = store.begin_write().await?;
             outbox::settle_doubt(&mut tx, *id, found, Utc::now()).await?;
-            tx.commit().await.map_err(StoreError::from)?;
+            tx.commit().await?;
             if found {
                 tracing::warn!(outbox_id = id, %message_id, folder, "interrupted send was accepted (found in the sent folder); not sending it again");
             } else {
@@ -592,7 +592,7 @@ impl Poller {
         let started = {
             let mut tx = store.begin_write().await?;
             let n = attempts::begin(&mut tx, mailbox, uid_validity, uid, Utc::now()).await?;
-            tx.commit().await.map_err(StoreError::from)?;
+            tx.commit().await?;
             n
         };
         let limit = i64::from(self.cfg.max_attempts.max(1));
@@ -657,7 +657,7 @@ impl Poller {
             timed(s.uid_copy(&set, folder)).await?;
             let mut tx = store.begin_write().await?;
             attempts::mark_copied(&mut tx, mailbox, uid_validity, uid, Utc::now()).await?;
-            tx.commit().await.map_err(StoreError::from)?;
+            tx.commit().await?;
             failpoint("after-copy");
         }
         timed(async {

@@ -112,7 +112,7 @@ pub async fn set_field_by_analyst(
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
     if field.is_empty() || !field.chars().all(|c| c.is_ascii_lowercase() || c == '_') {
-        return Err(StoreError::Refused(format!(
+        return Err(StoreError::Invalid(format!(
             "'{field}' is not a field name (e.g. reporter_phone)"
         )));
     }
@@ -327,7 +327,7 @@ pub async fn set_attribute(
         .fetch_one(&mut *conn)
         .await?;
     if old.as_deref() == value {
-        return Err(StoreError::Refused(format!(
+        return Err(StoreError::Invalid(format!(
             "{col} is already {}",
             value.unwrap_or("unset")
         )));

@@ -35,8 +35,9 @@ pub enum StoreError {
     },
     #[error("no case {0}")]
     NoSuchCase(String),
+    /// A value the store cannot take (an unknown field name, account, or row).
     #[error("{0}")]
-    Refused(String),
+    Invalid(String),
 }
 
 impl StoreError {
@@ -154,10 +155,31 @@ impl Store {
 
     /// A write transaction that takes the write lock at once, so two writers queue on
     /// `busy_timeout` instead of failing when a read upgrades to a write.
-    pub async fn begin_write(
-        &self,
-    ) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, StoreError> {
-        Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
+    pub async fn begin_write(&self) -> Result<WriteTx, StoreError> {
+        Ok(WriteTx(self.pool.begin_with("BEGIN IMMEDIATE").await?))
+    }
+}
+
+/// A write transaction: used as a connection by the store's functions, committed with
+/// [`WriteTx::commit`]; dropped without commit, it rolls back.
+pub struct WriteTx(sqlx::Transaction<'static, sqlx::Sqlite>);
+
+impl WriteTx {
+    pub async fn commit(self) -> Result<(), StoreError> {
+        Ok(self.0.commit().await?)
+    }
+}
+
+impl std::ops::Deref for WriteTx {
+    type Target = SqliteConnection;
+    fn deref(&self) -> &SqliteConnection {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for WriteTx {
+    fn deref_mut(&mut self) -> &mut SqliteConnection {
+        &mut self.0
     }
 }
 

@@ -380,10 +380,10 @@ pub async fn decide_held(
             .fetch_optional(&mut *conn)
             .await?;
     let Some((case_id, status)) = row else {
-        return Err(StoreError::Refused(format!("no outbound message #{id}")));
+        return Err(StoreError::Invalid(format!("no outbound message #{id}")));
     };
     if status != OutboxStatus::Held.as_str() {
-        return Err(StoreError::Refused(format!(
+        return Err(StoreError::Invalid(format!(
             "outbound message #{id} is {status}, not held: only held messages can be released or dropped"
         )));
     }

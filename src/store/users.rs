@@ -36,7 +36,7 @@ impl std::str::FromStr for Role {
         match s {
             "analyst" => Ok(Role::Analyst),
             "viewer" => Ok(Role::Viewer),
-            other => Err(StoreError::Refused(format!(
+            other => Err(StoreError::Invalid(format!(
                 "'{other}' is not a role (analyst or viewer)"
             ))),
         }
@@ -85,7 +85,7 @@ pub async fn add(
     now: DateTime<Utc>,
 ) -> Result<i64, StoreError> {
     if !valid_name(name) {
-        return Err(StoreError::Refused(format!(
+        return Err(StoreError::Invalid(format!(
             "'{name}' is not an account name (letters, digits, . _ - @; at most 64)"
         )));
     }
@@ -94,7 +94,7 @@ pub async fn add(
         .fetch_optional(&mut *conn)
         .await?;
     if exists.is_some() {
-        return Err(StoreError::Refused(format!(
+        return Err(StoreError::Invalid(format!(
             "an account named '{name}' exists already (use `user passwd`)"
         )));
     }
@@ -141,7 +141,7 @@ pub async fn set_password(
         .execute(&mut *conn)
         .await?;
     if done.rows_affected() == 0 {
-        return Err(StoreError::Refused(format!("no account named '{name}'")));
+        return Err(StoreError::Invalid(format!("no account named '{name}'")));
     }
     // A new password ends every session of the old one.
     sqlx::query("delete from web_sessions where user_id = (select id from users where name = ?)")
@@ -162,7 +162,7 @@ pub async fn disable(
         .fetch_optional(&mut *conn)
         .await?;
     let Some(id) = id else {
-        return Err(StoreError::Refused(format!("no account named '{name}'")));
+        return Err(StoreError::Invalid(format!("no account named '{name}'")));
     };
     sqlx::query("update users set disabled = 1, updated_at = ? where id = ?")
         .bind(ts(now))
@@ -193,7 +193,7 @@ pub async fn add_token(
             .fetch_optional(&mut *conn)
             .await?;
     let Some(id) = id else {
-        return Err(StoreError::Refused(format!(
+        return Err(StoreError::Invalid(format!(
             "no enabled account named '{name}'"
         )));
     };

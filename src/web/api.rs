@@ -12,7 +12,9 @@ use serde::Deserialize;
 
 use super::auth::ApiUser;
 use super::AppState;
+use crate::actions::ActionError;
 use crate::domain::TrackingId;
+use crate::notify::NotifyError;
 use crate::store::queue::{self, QueueFilter};
 use crate::store::{cases, StoreError};
 
@@ -108,7 +110,7 @@ impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::NoSuchCase(id) => ApiError(StatusCode::NOT_FOUND, format!("no case {id}")),
-            StoreError::Refused(m) => ApiError(StatusCode::BAD_REQUEST, m),
+            StoreError::Invalid(m) => ApiError(StatusCode::BAD_REQUEST, m),
             e if e.is_transient() => {
                 tracing::error!(error = %e, "API request failed: database unavailable");
                 ApiError(
@@ -120,6 +122,18 @@ impl From<StoreError> for ApiError {
                 tracing::error!(error = %e, "API request failed");
                 ApiError(StatusCode::INTERNAL_SERVER_ERROR, "internal error".into())
             }
+        }
+    }
+}
+
+impl From<ActionError> for ApiError {
+    fn from(e: ActionError) -> Self {
+        match e {
+            ActionError::Refused(m) => ApiError(StatusCode::BAD_REQUEST, m),
+            ActionError::Notify(e @ NotifyError::Compose { .. }) => {
+                ApiError(StatusCode::BAD_REQUEST, e.to_string())
+            }
+            ActionError::Notify(NotifyError::Store(e)) | ActionError::Store(e) => e.into(),
         }
     }
 }

@@ -294,7 +294,7 @@ async fn sso_login(state: &AppState, name: &str, ip: &str) -> Result<Response, W
             },
         )
         .await?;
-        tx.commit().await.map_err(crate::store::StoreError::from)?;
+        tx.commit().await?;
         return Err(WebError::Forbidden(format!(
             "Single sign-on names '{name}', which has no enabled account here; ask an administrator to run `incident-gateway user add`."
         )));
@@ -305,7 +305,7 @@ async fn sso_login(state: &AppState, name: &str, ip: &str) -> Result<Response, W
 /// Opens a session for `user` in `tx`, audits the login, and sends the browser on.
 async fn start_session(
     state: &AppState,
-    mut tx: sqlx::Transaction<'static, sqlx::Sqlite>,
+    mut tx: crate::store::WriteTx,
     user: User,
     ip: &str,
     now: chrono::DateTime<Utc>,
@@ -327,7 +327,7 @@ async fn start_session(
         },
     )
     .await?;
-    tx.commit().await.map_err(crate::store::StoreError::from)?;
+    tx.commit().await?;
     tracing::info!(user = %user.name, %ip, via, "login");
     Ok((
         StatusCode::SEE_OTHER,
@@ -402,7 +402,7 @@ pub async fn login(
                 },
             )
             .await?;
-            tx.commit().await.map_err(crate::store::StoreError::from)?;
+            tx.commit().await?;
             tracing::warn!(user = %username, %ip, "login refused: too many failed attempts");
             let minutes = ((until - now).num_seconds().max(0) + 59) / 60;
             return Err(WebError::TooManyRequests(format!(
@@ -411,7 +411,7 @@ pub async fn login(
             )));
         }
     };
-    tx.commit().await.map_err(crate::store::StoreError::from)?;
+    tx.commit().await?;
     let mut conn = state.store.acquire().await?;
     let account = users::for_login(&mut conn, &username).await?;
     drop(conn);
@@ -442,7 +442,7 @@ pub async fn login(
             },
         )
         .await?;
-        tx.commit().await.map_err(crate::store::StoreError::from)?;
+        tx.commit().await?;
         tracing::info!(user = %username, %ip, "failed login");
         return login_form(
             &state,
@@ -490,7 +490,7 @@ pub async fn logout(
         },
     )
     .await?;
-    tx.commit().await.map_err(crate::store::StoreError::from)?;
+    tx.commit().await?;
     Ok((
         StatusCode::SEE_OTHER,
         [

@@ -21,9 +21,9 @@ use axum::routing::{get, post};
 use axum::Router;
 use tokio::sync::watch;
 
-use crate::actions::Actions;
+use crate::actions::{ActionError, Actions};
 use crate::config::{Config, WebConfig};
-use crate::notify::Notifier;
+use crate::notify::{Notifier, NotifyError};
 use crate::routing::DirectoryHandle;
 use crate::store::{Store, StoreError};
 
@@ -91,6 +91,21 @@ pub enum WebError {
     Template(#[from] minijinja::Error),
 }
 
+impl From<ActionError> for WebError {
+    fn from(e: ActionError) -> Self {
+        match e {
+            ActionError::Refused(m) => WebError::BadRequest(m),
+            // A notice that cannot be written: the analyst is told, the case is unchanged.
+            ActionError::Notify(e @ NotifyError::Compose { .. }) => {
+                WebError::BadRequest(e.to_string())
+            }
+            ActionError::Notify(NotifyError::Store(e)) | ActionError::Store(e) => {
+                WebError::Store(e)
+            }
+        }
+    }
+}
+
 impl IntoResponse for WebError {
     fn into_response(self) -> Response {
         let (status, message) = match &self {
@@ -101,7 +116,7 @@ impl IntoResponse for WebError {
             WebError::Store(StoreError::NoSuchCase(_)) => {
                 (StatusCode::NOT_FOUND, "No such case.".to_string())
             }
-            WebError::Store(StoreError::Refused(m)) => (StatusCode::BAD_REQUEST, m.clone()),
+            WebError::Store(StoreError::Invalid(m)) => (StatusCode::BAD_REQUEST, m.clone()),
             WebError::Store(e) if e.is_transient() => {
                 tracing::error!(error = %e, "web request failed: database unavailable");
                 (
