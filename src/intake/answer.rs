@@ -1,0 +1,207 @@
+//! Automatic answers to an inbound message (acknowledgement, follow-up, reminder,
+//! neutral receipt): rendered, threaded under the message answered, checked against the
+//! disclosure rule, queued through the outbox, and recorded on the case.
+
+use chrono::{DateTime, Duration, Utc};
+use sqlx::SqliteConnection;
+
+use super::Pipeline;
+use crate::extract::report::Analysis;
+use crate::extract::InboundEmail;
+use crate::outbound::{self, Outgoing, QueueError};
+use crate::store::{self, outbox, NewEvent, StoreError};
+
+/// One automatic answer to an inbound message.
+pub(super) struct Answer<'a> {
+    /// `None` for an answer that belongs to no case (a receipt for an unknown tag).
+    pub(super) case_id: Option<i64>,
+    pub(super) row: i64,
+    /// Outbox kind: `ack`, `followup`, `receipt`.
+    pub(super) kind: &'static str,
+    pub(super) template: &'static str,
+    pub(super) ctx: serde_json::Value,
+    pub(super) to: &'a crate::extract::Mailbox,
+    /// The message answered (threading headers come from it).
+    pub(super) email: &'a InboundEmail,
+    pub(super) queued_event: &'static str,
+}
+
+impl Pipeline {
+    /// Renders, composes and enqueues one answer to `email`, threaded under it; held for
+    /// review when the recipient is outside the allowed domains. A template or address
+    /// problem is recorded on the case instead of failing the intake.
+    pub(super) async fn enqueue_answer(
+        &self,
+        tx: &mut SqliteConnection,
+        a: Answer<'_>,
+        now: DateTime<Utc>,
+    ) -> Result<(Option<i64>, Option<String>), StoreError> {
+        let Answer {
+            case_id,
+            row,
+            kind,
+            template,
+            ctx,
+            to,
+            email,
+            queued_event,
+        } = a;
+        let rendered = match self.notifier.templates().render(template, &ctx) {
+            Ok(r) => r,
+            Err(e) => {
+                return suppress(
+                    tx,
+                    case_id,
+                    row,
+                    now,
+                    format!("{kind} could not be rendered: {e}"),
+                )
+                .await
+            }
+        };
+        // A receipt reveals nothing about any case: no tag in its Message-ID and no
+        // thread ancestry beyond the sender's own message.
+        let neutral = kind == "receipt";
+        let tag = ctx
+            .get("tracking_id")
+            .and_then(|t| t.as_str())
+            .filter(|_| !neutral)
+            .unwrap_or("soc");
+        let mut references = if neutral {
+            Vec::new()
+        } else {
+            email.references.clone()
+        };
+        if let Some(mid) = &email.message_id {
+            if !references.contains(mid) {
+                references.push(mid.clone());
+            }
+        }
+        let hold = self
+            .notifier
+            .disclosure()
+            .hold_for(tx, case_id, &to.address)
+            .await?;
+        let recipients = [(to.name.clone(), to.address.clone())];
+        let outgoing = Outgoing {
+            case_id,
+            kind,
+            id_tag: &format!("{kind}.{tag}"),
+            to: &recipients,
+            in_reply_to: email.message_id.as_deref(),
+            references: &references,
+            auto_submitted: "auto-replied",
+            hold_reason: hold.as_deref(),
+            caused_by_message: Some(row),
+        };
+        let (outbox_id, message_id) =
+            match outbound::enqueue(tx, &self.config, &outgoing, &rendered, now).await {
+                Ok(queued) => queued,
+                Err(QueueError::Store(e)) => return Err(e),
+                Err(QueueError::Compose(e)) => {
+                    return suppress(
+                        tx,
+                        case_id,
+                        row,
+                        now,
+                        format!("{kind} could not be built: {e}"),
+                    )
+                    .await
+                }
+            };
+        if let Some(case_id) = case_id {
+            store::record_event(
+                tx,
+                NewEvent {
+                    message_row_id: Some(row),
+                    outbox_id: Some(outbox_id),
+                    ..NewEvent::system(
+                        case_id,
+                        now,
+                        if hold.is_some() {
+                            "outbound_held"
+                        } else {
+                            queued_event
+                        },
+                        serde_json::json!({
+                            "kind": kind,
+                            "to": to.address.to_string(),
+                            "message_id": message_id,
+                            "hold_reason": hold,
+                        }),
+                    )
+                },
+            )
+            .await?;
+        }
+        Ok((Some(outbox_id), hold))
+    }
+
+    /// A receipt that says nothing about any case, rate-limited per sender.
+    pub(super) async fn neutral_receipt(
+        &self,
+        tx: &mut SqliteConnection,
+        case_id: Option<i64>,
+        row: i64,
+        analysis: &Analysis,
+        now: DateTime<Utc>,
+    ) -> Result<Option<i64>, StoreError> {
+        let email = &analysis.email;
+        let Some(to) = email.reply_address().filter(|_| analysis.class.acknowledge) else {
+            return Ok(None);
+        };
+        let limit = self.config.gateway.ack_rate_limit_per_hour as i64;
+        if outbox::count_recent(tx, to.address.as_str(), "receipt", now - Duration::hours(1))
+            .await?
+            >= limit
+        {
+            return Ok(None);
+        }
+        let ctx = serde_json::json!({ "soc_name": self.config.gateway.name });
+        let (id, _) = self
+            .enqueue_answer(
+                tx,
+                Answer {
+                    case_id,
+                    row,
+                    kind: "receipt",
+                    template: "receipt",
+                    ctx,
+                    to,
+                    email,
+                    queued_event: "receipt_queued",
+                },
+                now,
+            )
+            .await?;
+        Ok(id)
+    }
+}
+
+/// Records that a case got no acknowledgement, and why.
+pub(super) async fn suppress(
+    tx: &mut SqliteConnection,
+    case_id: Option<i64>,
+    row: i64,
+    now: DateTime<Utc>,
+    reason: String,
+) -> Result<(Option<i64>, Option<String>), StoreError> {
+    let Some(case_id) = case_id else {
+        tracing::warn!(row, %reason, "no automatic answer");
+        return Ok((None, Some(reason)));
+    };
+    store::record_event(
+        tx,
+        NewEvent {
+            message_row_id: Some(row),
+            ..NewEvent::system(
+                case_id,
+                now,
+                "ack_suppressed",
+                serde_json::json!({ "reason": reason }),
+            )
+        },
+    )
+    .await?;
+    Ok((None, Some(reason)))
+}
