@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::SqliteConnection;
 
-use crate::domain::{EmailAddress, Flag, Priority, Severity, Status, TrackingId};
+use crate::domain::{EmailAddress, EventKind, Flag, Priority, Severity, Status, TrackingId};
 use crate::notify::{describe, Change, Notifier, NotifyError, Sent};
 use crate::store::cases::{self, Attribute, CaseRow};
 use crate::store::users::{self, AuditEntry};
@@ -165,7 +165,7 @@ impl Actions {
         commit_audited(
             tx,
             by,
-            attr.event(),
+            attr.event().as_str(),
             Some(case.id),
             serde_json::json!({ "value": value, "summary": out.summary }),
             now,
@@ -377,7 +377,7 @@ impl Actions {
                 case_id: case.id,
                 at: now,
                 actor: &by.actor(),
-                kind: "note_added",
+                kind: EventKind::NoteAdded,
                 detail: serde_json::json!({ "text": text }),
                 message_row_id: None,
                 outbox_id: None,
@@ -430,7 +430,7 @@ impl Actions {
                     case_id: x.id,
                     at: now,
                     actor: &actor,
-                    kind: "case_linked",
+                    kind: EventKind::CaseLinked,
                     detail: serde_json::json!({ "other": y.tracking_id }),
                     message_row_id: None,
                     outbox_id: None,
@@ -486,8 +486,8 @@ impl Actions {
         }
         let moved = cases::merge(&mut tx, source.id, target.id, now).await?;
         for (case_id, kind, other) in [
-            (source.id, "merged_into", &target.tracking_id),
-            (target.id, "merged_from", &source.tracking_id),
+            (source.id, EventKind::MergedInto, &target.tracking_id),
+            (target.id, EventKind::MergedFrom, &source.tracking_id),
         ] {
             store::record_event(
                 &mut tx,
@@ -545,9 +545,9 @@ impl Actions {
                     at: now,
                     actor: &by.actor(),
                     kind: if release {
-                        "outbound_released"
+                        EventKind::OutboundReleased
                     } else {
-                        "outbound_dropped"
+                        EventKind::OutboundDropped
                     },
                     detail: serde_json::json!({ "outbox_id": outbox_id }),
                     message_row_id: None,
@@ -598,8 +598,10 @@ impl Actions {
         let mut scio_note = None;
         if matches!(attr, Attribute::Status | Attribute::Severity) {
             let change = Change {
-                lines: describe(attr.event(), &detail).into_iter().collect(),
-                cause: attr.event().into(),
+                lines: describe(attr.event().as_str(), &detail)
+                    .into_iter()
+                    .collect(),
+                cause: attr.event().as_str().into(),
                 actor: actor.clone(),
                 ..Change::default()
             };
@@ -612,7 +614,7 @@ impl Actions {
             // The Directive: a major incident is suggested when severity is critical.
             store::record_event(
                 tx,
-                NewEvent::system(case.id, now, "major_incident_suggested", serde_json::json!({
+                NewEvent::system(case.id, now, EventKind::MajorIncidentSuggested, serde_json::json!({
                         "reason": "severity is critical; declare it with: case flag <ID> major_incident",
                     })),
             )

@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 use sqlx::SqliteConnection;
 
 use crate::config::Config;
-use crate::domain::{EmailAddress, Flag, Severity, Status};
+use crate::domain::{EmailAddress, EventKind, Flag, Severity, Status};
 use crate::outbound::template::local_time as local;
 use crate::outbound::{Outgoing, QueueError, Rendered, Templates};
 use crate::policy::Disclosure;
@@ -172,7 +172,8 @@ impl Notifier {
             .or(row.severity_suggested.as_deref())
             .and_then(|s| s.parse().ok());
         let sender_unverified =
-            store::first_event_text(conn, case_id, "sender_not_authenticated", "reason").await?;
+            store::first_event_text(conn, case_id, EventKind::SenderNotAuthenticated, "reason")
+                .await?;
         Ok(Snapshot {
             sender_unverified,
             status: row.status.parse().unwrap_or(Status::New),
@@ -350,7 +351,7 @@ impl Notifier {
                 case_id,
                 at: now,
                 actor: &change.actor,
-                kind: "scio_update_queued",
+                kind: EventKind::ScioUpdateQueued,
                 detail: serde_json::json!({
                     "kind": kind,
                     "to": audience.to.iter().map(|c| c.address.to_string()).collect::<Vec<_>>(),
@@ -393,9 +394,9 @@ impl Notifier {
                     at: now,
                     actor: &change.actor,
                     kind: if hold.is_some() {
-                        "outbound_held"
+                        EventKind::OutboundHeld
                     } else {
-                        "scio_copy_queued"
+                        EventKind::ScioCopyQueued
                     },
                     detail: serde_json::json!({
                         "kind": "scio_copy",
@@ -431,14 +432,14 @@ impl Notifier {
         }
         if actor == "system" {
             if let Some(reason) = self.new_case_notice_limited(tx, case_id, now).await? {
-                if store::count_events(tx, case_id, "scio_notice_rate_limited").await? == 0 {
+                if store::count_events(tx, case_id, EventKind::ScioNoticeRateLimited).await? == 0 {
                     tracing::warn!(case_id, %reason, "new-incident notice not sent");
                     store::record_event(
                         tx,
                         NewEvent::system(
                             case_id,
                             now,
-                            "scio_notice_rate_limited",
+                            EventKind::ScioNoticeRateLimited,
                             serde_json::json!({ "reason": reason }),
                         ),
                     )
@@ -456,14 +457,14 @@ impl Notifier {
         match self.scio_update(tx, case_id, &change, now).await? {
             Sent::Queued { outbox_id, .. } => Ok(Some(outbox_id)),
             Sent::NoAudience(why) => {
-                let told = store::count_events(tx, case_id, "scio_unrouted").await?;
+                let told = store::count_events(tx, case_id, EventKind::ScioUnrouted).await?;
                 if told == 0 {
                     store::record_event(
                         tx,
                         NewEvent::system(
                             case_id,
                             now,
-                            "scio_unrouted",
+                            EventKind::ScioUnrouted,
                             serde_json::json!({ "reason": why }),
                         ),
                     )
@@ -577,7 +578,7 @@ impl Notifier {
                     NewEvent::system(
                         case_id,
                         now,
-                        "escalation_unrouted",
+                        EventKind::EscalationUnrouted,
                         serde_json::json!({
                             "cause": cause.as_str(),
                             "reason": format!("the directory has no [lists] {list_name} addresses"),
@@ -615,7 +616,7 @@ impl Notifier {
                     case_id,
                     at: now,
                     actor,
-                    kind: "escalation_queued",
+                    kind: EventKind::EscalationQueued,
                     detail: serde_json::json!({
                         "cause": cause.as_str(),
                         "list": list_name,
@@ -654,7 +655,7 @@ impl Notifier {
                         ..NewEvent::system(
                             case_id,
                             now,
-                            "notification_failed",
+                            EventKind::NotificationFailed,
                             serde_json::json!({ "reason": reason }),
                         )
                     },

@@ -160,9 +160,11 @@ async fn percent_and_bang_routed_addresses_are_held_not_delivered() {
     // Dovecot may file erin's acknowledgement a moment before Postfix logs it.
     let log_path = stack.base.join("log/postfix.log");
     let read_log = || std::fs::read_to_string(&log_path).unwrap_or_default();
-    wait_until("Postfix to log erin's acknowledgement", Duration::from_secs(10), || {
-        read_log().contains(&format!("to=<{erin}>")).then_some(())
-    });
+    wait_until(
+        "Postfix to log erin's acknowledgement",
+        Duration::from_secs(10),
+        || read_log().contains(&format!("to=<{erin}>")).then_some(()),
+    );
     let log = read_log();
     assert!(
         !log.contains(&format!("carl{tag}")),

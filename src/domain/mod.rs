@@ -351,6 +351,53 @@ string_enum!(
     }
 );
 
+string_enum!(
+    /// What an entry in a case's history records. Stored as its text; new kinds are
+    /// added here, so every writer and reader agrees on the spelling.
+    EventKind, "event kind", {
+        CaseOpened => "case_opened",
+        CorrespondenceReceived => "correspondence_received",
+        UnverifiedCorrespondence => "unverified_correspondence",
+        AutoReplyReceived => "auto_reply_received",
+        BounceReceived => "bounce_received",
+        ReporterUndeliverable => "reporter_undeliverable",
+        SenderNotAuthenticated => "sender_not_authenticated",
+        FieldChanged => "field_changed",
+        FieldUpdateNotApplied => "field_update_not_applied",
+        StatusChanged => "status_changed",
+        SeverityChanged => "severity_changed",
+        PriorityChanged => "priority_changed",
+        AssigneeChanged => "assignee_changed",
+        FlagSet => "flag_set",
+        FlagCleared => "flag_cleared",
+        MajorIncidentSuggested => "major_incident_suggested",
+        NoteAdded => "note_added",
+        CaseLinked => "case_linked",
+        CaseMerged => "case_merged",
+        MergedInto => "merged_into",
+        MergedFrom => "merged_from",
+        AckQueued => "ack_queued",
+        FollowupQueued => "followup_queued",
+        ReminderQueued => "reminder_queued",
+        ReceiptQueued => "receipt_queued",
+        AckSuppressed => "ack_suppressed",
+        ScioUpdateQueued => "scio_update_queued",
+        ScioCopyQueued => "scio_copy_queued",
+        ScioUnrouted => "scio_unrouted",
+        ScioNoticeRateLimited => "scio_notice_rate_limited",
+        EscalationQueued => "escalation_queued",
+        EscalationUnrouted => "escalation_unrouted",
+        NotificationFailed => "notification_failed",
+        OutboundHeld => "outbound_held",
+        OutboundReleased => "outbound_released",
+        OutboundDropped => "outbound_dropped",
+        OutboundSent => "outbound_sent",
+        OutboundFailed => "outbound_failed",
+        OutboundPartlyRefused => "outbound_partly_refused",
+        OutboundConfirmed => "outbound_confirmed",
+    }
+);
+
 #[cfg(test)]
 mod tests {
     use super::*;

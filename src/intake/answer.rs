@@ -6,6 +6,7 @@ use chrono::{DateTime, Duration, Utc};
 use sqlx::SqliteConnection;
 
 use super::Pipeline;
+use crate::domain::EventKind;
 use crate::extract::report::Analysis;
 use crate::extract::InboundEmail;
 use crate::outbound::{self, Outgoing, QueueError};
@@ -23,7 +24,7 @@ pub(super) struct Answer<'a> {
     pub(super) to: &'a crate::extract::Mailbox,
     /// The message answered (threading headers come from it).
     pub(super) email: &'a InboundEmail,
-    pub(super) queued_event: &'static str,
+    pub(super) queued_event: EventKind,
 }
 
 impl Pipeline {
@@ -119,7 +120,7 @@ impl Pipeline {
                         case_id,
                         now,
                         if hold.is_some() {
-                            "outbound_held"
+                            EventKind::OutboundHeld
                         } else {
                             queued_event
                         },
@@ -169,7 +170,7 @@ impl Pipeline {
                     ctx,
                     to,
                     email,
-                    queued_event: "receipt_queued",
+                    queued_event: EventKind::ReceiptQueued,
                 },
                 now,
             )
@@ -197,7 +198,7 @@ pub(super) async fn suppress(
             ..NewEvent::system(
                 case_id,
                 now,
-                "ack_suppressed",
+                EventKind::AckSuppressed,
                 serde_json::json!({ "reason": reason }),
             )
         },

@@ -6,7 +6,7 @@ use sqlx::SqliteConnection;
 
 use super::persist::{message_event, store_message};
 use super::{Incoming, IngestOutcome, Pipeline};
-use crate::domain::MessageKind;
+use crate::domain::{EventKind, MessageKind};
 use crate::store::{self, cases, NewEvent, StoreError};
 
 impl Pipeline {
@@ -39,9 +39,9 @@ impl Pipeline {
                     None => "sender:unknown".into(),
                 },
                 kind: match kind {
-                    MessageKind::Reply => "correspondence_received",
-                    MessageKind::Bounce => "bounce_received",
-                    _ => "auto_reply_received",
+                    MessageKind::Reply => EventKind::CorrespondenceReceived,
+                    MessageKind::Bounce => EventKind::BounceReceived,
+                    _ => EventKind::AutoReplyReceived,
                 },
                 detail: serde_json::json!({
                     "matched_by": how,
@@ -100,7 +100,7 @@ pub(super) async fn mark_undeliverable(
             case_id,
             row,
             now,
-            "reporter_undeliverable",
+            EventKind::ReporterUndeliverable,
             serde_json::json!({ "address": recipient }),
         )
         .await?;

@@ -10,7 +10,7 @@ use chrono_tz::America::New_York;
 use super::answer::{suppress, Answer};
 use super::persist::{message_event, store_message};
 use super::{Incoming, IngestOutcome, Pipeline};
-use crate::domain::{MessageKind, TrackingId};
+use crate::domain::{EventKind, MessageKind, TrackingId};
 use crate::extract::report::Analysis;
 use crate::store::{self, cases, outbox, NewEvent, StoreError};
 
@@ -46,7 +46,7 @@ impl Pipeline {
                 ..NewEvent::system(
                     case_id,
                     now,
-                    "case_opened",
+                    EventKind::CaseOpened,
                     serde_json::json!({
                         "tracking_id": tid.to_string(),
                         "subject": email.subject,
@@ -72,7 +72,7 @@ impl Pipeline {
                 case_id,
                 row,
                 now,
-                "sender_not_authenticated",
+                EventKind::SenderNotAuthenticated,
                 serde_json::json!({ "reason": reason }),
             )
             .await?;
@@ -144,7 +144,7 @@ impl Pipeline {
                 ctx,
                 to,
                 email,
-                queued_event: "ack_queued",
+                queued_event: EventKind::AckQueued,
             },
             now,
         )

@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use sqlx::SqliteConnection;
 
 use super::Incoming;
-use crate::domain::MessageKind;
+use crate::domain::{EventKind, MessageKind};
 use crate::store::messages::{self, NewMessage};
 use crate::store::{self, NewEvent, StoreError};
 
@@ -41,7 +41,7 @@ pub(super) async fn message_event(
     case_id: i64,
     row: i64,
     now: DateTime<Utc>,
-    kind: &str,
+    kind: EventKind,
     detail: serde_json::Value,
 ) -> Result<(), StoreError> {
     store::record_event(

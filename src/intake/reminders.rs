@@ -5,6 +5,7 @@ use chrono::{DateTime, Duration, Utc};
 
 use super::answer::Answer;
 use super::Pipeline;
+use crate::domain::EventKind;
 use crate::extract::fields;
 use crate::store::{self, cases, messages, StoreError};
 
@@ -59,7 +60,7 @@ impl Pipeline {
                         ctx,
                         to,
                         email: &email,
-                        queued_event: "reminder_queued",
+                        queued_event: EventKind::ReminderQueued,
                     },
                     now,
                 )

@@ -7,6 +7,7 @@ use sqlx::SqliteConnection;
 
 use super::answer::Answer;
 use super::Pipeline;
+use crate::domain::EventKind;
 use crate::extract::auth::{self, AuthVerdict};
 use crate::extract::fields;
 use crate::extract::report::Analysis;
@@ -136,7 +137,7 @@ impl Pipeline {
                     case_id,
                     at: now,
                     actor: &actor,
-                    kind: "unverified_correspondence",
+                    kind: EventKind::UnverifiedCorrespondence,
                     detail: serde_json::json!({ "reason": why, "subject": email.subject }),
                     message_row_id: Some(row),
                     outbox_id: None,
@@ -177,7 +178,7 @@ impl Pipeline {
                         case_id,
                         at: now,
                         actor: &actor,
-                        kind: "field_update_not_applied",
+                        kind: EventKind::FieldUpdateNotApplied,
                         detail: serde_json::json!({
                             "field": name,
                             "kept": old.map(|o| &o.value),
@@ -199,7 +200,7 @@ impl Pipeline {
                     case_id,
                     at: now,
                     actor: &actor,
-                    kind: "field_changed",
+                    kind: EventKind::FieldChanged,
                     detail: serde_json::json!({
                         "field": name,
                         "old": old.map(|o| &o.value),
@@ -272,7 +273,7 @@ impl Pipeline {
                     ctx,
                     to,
                     email,
-                    queued_event: "followup_queued",
+                    queued_event: EventKind::FollowupQueued,
                 },
                 now,
             )

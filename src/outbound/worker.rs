@@ -14,6 +14,7 @@ use tokio::sync::watch;
 
 use super::smtp::{SmtpClient, SmtpFailure};
 use crate::config::{Config, OutboxConfig, Security, SmtpConfig};
+use crate::domain::EventKind;
 use crate::policy::Disclosure;
 use crate::store::{self, outbox, NewEvent, Store, StoreError};
 
@@ -366,7 +367,7 @@ impl Worker {
                 tracing::info!(outbox_id = m.id, message_id = %m.message_id, %resp, "outbound mail accepted");
                 (
                     StepOutcome::Sent { outbox_id: m.id },
-                    "outbound_sent",
+                    EventKind::OutboundSent,
                     serde_json::json!({"message_id": m.message_id, "server": resp}),
                 )
             }
@@ -382,7 +383,7 @@ impl Worker {
                     tracing::error!(outbox_id = m.id, error = %why, "outbound mail failed");
                     (
                         StepOutcome::Failed { outbox_id: m.id },
-                        "outbound_failed",
+                        EventKind::OutboundFailed,
                         serde_json::json!({"message_id": m.message_id, "error": why}),
                     )
                 } else {
@@ -407,7 +408,7 @@ impl Worker {
                 tracing::warn!(outbox_id = m.id, %accepted, %refused, "outbound mail partly refused");
                 (
                     StepOutcome::Sent { outbox_id: m.id },
-                    "outbound_partly_refused",
+                    EventKind::OutboundPartlyRefused,
                     serde_json::json!({"message_id": m.message_id, "accepted": accepted, "refused": refused}),
                 )
             }
@@ -416,7 +417,7 @@ impl Worker {
                 tracing::warn!(outbox_id = m.id, %reason, "outbound mail held at send time");
                 (
                     StepOutcome::Held { outbox_id: m.id },
-                    "outbound_held",
+                    EventKind::OutboundHeld,
                     serde_json::json!({"message_id": m.message_id, "hold_reason": reason}),
                 )
             }
@@ -425,7 +426,7 @@ impl Worker {
                 tracing::error!(outbox_id = m.id, error = %err, "outbound mail refused");
                 (
                     StepOutcome::Failed { outbox_id: m.id },
-                    "outbound_failed",
+                    EventKind::OutboundFailed,
                     serde_json::json!({"message_id": m.message_id, "error": err}),
                 )
             }

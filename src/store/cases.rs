@@ -8,7 +8,7 @@ use super::messages::{self, MessageRow};
 use super::outbox::{self, OutboxRow};
 use super::{ts, StoreError};
 use crate::domain::fields::{FieldValue, Fields, Source};
-use crate::domain::{EmailAddress, Flag, TrackingId};
+use crate::domain::{EmailAddress, EventKind, Flag, TrackingId};
 
 /// Takes the next number of `prefix` for `year`. Numbers only grow, so none is reused.
 pub async fn next_tracking_id(
@@ -154,7 +154,7 @@ pub async fn set_field_by_analyst(
             case_id: case.id,
             at: now,
             actor: &format!("analyst:{analyst}"),
-            kind: "field_changed",
+            kind: EventKind::FieldChanged,
             detail: serde_json::json!({ "field": field, "old": old, "new": value }),
             message_row_id: None,
             outbox_id: None,
@@ -270,7 +270,11 @@ pub async fn set_flag(
                 case_id,
                 at: now,
                 actor,
-                kind: if on { "flag_set" } else { "flag_cleared" },
+                kind: if on {
+                    EventKind::FlagSet
+                } else {
+                    EventKind::FlagCleared
+                },
                 detail,
                 message_row_id: None,
                 outbox_id: None,
@@ -301,12 +305,12 @@ impl Attribute {
     }
 
     /// The event recorded when it changes.
-    pub fn event(&self) -> &'static str {
+    pub fn event(&self) -> EventKind {
         match self {
-            Attribute::Status => "status_changed",
-            Attribute::Severity => "severity_changed",
-            Attribute::Priority => "priority_changed",
-            Attribute::Assignee => "assignee_changed",
+            Attribute::Status => EventKind::StatusChanged,
+            Attribute::Severity => EventKind::SeverityChanged,
+            Attribute::Priority => EventKind::PriorityChanged,
+            Attribute::Assignee => EventKind::AssigneeChanged,
         }
     }
 }

@@ -16,6 +16,8 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{SqliteConnection, SqlitePool};
 
+use crate::domain::EventKind;
+
 /// A storage failure. `Unavailable` means "try again later" (exit 75 in pipe mode).
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -201,7 +203,7 @@ pub struct NewEvent<'a> {
     pub at: DateTime<Utc>,
     /// `system`, `reporter:<address>`, `analyst:<name>`.
     pub actor: &'a str,
-    pub kind: &'a str,
+    pub kind: EventKind,
     pub detail: serde_json::Value,
     pub message_row_id: Option<i64>,
     pub outbox_id: Option<i64>,
@@ -213,7 +215,7 @@ impl<'a> NewEvent<'a> {
     pub fn system(
         case_id: i64,
         at: DateTime<Utc>,
-        kind: &'a str,
+        kind: EventKind,
         detail: serde_json::Value,
     ) -> Self {
         Self {
@@ -240,7 +242,7 @@ pub async fn record_event(
     .bind(ev.case_id)
     .bind(ts(ev.at))
     .bind(ev.actor)
-    .bind(ev.kind)
+    .bind(ev.kind.as_str())
     .bind(ev.detail.to_string())
     .bind(ev.message_row_id)
     .bind(ev.outbox_id)
@@ -253,12 +255,12 @@ pub async fn record_event(
 pub async fn count_events(
     conn: &mut SqliteConnection,
     case_id: i64,
-    kind: &str,
+    kind: EventKind,
 ) -> Result<i64, StoreError> {
     Ok(
         sqlx::query_scalar("select count(*) from events where case_id = ? and kind = ?")
             .bind(case_id)
-            .bind(kind)
+            .bind(kind.as_str())
             .fetch_one(&mut *conn)
             .await?,
     )
@@ -268,7 +270,7 @@ pub async fn count_events(
 pub async fn first_event_text(
     conn: &mut SqliteConnection,
     case_id: i64,
-    kind: &str,
+    kind: EventKind,
     key: &str,
 ) -> Result<Option<String>, StoreError> {
     Ok(sqlx::query_scalar(
@@ -277,7 +279,7 @@ pub async fn first_event_text(
     )
     .bind(key)
     .bind(case_id)
-    .bind(kind)
+    .bind(kind.as_str())
     .fetch_optional(&mut *conn)
     .await?
     .flatten())

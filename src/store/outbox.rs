@@ -5,7 +5,7 @@ use serde::Serialize;
 use sqlx::SqliteConnection;
 
 use super::{ts, StoreError};
-use crate::domain::OutboxStatus;
+use crate::domain::{EventKind, OutboxStatus};
 
 /// A fully composed outbound message; its bytes never change after enqueueing.
 #[derive(Debug, Clone)]
@@ -235,7 +235,7 @@ pub async fn settle_doubt(
                 case_id,
                 at: now,
                 actor: "system",
-                kind: "outbound_confirmed",
+                kind: EventKind::OutboundConfirmed,
                 detail: serde_json::json!({
                     "message_id": message_id,
                     "reason": "the sender stopped mid-send; the message was found in the sent folder, so it was accepted and is not sent again",
