@@ -156,7 +156,7 @@ impl Actions {
         let mut tx = self.store.begin_write().await?;
         let case = load(&mut tx, id).await?;
         if let Some(to) = moving_to {
-            let current: Status = case.status.parse().unwrap_or(Status::New);
+            let current = case.status;
             current.can_move_to(to).map_err(ActionError::Refused)?;
         }
         let out = self

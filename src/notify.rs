@@ -176,7 +176,7 @@ impl Notifier {
                 .await?;
         Ok(Snapshot {
             sender_unverified,
-            status: row.status.parse().unwrap_or(Status::New),
+            status: row.status,
             severity_suggested: row.severity.is_none() && severity.is_some(),
             severity,
             flags,

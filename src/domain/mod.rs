@@ -219,12 +219,14 @@ pub fn subject_tags(subject: &str, prefix: &str) -> Vec<TrackingId> {
     out
 }
 
-/// Declares a string-backed enum with `as_str`, `FromStr`, `ALL` and serde in snake_case.
+/// Declares a string-backed enum with `as_str`, `FromStr`, `ALL`, and serde and sqlx
+/// (stored as TEXT) in snake_case.
 macro_rules! string_enum {
     ($(#[$meta:meta])* $name:ident, $what:literal, { $($variant:ident => $text:literal),+ $(,)? }) => {
         $(#[$meta])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, sqlx::Type)]
         #[serde(rename_all = "snake_case")]
+        #[sqlx(type_name = "TEXT", rename_all = "snake_case")]
         pub enum $name { $($variant),+ }
 
         impl $name {
@@ -237,7 +239,7 @@ macro_rules! string_enum {
 
         impl fmt::Display for $name {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(self.as_str())
+                f.pad(self.as_str())
             }
         }
 

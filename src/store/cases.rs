@@ -8,7 +8,7 @@ use super::messages::{self, MessageRow};
 use super::outbox::{self, OutboxRow};
 use super::{ts, StoreError};
 use crate::domain::fields::{FieldValue, Fields, Source};
-use crate::domain::{EmailAddress, EventKind, Flag, TrackingId};
+use crate::domain::{EmailAddress, EventKind, Flag, Status, TrackingId};
 
 /// Takes the next number of `prefix` for `year`. Numbers only grow, so none is reused.
 pub async fn next_tracking_id(
@@ -169,7 +169,7 @@ pub async fn set_field_by_analyst(
 pub struct CaseRow {
     pub id: i64,
     pub tracking_id: String,
-    pub status: String,
+    pub status: Status,
     pub severity: Option<String>,
     pub severity_suggested: Option<String>,
     pub priority: Option<String>,
