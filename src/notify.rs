@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 use sqlx::SqliteConnection;
 
 use crate::config::Config;
-use crate::domain::{EmailAddress, EventKind, Flag, Severity, Status};
+use crate::domain::{EmailAddress, EventKind, Flag, OutboxKind, Severity, Status};
 use crate::outbound::template::local_time as local;
 use crate::outbound::{Outgoing, QueueError, Rendered, Templates};
 use crate::policy::Disclosure;
@@ -265,7 +265,7 @@ impl Notifier {
         ctx["description"] = serde_json::json!(snap.description);
         let (kind, subject, in_reply_to, references) = match thread.first() {
             None => (
-                "scio_new",
+                OutboxKind::ScioNew,
                 format!(
                     "[{}] New incident: {} – {}",
                     snap.row.tracking_id,
@@ -284,7 +284,7 @@ impl Notifier {
                     .map(local)
                     .unwrap_or_default());
                 (
-                    "scio_update",
+                    OutboxKind::ScioUpdate,
                     format!("Re: {root_subject}"),
                     last,
                     thread_references(
@@ -297,13 +297,13 @@ impl Notifier {
             }
         };
         ctx["subject"] = serde_json::json!(subject);
-        let rendered = self
-            .templates
-            .render(kind, &ctx)
-            .map_err(|e| NotifyError::Compose {
-                what: "SCIO update",
-                reason: e.to_string(),
-            })?;
+        let rendered =
+            self.templates
+                .render(kind.as_str(), &ctx)
+                .map_err(|e| NotifyError::Compose {
+                    what: "SCIO update",
+                    reason: e.to_string(),
+                })?;
         Ok(Ok(Draft {
             tracking_id: snap.row.tracking_id.clone(),
             kind,
@@ -380,7 +380,7 @@ impl Notifier {
             let spec = Mail {
                 case_id,
                 tracking_id: &tracking_id,
-                kind: "scio_copy",
+                kind: OutboxKind::ScioCopy,
                 to: &to,
                 in_reply_to: in_reply_to.as_deref(),
                 references: &references,
@@ -602,7 +602,7 @@ impl Notifier {
             let spec = Mail {
                 case_id,
                 tracking_id: &snap.row.tracking_id,
-                kind: "escalation",
+                kind: OutboxKind::Escalation,
                 to,
                 in_reply_to: None,
                 references: &[],
@@ -787,7 +787,7 @@ impl Notifier {
 /// The next SCIO-thread message, rendered, before it is queued.
 struct Draft {
     tracking_id: String,
-    kind: &'static str,
+    kind: OutboxKind,
     audience: Audience,
     rendered: Rendered,
     in_reply_to: Option<String>,
@@ -798,7 +798,7 @@ struct Draft {
 struct Mail<'a> {
     case_id: i64,
     tracking_id: &'a str,
-    kind: &'a str,
+    kind: OutboxKind,
     to: &'a [Contact],
     in_reply_to: Option<&'a str>,
     references: &'a [String],

@@ -354,6 +354,20 @@ string_enum!(
 );
 
 string_enum!(
+    /// What an outbound message is: an automatic answer to the reporter, or a notice.
+    OutboxKind, "outbox kind", {
+        Ack => "ack",
+        Followup => "followup",
+        Reminder => "reminder",
+        Receipt => "receipt",
+        ScioNew => "scio_new",
+        ScioUpdate => "scio_update",
+        ScioCopy => "scio_copy",
+        Escalation => "escalation",
+    }
+);
+
+string_enum!(
     /// What an entry in a case's history records. Stored as its text; new kinds are
     /// added here, so every writer and reader agrees on the spelling.
     EventKind, "event kind", {

@@ -6,7 +6,7 @@ use chrono::{DateTime, Duration, Utc};
 use sqlx::SqliteConnection;
 
 use super::Pipeline;
-use crate::domain::EventKind;
+use crate::domain::{EventKind, OutboxKind};
 use crate::extract::report::Analysis;
 use crate::extract::InboundEmail;
 use crate::outbound::{self, Outgoing, QueueError};
@@ -18,7 +18,7 @@ pub(super) struct Answer<'a> {
     pub(super) case_id: Option<i64>,
     pub(super) row: i64,
     /// Outbox kind: `ack`, `followup`, `receipt`.
-    pub(super) kind: &'static str,
+    pub(super) kind: OutboxKind,
     pub(super) template: &'static str,
     pub(super) ctx: serde_json::Value,
     pub(super) to: &'a crate::extract::Mailbox,
@@ -62,7 +62,7 @@ impl Pipeline {
         };
         // A receipt reveals nothing about any case: no tag in its Message-ID and no
         // thread ancestry beyond the sender's own message.
-        let neutral = kind == "receipt";
+        let neutral = kind == OutboxKind::Receipt;
         let tag = ctx
             .get("tracking_id")
             .and_then(|t| t.as_str())
@@ -165,7 +165,7 @@ impl Pipeline {
                 Answer {
                     case_id,
                     row,
-                    kind: "receipt",
+                    kind: OutboxKind::Receipt,
                     template: "receipt",
                     ctx,
                     to,

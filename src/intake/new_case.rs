@@ -10,7 +10,7 @@ use chrono_tz::America::New_York;
 use super::answer::{suppress, Answer};
 use super::persist::{message_event, store_message};
 use super::{Incoming, IngestOutcome, Pipeline};
-use crate::domain::{EventKind, MessageKind, TrackingId};
+use crate::domain::{EventKind, MessageKind, OutboxKind, TrackingId};
 use crate::extract::report::Analysis;
 use crate::store::{self, cases, outbox, NewEvent, StoreError};
 
@@ -139,7 +139,7 @@ impl Pipeline {
             Answer {
                 case_id: Some(case_id),
                 row,
-                kind: "ack",
+                kind: OutboxKind::Ack,
                 template: "ack",
                 ctx,
                 to,

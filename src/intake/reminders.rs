@@ -5,7 +5,7 @@ use chrono::{DateTime, Duration, Utc};
 
 use super::answer::Answer;
 use super::Pipeline;
-use crate::domain::EventKind;
+use crate::domain::{EventKind, OutboxKind};
 use crate::extract::fields;
 use crate::store::{self, cases, messages, StoreError};
 
@@ -55,7 +55,7 @@ impl Pipeline {
                     Answer {
                         case_id: Some(case_id),
                         row,
-                        kind: "reminder",
+                        kind: OutboxKind::Reminder,
                         template: "reminder",
                         ctx,
                         to,

@@ -7,7 +7,7 @@ use sqlx::SqliteConnection;
 
 use super::answer::Answer;
 use super::Pipeline;
-use crate::domain::EventKind;
+use crate::domain::{EventKind, OutboxKind};
 use crate::extract::auth::{self, AuthVerdict};
 use crate::extract::fields;
 use crate::extract::report::Analysis;
@@ -268,7 +268,7 @@ impl Pipeline {
                 Answer {
                     case_id: Some(case_id),
                     row,
-                    kind: "followup",
+                    kind: OutboxKind::Followup,
                     template: "followup",
                     ctx,
                     to,

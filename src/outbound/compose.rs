@@ -5,7 +5,7 @@ use lettre::message::{Mailbox as LettreMailbox, MultiPart};
 use lettre::Message;
 
 use super::template::Rendered;
-use crate::domain::EmailAddress;
+use crate::domain::{EmailAddress, OutboxKind};
 
 /// Why a message could not be built (an address lettre refuses, usually).
 #[derive(Debug, thiserror::Error)]
@@ -87,7 +87,7 @@ pub fn compose(env: &Envelope<'_>, body: &Rendered) -> Result<Vec<u8>, ComposeEr
 pub struct Outgoing<'a> {
     pub case_id: Option<i64>,
     /// Outbox kind: `ack`, `scio_update`, `escalation`, …
-    pub kind: &'a str,
+    pub kind: OutboxKind,
     /// The start of the Message-ID (`ack.SOC-2026-000001`, `receipt.soc`).
     pub id_tag: &'a str,
     pub to: &'a [(Option<String>, EmailAddress)],

@@ -5,13 +5,13 @@ use serde::Serialize;
 use sqlx::SqliteConnection;
 
 use super::{ts, StoreError};
-use crate::domain::{EventKind, OutboxStatus};
+use crate::domain::{EventKind, OutboxKind, OutboxStatus};
 
 /// A fully composed outbound message; its bytes never change after enqueueing.
 #[derive(Debug, Clone)]
 pub struct NewOutbound<'a> {
     pub case_id: Option<i64>,
-    pub kind: &'a str,
+    pub kind: OutboxKind,
     pub message_id: &'a str,
     pub from_addr: &'a str,
     pub recipients: &'a [String],
