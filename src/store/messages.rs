@@ -325,23 +325,25 @@ pub async fn case_for_message_ids(
     conn: &mut SqliteConnection,
     ids: &[String],
 ) -> Result<Option<i64>, StoreError> {
-    // Newest reference first: In-Reply-To, then References from the end.
-    for id in ids {
-        let found: Option<i64> = sqlx::query_scalar(
-            "select case_id from outbox where message_id = ? and case_id is not null
+    // Newest reference first (In-Reply-To, then References from the end), our own
+    // mail before a stored message with the same Message-ID: one query for all.
+    let ids = serde_json::to_string(ids).unwrap_or_else(|_| "[]".into());
+    Ok(sqlx::query_scalar(
+        "select case_id from (
+             select j.key as pos, 0 as src,
+                    (select o.case_id from outbox o
+                     where o.message_id = j.value and o.case_id is not null limit 1) as case_id
+             from json_each(?1) j
              union all
-             select case_id from messages where message_id = ? and case_id is not null
-             limit 1",
-        )
-        .bind(id)
-        .bind(id)
-        .fetch_optional(&mut *conn)
-        .await?;
-        if found.is_some() {
-            return Ok(found);
-        }
-    }
-    Ok(None)
+             select j.key, 1,
+                    (select m.case_id from messages m
+                     where m.message_id = j.value and m.case_id is not null limit 1)
+             from json_each(?1) j
+         ) where case_id is not null order by pos, src limit 1",
+    )
+    .bind(ids)
+    .fetch_optional(&mut *conn)
+    .await?)
 }
 
 /// Messages that belong to no case: bounces, auto-replies, bulk, unparseable.
@@ -493,6 +495,67 @@ pub async fn checkpoint(
 mod tests {
     use super::*;
     use crate::extract::InboundEmail;
+
+    /// The newest reference that names a case wins, in one query however many there are.
+    #[tokio::test]
+    async fn the_newest_known_reference_names_the_case() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let url = format!("sqlite://{}", dir.path().join("t.db").display());
+        let store = crate::store::Store::connect(&url).await.expect("store");
+        let mut conn = store.acquire().await.expect("conn");
+        let now = Utc::now();
+        let mut case_of = Vec::new();
+        for (n, mid) in [(1, "old@x"), (2, "new@x")] {
+            let tid = crate::domain::TrackingId::new("SOC", 2026, n).expect("tid");
+            let case = crate::store::cases::insert(
+                &mut conn,
+                crate::store::cases::NewCase {
+                    tracking_id: &tid,
+                    subject: "s",
+                    reporter_email: None,
+                    reporter_name: None,
+                    now,
+                },
+            )
+            .await
+            .expect("case");
+            let email = InboundEmail {
+                message_id: Some(mid.into()),
+                ..InboundEmail::default()
+            };
+            insert(
+                &mut conn,
+                NewMessage {
+                    case_id: Some(case),
+                    kind: "report",
+                    quarantine_reason: None,
+                    origin: &Origin::Pipe,
+                    email: &email,
+                    content_hash: mid,
+                    raw: b"x",
+                    analysis: None,
+                    now,
+                },
+            )
+            .await
+            .expect("insert");
+            case_of.push(case);
+        }
+        let ids = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let newest_first = ids(&["new@x", "old@x"]);
+        let with_unknown = ids(&["unknown@x", "old@x", "new@x"]);
+        let mut many: Vec<String> = (0..5000).map(|i| format!("{i}@nowhere")).collect();
+        many.push("new@x".into());
+        for (refs, want) in [
+            (newest_first, Some(case_of[1])),
+            (with_unknown, Some(case_of[0])),
+            (many, Some(case_of[1])),
+            (Vec::new(), None),
+        ] {
+            let got = case_for_message_ids(&mut conn, &refs).await.expect("query");
+            assert_eq!(got, want, "{:?}", &refs[..refs.len().min(3)]);
+        }
+    }
 
     #[tokio::test]
     async fn marking_a_message_moved_does_not_write_its_bytes_again() {
