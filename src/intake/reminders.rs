@@ -21,10 +21,24 @@ impl Pipeline {
             return Ok(0);
         }
         let cutoff = store::ts(now - Duration::hours(cfg.after_hours as i64));
-        let mut tx = self.store.begin_write().await?;
-        let due = cases::reminders_due(&mut tx, &cutoff).await?;
+        // The candidates from a read; each reminder in its own short write transaction
+        // that checks again that it is still due (another run may have sent it).
+        let candidates = {
+            let mut conn = self.store.acquire().await?;
+            cases::reminders_due(&mut conn, &cutoff, None).await?
+        };
         let mut sent = 0;
-        for c in due {
+        for candidate in candidates {
+            if candidate.reminders_sent >= cfg.max as i64 {
+                continue;
+            }
+            let mut tx = self.store.begin_write().await?;
+            let Some(c) = cases::reminders_due(&mut tx, &cutoff, Some(candidate.case_id))
+                .await?
+                .pop()
+            else {
+                continue;
+            };
             let (case_id, count) = (c.case_id, c.reminders_sent);
             if count >= cfg.max as i64 {
                 continue;
@@ -65,9 +79,9 @@ impl Pipeline {
                     now,
                 )
                 .await?;
+            tx.commit().await?;
             sent += usize::from(id.is_some());
         }
-        tx.commit().await?;
         Ok(sent)
     }
 }

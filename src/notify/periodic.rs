@@ -10,24 +10,30 @@ use crate::store::{self, notices, parse_ts, Store};
 
 impl Notifier {
     /// Queues the periodic status updates due at `now`: every open case whose SCIO
-    /// thread has been quiet for its severity's interval. Reads the schedule from the
-    /// outbox in one write transaction, so a restart or a second run sends nothing twice.
+    /// thread has been quiet for its severity's interval. The schedule is the outbox
+    /// itself, read again in each update's transaction, so a restart or a second run
+    /// sends nothing twice.
     pub async fn periodic(&self, store: &Store, now: DateTime<Utc>) -> Result<usize, NotifyError> {
-        let mut tx = store.begin_write().await?;
-        let rows = notices::open_threads(&mut tx).await?;
+        // The candidates from a read; each update in its own short write transaction
+        // that checks again that it is still due (another run may have sent it).
+        let candidates = {
+            let mut conn = store.acquire().await?;
+            notices::open_threads(&mut conn, None).await?
+        };
         let mut queued = 0;
-        for row in rows {
-            let case_id = row.case_id;
-            let Some(last) = parse_ts(&row.last_message_at) else {
-                continue;
-            };
-            let severity = row
-                .severity
-                .or(row.severity_suggested)
-                .and_then(|s| s.parse().ok());
-            if last + self.config.updates.interval(severity) > now {
+        for candidate in candidates {
+            if !self.update_due(&candidate, now) {
                 continue;
             }
+            let case_id = candidate.case_id;
+            let mut tx = store.begin_write().await?;
+            let Some(row) = notices::open_threads(&mut tx, Some(case_id)).await?.pop() else {
+                continue;
+            };
+            let Some(last) = parse_ts(&row.last_message_at).filter(|_| self.update_due(&row, now))
+            else {
+                continue;
+            };
             let lines = changes_since(&mut tx, case_id, &store::ts(last)).await?;
             let change = Change {
                 lines,
@@ -36,7 +42,10 @@ impl Notifier {
                 ..Change::default()
             };
             match self.scio_update(&mut tx, case_id, &change, now).await {
-                Ok(Sent::Queued { .. }) => queued += 1,
+                Ok(Sent::Queued { .. }) => {
+                    tx.commit().await?;
+                    queued += 1;
+                }
                 Ok(Sent::NoAudience(_)) => {}
                 // One case's broken update must not hold back the others'.
                 Err(e @ NotifyError::Compose { .. }) => {
@@ -46,8 +55,18 @@ impl Notifier {
                 Err(e) => return Err(e),
             }
         }
-        tx.commit().await?;
         Ok(queued)
+    }
+
+    /// Whether the thread has been quiet for its severity's interval at `now`.
+    fn update_due(&self, t: &notices::OpenThread, now: DateTime<Utc>) -> bool {
+        let severity = t
+            .severity
+            .as_deref()
+            .or(t.severity_suggested.as_deref())
+            .and_then(|s| s.parse().ok());
+        parse_ts(&t.last_message_at)
+            .is_some_and(|last| last + self.config.updates.interval(severity) <= now)
     }
 }
 

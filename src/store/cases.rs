@@ -816,10 +816,12 @@ pub struct QuietCase {
 }
 
 /// Open cases missing required fields whose last request (acknowledgement, follow-up
-/// or reminder) is at or before `cutoff` and that no participant answered since.
+/// or reminder) is at or before `cutoff` and that no participant answered since; with
+/// `only`, that one case if it still is.
 pub async fn reminders_due(
     conn: &mut SqliteConnection,
     cutoff: &str,
+    only: Option<i64>,
 ) -> Result<Vec<QuietCase>, StoreError> {
     let rows: Vec<(i64, String, String, Option<String>, String, i64)> = sqlx::query_as(
         "select c.id as case_id, c.tracking_id, c.missing_json, c.reporter_name, c.subject,
@@ -833,9 +835,12 @@ pub async fn reminders_due(
                    and not exists (select 1 from messages m where m.case_id = c.id and m.kind = 'reply'
                           and lower(m.from_addr) in (select p.address from case_participants p where p.case_id = c.id)
                           and m.received_at > (select max(o.created_at) from outbox o where o.case_id = c.id
-                          and o.kind in ('ack', 'followup', 'reminder')))",
+                          and o.kind in ('ack', 'followup', 'reminder')))
+               and (? is null or c.id = ?)",
     )
     .bind(cutoff)
+    .bind(only)
+    .bind(only)
     .fetch_all(&mut *conn)
     .await?;
     rows.into_iter()

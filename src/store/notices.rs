@@ -117,15 +117,22 @@ pub struct OpenThread {
     pub last_message_at: String,
 }
 
-/// Every open case's SCIO thread with the time of its latest message.
-pub async fn open_threads(conn: &mut SqliteConnection) -> Result<Vec<OpenThread>, StoreError> {
+/// Every open case's SCIO thread with the time of its latest message (with `only`,
+/// that case's).
+pub async fn open_threads(
+    conn: &mut SqliteConnection,
+    only: Option<i64>,
+) -> Result<Vec<OpenThread>, StoreError> {
     Ok(sqlx::query_as(&format!(
         "select c.id as case_id, c.severity, c.severity_suggested, max(o.created_at) as last_message_at
          from cases c join outbox o on o.case_id = c.id
          where o.kind in ({SCIO_KINDS}) and o.status != 'dropped'
            and c.status not in ('resolved', 'closed')
+           and (? is null or c.id = ?)
          group by c.id order by c.id"
     ))
+    .bind(only)
+    .bind(only)
     .fetch_all(&mut *conn)
     .await?)
 }
