@@ -100,7 +100,6 @@ pub fn hold_reason(address: &EmailAddress) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::TrackingId;
     use crate::routing::Directory;
     use crate::store::Store;
 
@@ -122,19 +121,7 @@ mod tests {
         );
         let mut conn = store.acquire().await.unwrap();
         let now = chrono::Utc::now();
-        let tid = TrackingId::new("SOC", 2026, 1).unwrap();
-        let case = cases::insert(
-            &mut conn,
-            cases::NewCase {
-                tracking_id: &tid,
-                subject: "s",
-                reporter_email: None,
-                reporter_name: None,
-                now,
-            },
-        )
-        .await
-        .unwrap();
+        let (case, _) = cases::insert_for_test(&mut conn, 1).await;
         let addr = |s: &str| EmailAddress::parse(s).unwrap();
         let plain = addr("erin@vendor.test");
         let routed = [

@@ -10,7 +10,7 @@ use crate::domain::{EventKind, OutboxKind};
 use crate::extract::report::Analysis;
 use crate::extract::InboundEmail;
 use crate::outbound::{self, Outgoing, QueueError};
-use crate::store::{self, outbox, NewEvent, StoreError};
+use crate::store::{self, outbox, StoreError};
 
 /// One automatic answer to an inbound message.
 pub(super) struct Answer<'a> {
@@ -95,9 +95,20 @@ impl Pipeline {
             hold_reason: hold.as_deref(),
             caused_by_message: Some(row),
         };
-        let (outbox_id, message_id) =
-            match outbound::enqueue(tx, &self.config, &outgoing, &rendered, now).await {
-                Ok(queued) => queued,
+        let record = outbound::Record {
+            actor: "system",
+            queued: queued_event,
+            detail: serde_json::json!({
+                "kind": kind,
+                "to": to.address.to_string(),
+                "hold_reason": hold,
+            }),
+        };
+        let outbox_id =
+            match outbound::enqueue_recorded(tx, &self.config, &outgoing, &rendered, record, now)
+                .await
+            {
+                Ok((id, _)) => id,
                 Err(QueueError::Store(e)) => return Err(e),
                 Err(QueueError::Compose(e)) => {
                     return suppress(
@@ -110,31 +121,6 @@ impl Pipeline {
                     .await
                 }
             };
-        if let Some(case_id) = case_id {
-            store::record_event(
-                tx,
-                NewEvent {
-                    message_row_id: Some(row),
-                    outbox_id: Some(outbox_id),
-                    ..NewEvent::system(
-                        case_id,
-                        now,
-                        if hold.is_some() {
-                            EventKind::OutboundHeld
-                        } else {
-                            queued_event
-                        },
-                        serde_json::json!({
-                            "kind": kind,
-                            "to": to.address.to_string(),
-                            "message_id": message_id,
-                            "hold_reason": hold,
-                        }),
-                    )
-                },
-            )
-            .await?;
-        }
         Ok((Some(outbox_id), hold))
     }
 
@@ -191,17 +177,13 @@ pub(super) async fn suppress(
         tracing::warn!(row, %reason, "no automatic answer");
         return Ok((None, Some(reason)));
     };
-    store::record_event(
+    store::record_message_event(
         tx,
-        NewEvent {
-            message_row_id: Some(row),
-            ..NewEvent::system(
-                case_id,
-                now,
-                EventKind::AckSuppressed,
-                serde_json::json!({ "reason": reason }),
-            )
-        },
+        case_id,
+        row,
+        now,
+        EventKind::AckSuppressed,
+        serde_json::json!({ "reason": reason }),
     )
     .await?;
     Ok((None, Some(reason)))

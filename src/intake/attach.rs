@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use sqlx::SqliteConnection;
 
-use super::persist::{message_event, store_message};
+use super::persist::store_message;
 use super::{Incoming, IngestOutcome, Pipeline};
 use crate::domain::{EventKind, MessageKind};
 use crate::store::{self, cases, NewEvent, StoreError};
@@ -95,7 +95,7 @@ pub(super) async fn mark_undeliverable(
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
     if cases::mark_reporter_undeliverable(tx, case_id, recipient).await? {
-        message_event(
+        store::record_message_event(
             tx,
             case_id,
             row,

@@ -8,11 +8,11 @@ use chrono::Datelike;
 use chrono_tz::America::New_York;
 
 use super::answer::{suppress, Answer};
-use super::persist::{message_event, store_message};
+use super::persist::store_message;
 use super::{Incoming, IngestOutcome, Pipeline};
 use crate::domain::{EventKind, MessageKind, OutboxKind, TrackingId};
 use crate::extract::report::Analysis;
-use crate::store::{self, cases, outbox, NewEvent, StoreError};
+use crate::store::{self, cases, outbox, StoreError};
 
 impl Pipeline {
     pub(super) async fn open_case(
@@ -39,35 +39,31 @@ impl Pipeline {
         let row = store_message(tx, Some(case_id), MessageKind::Report, m).await?;
         cases::set_analysis(tx, case_id, row, analysis).await?;
         self.add_participants(tx, case_id, email, now).await?;
-        store::record_event(
+        store::record_message_event(
             tx,
-            NewEvent {
-                message_row_id: Some(row),
-                ..NewEvent::system(
-                    case_id,
-                    now,
-                    EventKind::CaseOpened,
-                    serde_json::json!({
-                        "tracking_id": tid.to_string(),
-                        "subject": email.subject,
-                        "from": email.from.as_ref().map(|f| f.address.to_string()),
-                        "origin": origin.label(),
-                        "category": analysis.category,
-                        "category_reasons": analysis.category_reasons,
-                        "severity_suggested": analysis.severity_suggested,
-                        "severity_reasons": analysis.severity_reasons,
-                        "missing": analysis.missing,
-                        "notes": analysis.notes,
-                    }),
-                )
-            },
+            case_id,
+            row,
+            now,
+            EventKind::CaseOpened,
+            serde_json::json!({
+                "tracking_id": tid.to_string(),
+                "subject": email.subject,
+                "from": email.from.as_ref().map(|f| f.address.to_string()),
+                "origin": origin.label(),
+                "category": analysis.category,
+                "category_reasons": analysis.category_reasons,
+                "severity_suggested": analysis.severity_suggested,
+                "severity_reasons": analysis.severity_reasons,
+                "missing": analysis.missing,
+                "notes": analysis.notes,
+            }),
         )
         .await?;
 
         // Officials told of this case are also told when its sender could not be
         // authenticated (only when sender authentication is configured at all).
         if let Some(reason) = self.unauthenticated_report(email) {
-            message_event(
+            store::record_message_event(
                 tx,
                 case_id,
                 row,

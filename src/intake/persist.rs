@@ -1,13 +1,11 @@
-//! Writing an inbound message: the message row with its reading and attachments, and
-//! the events the gateway records about it.
+//! Writing an inbound message: the message row with its reading and attachments.
 
-use chrono::{DateTime, Utc};
 use sqlx::SqliteConnection;
 
 use super::Incoming;
-use crate::domain::{EventKind, MessageKind};
+use crate::domain::MessageKind;
 use crate::store::messages::{self, NewMessage};
-use crate::store::{self, NewEvent, StoreError};
+use crate::store::StoreError;
 
 /// Inserts one inbound message with its reading and its attachments.
 pub(super) async fn store_message(
@@ -33,24 +31,4 @@ pub(super) async fn store_message(
     .await?;
     messages::insert_attachments(tx, row, &m.analysis.attachments, m.now).await?;
     Ok(row)
-}
-
-/// An event of the gateway's own on `case_id`, caused by the stored message `row`.
-pub(super) async fn message_event(
-    tx: &mut SqliteConnection,
-    case_id: i64,
-    row: i64,
-    now: DateTime<Utc>,
-    kind: EventKind,
-    detail: serde_json::Value,
-) -> Result<(), StoreError> {
-    store::record_event(
-        tx,
-        NewEvent {
-            message_row_id: Some(row),
-            ..NewEvent::system(case_id, now, kind, detail)
-        },
-    )
-    .await?;
-    Ok(())
 }

@@ -163,6 +163,15 @@ impl Pipeline {
         let (mut case_fields, tracking_id, reporter_name) =
             cases::reply_context(tx, case_id).await?;
         let mut changed = Vec::new();
+        let event = |kind, detail| NewEvent {
+            case_id,
+            at: now,
+            actor: &actor,
+            kind,
+            detail,
+            message_row_id: Some(row),
+            outbox_id: None,
+        };
         for (name, proposed) in &analysis.fields {
             if NOT_FROM_REPLIES.contains(&name.as_str()) {
                 continue;
@@ -174,20 +183,15 @@ impl Pipeline {
             if old.is_some_and(|o| o.source.part == "analyst") {
                 store::record_event(
                     tx,
-                    NewEvent {
-                        case_id,
-                        at: now,
-                        actor: &actor,
-                        kind: EventKind::FieldUpdateNotApplied,
-                        detail: serde_json::json!({
+                    event(
+                        EventKind::FieldUpdateNotApplied,
+                        serde_json::json!({
                             "field": name,
                             "kept": old.map(|o| &o.value),
                             "proposed": proposed.value,
                             "reason": "an analyst set this value",
                         }),
-                        message_row_id: Some(row),
-                        outbox_id: None,
-                    },
+                    ),
                 )
                 .await?;
                 continue;
@@ -196,20 +200,15 @@ impl Pipeline {
             new.source.message = Some(row);
             store::record_event(
                 tx,
-                NewEvent {
-                    case_id,
-                    at: now,
-                    actor: &actor,
-                    kind: EventKind::FieldChanged,
-                    detail: serde_json::json!({
+                event(
+                    EventKind::FieldChanged,
+                    serde_json::json!({
                         "field": name,
                         "old": old.map(|o| &o.value),
                         "new": new.value,
                         "source": new.source,
                     }),
-                    message_row_id: Some(row),
-                    outbox_id: None,
-                },
+                ),
             )
             .await?;
             case_fields.insert(name.clone(), new);

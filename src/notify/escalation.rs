@@ -8,6 +8,7 @@ use sqlx::SqliteConnection;
 
 use super::{Mail, Notifier, NotifyError};
 use crate::domain::{EventKind, Flag, OutboxKind};
+use crate::outbound::Record;
 use crate::store::{self, cases, notices, NewEvent, StoreError};
 
 /// Why an escalation notice goes out.
@@ -133,25 +134,17 @@ impl Notifier {
                 references: &[],
                 hold_reason: None,
             };
-            let id = self.queue(tx, &spec, &rendered, now).await?;
+            let record = Record {
+                actor,
+                queued: EventKind::EscalationQueued,
+                detail: serde_json::json!({
+                    "cause": cause.as_str(),
+                    "list": list_name,
+                    "to": to.iter().map(|c| c.address.to_string()).collect::<Vec<_>>(),
+                }),
+            };
+            let id = self.queue(tx, &spec, &rendered, record, now).await?;
             notices::record_escalation(tx, case_id, cause.as_str(), id, now).await?;
-            store::record_event(
-                tx,
-                NewEvent {
-                    case_id,
-                    at: now,
-                    actor,
-                    kind: EventKind::EscalationQueued,
-                    detail: serde_json::json!({
-                        "cause": cause.as_str(),
-                        "list": list_name,
-                        "to": to.iter().map(|c| c.address.to_string()).collect::<Vec<_>>(),
-                    }),
-                    message_row_id: None,
-                    outbox_id: Some(id),
-                },
-            )
-            .await?;
             queued.push(id);
         }
         Ok(queued)
@@ -173,17 +166,13 @@ impl Notifier {
             Err(e @ NotifyError::Compose { .. }) => {
                 let reason = e.to_string();
                 tracing::error!(case_id, %reason, "notification could not be written");
-                store::record_event(
+                store::record_message_event(
                     tx,
-                    NewEvent {
-                        message_row_id: Some(message_row),
-                        ..NewEvent::system(
-                            case_id,
-                            now,
-                            EventKind::NotificationFailed,
-                            serde_json::json!({ "reason": reason }),
-                        )
-                    },
+                    case_id,
+                    message_row,
+                    now,
+                    EventKind::NotificationFailed,
+                    serde_json::json!({ "reason": reason }),
                 )
                 .await?;
                 Ok(())

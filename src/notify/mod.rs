@@ -1,7 +1,7 @@
 //! Mail about a case to people other than the reporter: the SCIO thread (`thread`),
 //! escalation notices (`escalation`), the periodic status updates (`periodic`), and
 //! events in words (`describe`). Every message passes the disclosure rule (`policy`)
-//! and enters the outbox through `outbound::enqueue`.
+//! enters the outbox through `outbound::enqueue_recorded`, with its event.
 //!
 //! Everything here runs inside the caller's write transaction, so a change and the
 //! mail it causes are committed together (design invariant 2).
@@ -19,7 +19,7 @@ use sqlx::SqliteConnection;
 use crate::config::Config;
 use crate::domain::{EmailAddress, EventKind, Flag, OutboxKind, Severity, Status};
 use crate::outbound::template::local_time as local;
-use crate::outbound::{Outgoing, QueueError, Rendered, Templates};
+use crate::outbound::{Outgoing, QueueError, Record, Rendered, Templates};
 use crate::policy::Disclosure;
 use crate::routing::{Audience, Contact, DirectoryHandle};
 use crate::store::cases::{self, CaseRow};
@@ -196,12 +196,13 @@ impl Notifier {
         })
     }
 
-    /// Composes one message and writes its outbox row.
+    /// Composes one message, writes its outbox row and records `record` on the case.
     async fn queue(
         &self,
         tx: &mut SqliteConnection,
         m: &Mail<'_>,
         rendered: &Rendered,
+        record: Record<'_>,
         now: DateTime<Utc>,
     ) -> Result<i64, NotifyError> {
         let to: Vec<(Option<String>, EmailAddress)> =
@@ -219,7 +220,9 @@ impl Notifier {
             hold_reason: m.hold_reason,
             caused_by_message: None,
         };
-        match crate::outbound::enqueue(tx, &self.config, &outgoing, rendered, now).await {
+        match crate::outbound::enqueue_recorded(tx, &self.config, &outgoing, rendered, record, now)
+            .await
+        {
             Ok((id, _)) => Ok(id),
             Err(QueueError::Store(e)) => Err(e.into()),
             Err(QueueError::Compose(e)) => Err(NotifyError::Compose {

@@ -8,7 +8,7 @@ use super::describe::label;
 use super::{Change, Mail, Notifier, NotifyError, Sent};
 use crate::domain::{EventKind, OutboxKind};
 use crate::outbound::template::local_time as local;
-use crate::outbound::Rendered;
+use crate::outbound::{Record, Rendered};
 use crate::routing::{Audience, Contact};
 use crate::store::outbox::{self, NoticeScope};
 use crate::store::{self, cases, notices, parse_ts, NewEvent};
@@ -150,26 +150,18 @@ impl Notifier {
             references: &references,
             hold_reason: None,
         };
-        let outbox_id = self.queue(tx, &spec, &rendered, now).await?;
-        store::record_event(
-            tx,
-            NewEvent {
-                case_id,
-                at: now,
-                actor: &change.actor,
-                kind: EventKind::ScioUpdateQueued,
-                detail: serde_json::json!({
-                    "kind": kind,
-                    "to": audience.to.iter().map(|c| c.address.to_string()).collect::<Vec<_>>(),
-                    "cause": change.cause,
-                    "changes": change.lines,
-                    "message": change.message,
-                }),
-                message_row_id: None,
-                outbox_id: Some(outbox_id),
-            },
-        )
-        .await?;
+        let record = Record {
+            actor: &change.actor,
+            queued: EventKind::ScioUpdateQueued,
+            detail: serde_json::json!({
+                "kind": kind,
+                "to": audience.to.iter().map(|c| c.address.to_string()).collect::<Vec<_>>(),
+                "cause": change.cause,
+                "changes": change.lines,
+                "message": change.message,
+            }),
+        };
+        let outbox_id = self.queue(tx, &spec, &rendered, record, now).await?;
 
         // Copies for extra recipients: the same text, sent or held per the rule.
         let mut copies = Vec::new();
@@ -192,28 +184,16 @@ impl Notifier {
                 references: &references,
                 hold_reason: hold.as_deref(),
             };
-            let id = self.queue(tx, &spec, &rendered, now).await?;
-            store::record_event(
-                tx,
-                NewEvent {
-                    case_id,
-                    at: now,
-                    actor: &change.actor,
-                    kind: if hold.is_some() {
-                        EventKind::OutboundHeld
-                    } else {
-                        EventKind::ScioCopyQueued
-                    },
-                    detail: serde_json::json!({
-                        "kind": "scio_copy",
-                        "to": cc.to_string(),
-                        "hold_reason": hold,
-                    }),
-                    message_row_id: None,
-                    outbox_id: Some(id),
-                },
-            )
-            .await?;
+            let record = Record {
+                actor: &change.actor,
+                queued: EventKind::ScioCopyQueued,
+                detail: serde_json::json!({
+                    "kind": OutboxKind::ScioCopy,
+                    "to": cc.to_string(),
+                    "hold_reason": hold,
+                }),
+            };
+            let id = self.queue(tx, &spec, &rendered, record, now).await?;
             copies.push(id);
             held += usize::from(hold.is_some());
         }
@@ -238,18 +218,13 @@ impl Notifier {
         }
         if actor == "system" {
             if let Some(reason) = self.new_case_notice_limited(tx, case_id, now).await? {
-                if store::count_events(tx, case_id, EventKind::ScioNoticeRateLimited).await? == 0 {
+                let first = store::record_once(
+                    tx,
+                    NewEvent::because(case_id, now, EventKind::ScioNoticeRateLimited, &reason),
+                )
+                .await?;
+                if first {
                     tracing::warn!(case_id, %reason, "new-incident notice not sent");
-                    store::record_event(
-                        tx,
-                        NewEvent::system(
-                            case_id,
-                            now,
-                            EventKind::ScioNoticeRateLimited,
-                            serde_json::json!({ "reason": reason }),
-                        ),
-                    )
-                    .await?;
                     cases::flag_for_review(tx, case_id).await?;
                 }
                 return Ok(None);
@@ -263,19 +238,11 @@ impl Notifier {
         match self.scio_update(tx, case_id, &change, now).await? {
             Sent::Queued { outbox_id, .. } => Ok(Some(outbox_id)),
             Sent::NoAudience(why) => {
-                let told = store::count_events(tx, case_id, EventKind::ScioUnrouted).await?;
-                if told == 0 {
-                    store::record_event(
-                        tx,
-                        NewEvent::system(
-                            case_id,
-                            now,
-                            EventKind::ScioUnrouted,
-                            serde_json::json!({ "reason": why }),
-                        ),
-                    )
-                    .await?;
-                }
+                store::record_once(
+                    tx,
+                    NewEvent::because(case_id, now, EventKind::ScioUnrouted, &why),
+                )
+                .await?;
                 Ok(None)
             }
         }

@@ -5,7 +5,7 @@ use lettre::message::{Mailbox as LettreMailbox, MultiPart};
 use lettre::Message;
 
 use super::template::Rendered;
-use crate::domain::{EmailAddress, OutboxKind};
+use crate::domain::{EmailAddress, EventKind, OutboxKind};
 
 /// Why a message could not be built (an address lettre refuses, usually).
 #[derive(Debug, thiserror::Error)]
@@ -154,6 +154,54 @@ pub async fn enqueue(
         },
     )
     .await?;
+    Ok((id, message_id))
+}
+
+/// What the case's history records about a message queued for it.
+pub struct Record<'a> {
+    /// `system` or `analyst:<name>`.
+    pub actor: &'a str,
+    /// The event when the message goes out by itself; a held one is `outbound_held`.
+    pub queued: EventKind,
+    /// The event's detail; the Message-ID is added to it.
+    pub detail: serde_json::Value,
+}
+
+/// [`enqueue`], and the event that says so on the message's case (tied to the outbox
+/// row and to the inbound message that caused it): the one way every sender of mail
+/// queues it.
+pub async fn enqueue_recorded(
+    conn: &mut sqlx::SqliteConnection,
+    config: &crate::config::Config,
+    m: &Outgoing<'_>,
+    rendered: &Rendered,
+    record: Record<'_>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<(i64, String), QueueError> {
+    let (id, message_id) = enqueue(conn, config, m, rendered, now).await?;
+    if let Some(case_id) = m.case_id {
+        let mut detail = record.detail;
+        if let Some(d) = detail.as_object_mut() {
+            d.insert("message_id".into(), serde_json::json!(message_id));
+        }
+        crate::store::record_event(
+            conn,
+            crate::store::NewEvent {
+                case_id,
+                at: now,
+                actor: record.actor,
+                kind: if m.hold_reason.is_some() {
+                    EventKind::OutboundHeld
+                } else {
+                    record.queued
+                },
+                detail,
+                message_row_id: m.caused_by_message,
+                outbox_id: Some(id),
+            },
+        )
+        .await?;
+    }
     Ok((id, message_id))
 }
 

@@ -6,6 +6,9 @@ pub mod smtp;
 pub mod template;
 pub mod worker;
 
-pub use compose::{compose, enqueue, new_message_id, ComposeError, Envelope, Outgoing, QueueError};
+pub use compose::{
+    compose, enqueue, enqueue_recorded, new_message_id, ComposeError, Envelope, Outgoing,
+    QueueError, Record,
+};
 pub use template::{Rendered, TemplateError, Templates};
 pub use worker::{Transport, Worker};

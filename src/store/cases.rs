@@ -864,6 +864,25 @@ pub async fn reminders_due(
         .collect()
 }
 
+/// A bare case with tracking ID `SOC-2026-<n>`, for tests of the store's users.
+#[cfg(test)]
+pub async fn insert_for_test(conn: &mut SqliteConnection, n: i64) -> (i64, TrackingId) {
+    let tid = TrackingId::new("SOC", 2026, n).expect("tracking id");
+    let id = insert(
+        conn,
+        NewCase {
+            tracking_id: &tid,
+            subject: "s",
+            reporter_email: Some("r@agency.test"),
+            reporter_name: None,
+            now: Utc::now(),
+        },
+    )
+    .await
+    .expect("insert case");
+    (id, tid)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -879,19 +898,7 @@ mod tests {
             .unwrap();
         let mut conn = store.acquire().await.unwrap();
         let now = Utc::now();
-        let tid = TrackingId::new("SOC", 2026, 7).unwrap();
-        let id = insert(
-            &mut conn,
-            NewCase {
-                tracking_id: &tid,
-                subject: "s",
-                reporter_email: Some("r@agency.test"),
-                reporter_name: None,
-                now,
-            },
-        )
-        .await
-        .unwrap();
+        let (id, tid) = insert_for_test(&mut conn, 7).await;
         let broken = r#"{"agency": {"value": "DOR", "source": "#;
         sqlx::query("update cases set fields_json = ? where id = ?")
             .bind(broken)

@@ -506,19 +506,7 @@ mod tests {
         let now = Utc::now();
         let mut case_of = Vec::new();
         for (n, mid) in [(1, "old@x"), (2, "new@x")] {
-            let tid = crate::domain::TrackingId::new("SOC", 2026, n).expect("tid");
-            let case = crate::store::cases::insert(
-                &mut conn,
-                crate::store::cases::NewCase {
-                    tracking_id: &tid,
-                    subject: "s",
-                    reporter_email: None,
-                    reporter_name: None,
-                    now,
-                },
-            )
-            .await
-            .expect("case");
+            let (case, _) = crate::store::cases::insert_for_test(&mut conn, n).await;
             let email = InboundEmail {
                 message_id: Some(mid.into()),
                 ..InboundEmail::default()

@@ -230,6 +230,13 @@ impl<'a> NewEvent<'a> {
     }
 }
 
+impl NewEvent<'static> {
+    /// A system event whose detail is only why it happened (`{"reason": …}`).
+    pub fn because(case_id: i64, at: DateTime<Utc>, kind: EventKind, reason: &str) -> Self {
+        Self::system(case_id, at, kind, serde_json::json!({ "reason": reason }))
+    }
+}
+
 /// Appends one event to a case's history.
 pub async fn record_event(
     conn: &mut SqliteConnection,
@@ -249,6 +256,39 @@ pub async fn record_event(
     .fetch_one(&mut *conn)
     .await?;
     Ok(id)
+}
+
+/// Appends one event of the gateway's own (actor `system`), caused by the stored
+/// message `row`.
+pub async fn record_message_event(
+    conn: &mut SqliteConnection,
+    case_id: i64,
+    row: i64,
+    at: DateTime<Utc>,
+    kind: EventKind,
+    detail: serde_json::Value,
+) -> Result<i64, StoreError> {
+    record_event(
+        conn,
+        NewEvent {
+            message_row_id: Some(row),
+            ..NewEvent::system(case_id, at, kind, detail)
+        },
+    )
+    .await
+}
+
+/// Appends `ev` unless the case already has an event of its kind (a condition told
+/// once, such as "no SCIO in the directory"). True when it was recorded.
+pub async fn record_once(
+    conn: &mut SqliteConnection,
+    ev: NewEvent<'_>,
+) -> Result<bool, StoreError> {
+    if count_events(conn, ev.case_id, ev.kind).await? > 0 {
+        return Ok(false);
+    }
+    record_event(conn, ev).await?;
+    Ok(true)
 }
 
 /// How many events of `kind` the case has.
