@@ -437,12 +437,22 @@ async fn assemble<'q>(
     conn: &mut SqliteConnection,
     (inline, chunks, size): (Vec<u8>, i64, i64),
     query: sqlx::query::QueryScalar<'q, sqlx::Sqlite, Vec<u8>, sqlx::sqlite::SqliteArguments<'q>>,
-    (table, key): (&'static str, &str),
+    key: (&'static str, &str),
 ) -> Result<Vec<u8>, StoreError> {
     if chunks == 0 {
         return Ok(inline);
     }
     let parts = query.fetch_all(&mut *conn).await?;
+    join_chunks(chunks, size, parts, key)
+}
+
+/// The pieces of one stored value, in order, checked against the count recorded.
+fn join_chunks(
+    chunks: i64,
+    size: i64,
+    parts: Vec<Vec<u8>>,
+    (table, key): (&'static str, &str),
+) -> Result<Vec<u8>, StoreError> {
     if parts.len() as i64 != chunks {
         return Err(StoreError::Corrupt {
             table,
@@ -455,6 +465,49 @@ async fn assemble<'q>(
         out.extend_from_slice(&p);
     }
     Ok(out)
+}
+
+/// The bytes of every message of a case, by row, in two queries (the case page).
+pub async fn raws_for_case(
+    conn: &mut SqliteConnection,
+    case_id: i64,
+) -> Result<std::collections::HashMap<i64, Vec<u8>>, StoreError> {
+    let heads: Vec<(i64, Vec<u8>, i64, i64)> =
+        sqlx::query_as("select id, raw, raw_chunks, size from messages where case_id = ?")
+            .bind(case_id)
+            .fetch_all(&mut *conn)
+            .await?;
+    let mut parts: std::collections::HashMap<i64, Vec<Vec<u8>>> = Default::default();
+    if heads.iter().any(|h| h.2 > 0) {
+        let rows: Vec<(i64, Vec<u8>)> = sqlx::query_as(
+            "select c.message_row_id, c.data from message_raw_chunks c
+             join messages m on m.id = c.message_row_id
+             where m.case_id = ? order by c.message_row_id, c.seq",
+        )
+        .bind(case_id)
+        .fetch_all(&mut *conn)
+        .await?;
+        for (row, data) in rows {
+            parts.entry(row).or_default().push(data);
+        }
+    }
+    heads
+        .into_iter()
+        .map(|(row, inline, chunks, size)| {
+            let bytes = if chunks == 0 {
+                inline
+            } else {
+                let key = format!("#{row}");
+                join_chunks(
+                    chunks,
+                    size,
+                    parts.remove(&row).unwrap_or_default(),
+                    ("messages", &key),
+                )?
+            };
+            Ok((row, bytes))
+        })
+        .collect()
 }
 
 /// Records what intake last saw of a folder; returns the previous UIDVALIDITY if it changed.
@@ -543,6 +596,38 @@ mod tests {
             let got = case_for_message_ids(&mut conn, &refs).await.expect("query");
             assert_eq!(got, want, "{:?}", &refs[..refs.len().min(3)]);
         }
+    }
+
+    /// The case page reads all of a case's messages at once, chunked ones included.
+    #[tokio::test]
+    async fn a_cases_messages_come_back_together_byte_for_byte() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let url = format!("sqlite://{}", dir.path().join("t.db").display());
+        let store = crate::store::Store::connect(&url).await.expect("store");
+        let mut conn = store.acquire().await.expect("conn");
+        let (case, _) = crate::store::cases::insert_for_test(&mut conn, 3).await;
+        let mut want = std::collections::HashMap::new();
+        for len in [10, 3 * RAW_CHUNK + 17, RAW_CHUNK] {
+            let raw: Vec<u8> = (0..len).map(|i| (i * 13 % 251) as u8).collect();
+            let row = insert(
+                &mut conn,
+                NewMessage {
+                    case_id: Some(case),
+                    kind: "report",
+                    quarantine_reason: None,
+                    origin: &Origin::Pipe,
+                    email: &InboundEmail::default(),
+                    content_hash: &format!("h{len}"),
+                    raw: &raw,
+                    analysis: None,
+                    now: Utc::now(),
+                },
+            )
+            .await
+            .expect("insert");
+            want.insert(row, raw);
+        }
+        assert_eq!(raws_for_case(&mut conn, case).await.expect("raws"), want);
     }
 
     #[tokio::test]
