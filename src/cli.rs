@@ -842,6 +842,20 @@ async fn check_config(config: Config) -> anyhow::Result<ExitCode> {
             }
         },
     }
+    if let Some(o) = &config.oauth2 {
+        let url = o.token_url().unwrap_or_default();
+        match crate::oauth2::shared(o).token().await {
+            Ok(t) => println!(
+                "oauth2    ok    token for client {} from {url} (renewed in {} s)",
+                o.client_id,
+                t.remaining().as_secs()
+            ),
+            Err(e) => {
+                ok = false;
+                println!("oauth2    FAIL  {e}");
+            }
+        }
+    }
     match &config.imap {
         None => println!("imap      skip  no [imap] section: intake only through `ingest`"),
         Some(cfg) => {
