@@ -923,7 +923,13 @@ async fn check_config(config: Config) -> anyhow::Result<ExitCode> {
                 Ok(()) => println!("smtp      ok    {what}"),
                 Err(e) => {
                     ok = false;
-                    println!("smtp      FAIL  {what}: {e} (check [smtp] host, port, security, username, password)");
+                    let settings = match smtp.as_ref().map(|s| s.auth) {
+                        Some(crate::config::AuthMethod::Oauth2) => {
+                            "host, port, security, username and [oauth2]"
+                        }
+                        _ => "host, port, security, username, password",
+                    };
+                    println!("smtp      FAIL  {what}: {e} (check [smtp] {settings})");
                 }
             }
         }

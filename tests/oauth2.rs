@@ -156,10 +156,30 @@ async fn report_acknowledged_with_imap_and_smtp_on_tokens() {
     );
     assert!(bad_out.contains("imap      FAIL"), "{bad_out}");
 
+    // The right secret, but an app whose tokens are for another mailbox: the servers'
+    // own refusals (with their JSON error challenge answered) are shown.
+    let other = reporter();
+    server(stack).register(&id, &secret, &other, 3600, serde_json::json!({}));
+    std::fs::write(gw.data_dir().join("client-secret"), &secret).expect("write secret");
+    let (ok, refused_out) = check_config(&gw);
+    assert!(!ok, "{refused_out}");
+    assert!(refused_out.contains("oauth2    ok"), "{refused_out}");
+    assert!(
+        refused_out.contains("AUTHENTICATE OAUTHBEARER refused"),
+        "{refused_out}"
+    );
+    assert!(refused_out.contains("smtp      FAIL"), "{refused_out}");
+    assert!(
+        refused_out.contains("refused AUTH XOAUTH2"),
+        "{refused_out}"
+    );
+
     gw.terminate();
     assert_no_secrets("the debug log", &gw.log_text(), &secret);
     assert_no_secrets("check-config", &ok_out, &secret);
     assert_no_secrets("check-config", &bad_out, &wrong);
+    assert_no_secrets("check-config", &refused_out, &secret);
+    println!("{refused_out}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

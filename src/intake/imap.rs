@@ -38,6 +38,12 @@ pub enum ImapError {
         user: String,
         reason: String,
     },
+    #[error("IMAP server {addr} refused the token login of mailbox '{user}': {reason}")]
+    TokenLogin {
+        addr: String,
+        user: String,
+        reason: String,
+    },
     #[error("IMAP folder '{folder}' cannot be opened: {reason} (check [imap] mailbox / processed_mailbox)")]
     Folder { folder: String, reason: String },
     #[error(
@@ -323,6 +329,14 @@ impl async_imap::Authenticator for &mut TokenSasl {
     }
 }
 
+/// The server's words from async-imap's `code: .., info: Some("..")` rendering.
+fn server_text(t: &str) -> String {
+    t.split_once("info: Some(\"")
+        .and_then(|(_, rest)| rest.rsplit_once("\")"))
+        .map(|(info, _)| info.replace("\\\"", "\""))
+        .unwrap_or_else(|| t.to_string())
+}
+
 /// CAPABILITY before login (Exchange and Gmail put none in the greeting).
 async fn capabilities_before_login(
     client: &mut Client<ImapStream>,
@@ -352,7 +366,7 @@ async fn oauth2_login(
     mut client: Client<ImapStream>,
     addr: &str,
 ) -> Result<(ImapSession, Option<std::time::Instant>), ImapError> {
-    let login_error = |reason: String| ImapError::Login {
+    let login_error = |reason: String| ImapError::TokenLogin {
         addr: addr.to_string(),
         user: cfg.username.clone(),
         reason,
@@ -403,11 +417,17 @@ async fn oauth2_login(
                     .failure
                     .map(|f| format!(" (server's error: {})", f.trim()))
                     .unwrap_or_default();
-                let reason = format!("AUTHENTICATE {mechanism} refused: {e}{detail}");
+                let text = match &e {
+                    async_imap::error::Error::No(t) | async_imap::error::Error::Bad(t) => {
+                        server_text(t)
+                    }
+                    other => other.to_string(),
+                };
+                let reason = format!("AUTHENTICATE {mechanism} refused: {text}{detail}");
                 source.rejected(&token).await;
                 if attempt >= 2 || matches!(e, async_imap::error::Error::Io(_)) {
                     return Err(login_error(format!(
-                        "{reason}; check that the app may open this mailbox (Exchange Online: service principal and FullAccess on the mailbox)"
+                        "{reason} (check [imap] username, the mailbox address, and that the app may open it: Exchange Online needs the service principal and FullAccess on the mailbox)"
                     )));
                 }
                 tracing::warn!(%reason, "IMAP refused the OAuth2 token; trying once more with a new token");
