@@ -1054,6 +1054,49 @@ mod tests {
     }
 
     #[test]
+    fn oauth2_settings_are_checked_and_copied_to_imap_and_smtp() {
+        let imap =
+            "[imap]\nhost = 'outlook.office365.com'\nusername = 'soc@mass.gov'\nauth = 'oauth2'\n";
+        let smtp = "[smtp]\nhost = 'smtp.office365.com'\nsecurity = 'starttls'\nauth = 'oauth2'\nusername = 'soc@mass.gov'\n";
+        let load = |extra: &str| {
+            Config::from_toml_with_env(&format!("{imap}{smtp}{extra}"), "x", env(&[]))
+        };
+        let e = load("").unwrap_err().to_string();
+        assert!(e.contains("needs an [oauth2] section"), "{e}");
+        let e = load("[oauth2]\nclient_id = 'a'\ntenant = 't'")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("client_secret_file or client_secret_env"), "{e}");
+        let e = load("[oauth2]\nclient_id = 'a'\ntoken_url = 'http://idp.example/token'\nclient_secret_env = 'S'\nscope = 's'")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("clear text"), "{e}");
+        let e = load("[oauth2]\nclient_id = 'a'\ngrant = 'refresh_token'\ntoken_url = 'https://oauth2.googleapis.com/token'")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("refresh_token_file or refresh_token_env"), "{e}");
+        let c = load(
+            "[oauth2]\nclient_id = 'a'\ntenant = 'mass.onmicrosoft.com'\nclient_secret_env = 'S'",
+        )
+        .unwrap();
+        let o = c.imap.as_ref().and_then(|i| i.oauth2.clone()).unwrap();
+        assert_eq!(
+            o.token_url().as_deref(),
+            Some("https://login.microsoftonline.com/mass.onmicrosoft.com/oauth2/v2.0/token")
+        );
+        assert_eq!(
+            o.scope().as_deref(),
+            Some("https://outlook.office365.com/.default")
+        );
+        assert!(c.smtp.as_ref().is_some_and(|s| s.oauth2.is_some()));
+        // Password login still needs its password.
+        let e = Config::from_toml_with_env("[imap]\nhost = 'h'\nusername = 'u'", "x", env(&[]))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("[imap] password is missing"), "{e}");
+    }
+
+    #[test]
     fn env_lists_parse() {
         let c = Config::from_toml_with_env(
             "",

@@ -79,6 +79,7 @@ pub struct AccessToken {
     secret: SecretString,
     /// When the token is considered spent: its expiry less a safety margin.
     pub renew_at: Instant,
+    obtained: Instant,
 }
 
 impl std::fmt::Debug for AccessToken {
@@ -93,6 +94,12 @@ impl std::fmt::Debug for AccessToken {
 impl AccessToken {
     pub fn expose(&self) -> &str {
         self.secret.expose_secret()
+    }
+
+    /// Just issued: a server refusing it would refuse a new one too (the mailbox, its
+    /// permission), so it is neither replaced nor retried.
+    pub fn is_fresh(&self) -> bool {
+        self.obtained.elapsed() < Duration::from_secs(30)
     }
 
     /// Time left before it should be replaced.
@@ -193,9 +200,13 @@ impl TokenSource {
         }
     }
 
-    /// The server refused `token`: it is not used again, and the next [`Self::token`]
-    /// asks the endpoint for a new one.
+    /// The server refused `token`: unless it was just issued, it is not used again and
+    /// the next [`Self::token`] asks the endpoint for a new one (a token revoked before
+    /// its expiry).
     pub async fn rejected(&self, token: &AccessToken) {
+        if token.is_fresh() {
+            return;
+        }
         let mut state = self.state.lock().await;
         if state
             .cached
@@ -325,6 +336,7 @@ impl TokenSource {
                 Ok(AccessToken {
                     secret: SecretString::from(token),
                     renew_at: Instant::now() + lifetime - margin,
+                    obtained: Instant::now(),
                 })
             }
             Err(e) => Err((e, reply.retry_after)),
@@ -611,11 +623,30 @@ mod tests {
         assert!(!e.is_lasting(), "{e}");
     }
 
+    #[tokio::test]
+    async fn a_refused_cached_token_is_dropped_a_fresh_one_kept() {
+        let cfg: OAuth2Config = toml::from_str("client_id = 'app'\ntenant = 't'").unwrap();
+        let source = TokenSource::new(cfg);
+        let token = |age: u64| AccessToken {
+            secret: SecretString::from(format!("tok-{age}")),
+            renew_at: Instant::now() + Duration::from_secs(600),
+            obtained: Instant::now() - Duration::from_secs(age),
+        };
+        for (age, kept) in [(0, true), (120, false)] {
+            let t = token(age);
+            source.state.lock().await.cached = Some(t.clone());
+            source.rejected(&t).await;
+            let cached = source.state.lock().await.cached.is_some();
+            assert_eq!(cached, kept, "token {age} s old");
+        }
+    }
+
     #[test]
     fn sasl_strings() {
         let t = AccessToken {
             secret: SecretString::from("tok".to_string()),
             renew_at: Instant::now(),
+            obtained: Instant::now(),
         };
         assert_eq!(
             xoauth2("soc@mass.gov", &t),

@@ -425,7 +425,8 @@ async fn oauth2_login(
                 };
                 let reason = format!("AUTHENTICATE {mechanism} refused: {text}{detail}");
                 source.rejected(&token).await;
-                if attempt >= 2 || matches!(e, async_imap::error::Error::Io(_)) {
+                let fresh = token.is_fresh();
+                if attempt >= 2 || fresh || matches!(e, async_imap::error::Error::Io(_)) {
                     return Err(login_error(format!(
                         "{reason} (check [imap] username, the mailbox address, and that the app may open it: Exchange Online needs the service principal and FullAccess on the mailbox)"
                     )));

@@ -397,7 +397,7 @@ impl SmtpClient {
                 self.addr(),
                 exchange_hint(&reason)
             );
-            if attempt == 2 {
+            if attempt == 2 || token.is_fresh() {
                 return Err(if reason.contains(" 4.") || reason.contains("421") {
                     SmtpFailure::Unreachable(reason)
                 } else {
