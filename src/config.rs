@@ -285,6 +285,10 @@ pub struct OAuth2Config {
     /// Time limit of one token request, in seconds.
     #[serde(default = "default_token_timeout")]
     pub timeout_secs: u64,
+    /// PEM file with extra CA certificates to trust for the token endpoint (a
+    /// TLS-inspecting proxy, a test server); the public web roots are always trusted.
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
 }
 
 fn default_token_timeout() -> u64 {
@@ -738,6 +742,7 @@ impl Config {
         if let Err(e) = check_token_url(&url) {
             return bad(&e);
         }
+        check_transport("oauth2", "", Security::Tls, true, o.ca_file.as_deref())?;
         let has_secret = o.client_secret_file.is_some() || o.client_secret_env.is_some();
         match o.grant {
             Grant::ClientCredentials if !has_secret => {

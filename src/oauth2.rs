@@ -23,7 +23,7 @@ use crate::config::{check_token_url, Grant, OAuth2Config};
 /// Why no token could be had, phrased for the person fixing it.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum OAuthError {
-    #[error("OAuth2 token endpoint {url} is unreachable: {reason} (check [oauth2] token_url or tenant, DNS and the proxy/firewall)")]
+    #[error("OAuth2 token endpoint {url} is unreachable: {reason} (check [oauth2] token_url or tenant, the network, and behind a TLS-inspecting proxy [oauth2] ca_file)")]
     Unreachable { url: String, reason: String },
     #[error("OAuth2 token endpoint {url} refused the client (invalid_client): {description} (check [oauth2] client_id and the client secret: it may be wrong, expired or revoked in the app registration)")]
     InvalidClient { url: String, description: String },
@@ -308,7 +308,8 @@ impl TokenSource {
             .join("&");
         let shown = url.split('?').next().unwrap_or(&url).to_string();
         let timeout = Duration::from_secs(cfg.timeout_secs.max(1));
-        let reply = tokio::time::timeout(timeout, post_form(&url, body))
+        let ca_file = cfg.ca_file.as_deref();
+        let reply = tokio::time::timeout(timeout, post_form(&url, ca_file, body))
             .await
             .map_err(|_| format!("no answer within {} s", timeout.as_secs()))
             .and_then(|r| r);
@@ -469,8 +470,26 @@ fn split_url(url: &str) -> Result<(bool, String, u16, String), String> {
     Ok((tls, host.to_string(), port, path))
 }
 
-/// POSTs a form over HTTP/1.1 (TLS with the public web roots for https).
-async fn post_form(url: &str, body: String) -> Result<HttpReply, String> {
+/// The public web roots and those of `ca_file`.
+fn roots(ca_file: Option<&Path>) -> Result<rustls::RootCertStore, String> {
+    use rustls::pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    if let Some(path) = ca_file {
+        let pem = std::fs::read(path)
+            .map_err(|e| format!("cannot read [oauth2] ca_file {}: {e}", path.display()))?;
+        for cert in rustls::pki_types::CertificateDer::pem_slice_iter(&pem) {
+            let cert = cert.map_err(|e| format!("[oauth2] ca_file {}: {e}", path.display()))?;
+            roots
+                .add(cert)
+                .map_err(|e| format!("[oauth2] ca_file {}: {e}", path.display()))?;
+        }
+    }
+    Ok(roots)
+}
+
+/// POSTs a form over HTTP/1.1 (TLS with the public web roots and `ca_file` for https).
+async fn post_form(url: &str, ca_file: Option<&Path>, body: String) -> Result<HttpReply, String> {
     let (tls, host, port, path) = split_url(url)?;
     let tcp = TcpStream::connect((host.as_str(), port))
         .await
@@ -492,8 +511,7 @@ async fn post_form(url: &str, body: String) -> Result<HttpReply, String> {
         .body(Full::new(Bytes::from(body)))
         .map_err(|e| format!("cannot build the request: {e}"))?;
     if tls {
-        let mut roots = rustls::RootCertStore::empty();
-        roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+        let roots = roots(ca_file)?;
         let config = rustls::ClientConfig::builder_with_provider(Arc::new(
             rustls::crypto::ring::default_provider(),
         ))

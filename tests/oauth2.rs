@@ -44,8 +44,9 @@ fn register(
 /// The `[oauth2]` section of a client-credentials app.
 fn client_credentials(stack: &MailStack, gw: &Gateway, id: &str) -> String {
     format!(
-        "token_url = \"{}\"\nclient_id = \"{id}\"\nscope = \"https://outlook.office365.com/.default\"\nclient_secret_file = \"{}\"\n",
+        "token_url = \"{}\"\nca_file = \"{}\"\nclient_id = \"{id}\"\nscope = \"https://outlook.office365.com/.default\"\nclient_secret_file = \"{}\"\n",
         server(stack).token_url,
+        stack.ca_cert.display(),
         gw.data_dir().join("client-secret").display()
     )
 }
@@ -177,12 +178,26 @@ async fn report_acknowledged_with_imap_and_smtp_on_tokens() {
         "{refused_out}"
     );
 
+    // The token endpoint's certificate is checked: without the CA that signed it, no.
+    let text = std::fs::read_to_string(&gw.config).expect("read config");
+    let ca = format!("ca_file = \"{}\"\n", stack.ca_cert.display());
+    let at = text.rfind(&ca).expect("[oauth2] ca_file");
+    let text = format!("{}{}", &text[..at], &text[at + ca.len()..]);
+    std::fs::write(&gw.config, text).expect("write config");
+    let (ok, tls_out) = check_config(&gw);
+    assert!(!ok, "{tls_out}");
+    assert!(
+        tls_out.contains("is unreachable: TLS with 127.0.0.1:"),
+        "{tls_out}"
+    );
+    assert!(tls_out.contains("UnknownIssuer"), "{tls_out}");
+
     gw.terminate();
     assert_no_secrets("the debug log", &gw.log_text(), &secret);
     assert_no_secrets("check-config", &ok_out, &secret);
     assert_no_secrets("check-config", &bad_out, &wrong);
     assert_no_secrets("check-config", &refused_out, &secret);
-    println!("{bad_out}{refused_out}");
+    println!("{bad_out}{refused_out}{tls_out}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -198,8 +213,9 @@ async fn token_expiring_during_idle_is_renewed_with_no_message_lost() {
         serde_json::json!({ "refresh_token": refresh }),
     );
     let oauth2 = format!(
-        "grant = \"refresh_token\"\ntoken_url = \"{}\"\nclient_id = \"{id}\"\nclient_secret_file = \"{}\"\nrefresh_token_env = \"IGW_TEST_REFRESH_TOKEN\"\n",
+        "grant = \"refresh_token\"\ntoken_url = \"{}\"\nca_file = \"{}\"\nclient_id = \"{id}\"\nclient_secret_file = \"{}\"\nrefresh_token_env = \"IGW_TEST_REFRESH_TOKEN\"\n",
         server(stack).token_url,
+        stack.ca_cert.display(),
         gw.data_dir().join("client-secret").display()
     );
     gw.use_oauth2(stack, "xoauth2", &oauth2);

@@ -31,7 +31,7 @@ pub struct MailStack {
 /// npm's oauth2-mock-server run by `tests/oauth2-server/server.js`: issues RS256 JWTs
 /// that Dovecot's `oauth2` passdb validates with the server's public key.
 pub struct OAuthServer {
-    /// `http://127.0.0.1:PORT/token`.
+    /// `https://127.0.0.1:PORT/token` (the stack's CA signed its certificate).
     pub token_url: String,
     /// The `iss` of its tokens.
     pub issuer: String,
@@ -43,7 +43,8 @@ pub struct OAuthServer {
 }
 
 impl OAuthServer {
-    fn start(dir: &Path) -> OAuthServer {
+    /// Starts it over HTTPS with `tls/key.pem` and `tls/cert.pem` of `tls`.
+    fn start(dir: &Path, tls: &Path) -> OAuthServer {
         let target = Path::new(env!("CARGO_BIN_EXE_incident-gateway"))
             .parent()
             .and_then(Path::parent)
@@ -72,6 +73,8 @@ impl OAuthServer {
             ))
             .arg(&server.clients)
             .arg(&server.keys)
+            .arg(tls.join("key.pem"))
+            .arg(tls.join("cert.pem"))
             .env("NODE_PATH", &target)
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("dup log"))
@@ -93,7 +96,7 @@ impl OAuthServer {
         };
         let port = issuer.rsplit(':').next().unwrap_or_default().to_string();
         OAuthServer {
-            token_url: format!("http://127.0.0.1:{port}/token"),
+            token_url: format!("https://127.0.0.1:{port}/token"),
             issuer,
             _child: Some(child),
             ..server
@@ -258,8 +261,7 @@ impl MailStack {
         );
         let _ = fs::remove_dir_all(&base);
         let ports = free_ports();
-        let oauth = oauth2.then(|| OAuthServer::start(&base.join("oauth2")));
-        let stack = MailStack {
+        let mut stack = MailStack {
             ca_cert: base.join("tls/ca.pem"),
             base,
             smtp_port: ports[0],
@@ -269,9 +271,17 @@ impl MailStack {
             password: format!("pw-{}", uuid::Uuid::new_v4().simple()),
             plain_imap,
             submission_port: if oauth2 { ports[4] } else { 0 },
-            oauth,
+            oauth: None,
         };
         stack.prepare();
+        if oauth2 {
+            // Over HTTPS with the servers' certificate, so the client's TLS is tested too.
+            stack.oauth = Some(OAuthServer::start(
+                &stack.base.join("oauth2"),
+                &stack.base.join("tls"),
+            ));
+        }
+        stack.write_configs();
         stack.start_dovecot();
         stack.start_postfix();
         stack.spawn_watchdog();
@@ -377,6 +387,10 @@ impl MailStack {
             "user mail cannot write {}: every parent needs o+x",
             b.join("mail").display()
         );
+    }
+
+    fn write_configs(&self) {
+        let b = &self.base;
         write_cooled(&b.join("etc/dovecot.conf"), &self.dovecot_conf());
         if let Some(o) = &self.oauth {
             write_cooled(

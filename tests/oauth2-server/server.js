@@ -11,7 +11,8 @@
 //   - KEYDIR: the public key as PEM at KEYDIR/default/RS256/<kid>, where Dovecot's local
 //     JWT validation (local_validation_key_dict = fs:posix:prefix=KEYDIR/) looks it up.
 // Every token request is logged on stdout: "token client=<id> grant=<type> status=<n>".
-// Usage: node server.js CLIENTS KEYDIR  (prints "listening <issuer url>" when ready)
+// Usage: node server.js CLIENTS KEYDIR [TLS_KEY TLS_CERT]  (HTTPS with both; prints
+// "listening <issuer url>" when ready)
 'use strict';
 const fs = require('node:fs');
 const path = require('node:path');
@@ -36,8 +37,8 @@ function registered(file, id) {
 }
 
 async function main() {
-  const [clients, keyDir] = process.argv.slice(2);
-  const server = new OAuth2Server();
+  const [clients, keyDir, tlsKey, tlsCert] = process.argv.slice(2);
+  const server = new OAuth2Server(tlsKey, tlsCert);
   const jwk = await server.issuer.keys.generate('RS256');
   const pem = crypto.createPublicKey({ key: jwk, format: 'jwk' }).export({ type: 'spki', format: 'pem' });
   fs.mkdirSync(path.join(keyDir, 'default', 'RS256'), { recursive: true });
