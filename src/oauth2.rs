@@ -385,7 +385,8 @@ fn parse_reply(
             _ => None,
         }
         .unwrap_or(3600)
-        .max(1);
+        // A day at most: an absurd lifetime must not overflow the clock arithmetic.
+        .clamp(1, 24 * 3600);
         return Ok((token, Duration::from_secs(secs), reply.refresh_token));
     }
     let error = reply.error.unwrap_or_default();
@@ -628,6 +629,15 @@ mod tests {
         let e =
             parse_reply("u", "bad", 400, br#"{"error":"invalid_scope"}"#, &secrets).unwrap_err();
         assert!(matches!(e, OAuthError::InvalidScope { .. }));
+        let (_, life, _) = parse_reply(
+            "u",
+            "",
+            200,
+            br#"{"access_token":"abc","expires_in":18446744073709551615}"#,
+            &secrets,
+        )
+        .unwrap();
+        assert_eq!(life.as_secs(), 24 * 3600);
         let (t, life, _) = parse_reply(
             "u",
             "",
