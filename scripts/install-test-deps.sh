@@ -1,8 +1,22 @@
 #!/usr/bin/env bash
 # Installs what the tests need from Debian's packages, when missing: Postfix, Dovecot
 # (IMAP + LMTP) and openssl for the mail stack; Chromium and its WebDriver for the
-# browser tests. One `apt-get update` at most. Idempotent; quiet when all is there.
+# browser tests; Node.js and npm for the OAuth2 authorization server of tests/oauth2.rs,
+# whose npm package (pinned by tests/oauth2-server/package-lock.json) goes into
+# $CARGO_TARGET_DIR/oauth2-server (default target/). One `apt-get update` at most.
+# Idempotent; quiet and offline when all is there.
 set -euo pipefail
+cd "$(dirname "$0")/.."
+oauth2_server() {
+  local src=tests/oauth2-server dst="${CARGO_TARGET_DIR:-target}/oauth2-server"
+  if [ -d "$dst/node_modules/oauth2-mock-server" ] && cmp -s "$src/package-lock.json" "$dst/package-lock.json"; then
+    return 0
+  fi
+  echo "installing the OAuth2 test server (npm ci, $src/package-lock.json) into $dst"
+  mkdir -p "$dst"
+  cp "$src/package.json" "$src/package-lock.json" "$dst/"
+  (cd "$dst" && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error >/dev/null)
+}
 missing() {
   for pkg in "$@"; do
     if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed"; then
@@ -12,14 +26,19 @@ missing() {
 }
 mapfile -t mail < <(missing postfix dovecot-imapd dovecot-lmtpd openssl)
 mapfile -t browser < <(missing chromium chromium-driver)
-if [ $(( ${#mail[@]} + ${#browser[@]} )) -eq 0 ]; then
+node=()
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+  node=(nodejs npm)
+fi
+if [ $(( ${#mail[@]} + ${#browser[@]} + ${#node[@]} )) -eq 0 ]; then
+  oauth2_server
   exit 0
 fi
 if [ "$(id -u)" -ne 0 ]; then
-  echo "error: the tests need ${mail[*]} ${browser[*]} installed; run as root (apt-get) or install them" >&2
+  echo "error: the tests need ${mail[*]} ${browser[*]} ${node[*]} installed; run as root (apt-get) or install them" >&2
   exit 1
 fi
-echo "installing ${mail[*]} ${browser[*]} from Debian's packages"
+echo "installing ${mail[*]} ${browser[*]} ${node[*]} from Debian's packages"
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 if [ ${#mail[@]} -gt 0 ]; then
@@ -28,3 +47,7 @@ fi
 if [ ${#browser[@]} -gt 0 ]; then
   apt-get install -y -qq "${browser[@]}" </dev/null >/dev/null
 fi
+if [ ${#node[@]} -gt 0 ]; then
+  apt-get install -y -qq --no-install-recommends "${node[@]}" </dev/null >/dev/null
+fi
+oauth2_server

@@ -842,8 +842,30 @@ async fn check_config(config: Config) -> anyhow::Result<ExitCode> {
             }
         },
     }
+    // Without a token the logins cannot be tried: they are skipped, not failed thrice.
+    let mut no_token = false;
+    if let Some(o) = &config.oauth2 {
+        let url = o.token_url().unwrap_or_default();
+        match crate::oauth2::shared(o).token().await {
+            Ok(t) => println!(
+                "oauth2    ok    token for client {} from {url} (renewed in {} s)",
+                o.client_id,
+                t.remaining().as_secs()
+            ),
+            Err(e) => {
+                ok = false;
+                no_token = true;
+                println!("oauth2    FAIL  {e}");
+            }
+        }
+    }
+    let on_token =
+        |auth: crate::config::AuthMethod| no_token && auth == crate::config::AuthMethod::Oauth2;
     match &config.imap {
         None => println!("imap      skip  no [imap] section: intake only through `ingest`"),
+        Some(cfg) if on_token(cfg.auth) => {
+            println!("imap      skip  no OAuth2 token to log in with (see oauth2 above)")
+        }
         Some(cfg) => {
             let addr = format!("{}:{}", cfg.host, cfg.port());
             match imap::connect(cfg).await {
@@ -894,6 +916,9 @@ async fn check_config(config: Config) -> anyhow::Result<ExitCode> {
         }
     }
     match (&config.smtp, Transport::from_config(&config)) {
+        (Some(cfg), _) if on_token(cfg.auth) => {
+            println!("smtp      skip  no OAuth2 token to log in with (see oauth2 above)")
+        }
         (_, Err(e)) => {
             ok = false;
             println!("smtp      FAIL  {e}");
@@ -909,7 +934,13 @@ async fn check_config(config: Config) -> anyhow::Result<ExitCode> {
                 Ok(()) => println!("smtp      ok    {what}"),
                 Err(e) => {
                     ok = false;
-                    println!("smtp      FAIL  {what}: {e} (check [smtp] host, port, security, username, password)");
+                    let settings = match smtp.as_ref().map(|s| s.auth) {
+                        Some(crate::config::AuthMethod::Oauth2) => {
+                            "host, port, security, username and [oauth2]"
+                        }
+                        _ => "host, port, security, username, password",
+                    };
+                    println!("smtp      FAIL  {what}: {e} (check [smtp] {settings})");
                 }
             }
         }

@@ -65,6 +65,8 @@ pub struct Config {
     pub database: DatabaseConfig,
     pub imap: Option<ImapConfig>,
     pub smtp: Option<SmtpConfig>,
+    /// The token source for `auth = "oauth2"` in `[imap]` and `[smtp]`.
+    pub oauth2: Option<OAuth2Config>,
     pub outbox: OutboxConfig,
     pub reminders: RemindersConfig,
     pub updates: UpdatesConfig,
@@ -214,6 +216,108 @@ pub enum Security {
     None,
 }
 
+/// How the gateway logs in to a mail server.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AuthMethod {
+    /// IMAP LOGIN / SMTP AUTH PLAIN or LOGIN with `password`.
+    #[default]
+    Password,
+    /// SASL XOAUTH2 or OAUTHBEARER with an access token from `[oauth2]`.
+    Oauth2,
+}
+
+/// The SASL mechanism that carries the access token to the IMAP server.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SaslMechanism {
+    /// Google's and Microsoft's `XOAUTH2`.
+    #[default]
+    Xoauth2,
+    /// RFC 7628 `OAUTHBEARER`.
+    Oauthbearer,
+}
+
+/// Which OAuth2 grant obtains the access tokens.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Grant {
+    /// App-only access (Microsoft 365 service principal): client id and secret.
+    #[default]
+    ClientCredentials,
+    /// A refresh token obtained once by an administrator (Google Workspace, or
+    /// delegated Microsoft access).
+    RefreshToken,
+}
+
+/// The OAuth2 client: where tokens come from. The client secret and the refresh token
+/// are never in this file: each is read from a file or an environment variable when a
+/// token is requested.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OAuth2Config {
+    #[serde(default)]
+    pub grant: Grant,
+    /// Microsoft Entra tenant (domain or id): gives the default `token_url` and scope.
+    #[serde(default)]
+    pub tenant: Option<String>,
+    /// The token endpoint; default with `tenant`:
+    /// `https://login.microsoftonline.com/{tenant}/oauth2/v2.0/token`.
+    #[serde(default)]
+    pub token_url: Option<String>,
+    #[serde(deserialize_with = "lenient_string")]
+    pub client_id: String,
+    /// Space-separated scopes; default with `tenant`: `https://outlook.office365.com/.default`.
+    #[serde(default)]
+    pub scope: Option<String>,
+    /// A file holding the client secret (its first line).
+    #[serde(default)]
+    pub client_secret_file: Option<PathBuf>,
+    /// The name of an environment variable holding the client secret.
+    #[serde(default)]
+    pub client_secret_env: Option<String>,
+    /// A file holding the refresh token (its first line), for `grant = "refresh_token"`.
+    #[serde(default)]
+    pub refresh_token_file: Option<PathBuf>,
+    /// The name of an environment variable holding the refresh token.
+    #[serde(default)]
+    pub refresh_token_env: Option<String>,
+    /// Time limit of one token request, in seconds.
+    #[serde(default = "default_token_timeout")]
+    pub timeout_secs: u64,
+    /// PEM file with extra CA certificates to trust for the token endpoint (a
+    /// TLS-inspecting proxy, a test server); the public web roots are always trusted.
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
+}
+
+fn default_token_timeout() -> u64 {
+    20
+}
+
+impl OAuth2Config {
+    /// The token endpoint, from `token_url` or the tenant.
+    pub fn token_url(&self) -> Option<String> {
+        self.token_url.clone().or_else(|| {
+            self.tenant.as_ref().map(|t| {
+                format!(
+                    "https://login.microsoftonline.com/{}/oauth2/v2.0/token",
+                    t.trim()
+                )
+            })
+        })
+    }
+
+    /// The scope requested, from `scope` or the tenant (Exchange Online).
+    pub fn scope(&self) -> Option<String> {
+        self.scope.clone().or_else(|| {
+            self.tenant
+                .as_ref()
+                .map(|_| "https://outlook.office365.com/.default".to_string())
+        })
+    }
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ImapConfig {
@@ -222,10 +326,21 @@ pub struct ImapConfig {
     pub port: Option<u16>,
     #[serde(default = "default_security")]
     pub security: Security,
+    /// The login name; with `auth = "oauth2"` the mailbox address (a shared mailbox's
+    /// own address, not the app's).
     #[serde(deserialize_with = "lenient_string")]
     pub username: String,
-    #[serde(deserialize_with = "lenient_secret")]
-    pub password: SecretString,
+    /// Required with `auth = "password"`.
+    #[serde(default, deserialize_with = "lenient_opt_secret")]
+    pub password: Option<SecretString>,
+    #[serde(default)]
+    pub auth: AuthMethod,
+    /// With `auth = "oauth2"`: the SASL mechanism (the server must advertise it).
+    #[serde(default)]
+    pub sasl_mechanism: SaslMechanism,
+    /// The `[oauth2]` section, copied here at load for `auth = "oauth2"`.
+    #[serde(skip)]
+    pub oauth2: Option<OAuth2Config>,
     #[serde(default = "default_inbox")]
     pub mailbox: String,
     #[serde(default = "default_processed")]
@@ -288,6 +403,12 @@ pub struct SmtpConfig {
     pub username: Option<String>,
     #[serde(default, deserialize_with = "lenient_opt_secret")]
     pub password: Option<SecretString>,
+    /// `oauth2`: AUTH XOAUTH2 as `username` with a token from `[oauth2]`.
+    #[serde(default)]
+    pub auth: AuthMethod,
+    /// The `[oauth2]` section, copied here at load for `auth = "oauth2"`.
+    #[serde(skip)]
+    pub oauth2: Option<OAuth2Config>,
     #[serde(default)]
     pub ca_file: Option<PathBuf>,
     /// Time limit of each step (connect, greeting, TLS, each command) in seconds.
@@ -413,10 +534,6 @@ fn lenient_string<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
     })
 }
 
-fn lenient_secret<'de, D: Deserializer<'de>>(d: D) -> Result<SecretString, D::Error> {
-    lenient_string(d).map(SecretString::from)
-}
-
 fn lenient_opt_string<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
     lenient_string(d).map(Some)
 }
@@ -483,7 +600,7 @@ impl Config {
             table.insert(path[1].clone(), env_value(&value));
             overrides.push((key, value, path));
         }
-        let config: Config =
+        let mut config: Config =
             toml::Value::Table(root)
                 .try_into()
                 .map_err(|e: toml::de::Error| {
@@ -504,6 +621,20 @@ impl Config {
                         })
                 })?;
         config.validate()?;
+        if let Some(imap) = config
+            .imap
+            .as_mut()
+            .filter(|c| c.auth == AuthMethod::Oauth2)
+        {
+            imap.oauth2 = config.oauth2.clone();
+        }
+        if let Some(smtp) = config
+            .smtp
+            .as_mut()
+            .filter(|c| c.auth == AuthMethod::Oauth2)
+        {
+            smtp.oauth2 = config.oauth2.clone();
+        }
         Ok(config)
     }
 
@@ -538,6 +669,11 @@ impl Config {
                 imap.allow_plaintext_remote,
                 imap.ca_file.as_deref(),
             )?;
+            if imap.auth == AuthMethod::Password && imap.password.is_none() {
+                return Err(ConfigError::Invalid(
+                    "[imap] password is missing (or set auth = \"oauth2\" with an [oauth2] section)".into(),
+                ));
+            }
             if imap.mailbox == imap.processed_mailbox {
                 return Err(ConfigError::Invalid(
                     "[imap] processed_mailbox must differ from mailbox, or processed mail would be read again".into(),
@@ -561,11 +697,70 @@ impl Config {
                 smtp.allow_plaintext_remote,
                 smtp.ca_file.as_deref(),
             )?;
-            if smtp.username.is_some() != smtp.password.is_some() {
+            if smtp.auth == AuthMethod::Oauth2 && smtp.username.is_none() {
+                return Err(ConfigError::Invalid(
+                    "[smtp] auth = \"oauth2\" needs username (the mailbox address the token acts for)".into(),
+                ));
+            }
+            if smtp.auth == AuthMethod::Password
+                && smtp.username.is_some() != smtp.password.is_some()
+            {
                 return Err(ConfigError::Invalid(
                     "[smtp] username and password go together: set both or neither".into(),
                 ));
             }
+        }
+        self.validate_oauth2()
+    }
+
+    fn validate_oauth2(&self) -> Result<(), ConfigError> {
+        let wanted = [
+            self.imap.as_ref().map(|c| ("imap", c.auth)),
+            self.smtp.as_ref().map(|c| ("smtp", c.auth)),
+        ];
+        let users: Vec<&str> = wanted
+            .iter()
+            .flatten()
+            .filter(|(_, a)| *a == AuthMethod::Oauth2)
+            .map(|(s, _)| *s)
+            .collect();
+        let Some(o) = &self.oauth2 else {
+            return match users.first() {
+                Some(section) => Err(ConfigError::Invalid(format!(
+                    "[{section}] auth = \"oauth2\" needs an [oauth2] section (client_id, tenant or token_url, and the client secret's file or variable)"
+                ))),
+                None => Ok(()),
+            };
+        };
+        let bad = |m: &str| Err(ConfigError::Invalid(format!("[oauth2] {m}")));
+        if o.client_id.trim().is_empty() {
+            return bad("client_id is empty");
+        }
+        let Some(url) = o.token_url() else {
+            return bad("needs token_url, or tenant for Microsoft 365");
+        };
+        if let Err(e) = check_token_url(&url) {
+            return bad(&e);
+        }
+        check_transport("oauth2", "", Security::Tls, true, o.ca_file.as_deref())?;
+        let has_secret = o.client_secret_file.is_some() || o.client_secret_env.is_some();
+        match o.grant {
+            Grant::ClientCredentials if !has_secret => {
+                return bad(
+                    "grant = \"client_credentials\" needs client_secret_file or client_secret_env",
+                );
+            }
+            Grant::ClientCredentials if o.scope().is_none() => {
+                return bad("grant = \"client_credentials\" needs scope (Microsoft 365: \"https://outlook.office365.com/.default\")");
+            }
+            Grant::RefreshToken
+                if o.refresh_token_file.is_none() && o.refresh_token_env.is_none() =>
+            {
+                return bad(
+                    "grant = \"refresh_token\" needs refresh_token_file or refresh_token_env",
+                );
+            }
+            _ => {}
         }
         Ok(())
     }
@@ -623,6 +818,31 @@ pub fn is_loopback(host: &str) -> bool {
     h.eq_ignore_ascii_case("localhost")
         || h.parse::<std::net::IpAddr>()
             .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// A token endpoint must be HTTPS; plain HTTP only to this machine (a test server).
+pub fn check_token_url(url: &str) -> Result<(), String> {
+    let rest = if let Some(r) = url.strip_prefix("https://") {
+        r
+    } else if let Some(r) = url.strip_prefix("http://") {
+        let authority = r.split(['/', '?']).next().unwrap_or("");
+        let host = match authority.rsplit_once(':') {
+            Some((h, p)) if p.chars().all(|c| c.is_ascii_digit()) => h,
+            _ => authority,
+        };
+        if !is_loopback(host) {
+            return Err(format!(
+                "token_url {url} is plain http to another machine: the client secret would cross the network in clear text; use https://"
+            ));
+        }
+        r
+    } else {
+        return Err(format!("token_url {url} must start with https://"));
+    };
+    if rest.split(['/', '?']).next().unwrap_or("").is_empty() {
+        return Err(format!("token_url {url} names no host"));
+    }
+    Ok(())
 }
 
 /// Plain text only to this machine unless allowed; a `ca_file` must hold a certificate.
@@ -726,7 +946,10 @@ mod tests {
         )
         .unwrap();
         let imap = c.imap.unwrap();
-        assert_eq!(imap.password.expose_secret(), "1234");
+        assert_eq!(
+            imap.password.as_ref().map(|p| p.expose_secret()),
+            Some("1234")
+        );
         assert_eq!(imap.port(), 1993);
         assert!(
             !format!("{imap:?}").contains("1234"),
@@ -833,6 +1056,49 @@ mod tests {
             e.contains("[imap] ca_file") && e.contains("cannot read"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn oauth2_settings_are_checked_and_copied_to_imap_and_smtp() {
+        let imap =
+            "[imap]\nhost = 'outlook.office365.com'\nusername = 'soc@mass.gov'\nauth = 'oauth2'\n";
+        let smtp = "[smtp]\nhost = 'smtp.office365.com'\nsecurity = 'starttls'\nauth = 'oauth2'\nusername = 'soc@mass.gov'\n";
+        let load = |extra: &str| {
+            Config::from_toml_with_env(&format!("{imap}{smtp}{extra}"), "x", env(&[]))
+        };
+        let e = load("").unwrap_err().to_string();
+        assert!(e.contains("needs an [oauth2] section"), "{e}");
+        let e = load("[oauth2]\nclient_id = 'a'\ntenant = 't'")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("client_secret_file or client_secret_env"), "{e}");
+        let e = load("[oauth2]\nclient_id = 'a'\ntoken_url = 'http://idp.example/token'\nclient_secret_env = 'S'\nscope = 's'")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("clear text"), "{e}");
+        let e = load("[oauth2]\nclient_id = 'a'\ngrant = 'refresh_token'\ntoken_url = 'https://oauth2.googleapis.com/token'")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("refresh_token_file or refresh_token_env"), "{e}");
+        let c = load(
+            "[oauth2]\nclient_id = 'a'\ntenant = 'mass.onmicrosoft.com'\nclient_secret_env = 'S'",
+        )
+        .unwrap();
+        let o = c.imap.as_ref().and_then(|i| i.oauth2.clone()).unwrap();
+        assert_eq!(
+            o.token_url().as_deref(),
+            Some("https://login.microsoftonline.com/mass.onmicrosoft.com/oauth2/v2.0/token")
+        );
+        assert_eq!(
+            o.scope().as_deref(),
+            Some("https://outlook.office365.com/.default")
+        );
+        assert!(c.smtp.as_ref().is_some_and(|s| s.oauth2.is_some()));
+        // Password login still needs its password.
+        let e = Config::from_toml_with_env("[imap]\nhost = 'h'\nusername = 'u'", "x", env(&[]))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("[imap] password is missing"), "{e}");
     }
 
     #[test]

@@ -12,6 +12,7 @@ pub mod extract;
 pub mod health;
 pub mod intake;
 pub mod notify;
+pub mod oauth2;
 pub mod outbound;
 pub mod policy;
 pub mod routing;

@@ -19,7 +19,7 @@ use tokio::sync::watch;
 use tokio_rustls::client::TlsStream;
 
 use super::Pipeline;
-use crate::config::{ImapConfig, Security};
+use crate::config::{AuthMethod, ImapConfig, SaslMechanism, Security};
 use crate::store::attempts;
 use crate::store::messages::{self, Origin};
 use crate::store::outbox;
@@ -38,6 +38,12 @@ pub enum ImapError {
         user: String,
         reason: String,
     },
+    #[error("IMAP server {addr} refused the token login of mailbox '{user}': {reason}")]
+    TokenLogin {
+        addr: String,
+        user: String,
+        reason: String,
+    },
     #[error("IMAP folder '{folder}' cannot be opened: {reason} (check [imap] mailbox / processed_mailbox)")]
     Folder { folder: String, reason: String },
     #[error(
@@ -50,6 +56,12 @@ pub enum ImapError {
     },
     #[error("IMAP server does not report UIDVALIDITY for '{0}'; UID checkpoints are impossible")]
     NoUidValidity(String),
+    #[error("{0} (needed for the IMAP login)")]
+    Token(#[from] crate::oauth2::OAuthError),
+    /// The access token the session logged in with is about to expire: a new session
+    /// logs in with a fresh one (Exchange Online ends sessions whose token expired).
+    #[error("the OAuth2 token of this IMAP session is about to expire")]
+    TokenSpent,
     #[error("IMAP protocol error: {0}")]
     Protocol(#[from] async_imap::error::Error),
     #[error("storing a message failed: {0}")]
@@ -181,6 +193,13 @@ async fn wrap_tls(cfg: &ImapConfig, tcp: TcpStream) -> Result<ImapStream, ImapEr
 
 /// Connects and logs in. Errors say which setting to check.
 pub async fn connect(cfg: &ImapConfig) -> Result<ImapSession, ImapError> {
+    connect_until(cfg).await.map(|(s, _)| s)
+}
+
+/// Connects and logs in; with OAuth2 also says until when the session's token is good.
+pub async fn connect_until(
+    cfg: &ImapConfig,
+) -> Result<(ImapSession, Option<std::time::Instant>), ImapError> {
     let addr = format!("{}:{}", cfg.host, cfg.port());
     let tcp = match tokio::time::timeout(
         Duration::from_secs(15),
@@ -268,19 +287,154 @@ pub async fn connect(cfg: &ImapConfig) -> Result<ImapSession, ImapError> {
         };
         client = Client::new(wrap_tls(cfg, tcp).await.map_err(explained)?);
     }
-    match tokio::time::timeout(
-        IO_TIMEOUT,
-        client.login(&cfg.username, cfg.password.expose_secret()),
-    )
-    .await
-    {
-        Ok(Ok(s)) => Ok(s),
+    if cfg.auth == AuthMethod::Oauth2 {
+        return oauth2_login(cfg, client, &addr).await;
+    }
+    let password = cfg
+        .password
+        .as_ref()
+        .map(|p| p.expose_secret())
+        .unwrap_or("");
+    match tokio::time::timeout(IO_TIMEOUT, client.login(&cfg.username, password)).await {
+        Ok(Ok(s)) => Ok((s, None)),
         Ok(Err((e, _))) => Err(ImapError::Login {
             addr,
             user: cfg.username.clone(),
             reason: e.to_string(),
         }),
         Err(_) => Err(ImapError::Timeout(IO_TIMEOUT)),
+    }
+}
+
+/// The SASL exchange of XOAUTH2 / OAUTHBEARER: the initial response, then (on a
+/// refusal) the server's JSON error challenge answered as each mechanism requires.
+struct TokenSasl {
+    initial: Option<String>,
+    mechanism: SaslMechanism,
+    failure: Option<String>,
+}
+
+impl async_imap::Authenticator for &mut TokenSasl {
+    type Response = String;
+    fn process(&mut self, challenge: &[u8]) -> String {
+        if let Some(first) = self.initial.take() {
+            return first;
+        }
+        self.failure = Some(String::from_utf8_lossy(challenge).into_owned());
+        match self.mechanism {
+            // RFC 7628 3.2.3: a single %x01 ends the failed exchange.
+            SaslMechanism::Oauthbearer => "\x01".into(),
+            SaslMechanism::Xoauth2 => String::new(),
+        }
+    }
+}
+
+/// The server's words from async-imap's `code: .., info: Some("..")` rendering.
+fn server_text(t: &str) -> String {
+    t.split_once("info: Some(\"")
+        .and_then(|(_, rest)| rest.rsplit_once("\")"))
+        .map(|(info, _)| info.replace("\\\"", "\""))
+        .unwrap_or_else(|| t.to_string())
+}
+
+/// CAPABILITY before login (Exchange and Gmail put none in the greeting).
+async fn capabilities_before_login(
+    client: &mut Client<ImapStream>,
+) -> Result<Vec<String>, ImapError> {
+    use async_imap::imap_proto::{Capability, Response};
+    let (tx, rx) = async_channel::bounded(16);
+    timed(client.run_command_and_check_ok("CAPABILITY", Some(tx))).await?;
+    let mut caps = Vec::new();
+    while let Ok(r) = rx.try_recv() {
+        if let async_imap::types::UnsolicitedResponse::Other(r) = r {
+            if let Response::Capabilities(list) = r.parsed() {
+                caps.extend(list.iter().map(|c| match c {
+                    Capability::Imap4rev1 => "IMAP4rev1".to_string(),
+                    Capability::Auth(a) => format!("AUTH={a}"),
+                    Capability::Atom(a) => a.to_string(),
+                }));
+            }
+        }
+    }
+    Ok(caps)
+}
+
+/// AUTHENTICATE with an access token as the mailbox `username` (a shared mailbox's
+/// address, not the app's); a refused token is replaced once by a fresh one.
+async fn oauth2_login(
+    cfg: &ImapConfig,
+    mut client: Client<ImapStream>,
+    addr: &str,
+) -> Result<(ImapSession, Option<std::time::Instant>), ImapError> {
+    let login_error = |reason: String| ImapError::TokenLogin {
+        addr: addr.to_string(),
+        user: cfg.username.clone(),
+        reason,
+    };
+    let Some(o) = &cfg.oauth2 else {
+        return Err(login_error(
+            "auth = \"oauth2\" but no [oauth2] section".into(),
+        ));
+    };
+    let source = crate::oauth2::shared(o);
+    let mechanism = match cfg.sasl_mechanism {
+        SaslMechanism::Xoauth2 => "XOAUTH2",
+        SaslMechanism::Oauthbearer => "OAUTHBEARER",
+    };
+    let caps = capabilities_before_login(&mut client).await?;
+    let wanted = format!("AUTH={mechanism}");
+    if !caps.iter().any(|c| c.eq_ignore_ascii_case(&wanted)) {
+        let offered: Vec<&str> = caps
+            .iter()
+            .filter(|c| c.len() > 5 && c[..5].eq_ignore_ascii_case("AUTH="))
+            .map(String::as_str)
+            .collect();
+        return Err(login_error(format!(
+            "the server does not offer {wanted} (it offers: {}); set [imap] sasl_mechanism to one it offers",
+            if offered.is_empty() { "no SASL mechanism".to_string() } else { offered.join(" ") }
+        )));
+    }
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let token = source.token().await?;
+        let initial = match cfg.sasl_mechanism {
+            SaslMechanism::Xoauth2 => crate::oauth2::xoauth2(&cfg.username, &token),
+            SaslMechanism::Oauthbearer => {
+                crate::oauth2::oauthbearer(&cfg.username, &cfg.host, cfg.port(), &token)
+            }
+        };
+        let mut sasl = TokenSasl {
+            initial: Some(initial),
+            mechanism: cfg.sasl_mechanism,
+            failure: None,
+        };
+        match tokio::time::timeout(IO_TIMEOUT, client.authenticate(mechanism, &mut sasl)).await {
+            Ok(Ok(s)) => return Ok((s, Some(token.renew_at))),
+            Ok(Err((e, c))) => {
+                client = c;
+                let detail = sasl
+                    .failure
+                    .map(|f| format!(" (server's error: {})", f.trim()))
+                    .unwrap_or_default();
+                let text = match &e {
+                    async_imap::error::Error::No(t) | async_imap::error::Error::Bad(t) => {
+                        server_text(t)
+                    }
+                    other => other.to_string(),
+                };
+                let reason = format!("AUTHENTICATE {mechanism} refused: {text}{detail}");
+                source.rejected(&token).await;
+                let fresh = token.is_fresh();
+                if attempt >= 2 || fresh || matches!(e, async_imap::error::Error::Io(_)) {
+                    return Err(login_error(format!(
+                        "{reason} (check [imap] username, the mailbox address, and that the app may open it: Exchange Online needs the service principal and FullAccess on the mailbox)"
+                    )));
+                }
+                tracing::warn!(%reason, "IMAP refused the OAuth2 token; trying once more with a new token");
+            }
+            Err(_) => return Err(ImapError::Timeout(IO_TIMEOUT)),
+        }
     }
 }
 
@@ -412,9 +566,17 @@ impl Poller {
             };
             match outcome {
                 Ok(()) => break,
+                Err(ImapError::TokenSpent) => {
+                    tracing::info!("IMAP session's OAuth2 token about to expire; logging in again with a new token");
+                    delay = Duration::from_secs(1);
+                }
                 Err(e) => {
                     if started.elapsed() > Duration::from_secs(60) {
                         delay = Duration::from_secs(1);
+                    }
+                    // Exchange Online's "throttled" refusals: wait the longest.
+                    if e.to_string().to_ascii_lowercase().contains("throttl") {
+                        delay = max;
                     }
                     tracing::error!(error = %e, retry_in_s = delay.as_secs(), "IMAP intake interrupted; reconnecting");
                     tokio::select! {
@@ -430,7 +592,7 @@ impl Poller {
 
     /// One connection's life. `Ok` only when shutdown was requested.
     async fn session(&self, shutdown: &mut watch::Receiver<bool>) -> Result<(), ImapError> {
-        let mut s = connect(&self.cfg).await?;
+        let (mut s, token_until) = connect_until(&self.cfg).await?;
         let feats = features(&mut s).await?;
         ensure_folder(&mut s, &self.cfg.processed_mailbox).await?;
         let mb = timed(s.select(&self.cfg.mailbox))
@@ -468,10 +630,19 @@ impl Poller {
             if let Err(e) = self.settle_in_doubt().await {
                 tracing::warn!(error = %e, "interrupted sends could not be looked up in the sent folder; will try again");
             }
+            // A session does not outlive its token: a new one logs in with a fresh token.
+            if token_until.is_some_and(|t| std::time::Instant::now() >= t) {
+                let _ = tokio::time::timeout(Duration::from_secs(5), s.logout()).await;
+                return Err(ImapError::TokenSpent);
+            }
+            let token_left = token_until
+                .map(|t| t.saturating_duration_since(std::time::Instant::now()))
+                .unwrap_or(Duration::MAX)
+                .max(Duration::from_secs(1));
             if feats.idle && !self.cfg.disable_idle {
                 let mut idle = s.idle();
                 timed(idle.init()).await?;
-                let renew = self.idle_wait().await;
+                let renew = self.idle_wait().await.min(token_left);
                 let woke = {
                     let (wait, _stop) = idle.wait_with_timeout(renew);
                     // async-imap restarts its timeout at every response, keepalives
@@ -497,7 +668,7 @@ impl Poller {
                 }
             } else {
                 tokio::select! {
-                    _ = tokio::time::sleep(Duration::from_secs(self.cfg.poll_interval_secs.max(1))) => {}
+                    _ = tokio::time::sleep(Duration::from_secs(self.cfg.poll_interval_secs.max(1)).min(token_left)) => {}
                     _ = shutdown.changed() => {}
                 }
                 timed(s.noop()).await?;

@@ -10,7 +10,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use lettre::address::Envelope;
-use lettre::transport::smtp::authentication::{Credentials, DEFAULT_MECHANISMS};
+use lettre::transport::smtp::authentication::{Credentials, Mechanism, DEFAULT_MECHANISMS};
 #[allow(deprecated)]
 use lettre::transport::smtp::client::AsyncNetworkStream;
 use lettre::transport::smtp::client::{AsyncSmtpConnection, AsyncTokioStream, TlsParameters};
@@ -62,6 +62,8 @@ pub struct SmtpClient {
     security: Security,
     tls: Option<TlsParameters>,
     credentials: Option<Credentials>,
+    /// AUTH XOAUTH2 as this mailbox with tokens from this source (instead of a password).
+    oauth2: Option<(String, std::sync::Arc<crate::oauth2::TokenSource>)>,
     /// The limit of each step: connect, greeting and EHLO, TLS, AUTH, each command.
     step: Duration,
     hello: ClientId,
@@ -100,9 +102,20 @@ impl SmtpClient {
             security,
             tls,
             credentials,
+            oauth2: None,
             step: step.max(Duration::from_secs(1)),
             hello: ClientId::default(),
         }
+    }
+
+    /// Logs in with AUTH XOAUTH2 as `user` (the mailbox address) instead of a password.
+    pub fn with_oauth2(
+        mut self,
+        user: &str,
+        tokens: std::sync::Arc<crate::oauth2::TokenSource>,
+    ) -> Self {
+        self.oauth2 = Some((user.to_string(), tokens));
+        self
     }
 
     fn addr(&self) -> String {
@@ -244,7 +257,12 @@ impl SmtpClient {
     }
 
     fn failure(&self, e: &lettre::transport::smtp::Error) -> SmtpFailure {
-        let text = format!("SMTP server {}: {}", self.addr(), error_chain(e));
+        let chain = error_chain(e);
+        let text = format!(
+            "SMTP server {}: {chain}{}",
+            self.addr(),
+            exchange_hint(&chain)
+        );
         let text = if e.is_tls() || text.contains("certificate") {
             explain_tls(&text)
         } else {
@@ -313,8 +331,112 @@ impl SmtpClient {
                 .await?
                 .map_err(|e| self.failure(&e).server_wide())?;
         }
+        if let Some((user, tokens)) = &self.oauth2 {
+            self.xoauth2(&mut conn, user, tokens).await?;
+        }
         Ok(conn)
     }
+
+    /// AUTH XOAUTH2 written here rather than through lettre's `auth`, which cannot answer
+    /// the server's JSON error challenge (and so loses the refusal's text). A refused
+    /// token is replaced once by a fresh one.
+    async fn xoauth2(
+        &self,
+        conn: &mut AsyncSmtpConnection,
+        user: &str,
+        tokens: &crate::oauth2::TokenSource,
+    ) -> Result<(), SmtpFailure> {
+        use base64::Engine as _;
+        if !conn
+            .server_info()
+            .supports_auth_mechanism(Mechanism::Xoauth2)
+        {
+            return Err(SmtpFailure::Unreachable(format!(
+                "SMTP server {} does not offer AUTH XOAUTH2 (with [smtp] auth = \"oauth2\"; Exchange Online: smtp.office365.com:587 with security = \"starttls\")",
+                self.addr()
+            )));
+        }
+        for attempt in 1..=2 {
+            let token = tokens.token().await.map_err(|e| {
+                SmtpFailure::Unreachable(format!("{e} (needed for the SMTP login)"))
+            })?;
+            let initial = base64::engine::general_purpose::STANDARD
+                .encode(crate::oauth2::xoauth2(user, &token));
+            let first = self
+                .timed(
+                    "AUTH",
+                    conn.command(SaslLine(format!("AUTH XOAUTH2 {initial}"))),
+                )
+                .await?;
+            let outcome: Result<(), String> = match first {
+                // 334 and a JSON error: an empty line ends the exchange with the refusal.
+                Ok(r) if r.has_code(334) => {
+                    let detail = r.message().collect::<Vec<_>>().join(" ");
+                    let detail = base64::engine::general_purpose::STANDARD
+                        .decode(detail.trim())
+                        .map(|d| String::from_utf8_lossy(&d).into_owned())
+                        .unwrap_or(detail);
+                    match self
+                        .timed("AUTH", conn.command(SaslLine(String::new())))
+                        .await?
+                    {
+                        Ok(_) => Err(format!("the server's error: {detail}")),
+                        Err(e) => Err(format!(
+                            "{} (the server's error: {detail})",
+                            error_chain(&e)
+                        )),
+                    }
+                }
+                Ok(_) => return Ok(()),
+                Err(e) => Err(error_chain(&e)),
+            };
+            let Err(reason) = outcome else { return Ok(()) };
+            tokens.rejected(&token).await;
+            let reason = format!(
+                "SMTP server {} refused AUTH XOAUTH2 as {user}: {reason}{}",
+                self.addr(),
+                exchange_hint(&reason)
+            );
+            if attempt == 2 || token.is_fresh() {
+                return Err(if reason.contains(" 4.") || reason.contains("421") {
+                    SmtpFailure::Unreachable(reason)
+                } else {
+                    SmtpFailure::Permanent(reason)
+                });
+            }
+            tracing::warn!(%reason, "SMTP refused the OAuth2 token; trying once more with a new token");
+        }
+        Ok(())
+    }
+}
+
+/// One line of a SASL exchange, sent as it is.
+struct SaslLine(String);
+
+impl std::fmt::Display for SaslLine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}\r\n", self.0)
+    }
+}
+
+/// What an Exchange Online enhanced status code in a refusal means for the administrator.
+pub fn exchange_hint(text: &str) -> &'static str {
+    const HINTS: &[(&str, &str)] = &[
+        ("5.7.139", " (Exchange Online: SMTP AUTH is disabled for this mailbox or the tenant: Set-CASMailbox -SmtpClientAuthenticationDisabled $false)"),
+        ("5.7.3", " (Exchange Online: the token was not accepted: check the SMTP.SendAsApp permission with admin consent, the service principal and the mailbox permission)"),
+        ("5.7.57", " (Exchange Online: the client was not authenticated: AUTH must succeed before MAIL FROM)"),
+        ("5.7.60", " (Exchange Online: the app may not send as this From address: grant SendAs or use the mailbox's own address)"),
+        ("5.7.708", " (Exchange Online: the tenant is restricted from sending: ask the Microsoft 365 administrator)"),
+        ("5.2.252", " (Exchange Online: SendAsDenied: the mailbox may not send as this address)"),
+        ("4.7.0", " (Exchange Online: temporary refusal, often throttling: retried later)"),
+        ("4.3.2", " (Exchange Online: throttled or the service is busy: retried later)"),
+        ("4.7.500", " (Exchange Online: too many connections or messages right now: retried later)"),
+    ];
+    HINTS
+        .iter()
+        .find(|(code, _)| text.contains(code))
+        .map(|(_, hint)| *hint)
+        .unwrap_or("")
 }
 
 /// lettre's TLS stream (futures-io) seen as a tokio stream, so that a connection we

@@ -140,14 +140,18 @@ fn smtp_client(smtp: &SmtpConfig) -> Result<SmtpClient, TransportError> {
         )),
         _ => None,
     };
-    Ok(SmtpClient::new(
+    let client = SmtpClient::new(
         &smtp.host,
         smtp.port(),
         smtp.security,
         tls,
         credentials,
         StdDuration::from_secs(smtp.timeout_secs),
-    ))
+    );
+    Ok(match (&smtp.oauth2, &smtp.username) {
+        (Some(o), Some(user)) => client.with_oauth2(user, crate::oauth2::shared(o)),
+        _ => client,
+    })
 }
 
 /// What one worker step did.

@@ -195,6 +195,32 @@ poll_interval_ms = 100
         std::fs::write(&self.config, text).expect("write gateway config");
     }
 
+    /// Switches IMAP (with `mechanism`) and SMTP (the stack's submission port, which
+    /// requires AUTH) to `auth = "oauth2"` as the SOC mailbox, with `oauth2` as the
+    /// `[oauth2]` section. For a gateway made with [`Wire::Tls`] on an OAuth2 stack.
+    pub fn use_oauth2(&self, stack: &MailStack, mechanism: &str, oauth2: &str) {
+        let text = std::fs::read_to_string(&self.config).expect("read gateway config");
+        let password = format!("password = \"{}\"\n", stack.password);
+        let smtp = format!("port = {}\nsecurity = \"starttls\"\n", stack.smtp_port);
+        assert!(text.contains(&password) && text.contains(&smtp), "{text}");
+        let text = text
+            .replacen(
+                &password,
+                &format!("auth = \"oauth2\"\nsasl_mechanism = \"{mechanism}\"\n"),
+                1,
+            )
+            .replacen(
+                &smtp,
+                &format!(
+                    "port = {}\nsecurity = \"starttls\"\nauth = \"oauth2\"\nusername = \"{}\"\n",
+                    stack.submission_port, self.soc
+                ),
+                1,
+            );
+        std::fs::write(&self.config, format!("{text}\n[oauth2]\n{oauth2}\n"))
+            .expect("write gateway config");
+    }
+
     /// Runs another subcommand against the same configuration.
     pub fn cli(&self, args: &[&str]) -> Output {
         let out = self.try_cli(args);

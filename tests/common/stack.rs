@@ -22,18 +22,152 @@ pub struct MailStack {
     pub ca_cert: PathBuf,
     /// Dovecot advertises only IMAP4rev1 basics: no IDLE, MOVE or UIDPLUS.
     pub plain_imap: bool,
+    /// Postfix submission with AUTH through Dovecot (the OAuth2 stack only; else 0).
+    pub submission_port: u16,
+    /// The OAuth2 authorization server whose tokens Dovecot accepts (the OAuth2 stack).
+    pub oauth: Option<OAuthServer>,
+}
+
+/// npm's oauth2-mock-server run by `tests/oauth2-server/server.js`: issues RS256 JWTs
+/// that Dovecot's `oauth2` passdb validates with the server's public key.
+pub struct OAuthServer {
+    /// `https://127.0.0.1:PORT/token` (the stack's CA signed its certificate).
+    pub token_url: String,
+    /// The `iss` of its tokens.
+    pub issuer: String,
+    clients: PathBuf,
+    keys: PathBuf,
+    pub log: PathBuf,
+    /// The node process (stopped with the stack; the watchdog too knows its pid).
+    _child: Option<std::process::Child>,
+}
+
+impl OAuthServer {
+    /// Starts it over HTTPS with `tls/key.pem` and `tls/cert.pem` of `tls`.
+    fn start(dir: &Path, tls: &Path) -> OAuthServer {
+        let target = Path::new(env!("CARGO_BIN_EXE_incident-gateway"))
+            .parent()
+            .and_then(Path::parent)
+            .expect("target dir")
+            .join("oauth2-server/node_modules");
+        assert!(
+            target.join("oauth2-mock-server").is_dir(),
+            "{} is missing: run scripts/install-test-deps.sh (it installs the OAuth2 test server with npm)",
+            target.display()
+        );
+        fs::create_dir_all(dir).expect("oauth2 dir");
+        let server = OAuthServer {
+            token_url: String::new(),
+            issuer: String::new(),
+            clients: dir.join("clients.json"),
+            keys: dir.join("keys"),
+            log: dir.join("server.log"),
+            _child: None,
+        };
+        fs::write(&server.clients, "{}").expect("write clients.json");
+        let log = fs::File::create(&server.log).expect("oauth2 server log");
+        let child = Command::new("node")
+            .arg(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/tests/oauth2-server/server.js"
+            ))
+            .arg(&server.clients)
+            .arg(&server.keys)
+            .arg(tls.join("key.pem"))
+            .arg(tls.join("cert.pem"))
+            .env("NODE_PATH", &target)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("dup log"))
+            .stderr(log)
+            .spawn()
+            .expect("run node (scripts/install-test-deps.sh installs it)");
+        fs::write(dir.join("pid"), child.id().to_string()).expect("write oauth2 pid");
+        let start = Instant::now();
+        let issuer = loop {
+            let text = fs::read_to_string(&server.log).unwrap_or_default();
+            if let Some(url) = text.lines().find_map(|l| l.strip_prefix("listening ")) {
+                break url.trim().to_string();
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "the OAuth2 server did not start:\n{text}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        let port = issuer.rsplit(':').next().unwrap_or_default().to_string();
+        OAuthServer {
+            token_url: format!("https://127.0.0.1:{port}/token"),
+            issuer,
+            _child: Some(child),
+            ..server
+        }
+    }
+
+    /// Registers (or replaces) an app: its secret, the mailbox its tokens open, their
+    /// lifetime; `extra` JSON fields (`refresh_token`, `revoked`) are merged in.
+    pub fn register(
+        &self,
+        client_id: &str,
+        secret: &str,
+        mailbox: &str,
+        expires_in: u64,
+        extra: serde_json::Value,
+    ) {
+        let mut entry =
+            serde_json::json!({"secret": secret, "mailbox": mailbox, "expires_in": expires_in});
+        if let (Some(e), Some(x)) = (entry.as_object_mut(), extra.as_object()) {
+            e.extend(x.clone());
+        }
+        self.update(client_id, entry);
+    }
+
+    /// Revokes an app: its next token request is refused with invalid_client.
+    pub fn revoke(&self, client_id: &str) {
+        let mut entry = self.entry(client_id);
+        entry["revoked"] = serde_json::Value::Bool(true);
+        self.update(client_id, entry);
+    }
+
+    fn entry(&self, client_id: &str) -> serde_json::Value {
+        let text = fs::read_to_string(&self.clients).expect("read clients.json");
+        let all: serde_json::Value = serde_json::from_str(&text).expect("clients.json");
+        all[client_id].clone()
+    }
+
+    fn update(&self, client_id: &str, entry: serde_json::Value) {
+        static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+        let _guard = LOCK.lock().unwrap_or_else(|e| e.into_inner());
+        let text = fs::read_to_string(&self.clients).expect("read clients.json");
+        let mut all: serde_json::Value = serde_json::from_str(&text).expect("clients.json");
+        all[client_id] = entry;
+        // The server reads the file at every request: replace it whole.
+        let tmp = self.clients.with_extension("tmp");
+        fs::write(&tmp, all.to_string()).expect("write clients.json");
+        fs::rename(&tmp, &self.clients).expect("replace clients.json");
+    }
+
+    /// Token requests the server answered for `client_id`, with their HTTP status.
+    pub fn token_requests(&self, client_id: &str) -> Vec<u16> {
+        let prefix = format!("token client={client_id} ");
+        fs::read_to_string(&self.log)
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| l.starts_with(&prefix))
+            .filter_map(|l| l.rsplit("status=").next()?.trim().parse().ok())
+            .collect()
+    }
 }
 
 static SHARED: OnceLock<MailStack> = OnceLock::new();
 static COUNTER: AtomicUsize = AtomicUsize::new(0);
 
-/// Four distinct free ports: every listener is held until all four are chosen.
-fn free_ports() -> [u16; 4] {
-    let listeners: Vec<TcpListener> = (0..4)
+/// Five distinct free ports: every listener is held until all five are chosen.
+fn free_ports() -> [u16; 5] {
+    let listeners: Vec<TcpListener> = (0..5)
         .map(|_| TcpListener::bind("127.0.0.1:0").expect("ask the OS for a free port"))
         .collect();
     let port = |i: usize| listeners[i].local_addr().expect("local addr").port();
-    [port(0), port(1), port(2), port(3)]
+    [port(0), port(1), port(2), port(3), port(4)]
 }
 
 fn write_cooled(path: &Path, text: &str) {
@@ -85,18 +219,25 @@ impl MailStack {
     /// A fresh private stack (for tests that stop a daemon). A start that fails (a port
     /// taken between choosing and binding it) is retried twice with new ports.
     pub fn start() -> MailStack {
-        MailStack::start_with(false)
+        MailStack::start_with(false, false)
     }
 
     /// A private stack whose Dovecot offers no IDLE, MOVE or UIDPLUS, as some servers.
     pub fn start_plain_imap() -> MailStack {
-        MailStack::start_with(true)
+        MailStack::start_with(true, false)
     }
 
-    fn start_with(plain_imap: bool) -> MailStack {
+    /// A private stack with an OAuth2 authorization server: Dovecot accepts its tokens
+    /// (XOAUTH2, OAUTHBEARER; passwords still work for PLAIN/LOGIN), and Postfix offers
+    /// submission on `submission_port` with AUTH through Dovecot, required to send.
+    pub fn start_oauth2() -> MailStack {
+        MailStack::start_with(false, true)
+    }
+
+    fn start_with(plain_imap: bool, oauth2: bool) -> MailStack {
         let mut last = String::new();
         for _ in 0..3 {
-            match std::panic::catch_unwind(|| MailStack::try_start(plain_imap)) {
+            match std::panic::catch_unwind(|| MailStack::try_start(plain_imap, oauth2)) {
                 Ok(stack) => return stack,
                 Err(e) => {
                     last = e
@@ -111,7 +252,7 @@ impl MailStack {
         panic!("the mail stack did not start in 3 attempts: {last}");
     }
 
-    fn try_start(plain_imap: bool) -> MailStack {
+    fn try_start(plain_imap: bool, oauth2: bool) -> MailStack {
         let n = COUNTER.fetch_add(1, Ordering::SeqCst);
         let base = PathBuf::from(format!("/tmp/igw-ms-{}-{n}", std::process::id()));
         assert!(
@@ -120,7 +261,7 @@ impl MailStack {
         );
         let _ = fs::remove_dir_all(&base);
         let ports = free_ports();
-        let stack = MailStack {
+        let mut stack = MailStack {
             ca_cert: base.join("tls/ca.pem"),
             base,
             smtp_port: ports[0],
@@ -129,8 +270,18 @@ impl MailStack {
             lmtp_port: ports[3],
             password: format!("pw-{}", uuid::Uuid::new_v4().simple()),
             plain_imap,
+            submission_port: if oauth2 { ports[4] } else { 0 },
+            oauth: None,
         };
         stack.prepare();
+        if oauth2 {
+            // Over HTTPS with the servers' certificate, so the client's TLS is tested too.
+            stack.oauth = Some(OAuthServer::start(
+                &stack.base.join("oauth2"),
+                &stack.base.join("tls"),
+            ));
+        }
+        stack.write_configs();
         stack.start_dovecot();
         stack.start_postfix();
         stack.spawn_watchdog();
@@ -236,7 +387,21 @@ impl MailStack {
             "user mail cannot write {}: every parent needs o+x",
             b.join("mail").display()
         );
+    }
+
+    fn write_configs(&self) {
+        let b = &self.base;
         write_cooled(&b.join("etc/dovecot.conf"), &self.dovecot_conf());
+        if let Some(o) = &self.oauth {
+            write_cooled(
+                &b.join("etc/dovecot-oauth2.conf.ext"),
+                &format!(
+                    "introspection_mode = local\nlocal_validation_key_dict = fs:posix:prefix={}/\nusername_attribute = email\nissuers = {}\n",
+                    o.keys.display(),
+                    o.issuer
+                ),
+            );
+        }
         write_cooled(&b.join("etc/postfix/main.cf"), &self.postfix_main());
         // As Exchange Online and Gmail file what a mailbox sends in its Sent folder, so
         // does this stack for each gateway's SOC address (with its VERP envelope
@@ -263,7 +428,7 @@ hostname = mail.agency.test
 disable_plaintext_auth = no
 auth_username_format = %Lu
 auth_failure_delay = 0
-passdb {{
+{oauth_passdb}passdb {{
   driver = static
   args = password={pw}
 }}
@@ -327,6 +492,15 @@ protocol imap {{
             } else {
                 ""
             },
+            oauth_passdb = if self.oauth.is_some() {
+                // Tokens for XOAUTH2/OAUTHBEARER (checked against the issuer's key), the
+                // password for the rest; an auth socket for Postfix's SASL.
+                format!(
+                    "auth_mechanisms = plain login xoauth2 oauthbearer\npassdb {{\n  driver = oauth2\n  mechanisms = xoauth2 oauthbearer\n  args = {b}/etc/dovecot-oauth2.conf.ext\n}}\nservice auth {{\n  unix_listener auth-postfix {{\n    mode = 0666\n  }}\n}}\n"
+                )
+            } else {
+                String::new()
+            },
             imap = self.imap_port,
             imaps = self.imaps_port,
             lmtp = self.lmtp_port,
@@ -379,9 +553,26 @@ smtpd_tls_key_file = {b}/tls/key.pem
     }
 
     fn postfix_master(&self) -> String {
+        // Submission for the OAuth2 stack: TLS, then AUTH (Dovecot SASL) before any mail.
+        let submission = if self.submission_port == 0 {
+            String::new()
+        } else {
+            format!(
+                "127.0.0.1:{port} inet n - n - - smtpd
+  -o smtpd_sasl_auth_enable=yes
+  -o smtpd_sasl_type=dovecot
+  -o smtpd_sasl_path={b}/run/dovecot/auth-postfix
+  -o smtpd_tls_security_level=encrypt
+  -o smtpd_relay_restrictions=permit_sasl_authenticated,reject
+  -o smtpd_recipient_restrictions=permit_sasl_authenticated,reject
+",
+                port = self.submission_port,
+                b = self.base.display()
+            )
+        };
         format!(
             "127.0.0.1:{smtp} inet n - n - - smtpd
-pickup    unix  n       -       n       60      1       pickup
+{submission}pickup    unix  n       -       n       60      1       pickup
 cleanup   unix  n       -       n       -       0       cleanup
 qmgr      unix  n       -       n       300     1       qmgr
 tlsmgr    unix  -       -       n       1000?   1       tlsmgr
@@ -460,16 +651,24 @@ postlog   unix-dgram n  -       n       -       1       postlogd
             &self.base.join("log/start.log"),
             "postfix start",
         );
-        self.wait_ports(&[self.smtp_port], "postfix");
+        let ports = [self.smtp_port, self.submission_port];
+        let n = if self.submission_port == 0 { 1 } else { 2 };
+        self.wait_ports(&ports[..n], "postfix");
+    }
+
+    /// The live pid in `pid_file` if its command line names `arg` (so that a recycled
+    /// pid or another instance is never hit).
+    fn pid_running(&self, pid_file: &str, arg: &str) -> Option<i32> {
+        let pid = live_pid(&self.base.join(pid_file))?;
+        let cmdline = fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+        let arg = self.base.join(arg);
+        String::from_utf8_lossy(&cmdline)
+            .contains(&*arg.to_string_lossy())
+            .then_some(pid)
     }
 
     fn dovecot_pid(&self) -> Option<i32> {
-        let pid = live_pid(&self.base.join("run/dovecot/master.pid"))?;
-        let cmdline = fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-        let conf = self.base.join("etc/dovecot.conf");
-        String::from_utf8_lossy(&cmdline)
-            .contains(&*conf.to_string_lossy())
-            .then_some(pid)
+        self.pid_running("run/dovecot/master.pid", "etc/dovecot.conf")
     }
 
     fn postfix_pid(&self) -> Option<i32> {
@@ -499,8 +698,13 @@ postlog   unix-dgram n  -       n       -       1       postlogd
         self.wait_port_closed(self.imap_port);
     }
 
+    /// The OAuth2 server's node process, if it is still that one.
+    fn oauth_pid(&self) -> Option<i32> {
+        self.pid_running("oauth2/pid", "oauth2/clients.json")
+    }
+
     pub fn stop(&self) {
-        for pid in [self.postfix_pid(), self.dovecot_pid()]
+        for pid in [self.postfix_pid(), self.dovecot_pid(), self.oauth_pid()]
             .into_iter()
             .flatten()
         {
@@ -515,7 +719,7 @@ postlog   unix-dgram n  -       n       -       1       postlogd
     fn spawn_watchdog(&self) {
         let script = format!(
             "while kill -0 {me} 2>/dev/null; do sleep 0.5; done; \
-             for f in {b}/spool/pid/master.pid {b}/run/dovecot/master.pid; do \
+             for f in {b}/spool/pid/master.pid {b}/run/dovecot/master.pid {b}/oauth2/pid; do \
                p=$(tr -d ' ' < $f 2>/dev/null) && [ -n \"$p\" ] && kill -TERM $p 2>/dev/null; done; \
              sleep 2; rm -rf {b}",
             me = std::process::id(),
