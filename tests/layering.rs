@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 const RANKS: &[&[&str]] = &[
     &["domain"],
     &["config", "health"],
+    &["oauth2"],
     &["extract"],
     &["store"],
     &["routing"],
