@@ -357,6 +357,8 @@ async fn a_uidvalidity_change_is_survived_without_a_second_case() {
     gw.start(&[
         ("IGW_FAILPOINT", "after-commit"),
         ("IGW_IMAP__MAILBOX", intake),
+        // As in the crash test above: a send the kill interrupts is settled soon.
+        ("IGW_OUTBOX__LEASE_SECS", "5"),
     ]);
     gw.wait_log(
         "IGW_FAILPOINT after-commit reached",

@@ -15,6 +15,14 @@ use crate::extract::rules;
 use crate::extract::InboundEmail;
 use crate::store::{self, cases, outbox, NewEvent, StoreError};
 
+/// What a verified reply changed on its case.
+struct Applied {
+    changed: Vec<String>,
+    missing: Vec<String>,
+    tracking_id: String,
+    reporter_name: Option<String>,
+}
+
 /// Fields a reply never changes: they come from headers or are the first report's words.
 const NOT_FROM_REPLIES: &[&str] = &["reporter_email", "reporter_name", "description"];
 
@@ -113,18 +121,7 @@ impl Pipeline {
             .from
             .as_ref()
             .map(|f| f.address.as_str().to_lowercase());
-        // A participant is someone the case itself names (its reporter, the report's
-        // Cc, someone verified before) or whom the directory names for this case's own
-        // agency. Another agency's contact, or another secretariat's SCIO, is not one:
-        // tags are sequential, so anyone could walk every case.
-        let participant = match (&sender, email.from.as_ref()) {
-            (Some(s), Some(from)) => {
-                let (listed, agency) =
-                    crate::store::cases::participant_and_agency(tx, case_id, s).await?;
-                listed || agency.is_some_and(|a| self.directory.get().speaks_for(&from.address, &a))
-            }
-            _ => false,
-        };
+        let participant = self.is_participant(tx, case_id, email).await?;
         let (verified, why) = self.verify_sender(email, participant);
         let actor = format!(
             "sender:{}",
@@ -160,13 +157,54 @@ impl Pipeline {
         }
 
         // A verified reply: its new text may answer what is missing.
+        let applied = self
+            .apply_reply_fields(tx, case_id, row, analysis, &actor, now)
+            .await?;
+        if !applied.changed.is_empty() {
+            self.notifier.after_report(tx, case_id, row, now).await?;
+        }
+
+        // The next message asks only for what is still missing (or says it is complete).
+        self.follow_up(tx, case_id, row, analysis, &applied, now)
+            .await
+    }
+
+    /// A participant is someone the case itself names (its reporter, the report's Cc,
+    /// someone verified before) or whom the directory names for this case's own agency.
+    /// Another agency's contact, or another secretariat's SCIO, is not one: tags are
+    /// sequential, so anyone could walk every case.
+    async fn is_participant(
+        &self,
+        tx: &mut SqliteConnection,
+        case_id: i64,
+        email: &InboundEmail,
+    ) -> Result<bool, StoreError> {
+        let Some(from) = email.from.as_ref() else {
+            return Ok(false);
+        };
+        let sender = from.address.as_str().to_lowercase();
+        let (listed, agency) = cases::participant_and_agency(tx, case_id, &sender).await?;
+        Ok(listed || agency.is_some_and(|a| self.directory.get().speaks_for(&from.address, &a)))
+    }
+
+    /// Takes the fields a verified reply gives into the case, one event each; a value an
+    /// analyst set is kept (and the proposal recorded). Stores what is still missing.
+    async fn apply_reply_fields(
+        &self,
+        tx: &mut SqliteConnection,
+        case_id: i64,
+        row: i64,
+        analysis: &Analysis,
+        actor: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Applied, StoreError> {
         let (mut case_fields, tracking_id, reporter_name) =
             cases::reply_context(tx, case_id).await?;
         let mut changed = Vec::new();
         let event = |kind, detail| NewEvent {
             case_id,
             at: now,
-            actor: &actor,
+            actor,
             kind,
             detail,
             message_row_id: Some(row),
@@ -220,11 +258,32 @@ impl Pipeline {
             .collect();
         cases::update_fields(tx, case_id, &case_fields, &missing, now).await?;
 
-        if !changed.is_empty() {
-            self.notifier.after_report(tx, case_id, row, now).await?;
-        }
+        Ok(Applied {
+            changed,
+            missing,
+            tracking_id,
+            reporter_name,
+        })
+    }
 
-        // The next message asks only for what is still missing (or says it is complete).
+    /// The answer to a verified reply: what is still missing, or that the report is
+    /// complete; none when nothing changed and nothing is missing, or over the rate limit.
+    async fn follow_up(
+        &self,
+        tx: &mut SqliteConnection,
+        case_id: i64,
+        row: i64,
+        analysis: &Analysis,
+        applied: &Applied,
+        now: DateTime<Utc>,
+    ) -> Result<(Option<i64>, String), StoreError> {
+        let email = &analysis.email;
+        let Applied {
+            changed,
+            missing,
+            tracking_id,
+            reporter_name,
+        } = applied;
         let Some(to) = email.reply_address().filter(|_| analysis.class.acknowledge) else {
             return Ok((
                 None,
@@ -255,7 +314,7 @@ impl Pipeline {
         let names: Vec<&str> = missing.iter().map(String::as_str).collect();
         let ctx = serde_json::json!({
             "tracking_id": tracking_id,
-            "original_subject": strip_tag_and_re(&email.subject, &tracking_id),
+            "original_subject": strip_tag_and_re(&email.subject, tracking_id),
             "reporter_name": reporter_name,
             "soc_name": self.config.gateway.name,
             "missing": !missing.is_empty(),
