@@ -3,11 +3,13 @@
 //! `mail_parser::Message` borrows the raw bytes; it is converted once, here, into
 //! [`InboundEmail`] so nothing downstream depends on its lifetime.
 
+pub mod answers;
 pub mod auth;
 pub mod body;
 pub mod bounds;
 mod classify;
 pub mod dsn;
+pub mod extractors;
 pub mod fields;
 pub mod html;
 pub mod iocs;
@@ -15,6 +17,7 @@ pub mod quote;
 pub mod report;
 pub mod rules;
 pub mod tnef;
+pub mod when;
 
 pub use classify::{classify, Classification};
 
