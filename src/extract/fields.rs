@@ -313,6 +313,41 @@ pub fn fill_in_block(missing: &[&str]) -> String {
         .collect()
 }
 
+/// Lines that answer one of our fill-in labels with a value, wherever they are in the
+/// text, quoted history included ("answers inline below"): our acknowledgement prints
+/// the labels empty, so a filled one under it is the reporter's answer.
+pub fn inline_answers(text: &str) -> String {
+    let labels: Vec<(String, String)> = BLOCK
+        .iter()
+        .map(|(_, label, why)| {
+            (
+                super::answers::normalize(label),
+                super::answers::normalize(why),
+            )
+        })
+        .collect();
+    let mut out = String::new();
+    for line in text.lines() {
+        let l = line
+            .trim_start()
+            .trim_start_matches(['>', ' ', '-', '*', '•'])
+            .replace("**", "");
+        let low = super::answers::normalize(&l);
+        let Some((label, why)) = labels.iter().find(|(lab, _)| low.starts_with(lab.as_str()))
+        else {
+            continue;
+        };
+        let value = low[label.len()..].trim();
+        // Our "why we ask" line beside the label is not an answer.
+        if value.is_empty() || value.starts_with(why.as_str()) {
+            continue;
+        }
+        out.push_str(l.trim());
+        out.push('\n');
+    }
+    out
+}
+
 /// Why a field matters, in one line (printed beside the block).
 pub fn why_it_matters(field: &str) -> &'static str {
     BLOCK

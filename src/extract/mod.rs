@@ -89,14 +89,25 @@ impl InboundEmail {
 
 /// Parses raw bytes. Never fails: unreadable input yields `parsed = false` and a note.
 pub fn parse_inbound(raw: &[u8]) -> InboundEmail {
-    let Some(msg) = MessageParser::default().parse(raw) else {
-        return InboundEmail {
-            parse_notes: vec![
-                "the bytes could not be read as an email message (no headers found)".into(),
-            ],
-            ..InboundEmail::default()
-        };
-    };
+    match MessageParser::default().parse(raw) {
+        Some(msg) => inbound_from(&msg),
+        None => unreadable(),
+    }
+}
+
+/// What is known of bytes that are not a message.
+pub(crate) fn unreadable() -> InboundEmail {
+    InboundEmail {
+        parse_notes: vec![
+            "the bytes could not be read as an email message (no headers found)".into(),
+        ],
+        ..InboundEmail::default()
+    }
+}
+
+/// Our owned reading of a message mail-parser has already parsed (so the analysis
+/// parses the bytes once).
+pub(crate) fn inbound_from(msg: &mail_parser::Message<'_>) -> InboundEmail {
     let mut notes = Vec::new();
     let text = |name: &str| msg.header_raw(name).map(clean_header);
 
