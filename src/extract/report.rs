@@ -298,9 +298,58 @@ fn analyze_whole(raw: &[u8], opts: &Options<'_>) -> Analysis {
         ));
     }
 
-    let mut assess_text = note.clone();
-    for e in &evidence {
-        assess_text.push_str("\n\n[forwarded evidence]\n");
+    // Forwarded alerts and tickets: their own fields give times and hosts (the
+    // reporter's words win), and their classification leads the category reading.
+    let mut alert_hints = String::new();
+    let mut sources: Vec<(Option<&str>, Option<&str>, &str, String)> = evidence
+        .iter()
+        .map(|e| {
+            (
+                e.from.as_deref(),
+                e.subject.as_deref(),
+                e.text.as_str(),
+                format!("{} (alert or ticket fields)", e.origin),
+            )
+        })
+        .collect();
+    let sender_line = email
+        .from
+        .as_ref()
+        .map(|m| format!("{} <{}>", m.name.as_deref().unwrap_or(""), m.address));
+    sources.push((
+        sender_line.as_deref(),
+        Some(email.subject.as_str()),
+        note.as_str(),
+        "body (alert or ticket fields)".into(),
+    ));
+    let mut alert_evidence = Vec::new();
+    for (i, (from, subject, text, part)) in sources.iter().enumerate() {
+        let Some(product) = super::alerts::product(*from, *subject, text) else {
+            continue;
+        };
+        alert_evidence.push(i);
+        let mut af = super::alerts::alert_fields(text, part, &ctx);
+        if let Some(h) = af.remove("category_hint") {
+            alert_hints.push_str(&format!("[alert of {product}]\n"));
+            if let Some(s) = subject {
+                alert_hints.push_str(s);
+                alert_hints.push('\n');
+            }
+            alert_hints.push_str(h.value.as_str().unwrap_or(""));
+            alert_hints.push('\n');
+        }
+        for (k, v) in af {
+            fields.entry(k).or_insert(v);
+        }
+    }
+    let mut assess_text = alert_hints;
+    assess_text.push_str(&note);
+    for (i, e) in evidence.iter().enumerate() {
+        assess_text.push_str(if alert_evidence.contains(&i) {
+            "\n\n[forwarded alert]\n"
+        } else {
+            "\n\n[forwarded evidence]\n"
+        });
         if let Some(s) = &e.subject {
             assess_text.push_str(s);
             assess_text.push('\n');

@@ -97,8 +97,8 @@ static TIME: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(concat!(
         r"(?x)",
         // ISO date and time, with seconds, fraction and zone.
-        r"\b(?P<iy>\d{4})-(?P<im>\d{2})-(?P<id>\d{2})[t\s](?P<ih>\d{2}):(?P<imin>\d{2})(?::\d{2}(?:\.\d+)?)?(?P<iz>z|[+-]\d{2}:?\d{2})?",
-        r"|\b(?P<h>\d{1,2}):(?P<m>\d{2})(?::\d{2})?\s*(?P<ap>a\.?\s?m\b\.?|p\.?\s?m\b\.?|hrs?\b|h\b)?",
+        r"\b(?P<iy>\d{4})[-/](?P<im>\d{2})[-/](?P<id>\d{2})[t\s](?P<ih>\d{2}):(?P<imin>\d{2})(?::(?P<isec>\d{2})(?:\.\d+)?)?(?P<iz>z|[+-]\d{2}:?\d{2})?",
+        r"|\b(?P<h>\d{1,2}):(?P<m>\d{2})(?::(?P<sec>\d{2}))?\s*(?P<ap>a\.?\s?m\b\.?|p\.?\s?m\b\.?|hrs?\b|h\b)?",
         r"|\b(?P<h2>\d{1,2})\s*(?P<ap2>a\.?\s?m\b\.?|p\.?\s?m\b\.?)",
         r"|\b(?P<h3>\d{1,2})h(?P<m3>\d{2})?\b",
         r"|\b(?P<h4>[01]\d|2[0-3])(?P<m4>[0-5]\d)\s*(?:hrs|hours|horas|h)\b",
@@ -109,7 +109,7 @@ static NUM_DATE: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"\b(\d{1,2})/(\d{1,2})(?:/(\d{4}|\d{2}))?\b").expect("numeric date regex")
 });
 static ISO_DATE: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"\b(\d{4})-(\d{2})-(\d{2})\b").expect("iso date regex"));
+    LazyLock::new(|| Regex::new(r"\b(\d{4})[-/](\d{1,2})[-/](\d{1,2})\b").expect("iso date regex"));
 static MONTH_DATE: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"\b(?:(?P<m1>[a-zç]{3,10})\.?\s+(?P<d1>\d{1,2})(?:st|nd|rd|th)?\b|(?P<d2>\d{1,2})(?:st|nd|rd|th)?\s+(?:de\s+)?(?P<m2>[a-zç]{3,10})\b)")
         .expect("month date regex")
@@ -561,7 +561,7 @@ pub fn times_in(
                 continue;
             };
             let Some(local) = NaiveDate::from_ymd_opt(y.as_str().parse().unwrap_or(0), m, d)
-                .and_then(|d| d.and_hms_opt(h, mi, 0))
+                .and_then(|d| d.and_hms_opt(h, mi, n("isec").unwrap_or(0)))
             else {
                 continue;
             };
@@ -655,7 +655,11 @@ pub fn times_in(
         if !cued {
             continue;
         }
-        let Some(time) = NaiveTime::from_hms_opt(hour, minute, 0) else {
+        let second = c
+            .name("sec")
+            .and_then(|x| x.as_str().parse::<u32>().ok())
+            .unwrap_or(0);
+        let Some(time) = NaiveTime::from_hms_opt(hour, minute, second) else {
             continue;
         };
         let mut day = nearest.map(|(_, d, _)| *d).unwrap_or(today);
