@@ -263,12 +263,14 @@ const TOPICS: &[Topic] = &[
             "reporter from",
             "journalist",
             "the public",
-            "residents",
-            "customers",
-            "constituents",
+            "resident",
+            "customer",
+            "constituent",
+            "applicants",
+            "recipients",
+            "our contact at",
             "vendor",
             "the bank",
-            "recipients",
             "prensa",
             "medios",
             "periodista",
@@ -293,6 +295,9 @@ const TOPICS: &[Topic] = &[
             "statement",
             "reached out",
             "asked",
+            "warning",
+            "let them know",
+            "sent a notice",
             "spoke",
             "opened a ticket",
             "informamos",
@@ -306,7 +311,28 @@ const TOPICS: &[Topic] = &[
             "publicamos",
             "comunicado",
         ],
-        not_about: &[],
+        // Told us: news coming in is not our communication going out.
+        not_about: &[
+            "notified us",
+            "told us",
+            "informed us",
+            "emailed us",
+            "called us",
+            "contacted us",
+            "alerted us",
+            "warned us",
+            "reached out to us",
+            "notified me",
+            "told me",
+            "called me",
+            "emailed me",
+            "nos notificó",
+            "nos informó",
+            "nos avisó",
+            "nos avisou",
+            "nos informou",
+            "nos notificou",
+        ],
     },
 ];
 
@@ -401,8 +427,21 @@ pub fn has_cue(text: &str, cue: &str) -> bool {
 pub fn clauses(sentence: &str) -> Vec<String> {
     let mut parts = vec![normalize(sentence)];
     for sep in [
-        ";", ", and ", " and ", ", but ", " but ", " however", ", y ", " pero ", ", e ", " mas ",
-        " porém", ". ",
+        ";",
+        ", and ",
+        " and ",
+        ", but ",
+        " but ",
+        " however",
+        ", y ",
+        " pero ",
+        ", e ",
+        " mas ",
+        " porém",
+        ". ",
+        " - ",
+        " \u{2013} ",
+        " \u{2014} ",
     ] {
         parts = parts
             .iter()
@@ -446,6 +485,54 @@ pub fn answer_in_clause(field: &str, clause: &str) -> Option<Tri> {
         return Some(Tri::Yes);
     }
     None
+}
+
+/// Verbs that say personal information was reached, not only kept.
+const EXPOSED: &[&str] = &[
+    "accessed",
+    "exposed",
+    "downloaded",
+    "viewed",
+    "stolen",
+    "leaked",
+    "compromised",
+    "sent",
+    "emailed",
+    "posted",
+    "shared",
+    "copied",
+    "exfiltrated",
+    "forwarded",
+    "uploaded",
+    "read",
+    "printed",
+    "mailed",
+    "misdirected",
+    "lost",
+    "missing",
+    "taken",
+    "disclosed",
+    "involved",
+    "affected",
+    "at risk",
+    "opened",
+    "looked up",
+    "searched",
+    "expuestos",
+    "enviados",
+    "accedieron",
+    "robados",
+    "expostos",
+    "enviados",
+    "acessados",
+    "roubados",
+    "vazados",
+];
+/// Does a "yes" about personal information only say the data is kept there (or
+/// merely name it), not that it was reached? Then it means "present", not "involved".
+pub fn only_held(sentence: &str) -> bool {
+    let s = normalize(sentence);
+    !EXPOSED.iter().any(|v| has_cue(&s, v))
 }
 
 /// The answer a sentence gives about `field`: its clauses read one by one; a clause
@@ -570,6 +657,28 @@ mod tests {
         assert_eq!(
             le("The email pretends to be from the FBI and was reported"),
             None
+        );
+    }
+
+    #[test]
+    fn personal_information_kept_is_not_involved() {
+        assert!(only_held(
+            "The server does hold customer names, addresses and dates of birth."
+        ));
+        assert!(!only_held(
+            "Files with names and SSNs were downloaded from their server."
+        ));
+        assert!(!only_held(
+            "The records viewed include criminal history and dates of birth."
+        ));
+        assert_eq!(ext("Our vendor notified us at 10:12 today."), None);
+        assert_eq!(
+            ext("We called the affected customer this morning to let them know."),
+            Some("yes")
+        );
+        assert_eq!(
+            le("We have not called law enforcement yet - we would like your advice on whether to involve the State Police."),
+            Some("no")
         );
     }
 

@@ -355,11 +355,8 @@ pub fn counts(input: &Input<'_>, f: &mut Fields) {
 /// Personal information, law enforcement and external communications in free text,
 /// with negation, modality, presence and third-party contact (see [`answers`]).
 pub fn yes_no(input: &Input<'_>, f: &mut Fields) {
-    for name in [
-        "personal_information",
-        "law_enforcement_contacted",
-        "external_communications",
-    ] {
+    personal_information(input, f);
+    for name in ["law_enforcement_contacted", "external_communications"] {
         if f.contains_key(name) {
             continue;
         }
@@ -396,6 +393,66 @@ pub fn yes_no(input: &Input<'_>, f: &mut Fields) {
             input.put(f, "is_ongoing", Value::String(v.into()), *i);
             break;
         }
+    }
+}
+
+/// Marks a personal-information "unknown" that rests on data only said to be kept
+/// where the incident happened: the report reads it as "yes" for a lost device, a
+/// misdirected or posted file or an insider (see `report`), "unknown" otherwise.
+pub const PI_HELD: &str = "personal_information_held";
+
+/// Personal information over the whole text: data said to be reached ("were
+/// downloaded", "posted … with SSNs") is yes; else the first explicit answer ("no PII",
+/// "don't know if any personal information was read"); else data only said to be kept
+/// ("the server holds DOBs") is unknown, marked with [`PI_HELD`].
+fn personal_information(input: &Input<'_>, f: &mut Fields) {
+    let name = "personal_information";
+    if f.contains_key(name) {
+        return;
+    }
+    let mut explicit: Option<(usize, Tri)> = None;
+    let mut held: Option<usize> = None;
+    // A count of the records or people reached says they were involved.
+    let counted = |s: &str| {
+        COUNT.captures_iter(s).any(|c| {
+            c.get(2).is_some_and(|u| {
+                !matches!(
+                    u.as_str().to_lowercase().as_str(),
+                    "ssns" | "social security numbers" | "rows"
+                )
+            })
+        })
+    };
+    for (i, sentence) in &input.units {
+        // "Some with DOBs, so I don't know if any personal information was read":
+        // the reporter's own doubt outweighs the data named beside it.
+        let doubt = answers::clauses(sentence)
+            .iter()
+            .any(|c| answers::answer_in_clause(name, c) == Some(Tri::Unknown));
+        let answer = if doubt {
+            Some(Tri::Unknown)
+        } else {
+            answers::answer(name, sentence)
+        };
+        match answer {
+            Some(Tri::Yes) if !answers::only_held(sentence) || counted(sentence) => {
+                input.put(f, name, Value::String("yes".into()), *i);
+                return;
+            }
+            Some(Tri::Yes) => {
+                held.get_or_insert(*i);
+            }
+            Some(t) => {
+                explicit.get_or_insert((*i, t));
+            }
+            None => {}
+        }
+    }
+    if let Some((i, t)) = explicit {
+        input.put(f, name, Value::String(t.as_str().into()), i);
+    } else if let Some(i) = held {
+        input.put(f, name, Value::String("unknown".into()), i);
+        input.put(f, PI_HELD, Value::Bool(true), i);
     }
 }
 

@@ -5,9 +5,10 @@ use mail_parser::{MessageParser, MimeHeaders, PartType};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
+use super::answers;
 use super::fields::{self, AgencyEntry, FieldValue, Fields, Source};
 use super::iocs::{extract_iocs, Exclusions, Iocs};
-use super::rules::{self, Assessment};
+use super::rules::{self, Assessment, Category};
 use super::{body, bounds, classify, html, inbound_from, quote, tnef, unreadable, InboundEmail};
 use crate::domain::{EmailAddress, MessageKind};
 
@@ -39,6 +40,84 @@ pub struct Attachment {
     pub from: String,
     #[serde(skip)]
     pub data: Vec<u8>,
+}
+
+/// One suggested escalation to leadership (incident-fields.md's triggers): `data_loss`
+/// (personal information "yes", or a data exposure) or `major_incident` (critical).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Escalation {
+    pub cause: String,
+    /// Why, quoting the reporter's sentence that caused it.
+    pub reason: String,
+}
+
+/// The sentence of `text` that holds line `line` (1-based), or the line itself.
+fn sentence_at(text: &str, source: &Source) -> String {
+    if source.part != "body" {
+        return source.text.clone();
+    }
+    let lines: Vec<&str> = text.lines().collect();
+    fields::sentences(&lines)
+        .into_iter()
+        .filter(|(start, _)| *start < source.line.max(1))
+        .last()
+        .map(|(_, s)| s)
+        .unwrap_or_else(|| source.text.clone())
+}
+
+/// The sentence in `text` holding a category cue (`cue 'misdirected'`).
+fn sentence_with_cue(text: &str, reasons: &[String]) -> Option<String> {
+    let lines: Vec<&str> = text.lines().collect();
+    let units = fields::sentences(&lines);
+    reasons.iter().find_map(|r| {
+        let cue = r.strip_prefix("cue '")?.strip_suffix('\'')?;
+        units
+            .iter()
+            .find(|(_, s)| s.to_lowercase().contains(cue))
+            .map(|(_, s)| s.clone())
+    })
+}
+
+fn escalations_of(
+    note: &str,
+    fields: &Fields,
+    category: Category,
+    category_reasons: &[String],
+    major: bool,
+    severity_reasons: &[String],
+) -> Vec<Escalation> {
+    let mut out = Vec::new();
+    if let Some(pi) = fields
+        .get("personal_information")
+        .filter(|f| f.value.as_str() == Some("yes"))
+    {
+        out.push(Escalation {
+            cause: "data_loss".into(),
+            reason: format!(
+                "personal information involved: \"{}\"",
+                sentence_at(note, &pi.source)
+            ),
+        });
+    } else if category == Category::DataExposure {
+        let s = sentence_with_cue(note, category_reasons).unwrap_or_default();
+        out.push(Escalation {
+            cause: "data_loss".into(),
+            reason: format!("data exposure: \"{s}\""),
+        });
+    }
+    if major {
+        let why = severity_reasons.first().cloned().unwrap_or_default();
+        let s = fields
+            .get("records_affected")
+            .map(|f| sentence_at(note, &f.source))
+            .or_else(|| sentence_with_cue(note, category_reasons))
+            .unwrap_or_default();
+        out.push(Escalation {
+            cause: "major_incident".into(),
+            reason: format!("critical ({why}): \"{s}\""),
+        });
+    }
+    out
 }
 
 /// Where one indicator was found: the reporter's text, a forwarded or attached
@@ -85,6 +164,9 @@ pub struct Analysis {
     pub priority: String,
     pub major_incident_suggested: bool,
     pub evidence: Vec<Evidence>,
+    /// The automatic escalations to leadership this reading suggests, each with the
+    /// sentence that caused it.
+    pub escalations: Vec<Escalation>,
     /// Where each indicator was first found.
     pub indicator_sources: Vec<IndicatorSource>,
     /// The reporter's own text, as read (quotes and forwards removed).
@@ -356,6 +438,56 @@ fn analyze_whole(raw: &[u8], opts: &Options<'_>) -> Analysis {
         }
         assess_text.push_str(&e.text);
     }
+    // Personal information kept on a lost device, in a misdirected or posted file or
+    // in what an insider took was involved; elsewhere its presence leaves it unknown.
+    let held = fields.remove(super::extractors::PI_HELD).is_some();
+    let first = rules::assess(&email.subject, &assess_text, &fields).category;
+    if held
+        && matches!(
+            first,
+            Category::DataExposure | Category::LostOrStolenDevice | Category::InsiderMisuse
+        )
+    {
+        if let Some(pi) = fields.get_mut("personal_information") {
+            pi.value = serde_json::Value::String("yes".into());
+        }
+    }
+    // Law enforcement told by a third party, as a forwarded notice states it (not
+    // what a phish claims).
+    if first != Category::Phishing && !fields.contains_key("law_enforcement_contacted") {
+        if let Some((e, line, sentence)) = evidence.iter().find_map(|e| {
+            let lines: Vec<&str> = e.text.lines().collect();
+            fields::sentences(&lines)
+                .into_iter()
+                .find(|(_, s)| {
+                    answers::answer("law_enforcement_contacted", s) == Some(answers::Tri::Yes)
+                })
+                .map(|(i, s)| (e, i, s))
+        }) {
+            let src = Source {
+                part: e.origin.clone(),
+                line: line + 1,
+                text: e.text.lines().nth(line).unwrap_or("").trim().to_string(),
+                message: None,
+            };
+            if let Some(a) = fields::le_agency(&sentence) {
+                fields.insert(
+                    "law_enforcement_agency".into(),
+                    FieldValue {
+                        value: serde_json::Value::String(a),
+                        source: src.clone(),
+                    },
+                );
+            }
+            fields.insert(
+                "law_enforcement_contacted".into(),
+                FieldValue {
+                    value: serde_json::Value::String("yes".into()),
+                    source: src,
+                },
+            );
+        }
+    }
     let Assessment {
         category,
         category_reasons,
@@ -365,6 +497,18 @@ fn analyze_whole(raw: &[u8], opts: &Options<'_>) -> Analysis {
         priority,
         major_incident_suggested,
     } = rules::assess(&email.subject, &assess_text, &fields);
+    let escalations = if kind == MessageKind::Report {
+        escalations_of(
+            &note,
+            &fields,
+            category,
+            &category_reasons,
+            major_incident_suggested,
+            &severity_reasons,
+        )
+    } else {
+        Vec::new()
+    };
     let missing = if kind == MessageKind::Report {
         rules::missing(&fields, reply.is_some())
             .into_iter()
@@ -397,6 +541,7 @@ fn analyze_whole(raw: &[u8], opts: &Options<'_>) -> Analysis {
         priority: priority.to_string(),
         major_incident_suggested,
         evidence,
+        escalations,
         indicator_sources,
         note,
         notes,
