@@ -90,6 +90,28 @@ const TOPICS: &[Topic] = &[
             "informação pessoal",
             "informações pessoais",
             "informacao pessoal",
+            "client info",
+            "client information",
+            "case information",
+            "case/client info",
+            "client data",
+            "case data",
+            "customer data",
+            "member data",
+            "patient data",
+            "student data",
+            "inmate data",
+            "resident data",
+            "youth records",
+            "medical information",
+            "health records",
+            "case files",
+            "bank account numbers",
+            "addresses",
+            "home addresses",
+            "criminal history",
+            "diagnósticos",
+            "diagnoses",
         ],
         verbs: &[
             "contain",
@@ -227,7 +249,7 @@ const TOPICS: &[Topic] = &[
             "no local",
         ],
         not_about: &[
-            "pretending",
+            "pretend",
             "impersonat",
             "claiming to be",
             "claims to be",
@@ -460,12 +482,29 @@ fn not_stated(clause: &str) -> bool {
     clause.contains('?') || NOT_STATED.iter().any(|c| clause.contains(c))
 }
 
+/// "No data", "no inmate data", "no records": a negated mention of data in general.
+static NO_DATA: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+    regex::Regex::new(
+        r"\b(?:no|without|nothing|none of the|not any)\s+(?:[a-z]+\s+){0,2}?(?:data|records)\b",
+    )
+    .expect("no data regex")
+});
+
 /// The answer a clause gives about `field`, if it gives one.
 pub fn answer_in_clause(field: &str, clause: &str) -> Option<Tri> {
+    answer_in(field, clause, clause)
+}
+
+/// The answer of `clause`, whose verbs may stand elsewhere in its `sentence`
+/// ("1,240 complaints with names, addresses and bank account numbers").
+fn answer_in(field: &str, clause: &str, sentence: &str) -> Option<Tri> {
     let topic = TOPICS.iter().find(|t| t.field == field)?;
     let strong = topic.strong.iter().any(|c| has_cue(clause, c));
     let weak = topic.weak.iter().any(|c| has_cue(clause, c));
     if !strong && !weak {
+        if field == "personal_information" && NO_DATA.is_match(clause) && !not_stated(clause) {
+            return Some(Tri::No);
+        }
         return None;
     }
     if topic.not_about.iter().any(|c| clause.contains(c)) {
@@ -482,6 +521,15 @@ pub fn answer_in_clause(field: &str, clause: &str) -> Option<Tri> {
         return Some(Tri::No);
     }
     if strong || topic.verbs.iter().any(|v| has_cue(clause, v)) {
+        return Some(Tri::Yes);
+    }
+    // The verb in another clause of the sentence, when that clause says nothing else.
+    if sentence != clause
+        && !topic.not_about.iter().any(|c| sentence.contains(c))
+        && !negated(sentence)
+        && !not_stated(sentence)
+        && topic.verbs.iter().any(|v| has_cue(sentence, v))
+    {
         return Some(Tri::Yes);
     }
     None
@@ -539,9 +587,10 @@ pub fn only_held(sentence: &str) -> bool {
 /// that answers unknown or no is taken over a later yes about the same thing only when
 /// no clause says yes outright.
 pub fn answer(field: &str, sentence: &str) -> Option<Tri> {
+    let whole = normalize(sentence);
     let found: Vec<Tri> = clauses(sentence)
         .iter()
-        .filter_map(|c| answer_in_clause(field, c))
+        .filter_map(|c| answer_in(field, c, &whole))
         .collect();
     if found.contains(&Tri::Yes) {
         Some(Tri::Yes)
