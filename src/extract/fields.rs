@@ -475,7 +475,7 @@ static PHONE: LazyLock<Regex> = LazyLock::new(|| {
         .expect("phone regex")
 });
 pub(crate) static COUNT: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?i)\b(\d{1,3}(?:,\d{3})+|\d+|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|fifteen|twenty|a dozen|dozens of)\s+(?:[a-z']+\s+){0,2}?(records|ssns|social security numbers|clients|residents|individuals|customers|patients|claimants|people|applicants|students|rows|users|accounts|employees|staff|mailboxes|members)\b").expect("count regex")
+    Regex::new(r"(?i)\b(\d{1,3}(?:,\d{3})+|\d+|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|fifteen|twenty|a dozen|dozens of)\s+(?:[a-z']+\s+){0,2}?(records|ssns|social security numbers|clients|residents|individuals|customers|patients|claimants|people|applicants|students|rows|users|accounts|employees|staff|mailboxes|members|parents|families|households|licensees|taxpayers|consumers|complaints|youth|children|veterans|inmates|providers|registros|usuarios|usuários|personas|pessoas|clientes)\b").expect("count regex")
 });
 pub(crate) static HOST: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"\b[A-Z][A-Z0-9]{1,}(?:-[A-Z0-9]+){1,4}\b").expect("host regex"));
@@ -583,7 +583,6 @@ pub(crate) fn impact(l: &str) -> Option<&'static str> {
     } else if [
         "cannot process",
         "can't process",
-        "statewide",
         "is down",
         "are down",
         "went down",

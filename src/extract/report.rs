@@ -452,6 +452,18 @@ fn analyze_whole(raw: &[u8], opts: &Options<'_>) -> Analysis {
             pi.value = serde_json::Value::String("yes".into());
         }
     }
+    // How many records a forwarded notice (a vendor's letter) says were reached.
+    if first != Category::Phishing && !fields.contains_key("records_affected") {
+        for e in &evidence {
+            let input = super::extractors::Input::new(&e.text, &e.origin, &ctx);
+            let mut counted = Fields::new();
+            super::extractors::counts(&input, &mut counted);
+            if let Some(r) = counted.remove("records_affected") {
+                fields.insert("records_affected".into(), r);
+                break;
+            }
+        }
+    }
     // Law enforcement told by a third party, as a forwarded notice states it (not
     // what a phish claims).
     if first != Category::Phishing && !fields.contains_key("law_enforcement_contacted") {
