@@ -157,6 +157,7 @@ pub(crate) fn inbound_from(msg: &mail_parser::Message<'_>) -> InboundEmail {
         "X-Auto-Response",
         "X-AutoReply-From",
         "X-Mail-Autoreply",
+        "X-MS-Exchange-Organization-AutoReply",
     ]
     .iter()
     .filter(|h| msg.header_raw(**h).is_some())
