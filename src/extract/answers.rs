@@ -597,6 +597,15 @@ pub fn only_held(sentence: &str) -> bool {
 /// no clause says yes outright.
 pub fn answer(field: &str, sentence: &str) -> Option<Tri> {
     let whole = normalize(sentence);
+    // Most sentences name none of the field's topics: no clause needs reading.
+    let topic = TOPICS.iter().find(|t| t.field == field)?;
+    let named = |c: &&str| whole.contains(*c);
+    if !topic.strong.iter().any(named)
+        && !topic.weak.iter().any(named)
+        && !(field == "personal_information" && NO_DATA.is_match(&whole))
+    {
+        return None;
+    }
     let found: Vec<Tri> = clauses(sentence)
         .iter()
         .filter_map(|c| answer_in(field, c, &whole))

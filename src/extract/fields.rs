@@ -718,12 +718,15 @@ pub(crate) fn find_agency(lines: &[&str], ctx: &Context<'_>) -> Option<(String, 
         }
     }
     // Full names anywhere (the signature is the usual place), then aliases as whole words.
+    let lower_names: Vec<String> = list.iter().map(|(n, _, _)| n.to_lowercase()).collect();
     for (i, l) in lines.iter().enumerate().rev() {
         let low = l.to_lowercase();
-        if let Some((name, _, _)) = list
+        if let Some((name, _)) = lower_names
             .iter()
-            .filter(|(n, _, _)| low.contains(&n.to_lowercase()))
-            .max_by_key(|(n, _, _)| n.len())
+            .enumerate()
+            .filter(|(_, n)| low.contains(n.as_str()))
+            .map(|(k, n)| (&list[k].0, n.len()))
+            .max_by_key(|(_, len)| *len)
         {
             return Some((name.clone(), i));
         }

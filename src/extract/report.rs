@@ -441,7 +441,7 @@ fn analyze_whole(raw: &[u8], opts: &Options<'_>) -> Analysis {
     // Personal information kept on a lost device, in a misdirected or posted file or
     // in what an insider took was involved; elsewhere its presence leaves it unknown.
     let held = fields.remove(super::extractors::PI_HELD).is_some();
-    let first = rules::assess(&email.subject, &assess_text, &fields).category;
+    let (first, first_reasons) = rules::category(&email.subject, &assess_text);
     if held
         && matches!(
             first,
@@ -508,7 +508,7 @@ fn analyze_whole(raw: &[u8], opts: &Options<'_>) -> Analysis {
         provisional,
         priority,
         major_incident_suggested,
-    } = rules::assess(&email.subject, &assess_text, &fields);
+    } = rules::assess_as(first, first_reasons, &email.subject, &assess_text, &fields);
     let escalations = if kind == MessageKind::Report {
         escalations_of(
             &note,

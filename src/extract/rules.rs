@@ -327,6 +327,15 @@ const CUES: &[(Category, &[(&str, u32)])] = &[
     ),
 ];
 
+/// Every cue of [`CUES`], in order, as one set searched in a single pass.
+static CUE_SET: std::sync::LazyLock<regex::RegexSet> = std::sync::LazyLock::new(|| {
+    regex::RegexSet::new(
+        CUES.iter()
+            .flat_map(|(_, cues)| cues.iter().map(|(c, _)| regex::escape(c))),
+    )
+    .expect("cue set")
+});
+
 /// Is the word at `at` denied by what stands just before it ("no evidence of ",
 /// "not ", "without ")?
 fn denied(hay: &str, at: usize) -> bool {
@@ -377,14 +386,25 @@ fn nothing_compromised(hay: &str) -> bool {
 /// priority p1 (act now) … p4 (routine): severity sets the base (critical p1, high p2,
 /// medium p3, low p4) and ongoing activity or personal information raises it one step.
 pub fn assess(subject: &str, text: &str, fields: &Fields) -> Assessment {
+    let (category, reasons) = category(subject, text);
+    assess_as(category, reasons, subject, text, fields)
+}
+
+/// The category by weighted cue words, with the cues found.
+pub fn category(subject: &str, text: &str) -> (Category, Vec<String>) {
     let hay = format!("{subject}\n{text}").to_lowercase();
+    // One pass over the text finds which cues occur at all.
+    let present = CUE_SET.matches(&hay);
     let mut best: Option<(Category, u32, Vec<String>)> = None;
+    let mut index = 0;
     for (cat, cues) in CUES {
         let mut score = 0;
         let mut why = Vec::new();
         for (cue, w) in *cues {
+            let here = present.matched(index);
+            index += 1;
             // A cue the reporter denies ("no sign of exploitation") is no cue.
-            if hay.match_indices(cue).any(|(at, _)| !denied(&hay, at)) {
+            if here && hay.match_indices(cue).any(|(at, _)| !denied(&hay, at)) {
                 score += w;
                 why.push(if cue.starts_with('[') {
                     "a forwarded message is attached as evidence".to_string()
@@ -397,10 +417,21 @@ pub fn assess(subject: &str, text: &str, fields: &Fields) -> Assessment {
             best = Some((*cat, score, why));
         }
     }
-    let (category, category_reasons) = match best {
+    match best {
         Some((c, _, why)) => (c, why),
         None => (Category::Other, vec!["no cue words of any category".into()]),
-    };
+    }
+}
+
+/// Severity and priority for a report already given its category.
+pub fn assess_as(
+    category: Category,
+    category_reasons: Vec<String>,
+    subject: &str,
+    text: &str,
+    fields: &Fields,
+) -> Assessment {
+    let hay = format!("{subject}\n{text}").to_lowercase();
 
     let tri = |name: &str| {
         fields

@@ -548,8 +548,13 @@ pub fn times_in(
     sent: Option<DateTime<FixedOffset>>,
     day_first: bool,
 ) -> Vec<Found> {
-    let s = normalize(sentence);
     let mut out = Vec::new();
+    if !sentence.bytes().any(|b| b.is_ascii_digit()) {
+        return out;
+    }
+    let s = normalize(sentence);
+    // The days the sentence names, read once (only when it holds a time of day).
+    let mut days: Option<Vec<(usize, NaiveDate, Option<bool>)>> = None;
     for c in TIME.captures_iter(&s) {
         let Some(whole) = c.get(0) else { continue };
         let at = whole.start();
@@ -614,9 +619,8 @@ pub fn times_in(
             continue;
         }
         let zone = zone_after(&s[whole.end()..]);
-        let sent_ny = sent.with_timezone(&New_York);
-        let today = sent_ny.date_naive();
-        let days = days_in(&s, today, day_first);
+        let today = sent.with_timezone(&New_York).date_naive();
+        let days = days.get_or_insert_with(|| days_in(&s, today, day_first));
         // The day named nearest the time, within its sentence.
         let nearest = days
             .iter()
