@@ -333,8 +333,17 @@ const TOPICS: &[Topic] = &[
             "publicamos",
             "comunicado",
         ],
-        // Told us: news coming in is not our communication going out.
+        // Told us: news coming in is not our communication going out; and telling
+        // the police is the other question.
         not_about: &[
+            "contacted law enforcement",
+            "notified law enforcement",
+            "contacted the police",
+            "called the police",
+            "told the police",
+            "notified the police",
+            "contacted the fbi",
+            "notified the fbi",
             "notified us",
             "told us",
             "informed us",
@@ -499,6 +508,12 @@ static NO_DATA: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| 
     .expect("no data regex")
 });
 
+/// People's information in general words ("member information", "client names").
+static PEOPLE_DATA: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+    regex::Regex::new(r"\b(?:member|client|customer|patient|resident|student|employee|applicant|claimant|youth|inmate|taxpayer|consumer|licensee|constituent)s?'?\s+(?:information|info|data|names|records|files|details)\b")
+        .expect("people data regex")
+});
+
 /// The answer a clause gives about `field`, if it gives one.
 pub fn answer_in_clause(field: &str, clause: &str) -> Option<Tri> {
     answer_in(field, clause, clause)
@@ -509,7 +524,8 @@ pub fn answer_in_clause(field: &str, clause: &str) -> Option<Tri> {
 fn answer_in(field: &str, clause: &str, sentence: &str) -> Option<Tri> {
     let topic = TOPICS.iter().find(|t| t.field == field)?;
     let strong = topic.strong.iter().any(|c| has_cue(clause, c));
-    let weak = topic.weak.iter().any(|c| has_cue(clause, c));
+    let weak = topic.weak.iter().any(|c| has_cue(clause, c))
+        || (field == "personal_information" && PEOPLE_DATA.is_match(clause));
     if !strong && !weak {
         if field == "personal_information" && NO_DATA.is_match(clause) && !not_stated(clause) {
             return Some(Tri::No);
@@ -602,7 +618,8 @@ pub fn answer(field: &str, sentence: &str) -> Option<Tri> {
     let named = |c: &&str| whole.contains(*c);
     if !topic.strong.iter().any(named)
         && !topic.weak.iter().any(named)
-        && !(field == "personal_information" && NO_DATA.is_match(&whole))
+        && !(field == "personal_information"
+            && (NO_DATA.is_match(&whole) || PEOPLE_DATA.is_match(&whole)))
     {
         return None;
     }
@@ -739,6 +756,10 @@ mod tests {
             "The records viewed include criminal history and dates of birth."
         ));
         assert_eq!(ext("Our vendor notified us at 10:12 today."), None);
+        assert_eq!(
+            ext("I also don't know whether the vendor has contacted law enforcement."),
+            None
+        );
         assert_eq!(
             ext("We called the affected customer this morning to let them know."),
             Some("yes")

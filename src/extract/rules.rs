@@ -271,8 +271,6 @@ const CUES: &[(Category, &[(&str, u32)])] = &[
             ("malicioso", 2),
             ("command and control", 4),
             ("command-and-control", 4),
-            ("c2", 2),
-            ("powershell", 2),
             ("cobalt strike", 5),
             ("virus", 4),
             ("trojan", 5),

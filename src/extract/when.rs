@@ -409,6 +409,11 @@ fn role(s: &str, at: usize) -> Role {
     if let Some((_, r)) = best {
         return r;
     }
+    // After the time, both kinds of words ("at 9:40 the help desk started getting
+    // calls") leave the role open.
+    if after_first(DETECT).is_some() && after_first(OCCUR).is_some() {
+        return Role::Unmarked;
+    }
     let first_after = [
         (after_first(ACTION), Role::Action),
         (after_first(DETECT), Role::Detected),
@@ -667,13 +672,29 @@ pub fn times_in(
             continue;
         };
         let mut day = nearest.map(|(_, d, _)| *d).unwrap_or(today);
-        // "last night at 1:30": the small hours of the message's day.
-        if let Some((p, _, Some(true))) = nearest {
-            let word = &s[*p..];
-            if hour < 7 && (word.starts_with("last night") || word.starts_with("anoche")) {
+        // "last night at 1:30", "overnight, at 2:10 am": the small hours of the day after.
+        if let Some((_, d, Some(true))) = nearest {
+            if hour < 7 && *d < today {
                 day += Duration::days(1);
             }
         }
+        // A bare "around 1:30" in a message sent at 13:55 is the afternoon's: of the two
+        // readings, the latest not after the message.
+        if pm.is_none()
+            && half.is_none()
+            && day == today
+            && c.name("h").is_some()
+            && (1..12).contains(&hour)
+        {
+            if let Some(later) = in_zone(day.and_time(time) + Duration::hours(12), zone) {
+                if later <= sent + Duration::minutes(5) {
+                    hour += 12;
+                }
+            }
+        }
+        let Some(time) = NaiveTime::from_hms_opt(hour, minute, second) else {
+            continue;
+        };
         let Some(mut t) = in_zone(day.and_time(time), zone) else {
             continue;
         };
@@ -718,6 +739,12 @@ mod tests {
         )
         .expect("a time");
         assert_eq!(at, "2026-01-13T09:40:00-05:00");
+        let f = times_in(
+            "This morning at 9:40 the help desk started getting calls.",
+            sent(TUE),
+            false,
+        );
+        assert_eq!(f[0].role, Role::Unmarked, "read as the time it was noticed");
     }
 
     #[test]
@@ -797,5 +824,21 @@ mod tests {
             Some("2026-01-15T01:30:00-05:00".into())
         );
         assert_eq!(first("The score was 3:1 in the end.", d), None);
+        // A bare hour is the latest reading not after the message; the small hours
+        // after "overnight" are the message's day.
+        let d = "Wed, 29 Apr 2026 13:55:03 -0400";
+        assert_eq!(
+            first("About 20 minutes ago (around 1:30) the mouse moved.", d).map(|x| x.0),
+            Some("2026-04-29T13:30:00-04:00".into())
+        );
+        let d = "Sun, 19 Apr 2026 09:02:15 -0400";
+        assert_eq!(
+            first(
+                "The page started posting overnight, first one at 2:10 am.",
+                d
+            )
+            .map(|x| x.0),
+            Some("2026-04-19T02:10:00-04:00".into())
+        );
     }
 }
