@@ -59,8 +59,7 @@ fn sentence_at(text: &str, source: &Source) -> String {
     let lines: Vec<&str> = text.lines().collect();
     fields::sentences(&lines)
         .into_iter()
-        .filter(|(start, _)| *start < source.line.max(1))
-        .last()
+        .rfind(|(start, _)| *start < source.line.max(1))
         .map(|(_, s)| s)
         .unwrap_or_else(|| source.text.clone())
 }
