@@ -230,8 +230,20 @@ fn label_value(
                 .map(|s| Value::String(s.into()))
                 .collect(),
         ),
+        // "Departamento de Niños y Familias (DCF), oficina de Lawrence": the name or
+        // alias inside the value, else the value as written.
         "agency" => Value::String(
-            canonical_agency(value, ctx.agencies).unwrap_or_else(|| value.to_string()),
+            canonical_agency(value, ctx.agencies)
+                .or_else(|| {
+                    let only_text = Context {
+                        date: None,
+                        sender: None,
+                        sender_name: None,
+                        agencies: ctx.agencies,
+                    };
+                    find_agency(&[value], &only_text).map(|(name, _)| name)
+                })
+                .unwrap_or_else(|| value.to_string()),
         ),
         "functional_impact" => Value::String(impact(value)?.into()),
         _ => Value::String(value.to_string()),
@@ -678,6 +690,11 @@ mod tests {
         assert_eq!(val(&f, "agency"), "Department of Revenue");
         assert_eq!(val(&f, "reporter_phone"), "+16175550142");
         assert_eq!(val(&f, "actions_taken"), "blocked the sender");
+        let f = one(
+            labelled,
+            "Agencia: Departamento de Niños y Familias (DCF), oficina de Lawrence",
+        );
+        assert_eq!(val(&f, "agency"), "Department of Children and Families");
         let f = one(
             labelled,
             "Órgão | DTA\nTelefone | (617) 555-0100\nPolícia acionada: Não",

@@ -18,6 +18,9 @@ pub const DEFAULT_MAX_PART_BYTES: usize = 25 * 1024 * 1024;
 /// each piece of evidence; the rest is kept in the raw message, not analysed.
 pub const MAX_TEXT_BYTES: usize = 1024 * 1024;
 
+/// Most indicators whose place of finding is recorded (the list itself keeps more).
+pub const MAX_INDICATOR_SOURCES: usize = 500;
+
 /// What the analysis needs besides the bytes.
 pub struct Options<'a> {
     /// Our own addresses: never acknowledged, never indicators.
@@ -350,8 +353,13 @@ fn analyze_whole(raw: &[u8], opts: &Options<'_>) -> Analysis {
         let mut seen = std::collections::HashSet::new();
         let mut add = |text: &str, place: String| {
             let found = extract_iocs(text, &exclusions);
-            for (k, v) in found.pairs() {
-                if seen.insert((k, v.to_string())) {
+            // Where each was found, for the first ones only: a flood of indicators
+            // must not cost memory in proportion (see tests/hostile_parse.rs).
+            let room = MAX_INDICATOR_SOURCES.saturating_sub(indicator_sources.len());
+            for (k, v) in found.pairs().into_iter().take(room) {
+                if indicator_sources.len() < MAX_INDICATOR_SOURCES
+                    && seen.insert((k, v.to_string()))
+                {
                     indicator_sources.push(IndicatorSource {
                         kind: k.to_string(),
                         value: v.to_string(),
