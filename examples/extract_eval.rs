@@ -1,19 +1,40 @@
-//! Scores report understanding against the hand-written truth of every fixture:
-//! field precision/recall, category and severity accuracy, `missing` agreement and
-//! indicator F1. `cargo run --example extract_eval [-- --verbose]`
+//! Scores report understanding against hand-written truth files: per-field precision,
+//! recall and F1; category, severity and kind accuracy; indicator P/R/F1; `missing`
+//! precision and recall; false escalations; and the time spent parsing.
+//!
+//! `cargo run --release --example extract_eval [-- --dir fixtures/dev [--dir …] [--verbose] [--repeat N]]`
+//! (default `fixtures/`). Each directory is one split, printed on its own.
 //!
 //! Matching: timestamps as instants; numbers exactly; yes/no/unknown and enums exactly;
 //! names (agency, reporter, law enforcement agency, third party) case- and
 //! space-insensitively, or one containing the other; free text (actions taken) and
 //! lists (systems affected) by word overlap (Jaccard ≥ 0.3).
+//!
+//! An escalation to leadership is suggested when personal information is "yes", the
+//! category is `data_exposure` or the severity is `critical` (incident-fields.md's
+//! triggers). It is false when the truth's `escalate` is false; a truth file without
+//! that key is judged by the same rule on the truth's own values.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use incident_gateway::config::Config;
 use serde_json::Value;
 
-#[derive(Default)]
+/// The fields issue 17's table scores together.
+const HEADLINE: &[&str] = &[
+    "agency",
+    "reporter_phone",
+    "detected_at",
+    "personal_information",
+    "records_affected",
+    "users_affected",
+    "law_enforcement_contacted",
+    "external_communications",
+];
+
+#[derive(Default, Clone, Copy)]
 struct Count {
     tp: usize,
     fp: usize,
@@ -34,6 +55,11 @@ impl Count {
         } else {
             2.0 * p * r / (p + r)
         }
+    }
+    fn add(&mut self, o: Count) {
+        self.tp += o.tp;
+        self.fp += o.fp;
+        self.fn_ += o.fn_;
     }
 }
 
@@ -96,35 +122,99 @@ fn matches(field: &str, got: &Value, want: &Value) -> bool {
     }
 }
 
-fn main() {
-    let verbose = std::env::args().any(|a| a == "--verbose");
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures");
-    let mut config = Config::default();
-    let directory = dir.join("directory.toml");
-    let agencies = if directory.exists() {
-        config.gateway.directory = Some(directory.clone());
-        incident_gateway::routing::Directory::load(&directory)
-            .expect("directory")
-            .agencies
+/// Escalation to leadership by incident-fields.md's triggers, on one reading.
+fn escalates(v: &Value, fields_are_values: bool) -> bool {
+    let pi = if fields_are_values {
+        &v["fields"]["personal_information"]
     } else {
-        Vec::new()
+        &v["fields"]["personal_information"]["value"]
     };
-    let mut files: Vec<_> = std::fs::read_dir(&dir)
-        .expect("fixtures")
+    pi.as_str() == Some("yes")
+        || v["category"].as_str() == Some("data_exposure")
+        || v["severity_suggested"].as_str() == Some("critical")
+}
+
+#[derive(Default)]
+struct Split {
+    n: usize,
+    per_field: BTreeMap<String, Count>,
+    iocs: Count,
+    missing: Count,
+    cat_ok: usize,
+    sev_ok: usize,
+    kind_ok: usize,
+    missing_exact: usize,
+    escalations: usize,
+    false_escalations: Vec<String>,
+    missed_escalations: Vec<String>,
+    cat_errors: Vec<String>,
+    sev_errors: Vec<String>,
+    kind_errors: Vec<String>,
+    parse_time: Duration,
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let verbose = args.iter().any(|a| a == "--verbose");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut dirs: Vec<PathBuf> = args
+        .windows(2)
+        .filter(|w| w[0] == "--dir")
+        .map(|w| {
+            let p = PathBuf::from(&w[1]);
+            if p.is_absolute() || p.exists() {
+                p
+            } else {
+                root.join(p)
+            }
+        })
+        .collect();
+    // `--repeat N`: each message parsed N times, for a steadier time per message.
+    let repeat: u32 = args
+        .windows(2)
+        .find(|w| w[0] == "--repeat")
+        .and_then(|w| w[1].parse().ok())
+        .unwrap_or(1)
+        .max(1);
+    if dirs.is_empty() {
+        dirs.push(root.join("fixtures"));
+    }
+    for dir in dirs {
+        let split = run(&dir, root, verbose, repeat);
+        print_split(&dir, &split);
+    }
+}
+
+fn run(dir: &Path, root: &Path, verbose: bool, repeat: u32) -> Split {
+    let mut config = Config::default();
+    // The split's own directory file, else the fixtures' one.
+    let directory = [
+        dir.join("directory.toml"),
+        root.join("fixtures/directory.toml"),
+    ]
+    .into_iter()
+    .find(|p| p.exists());
+    let agencies = match &directory {
+        Some(d) => {
+            config.gateway.directory = Some(d.clone());
+            incident_gateway::routing::Directory::load(d)
+                .expect("directory")
+                .agencies
+        }
+        None => Vec::new(),
+    };
+    let mut files: Vec<_> = std::fs::read_dir(dir)
+        .expect("fixtures directory")
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.to_string_lossy().ends_with(".truth.json"))
         .collect();
     files.sort();
 
-    let mut per_field: BTreeMap<String, Count> = BTreeMap::new();
-    let mut iocs = Count::default();
-    let mut missing = Count::default();
-    let (mut cat_ok, mut sev_ok, mut missing_exact, mut n) = (0, 0, 0, 0);
-    let mut cat_errors = Vec::new();
+    let mut s = Split::default();
     for truth_path in &files {
         let name = truth_path
             .file_name()
-            .unwrap()
+            .unwrap_or_default()
             .to_string_lossy()
             .replace(".truth.json", "");
         let eml = dir.join(format!("{name}.eml"));
@@ -134,24 +224,49 @@ fn main() {
         let truth: Value =
             serde_json::from_str(&std::fs::read_to_string(truth_path).expect("truth"))
                 .expect("truth json");
-        let got = incident_gateway::intake::analyze_with(
-            &raw,
-            &config.own_addresses(),
-            &agencies,
-            &config,
-        )
-        .contract();
-        n += 1;
+        let own = config.own_addresses();
+        let start = Instant::now();
+        let mut analysis = incident_gateway::intake::analyze_with(&raw, &own, &agencies, &config);
+        for _ in 1..repeat {
+            analysis = incident_gateway::intake::analyze_with(&raw, &own, &agencies, &config);
+        }
+        s.parse_time += start.elapsed() / repeat;
+        let got = analysis.contract();
+        s.n += 1;
         if got["category"] == truth["category"] {
-            cat_ok += 1;
+            s.cat_ok += 1;
         } else {
-            cat_errors.push(format!(
+            s.cat_errors.push(format!(
                 "{name}: {} (truth {})",
                 got["category"], truth["category"]
             ));
         }
         if got["severity_suggested"] == truth["severity_suggested"] {
-            sev_ok += 1;
+            s.sev_ok += 1;
+        } else {
+            s.sev_errors.push(format!(
+                "{name}: {} (truth {})",
+                got["severity_suggested"], truth["severity_suggested"]
+            ));
+        }
+        if got["kind"] == truth["kind"] {
+            s.kind_ok += 1;
+        } else {
+            s.kind_errors
+                .push(format!("{name}: {} (truth {})", got["kind"], truth["kind"]));
+        }
+        let want_escalate = truth["escalate"]
+            .as_bool()
+            .unwrap_or_else(|| escalates(&truth, true));
+        let got_escalate = truth["kind"] == "report" && escalates(&got, false);
+        if got_escalate {
+            s.escalations += 1;
+        }
+        if got_escalate && !want_escalate {
+            s.false_escalations.push(name.clone());
+        }
+        if want_escalate && !got_escalate {
+            s.missed_escalations.push(name.clone());
         }
         let empty = serde_json::Map::new();
         let tf = truth["fields"].as_object().unwrap_or(&empty);
@@ -162,7 +277,7 @@ fn main() {
             .filter(|k| k.as_str() != "description")
             .collect();
         for f in names {
-            let c = per_field.entry(f.clone()).or_default();
+            let c = s.per_field.entry(f.clone()).or_default();
             let want = tf.get(f).filter(|v| !v.is_null());
             let have = gf.get(f).map(|v| &v["value"]);
             match (have, want) {
@@ -197,27 +312,33 @@ fn main() {
                 .collect()
         };
         let (tm, gm) = (set(&truth["missing"]), set(&got["missing"]));
-        missing.tp += tm.intersection(&gm).count();
-        missing.fp += gm.difference(&tm).count();
-        missing.fn_ += tm.difference(&gm).count();
+        s.missing.tp += tm.intersection(&gm).count();
+        s.missing.fp += gm.difference(&tm).count();
+        s.missing.fn_ += tm.difference(&gm).count();
         if tm == gm {
-            missing_exact += 1;
+            s.missing_exact += 1;
+        } else if verbose {
+            println!(
+                "  {name} missing: asked {:?} not missing, not asked {:?}",
+                gm.difference(&tm).collect::<Vec<_>>(),
+                tm.difference(&gm).collect::<Vec<_>>()
+            );
         }
         let pairs = |v: &Value| -> BTreeSet<(String, String)> {
-            let mut s = BTreeSet::new();
+            let mut out = BTreeSet::new();
             for (k, list) in v.as_object().into_iter().flatten() {
                 for x in list.as_array().into_iter().flatten() {
                     if let Some(x) = x.as_str() {
-                        s.insert((k.clone(), x.to_lowercase()));
+                        out.insert((k.clone(), x.to_lowercase()));
                     }
                 }
             }
-            s
+            out
         };
         let (ti, gi) = (pairs(&truth["iocs"]), pairs(&got["iocs"]));
-        iocs.tp += ti.intersection(&gi).count();
-        iocs.fp += gi.difference(&ti).count();
-        iocs.fn_ += ti.difference(&gi).count();
+        s.iocs.tp += ti.intersection(&gi).count();
+        s.iocs.fp += gi.difference(&ti).count();
+        s.iocs.fn_ += ti.difference(&gi).count();
         if verbose {
             for (k, v) in gi.difference(&ti) {
                 println!("  {name} ioc extra {k} {v}");
@@ -227,59 +348,80 @@ fn main() {
             }
         }
     }
+    s
+}
 
-    println!("extract_eval over {n} fixtures\n");
+fn print_split(dir: &Path, s: &Split) {
+    let n = s.n;
+    println!("\nextract_eval over {n} reports in {}\n", dir.display());
     println!(
-        "{:<28} {:>4} {:>4} {:>4} {:>9} {:>7}",
-        "field", "tp", "fp", "fn", "precision", "recall"
+        "{:<28} {:>4} {:>4} {:>4} {:>9} {:>7} {:>5}",
+        "field", "tp", "fp", "fn", "precision", "recall", "F1"
     );
-    let mut all = Count::default();
-    for (f, c) in &per_field {
+    let row = |name: &str, c: &Count| {
         println!(
-            "{f:<28} {:>4} {:>4} {:>4} {:>9.2} {:>7.2}",
+            "{name:<28} {:>4} {:>4} {:>4} {:>9.2} {:>7.2} {:>5.2}",
             c.tp,
             c.fp,
             c.fn_,
             c.p(),
-            c.r()
-        );
-        all.tp += c.tp;
-        all.fp += c.fp;
-        all.fn_ += c.fn_;
+            c.r(),
+            c.f1()
+        )
+    };
+    let mut all = Count::default();
+    let mut headline = Count::default();
+    for (f, c) in &s.per_field {
+        row(f, c);
+        all.add(*c);
+        if HEADLINE.contains(&f.as_str()) {
+            headline.add(*c);
+        }
     }
-    println!(
-        "{:<28} {:>4} {:>4} {:>4} {:>9.2} {:>7.2}",
-        "ALL FIELDS",
-        all.tp,
-        all.fp,
-        all.fn_,
-        all.p(),
-        all.r()
-    );
+    row("ALL FIELDS", &all);
+    row("HEADLINE FIELDS (issue 17)", &headline);
     println!();
+    let acc = |what: &str, ok: usize| {
+        println!("{what:<24} {ok}/{n} = {:.2}", ratio(ok, n));
+    };
+    acc("category accuracy", s.cat_ok);
+    acc("severity accuracy", s.sev_ok);
+    acc("kind accuracy", s.kind_ok);
     println!(
-        "category accuracy        {cat_ok}/{n} = {:.2}",
-        ratio(cat_ok, n)
-    );
-    println!(
-        "severity accuracy        {sev_ok}/{n} = {:.2}",
-        ratio(sev_ok, n)
-    );
-    println!(
-        "missing                  precision {:.2} recall {:.2}; exact list {missing_exact}/{n}",
-        missing.p(),
-        missing.r()
+        "missing                  precision {:.2} recall {:.2}; exact list {}/{n}",
+        s.missing.p(),
+        s.missing.r(),
+        s.missing_exact
     );
     println!(
         "indicators               precision {:.2} recall {:.2} F1 {:.2} (tp {} fp {} fn {})",
-        iocs.p(),
-        iocs.r(),
-        iocs.f1(),
-        iocs.tp,
-        iocs.fp,
-        iocs.fn_
+        s.iocs.p(),
+        s.iocs.r(),
+        s.iocs.f1(),
+        s.iocs.tp,
+        s.iocs.fp,
+        s.iocs.fn_
     );
-    if !cat_errors.is_empty() {
-        println!("\ncategory errors:\n  {}", cat_errors.join("\n  "));
+    println!(
+        "escalations suggested    {}; false {} of {n} {:?}; missed {} {:?}",
+        s.escalations,
+        s.false_escalations.len(),
+        s.false_escalations,
+        s.missed_escalations.len(),
+        s.missed_escalations
+    );
+    println!(
+        "parse time               {:.2} ms per report ({:.1} ms for {n})",
+        s.parse_time.as_secs_f64() * 1000.0 / n.max(1) as f64,
+        s.parse_time.as_secs_f64() * 1000.0
+    );
+    for (title, list) in [
+        ("category errors", &s.cat_errors),
+        ("severity errors", &s.sev_errors),
+        ("kind errors", &s.kind_errors),
+    ] {
+        if !list.is_empty() {
+            println!("\n{title}:\n  {}", list.join("\n  "));
+        }
     }
 }

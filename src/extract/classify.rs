@@ -73,6 +73,14 @@ pub fn classify(email: &InboundEmail, raw: &[u8], own: &[EmailAddress]) -> Class
             );
         }
     }
+    // A service desk forwarding a ticket marks it auto-generated: it is a report to
+    // store and assess, but never answered (the desk would file our answer back).
+    if let Some(desk) = ticket_system(email, raw) {
+        return Classification::no(
+            MessageKind::Report,
+            format!("a ticket notification from {desk}: stored as a report, not answered"),
+        );
+    }
     if let Some(v) = &email.auto_submitted {
         let token = v
             .split(';')
@@ -86,6 +94,10 @@ pub fn classify(email: &InboundEmail, raw: &[u8], own: &[EmailAddress]) -> Class
     }
     if let Some(h) = email.autoresponder_headers.first() {
         return Classification::no(MessageKind::AutoReply, format!("autoresponder header {h}"));
+    }
+    // Exchange and Gmail out-of-office replies without RFC 3834 headers.
+    if let Some(p) = auto_reply_subject(&email.subject) {
+        return Classification::no(MessageKind::AutoReply, format!("subject begins \"{p}\""));
     }
     if let Some(p) = &email.precedence {
         let p = p.trim().to_ascii_lowercase();
@@ -126,6 +138,53 @@ pub fn classify(email: &InboundEmail, raw: &[u8], own: &[EmailAddress]) -> Class
         kind: MessageKind::Report,
         acknowledge: true,
         reason: None,
+    }
+}
+
+/// Subject prefixes of automatic replies (Exchange, Gmail, Apple; en, es, pt).
+const AUTO_REPLY_SUBJECTS: &[&str] = &[
+    "automatic reply:",
+    "auto reply:",
+    "autoreply:",
+    "auto-reply:",
+    "out of office:",
+    "out of office reply",
+    "out of the office",
+    "respuesta automática:",
+    "respuesta automatica:",
+    "fuera de la oficina",
+    "resposta automática:",
+    "resposta automatica:",
+    "ausente:",
+    "fora do escritório",
+];
+
+fn auto_reply_subject(subject: &str) -> Option<&'static str> {
+    let s = subject.trim().to_lowercase();
+    AUTO_REPLY_SUBJECTS
+        .iter()
+        .find(|p| s.starts_with(*p))
+        .copied()
+}
+
+/// The service desk whose ticket notification this is, by its own headers or domain.
+fn ticket_system(email: &InboundEmail, raw: &[u8]) -> Option<&'static str> {
+    let domain = email
+        .from
+        .as_ref()
+        .map(|m| m.address.domain().to_ascii_lowercase())
+        .unwrap_or_default();
+    if has_header(raw, "X-JIRA-FingerPrint") || domain.ends_with("atlassian.net") {
+        Some("Jira")
+    } else if has_header(raw, "X-ServiceNow-Generated")
+        || has_header(raw, "X-ServiceNow-Source")
+        || domain.ends_with("service-now.com")
+    {
+        Some("ServiceNow")
+    } else if domain.ends_with("topdesk.net") {
+        Some("TOPdesk")
+    } else {
+        None
     }
 }
 
@@ -220,6 +279,21 @@ mod tests {
     fn verdict(headers: &str) -> Classification {
         let raw = format!("{headers}\r\nSubject: s\r\nMessage-ID: <m@x>\r\n\r\nbody\r\n");
         classify(&parse_inbound(raw.as_bytes()), raw.as_bytes(), &own())
+    }
+
+    #[test]
+    fn out_of_office_without_rfc3834_headers_and_ticket_notifications() {
+        let own = [EmailAddress::parse("soc@mass.gov").expect("address")];
+        let raw = b"From: Ana <ana@dia.state.ma.us>\r\nTo: soc@mass.gov\r\nSubject: Automatic reply: [SOC-2026-000402] Re: Phish\r\nX-Auto-Response-Suppress: All\r\n\r\nI am out of the office until Monday.\r\n";
+        let e = crate::extract::parse_inbound(raw);
+        let c = classify(&e, raw, &own);
+        assert_eq!(c.kind, MessageKind::AutoReply);
+        assert!(!c.acknowledge);
+        let raw = b"From: \"Keith (Jira)\" <jira@eec-it.atlassian.net>\r\nTo: soc@mass.gov\r\nSubject: EEC-SEC-412 Vendor notice\r\nAuto-Submitted: auto-generated\r\nX-JIRA-FingerPrint: 3c1a\r\n\r\nKeith shared a request with you.\r\n";
+        let e = crate::extract::parse_inbound(raw);
+        let c = classify(&e, raw, &own);
+        assert_eq!(c.kind, MessageKind::Report);
+        assert!(!c.acknowledge, "a ticket system is never answered");
     }
 
     #[test]

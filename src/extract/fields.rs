@@ -3,11 +3,8 @@
 
 use std::sync::LazyLock;
 
-use chrono::{DateTime, Datelike, Duration, FixedOffset, NaiveDate, NaiveTime, TimeZone, Weekday};
-use chrono_tz::America::New_York;
+use chrono::{DateTime, FixedOffset};
 use regex::Regex;
-
-use serde_json::Value;
 
 pub use crate::domain::fields::{AgencyEntry, FieldValue, Fields, Source};
 
@@ -20,7 +17,8 @@ pub struct Context<'a> {
     pub agencies: &'a [AgencyEntry],
 }
 
-/// Labels of the fill-in block and their variants → field.
+/// Labels of the fill-in block and their variants → field, in English, Spanish and
+/// Portuguese (lower case; see [`label_field`] for what is ignored around them).
 const LABELS: &[(&str, &[&str])] = &[
     (
         "agency",
@@ -31,6 +29,19 @@ const LABELS: &[(&str, &[&str])] = &[
             "department",
             "agency name",
             "reporting agency",
+            "agency/department",
+            "department/agency",
+            "caller's department",
+            "agency / organization",
+            "agency/organization",
+            "your agency",
+            "agencia",
+            "organismo",
+            "dependencia",
+            "entidad",
+            "órgão",
+            "orgao",
+            "entidade",
         ],
     ),
     (
@@ -42,8 +53,26 @@ const LABELS: &[(&str, &[&str])] = &[
             "callback number",
             "call back number",
             "cell",
+            "cell phone",
+            "mobile",
             "telephone",
             "contact number",
+            "caller phone",
+            "best number",
+            "your phone",
+            "caller's telephone",
+            "caller telephone",
+            "your phone number",
+            "teléfono",
+            "telefono",
+            "celular",
+            "móvil",
+            "movil",
+            "contacto",
+            "telefone",
+            "contato",
+            "número de contacto",
+            "número de contato",
         ],
     ),
     (
@@ -54,8 +83,36 @@ const LABELS: &[(&str, &[&str])] = &[
             "date and time detected",
             "when detected",
             "discovered",
+            "discovered at",
+            "when discovered",
             "detected",
+            "detected on",
             "date/time detected",
+            "detect time",
+            "detection time",
+            "time of detection",
+            "identified time",
+            "first noticed",
+            "noticed",
+            "opened",
+            "call date",
+            "when did you notice the problem",
+            "when did you notice",
+            "when was it detected",
+            "when was it discovered",
+            "cuándo se detectó",
+            "quando foi detectado",
+            "fecha de detección",
+            "hora de detección",
+            "fecha y hora de detección",
+            "detectado",
+            "detectado el",
+            "detectado a las",
+            "data da detecção",
+            "hora da detecção",
+            "data e hora da detecção",
+            "detectado em",
+            "detecção",
         ],
     ),
     (
@@ -66,6 +123,11 @@ const LABELS: &[(&str, &[&str])] = &[
             "when did it start",
             "occurred",
             "began",
+            "first seen",
+            "fecha del incidente",
+            "ocurrió",
+            "data do incidente",
+            "ocorreu",
         ],
     ),
     (
@@ -76,32 +138,103 @@ const LABELS: &[(&str, &[&str])] = &[
             "systems",
             "assets affected",
             "system affected",
+            "affected system",
+            "affected host",
+            "affected hosts",
+            "affected device",
+            "host name",
+            "hostname",
+            "host",
+            "device name",
+            "device",
+            "endpoint",
+            "computer name",
+            "asset",
+            "sistemas afectados",
+            "equipos afectados",
+            "equipo afectado",
+            "sistemas afetados",
+            "equipamentos afetados",
+            "equipamento afetado",
         ],
     ),
-    ("users_affected", &["users affected", "number of users"]),
+    (
+        "users_affected",
+        &[
+            "users affected",
+            "number of users",
+            "affected users",
+            "users impacted",
+            "number of affected users",
+            "usuarios afectados",
+            "usuários afetados",
+        ],
+    ),
     (
         "personal_information",
         &[
             "personal information involved",
-            "personal information involved (yes/no/unknown)",
             "pii involved",
             "pii",
+            "pii/phi",
             "sensitive data involved",
             "personal information",
+            "personal data",
+            "personal data involved",
+            "información personal",
+            "información personal involucrada",
+            "datos personales",
+            "datos personales involucrados",
+            "informação pessoal",
+            "informação pessoal envolvida",
+            "dados pessoais",
+            "dados pessoais envolvidos",
+            "informações pessoais",
+            "is personal information involved",
+            "was personal information involved",
+            "is pii involved",
+            "¿hay información personal involucrada",
+            "hay información personal",
+            "há dados pessoais envolvidos",
+            "há informação pessoal",
         ],
     ),
     (
         "records_affected",
-        &["records affected", "number of records"],
+        &[
+            "records affected",
+            "number of records",
+            "records impacted",
+            "registros afectados",
+            "registros afetados",
+        ],
     ),
     (
         "law_enforcement_contacted",
         &[
             "law enforcement contacted",
-            "law enforcement contacted (yes/no/unknown)",
             "police contacted",
             "le contacted",
             "law enforcement",
+            "law enforcement notified",
+            "police notified",
+            "police",
+            "policía",
+            "policía contactada",
+            "policía notificada",
+            "contacto con la policía",
+            "fuerzas del orden",
+            "fuerzas del orden contactadas",
+            "polícia",
+            "polícia contatada",
+            "polícia acionada",
+            "polícia notificada",
+            "autoridades policiais",
+            "has law enforcement been contacted",
+            "have you contacted law enforcement",
+            "was law enforcement contacted",
+            "¿se contactó a la policía",
+            "a polícia foi acionada",
         ],
     ),
     ("law_enforcement_agency", &["law enforcement agency"]),
@@ -109,20 +242,47 @@ const LABELS: &[(&str, &[&str])] = &[
         "external_communications",
         &[
             "external communications",
-            "external communications (yes/no/unknown)",
+            "external communication",
             "external comms",
             "communicated externally",
             "press or public communication",
+            "public communication",
+            "comunicaciones externas",
+            "comunicación externa",
+            "comunicações externas",
+            "comunicação externa",
+            "has anything been communicated outside your agency",
+            "has anything been communicated outside the agency",
+            "anything communicated outside your agency",
         ],
     ),
     (
         "actions_taken",
         &[
             "actions taken",
+            "action taken",
             "containment actions",
             "steps taken",
+            "steps taken so far",
             "actions so far",
             "actions",
+            "done so far",
+            "what we did",
+            "what we've done",
+            "actions performed",
+            "response actions",
+            "remediation",
+            "mitigation",
+            "containment",
+            "acciones tomadas",
+            "acciones realizadas",
+            "medidas tomadas",
+            "lo que hicimos",
+            "ações tomadas",
+            "ações realizadas",
+            "medidas adotadas",
+            "providências",
+            "o que fizemos",
         ],
     ),
     ("third_party", &["third party", "vendor involved", "vendor"]),
@@ -181,6 +341,41 @@ pub fn fill_in_block(missing: &[&str]) -> String {
         .filter(|(f, _, _)| missing.contains(f))
         .map(|(_, label, _)| format!("{label}\n"))
         .collect()
+}
+
+/// Lines that answer one of our fill-in labels with a value, wherever they are in the
+/// text, quoted history included ("answers inline below"): our acknowledgement prints
+/// the labels empty, so a filled one under it is the reporter's answer.
+pub fn inline_answers(text: &str) -> String {
+    let labels: Vec<(String, String)> = BLOCK
+        .iter()
+        .map(|(_, label, why)| {
+            (
+                super::answers::normalize(label),
+                super::answers::normalize(why),
+            )
+        })
+        .collect();
+    let mut out = String::new();
+    for line in text.lines() {
+        let l = line
+            .trim_start()
+            .trim_start_matches(['>', ' ', '-', '*', '•'])
+            .replace("**", "");
+        let low = super::answers::normalize(&l);
+        let Some((label, why)) = labels.iter().find(|(lab, _)| low.starts_with(lab.as_str()))
+        else {
+            continue;
+        };
+        let value = low[label.len()..].trim();
+        // Our "why we ask" line beside the label is not an answer.
+        if value.is_empty() || value.starts_with(why.as_str()) {
+            continue;
+        }
+        out.push_str(l.trim());
+        out.push('\n');
+    }
+    out
 }
 
 /// Why a field matters, in one line (printed beside the block).
@@ -279,28 +474,16 @@ static PHONE: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"(?i)(?:\+?1[\s.\-]?)?\(?\b([2-9]\d{2})\)?[\s.\-]?(\d{3})[\s.\-]?(\d{4})\b(?:\s*(?:,\s*)?(?:x|ext\.?|extension)\s*(\d{1,6}))?")
         .expect("phone regex")
 });
-static CLOCK: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?i)\b(\d{1,2})(?::(\d{2}))?\s*(a\.?m\.?|p\.?m\.?)(?:\W|$)|\b(\d{1,2}):(\d{2})\b")
-        .expect("clock regex")
+pub(crate) static COUNT: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?i)\b(\d{1,3}(?:,\d{3})+|\d+|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|fifteen|twenty|a dozen|dozens of)\s+(?:[a-z']+\s+){0,2}?(records|ssns|social security numbers|clients|residents|individuals|customers|patients|claimants|people|applicants|students|rows|users|accounts|employees|staff|mailboxes|members|parents|families|households|licensees|taxpayers|consumers|complaints|youth|children|veterans|inmates|providers|registros|usuarios|usuários|personas|pessoas|clientes)\b").expect("count regex")
 });
-static ISO: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"\b(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2})").expect("iso regex")
-});
-static MDY: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"\b(\d{1,2})/(\d{1,2})(?:/(\d{2,4}))?\b").expect("mdy regex"));
-static MONTH_DAY: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?i)\b(jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?\s+(\d{1,2})(?:st|nd|rd|th)?\b").expect("month regex")
-});
-static COUNT: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?i)\b(\d{1,3}(?:,\d{3})+|\d+|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|fifteen|twenty|a dozen|dozens of)\s+(?:[a-z']+\s+){0,2}?(records|ssns|social security numbers|clients|residents|individuals|customers|patients|claimants|people|applicants|students|rows|users|accounts|employees|staff|mailboxes|members)\b").expect("count regex")
-});
-static HOST: LazyLock<Regex> =
+pub(crate) static HOST: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"\b[A-Z][A-Z0-9]{1,}(?:-[A-Z0-9]+){1,4}\b").expect("host regex"));
-static SYSTEM: LazyLock<Regex> = LazyLock::new(|| {
+pub(crate) static SYSTEM: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"(?i)\b(?:the|our|my|his|her|their|a|one|two|three|\d+)\s+((?:[\w'\-]+\s+){0,3}(?:server|servers|laptop|laptops|workstation|workstations|website|portal|mailbox|file share|file server|vpn|database|pc|pcs|computer|computers|phone|iphone|firewall|web site|site|account|tablet|usb drive|thumb drive|application|sharepoint site|onedrive))\b").expect("system regex")
 });
 
-fn number_word(w: &str) -> Option<i64> {
+pub(crate) fn number_word(w: &str) -> Option<i64> {
     let w = w.to_ascii_lowercase().replace(',', "");
     if let Ok(n) = w.parse() {
         return Some(n);
@@ -327,7 +510,7 @@ fn number_word(w: &str) -> Option<i64> {
 
 /// Sentences of the text with the (0-based) line each starts on; a sentence may run
 /// over several lines of a paragraph (mail clients wrap at ~72 columns).
-fn sentences(lines: &[&str]) -> Vec<(usize, String)> {
+pub(crate) fn sentences(lines: &[&str]) -> Vec<(usize, String)> {
     const NOT_ENDS: &[&str] = &[
         "e.g.", "i.e.", "a.m.", "p.m.", "approx.", "St.", "Dept.", "Mr.", "Ms.", "Dr.",
     ];
@@ -369,575 +552,37 @@ fn sentences(lines: &[&str]) -> Vec<(usize, String)> {
     out
 }
 
-/// Extracts fields from the reporter's own text.
+/// Extracts fields from the reporter's own text (see [`super::extractors`]).
 pub fn extract_fields(text: &str, part: &str, ctx: &Context<'_>) -> Fields {
-    let lines: Vec<&str> = text.lines().collect();
-    let mut f = Fields::new();
-    let src = |i: usize| Source {
-        message: None,
-        part: part.to_string(),
-        line: i + 1,
-        text: lines
-            .get(i)
-            .map(|l| l.trim().to_string())
-            .unwrap_or_default(),
-    };
-    let put = |f: &mut Fields, name: &str, value: Value, i: usize| {
-        f.entry(name.to_string()).or_insert(FieldValue {
-            value,
-            source: src(i),
-        });
-    };
+    super::extractors::run(text, part, ctx)
+}
 
-    // 1. The fill-in block: "Label: value" lines with a non-empty value.
-    for (i, raw) in lines.iter().enumerate() {
-        let line = raw
-            .trim()
-            .trim_start_matches(['-', '*', '•', '>'])
-            .trim()
-            .replace("**", "");
-        let Some((label, value)) = line.split_once(':').or_else(|| line.split_once('?')) else {
-            continue;
-        };
-        let label = label
-            .trim()
-            .trim_end_matches('?')
-            .trim()
-            .to_ascii_lowercase();
-        let value = value.trim();
-        if value.is_empty() || label.len() > 60 {
-            continue;
-        }
-        let Some((field, _)) = LABELS.iter().find(|(_, vs)| vs.contains(&label.as_str())) else {
-            continue;
-        };
-        let v = match *field {
-            "personal_information"
-            | "law_enforcement_contacted"
-            | "external_communications"
-            | "is_ongoing" => match tri(value) {
-                Some(t) => {
-                    if *field == "law_enforcement_contacted" && t == "yes" {
-                        if let Some(agency) = le_agency(value) {
-                            put(&mut f, "law_enforcement_agency", Value::String(agency), i);
-                        }
-                    }
-                    Value::String(t.into())
-                }
-                None => continue,
-            },
-            "reporter_phone" => match phone(value) {
-                Some(p) => Value::String(p),
-                None => Value::String(value.to_string()),
-            },
-            "detected_at" | "occurred_at" => match resolve_time(value, ctx.date) {
-                Some(t) => Value::String(t),
-                None => continue,
-            },
-            "users_affected" | "records_affected" => {
-                let digits: String = value.chars().filter(|c| c.is_ascii_digit()).collect();
-                match digits.parse::<i64>() {
-                    Ok(n) => Value::from(n),
-                    Err(_) => continue,
-                }
-            }
-            "systems_affected" => Value::Array(
-                value
-                    .split([',', ';'])
-                    .map(|s| s.trim())
-                    .filter(|s| !s.is_empty())
-                    .map(|s| Value::String(s.into()))
-                    .collect(),
-            ),
-            "agency" => Value::String(
-                canonical_agency(value, ctx.agencies).unwrap_or_else(|| value.to_string()),
-            ),
-            "functional_impact" => match impact(value) {
-                Some(x) => Value::String(x.into()),
-                None => continue,
-            },
-            _ => Value::String(value.to_string()),
-        };
-        put(&mut f, field, v, i);
+/// The field a fill-in label names, in English, Spanish or Portuguese: case, bullets,
+/// a trailing `(yes/no/unknown)` and similar parentheses are ignored.
+pub(crate) fn label_field(label: &str) -> Option<&'static str> {
+    let l = super::answers::normalize(label);
+    let l = l.split('(').next().unwrap_or(&l);
+    let l = l
+        .trim()
+        .trim_start_matches(['-', '*', '•', '>', '|', ' '])
+        .trim_end_matches(['?', ':', '*', ' '])
+        .trim();
+    if l.is_empty() || l.len() > 60 {
+        return None;
     }
-
-    // 2. Free text, for what the block did not give.
-    let lower: Vec<String> = lines.iter().map(|l| l.to_lowercase()).collect();
-    if !f.contains_key("reporter_phone") {
-        let cue = [
-            "call", "phone", "cell", "reach", "desk", "mobile", "office:", "tel", "direct",
-        ];
-        let mut best: Option<(usize, String, bool)> = None;
-        for (i, l) in lines.iter().enumerate() {
-            if let Some(p) = phone(l) {
-                let cued = cue.iter().any(|c| lower[i].contains(c));
-                if best.as_ref().is_none_or(|(_, _, bc)| cued && !bc) {
-                    best = Some((i, p, cued));
-                }
-            }
-        }
-        if let Some((i, p, _)) = best {
-            put(&mut f, "reporter_phone", Value::String(p), i);
-        }
-    }
-    let units = sentences(&lines);
-    // Times: a sentence that says when it was noticed is detection, one that says
-    // when it began is occurrence; of two unmarked times the earlier is occurrence.
-    let mut times: Vec<(usize, String, Option<bool>)> = Vec::new();
-    for (i, sentence) in &units {
-        let Some(t) = resolve_time(sentence, ctx.date) else {
-            continue;
-        };
-        let l = sentence.to_lowercase();
-        let detect = DETECT_CUES.iter().any(|c| l.contains(c));
-        let occur = OCCUR_CUES.iter().any(|c| l.contains(c));
-        let cue = match (detect, occur) {
-            (true, false) => Some(true),
-            (false, true) => Some(false),
-            _ => None,
-        };
-        if !times.iter().any(|(_, x, _)| *x == t) {
-            times.push((*i, t, cue));
-        }
-        if times.len() >= 6 {
-            break;
-        }
-    }
-    let unmarked: Vec<&(usize, String, Option<bool>)> =
-        times.iter().filter(|(_, _, c)| c.is_none()).collect();
-    let detected = times
+    LABELS
         .iter()
-        .find(|(_, _, c)| *c == Some(true))
-        .or_else(|| unmarked.iter().max_by_key(|(_, t, _)| t.clone()).copied());
-    let occurred = times
-        .iter()
-        .find(|(_, _, c)| *c == Some(false))
-        .or_else(|| {
-            unmarked
-                .iter()
-                .filter(|x| Some(**x) != detected)
-                .min_by_key(|(_, t, _)| t.clone())
-                .copied()
-        });
-    if let Some((i, t, _)) = detected {
-        put(&mut f, "detected_at", Value::String(t.clone()), *i);
-    }
-    if let Some((i, t, _)) = occurred.filter(|o| Some(*o) != detected) {
-        put(&mut f, "occurred_at", Value::String(t.clone()), *i);
-    }
-    for (i, l) in lines.iter().enumerate() {
-        for c in COUNT.captures_iter(l) {
-            let (Some(n), Some(what)) = (c.get(1).and_then(|m| number_word(m.as_str())), c.get(2))
-            else {
-                continue;
-            };
-            let what = what.as_str().to_ascii_lowercase();
-            let name = if [
-                "users",
-                "accounts",
-                "employees",
-                "staff",
-                "mailboxes",
-                "members",
-            ]
-            .contains(&what.as_str())
-            {
-                "users_affected"
-            } else {
-                "records_affected"
-            };
-            put(&mut f, name, Value::from(n), i);
-        }
-    }
-    for (name, yes, no, unknown) in TRI_CUES {
-        if f.contains_key(*name) {
-            continue;
-        }
-        for (i, sentence) in &units {
-            let i = *i;
-            let l = sentence.to_lowercase();
-            let v = if unknown.iter().any(|c| has_cue(&l, c)) {
-                "unknown"
-            } else if no.iter().any(|c| has_cue(&l, c)) {
-                "no"
-            } else if yes.iter().any(|c| has_cue(&l, c)) {
-                "yes"
-            } else {
-                continue;
-            };
-            put(&mut f, name, Value::String(v.into()), i);
-            if *name == "law_enforcement_contacted"
-                && v == "yes"
-                && !f.contains_key("law_enforcement_agency")
-            {
-                if let Some(a) = le_agency(sentence) {
-                    put(&mut f, "law_enforcement_agency", Value::String(a), i);
-                }
-            }
-            break;
-        }
-    }
-    if !f.contains_key("actions_taken") {
-        let verbs = [
-            "disconnected",
-            "isolated",
-            "unplugged",
-            "reset",
-            "blocked",
-            "quarantined",
-            "wiped",
-            "reimaged",
-            "re-imaged",
-            "disabled",
-            "revoked",
-            "changed the password",
-            "changed her password",
-            "changed his password",
-            "took it offline",
-            "taken offline",
-            "shut down",
-            "removed",
-            "deleted",
-            "purged",
-            "filed a police report",
-            "pulled",
-            "locked",
-            "remote wipe",
-            "contained",
-        ];
-        let mut found: Vec<(usize, String)> = Vec::new();
-        for (i, unit) in &units {
-            let i = *i;
-            for sentence in unit.split_inclusive(';') {
-                let s = sentence.to_lowercase();
-                if s.contains("nothing yet") || s.contains("no action") {
-                    found.push((i, "Nothing yet".into()));
-                } else if verbs.iter().any(|v| s.contains(v))
-                    && !s.trim_start().starts_with("please")
-                    && !s.contains('?')
-                {
-                    found.push((i, sentence.trim().to_string()));
-                }
-            }
-            if found.len() >= 3 {
-                break;
-            }
-        }
-        if let Some((i, _)) = found.first() {
-            let text = found
-                .iter()
-                .map(|(_, s)| s.as_str())
-                .collect::<Vec<_>>()
-                .join(" ");
-            put(&mut f, "actions_taken", Value::String(text), *i);
-        }
-    }
-    if !f.contains_key("systems_affected") {
-        let mut items: Vec<String> = Vec::new();
-        let mut first = None;
-        for (i, l) in lines.iter().enumerate() {
-            for m in HOST.find_iter(l) {
-                let h = m.as_str();
-                if h.chars().any(|c| c.is_ascii_digit())
-                    && !h.starts_with("CVE-")
-                    && !items.iter().any(|x| x == h)
-                {
-                    items.push(h.to_string());
-                    first.get_or_insert(i);
-                }
-            }
-            for c in SYSTEM.captures_iter(l) {
-                if let Some(m) = c.get(1) {
-                    let s = m.as_str().trim().to_string();
-                    if !items.iter().any(|x| x.eq_ignore_ascii_case(&s)) {
-                        items.push(s);
-                        first.get_or_insert(i);
-                    }
-                }
-            }
-            if items.len() >= 5 {
-                break;
-            }
-        }
-        if let Some(i) = first {
-            put(
-                &mut f,
-                "systems_affected",
-                Value::Array(items.into_iter().take(5).map(Value::String).collect()),
-                i,
-            );
-        }
-    }
-    if !f.contains_key("third_party") {
-        static TP: LazyLock<Regex> = LazyLock::new(|| {
-            Regex::new(r"(?:[Oo]ur |[Tt]he |[Aa] )?(?:vendor|contractor|provider|supplier|MSP|partner)(?:,)?\s+((?:[A-Z][\w&.\-]*)(?:\s+[A-Z][\w&.\-]*){0,3})").expect("third party regex")
-        });
-        for (i, l) in lines.iter().enumerate() {
-            if let Some(m) = TP.captures(l).and_then(|c| c.get(1)) {
-                put(
-                    &mut f,
-                    "third_party",
-                    Value::String(m.as_str().trim_end_matches('.').to_string()),
-                    i,
-                );
-                break;
-            }
-        }
-    }
-    if !f.contains_key("functional_impact") {
-        for (i, l) in lower.iter().enumerate() {
-            if let Some(x) = impact(l) {
-                put(&mut f, "functional_impact", Value::String(x.into()), i);
-                break;
-            }
-        }
-    }
-    if !f.contains_key("agency") {
-        if let Some((name, i)) = find_agency(&lines, ctx) {
-            put(&mut f, "agency", Value::String(name), i);
-        }
-    }
-    if let Some(name) = ctx.sender_name.map(display_name).filter(|n| !n.is_empty()) {
-        f.entry("reporter_name".into()).or_insert(FieldValue {
-            value: Value::String(name),
-            source: Source {
-                part: "header:From".into(),
-                line: 0,
-                text: ctx.sender_name.unwrap_or("").to_string(),
-                message: None,
-            },
-        });
-    }
-    let description: String = text.trim().chars().take(2000).collect();
-    if !description.is_empty() {
-        put(&mut f, "description", Value::String(description), 0);
-    }
-    f
+        .find(|(_, vs)| vs.contains(&l))
+        .map(|(f, _)| *f)
 }
 
-/// (field, yes cues, no cues, unknown cues) — lower-case substrings of a line.
-/// Words that mark a time as when something was noticed.
-const DETECT_CUES: &[&str] = &[
-    "noticed",
-    "discovered",
-    "detected",
-    "realized",
-    "realised",
-    "found",
-    "alerted",
-    "saw ",
-    "got an alert",
-    "reported",
-    "received",
-    "called me",
-    "came in",
-    "flagged",
-    "woke up",
-];
-/// Words that mark a time as when it began.
-const OCCUR_CUES: &[&str] = &[
-    "started",
-    "began",
-    "first access",
-    "logs show",
-    "first seen",
-    "since",
-    "was sent",
-    "sent at",
-    "left ",
-    "was stolen",
-    "clicked",
-    "happened",
-    "occurred",
-    "signed in",
-    "logged in",
-    "beginning",
-    "first login",
-];
-
-/// `cue` in `text` as whole words, plural allowed: "phi" is not in "phishing", "dob"
-/// not in "adobe", but "ssn" is in "SSNs".
-fn has_cue(text: &str, cue: &str) -> bool {
-    text.match_indices(cue).any(|(at, _)| {
-        let before = text[..at].chars().next_back();
-        let rest = &text[at + cue.len()..];
-        let rest = rest
-            .strip_prefix('s')
-            .filter(|r| !r.starts_with(char::is_alphanumeric))
-            .unwrap_or(rest);
-        !before.is_some_and(char::is_alphanumeric) && !rest.starts_with(char::is_alphanumeric)
-    })
-}
-
-/// A yes/no/unknown field with its cue phrases.
-type TriCue = (
-    &'static str,
-    &'static [&'static str],
-    &'static [&'static str],
-    &'static [&'static str],
-);
-
-const TRI_CUES: &[TriCue] = &[
-    (
-        "personal_information",
-        &[
-            "ssn",
-            "social security",
-            "dob",
-            "date of birth",
-            "driver's license",
-            "drivers license",
-            "driver’s license",
-            "credit card",
-            "bank account",
-            "phi",
-            "medical record",
-            "tax record",
-            "tax return",
-            "pii",
-            "personal information",
-            "home address",
-            "case records",
-            "health information",
-        ],
-        &[
-            "no pii",
-            "no personal information",
-            "no sensitive data",
-            "does not contain",
-            "doesn't contain",
-            "did not contain",
-            "no personal data",
-            "encrypted, no",
-        ],
-        &[
-            "not sure if",
-            "unknown whether",
-            "don't know if",
-            "do not know if",
-            "unclear whether",
-            "unclear if",
-            "not sure whether",
-            "not yet known",
-        ],
-    ),
-    (
-        "law_enforcement_contacted",
-        &[
-            "state police",
-            "police report",
-            "called the police",
-            "contacted the police",
-            "notified the police",
-            "fbi",
-            "secret service",
-            " pd ",
-            " pd.",
-            " pd,",
-            "police department",
-            "filed a report with",
-        ],
-        &[
-            "no police",
-            "not contacted law enforcement",
-            "no law enforcement",
-            "haven't contacted",
-            "have not contacted",
-            "not involved police",
-            "did not call the police",
-            "no need for police",
-        ],
-        &["not sure if we should call", "unknown if police"],
-    ),
-    (
-        "external_communications",
-        &[
-            "notified residents",
-            "press inquiry",
-            "posted a notice",
-            "told the public",
-            "vendor was told",
-            "vendor was notified",
-            "notified the vendor",
-            "informed the vendor",
-            "told the vendor",
-            "media",
-            "reporter from",
-            "notified customers",
-            "notice on the website",
-            "called the vendor",
-            "contacted the vendor",
-            "emailed the vendor",
-            "opened a ticket with",
-        ],
-        &[
-            "nothing communicated externally",
-            "no external communication",
-            "not communicated outside",
-            "no one outside",
-            "nothing has been communicated",
-            "nothing external",
-            "told anyone outside",
-            "communicated outside",
-            "not told anyone",
-            "haven't told anyone",
-            "haven’t told anyone",
-            "have not told anyone",
-            "no communication outside",
-        ],
-        &[],
-    ),
-    (
-        "is_ongoing",
-        &[
-            "still happening",
-            "ongoing",
-            "continuing",
-            "still going",
-            "is still",
-            "right now",
-        ],
-        &[
-            "has stopped",
-            "no longer",
-            "was contained",
-            "is contained",
-            "stopped",
-        ],
-        &[],
-    ),
-];
-
-fn tri(v: &str) -> Option<&'static str> {
-    let v = v.trim().to_ascii_lowercase();
-    let first = v
-        .split(|c: char| !c.is_alphanumeric() && c != '\'')
-        .next()
-        .unwrap_or("");
-    if ["unknown", "unsure", "tbd", "unclear"].contains(&first)
-        || v.starts_with("not sure")
-        || v.starts_with("don't know")
-        || v.starts_with("not yet known")
-    {
-        return Some("unknown");
-    }
-    if ["yes", "y", "true", "confirmed"].contains(&first) {
-        return Some("yes");
-    }
-    if ["no", "n", "none", "false", "not"].contains(&first) {
-        return Some("no");
-    }
-    None
-}
-
-fn impact(l: &str) -> Option<&'static str> {
+pub(crate) fn impact(l: &str) -> Option<&'static str> {
     let l = l.to_lowercase();
     if l.contains("no impact") || l.contains("no operational impact") || l.starts_with("none") {
         Some("none")
     } else if [
         "cannot process",
         "can't process",
-        "statewide",
         "is down",
         "are down",
         "went down",
@@ -965,7 +610,7 @@ fn impact(l: &str) -> Option<&'static str> {
     }
 }
 
-fn le_agency(text: &str) -> Option<String> {
+pub(crate) fn le_agency(text: &str) -> Option<String> {
     let l = text.to_lowercase();
     if l.contains("state police") || l.contains(" msp") {
         return Some("Massachusetts State Police".into());
@@ -986,7 +631,7 @@ fn le_agency(text: &str) -> Option<String> {
 }
 
 /// E.164 for a NANP number (`;ext=N` for an extension).
-fn phone(s: &str) -> Option<String> {
+pub(crate) fn phone(s: &str) -> Option<String> {
     let c = PHONE.captures(s)?;
     let whole = c.get(0)?.as_str();
     // Not part of a longer digit run (an account number, a date).
@@ -1014,135 +659,8 @@ fn phone(s: &str) -> Option<String> {
     Some(out)
 }
 
-fn ny(date: NaiveDate, time: NaiveTime) -> Option<String> {
-    let local = New_York
-        .from_local_datetime(&date.and_time(time))
-        .earliest()?;
-    Some(local.fixed_offset().to_rfc3339())
-}
-
-/// A time of day in a line, resolved against the message date (America/New_York).
-pub fn resolve_time(line: &str, date: Option<DateTime<FixedOffset>>) -> Option<String> {
-    if let Some(c) = ISO.captures(line) {
-        let n = |i: usize| c.get(i).and_then(|m| m.as_str().parse::<u32>().ok());
-        let d = NaiveDate::from_ymd_opt(n(1)? as i32, n(2)?, n(3)?)?;
-        let t = NaiveTime::from_hms_opt(n(4)?, n(5)?, 0)?;
-        return ny(d, t);
-    }
-    let sent = date?.with_timezone(&New_York);
-    let l = line.to_lowercase();
-    let clock = CLOCK.captures(line)?;
-    let (mut hour, minute, ampm) = if let Some(h) = clock.get(1) {
-        let m = clock
-            .get(2)
-            .and_then(|m| m.as_str().parse().ok())
-            .unwrap_or(0);
-        let ap = clock
-            .get(3)
-            .map(|a| a.as_str().to_ascii_lowercase().starts_with('p'));
-        (h.as_str().parse::<u32>().ok()?, m, ap)
-    } else {
-        (
-            clock.get(4)?.as_str().parse::<u32>().ok()?,
-            clock.get(5)?.as_str().parse::<u32>().ok()?,
-            None,
-        )
-    };
-    if hour > 23 || minute > 59 {
-        return None;
-    }
-    match ampm {
-        Some(true) if hour < 12 => hour += 12,
-        Some(false) if hour == 12 => hour = 0,
-        None if hour < 12
-            && (l.contains("afternoon") || l.contains("evening") || l.contains("tonight")) =>
-        {
-            hour += 12
-        }
-        None if (1..=6).contains(&hour) && l.contains("last night") => {}
-        None if hour < 12 && l.contains("last night") => hour += 12,
-        _ => {}
-    }
-    let time = NaiveTime::from_hms_opt(hour, minute, 0)?;
-    let today = sent.date_naive();
-    let mut day = today;
-    let mut explicit = false;
-    if let Some(c) = MDY.captures(line) {
-        let (m, d) = (
-            c.get(1)?.as_str().parse().ok()?,
-            c.get(2)?.as_str().parse().ok()?,
-        );
-        let y = c
-            .get(3)
-            .and_then(|y| y.as_str().parse::<i32>().ok())
-            .map(|y| if y < 100 { 2000 + y } else { y });
-        if let Some(nd) = NaiveDate::from_ymd_opt(y.unwrap_or(today.year()), m, d) {
-            day = nd;
-            explicit = true;
-        }
-    } else if let Some(c) = MONTH_DAY.captures(line) {
-        let months = [
-            "jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec",
-        ];
-        let m = months
-            .iter()
-            .position(|x| c.get(1).is_some_and(|g| g.as_str().eq_ignore_ascii_case(x)))?
-            as u32
-            + 1;
-        if let Some(nd) = NaiveDate::from_ymd_opt(today.year(), m, c.get(2)?.as_str().parse().ok()?)
-        {
-            day = nd;
-            explicit = true;
-        }
-    } else if l.contains("yesterday") || (l.contains("last night") && hour >= 12) {
-        day = today - Duration::days(1);
-        explicit = true;
-    } else if let Some(wd) = weekday_in(&l) {
-        let mut d = today - Duration::days(1);
-        while d.weekday() != wd {
-            d -= Duration::days(1);
-        }
-        day = d;
-        explicit = true;
-    } else if ampm.is_none()
-        && !(l.contains(" at ")
-            || l.contains("around")
-            || l.contains("about")
-            || l.contains("morning")
-            || l.contains("detected")
-            || l.contains(':'))
-    {
-        return None;
-    }
-    let mut at = ny(day, time)?;
-    // "at 9:40" in a message sent at 8:00 means yesterday.
-    if !explicit {
-        if let Ok(t) = DateTime::parse_from_rfc3339(&at) {
-            if t > sent.fixed_offset() + Duration::minutes(5) {
-                at = ny(day - Duration::days(1), time)?;
-            }
-        }
-    }
-    Some(at)
-}
-
-fn weekday_in(l: &str) -> Option<Weekday> {
-    [
-        ("monday", Weekday::Mon),
-        ("tuesday", Weekday::Tue),
-        ("wednesday", Weekday::Wed),
-        ("thursday", Weekday::Thu),
-        ("friday", Weekday::Fri),
-        ("saturday", Weekday::Sat),
-        ("sunday", Weekday::Sun),
-    ]
-    .iter()
-    .find(|(n, _)| l.contains(n))
-    .map(|(_, w)| *w)
-}
-
 /// "O'Brien, Kevin (DCF)" → "Kevin O'Brien".
-fn display_name(n: &str) -> String {
+pub(crate) fn display_name(n: &str) -> String {
     let n = n.split('(').next().unwrap_or(n).trim().trim_matches('"');
     match n.split_once(',') {
         Some((last, first)) if !first.trim().is_empty() => {
@@ -1166,7 +684,7 @@ fn agencies(ctx: &Context<'_>) -> Vec<(String, Vec<String>, Vec<String>)> {
         .collect()
 }
 
-fn canonical_agency(value: &str, list: &[AgencyEntry]) -> Option<String> {
+pub(crate) fn canonical_agency(value: &str, list: &[AgencyEntry]) -> Option<String> {
     let ctx = Context {
         date: None,
         sender: None,
@@ -1182,7 +700,7 @@ fn canonical_agency(value: &str, list: &[AgencyEntry]) -> Option<String> {
     })
 }
 
-fn find_agency(lines: &[&str], ctx: &Context<'_>) -> Option<(String, usize)> {
+pub(crate) fn find_agency(lines: &[&str], ctx: &Context<'_>) -> Option<(String, usize)> {
     let list = agencies(ctx);
     // The sender's domain, unless it is the shared mass.gov.
     if let Some(domain) = ctx
@@ -1200,12 +718,15 @@ fn find_agency(lines: &[&str], ctx: &Context<'_>) -> Option<(String, usize)> {
         }
     }
     // Full names anywhere (the signature is the usual place), then aliases as whole words.
+    let lower_names: Vec<String> = list.iter().map(|(n, _, _)| n.to_lowercase()).collect();
     for (i, l) in lines.iter().enumerate().rev() {
         let low = l.to_lowercase();
-        if let Some((name, _, _)) = list
+        if let Some((name, _)) = lower_names
             .iter()
-            .filter(|(n, _, _)| low.contains(&n.to_lowercase()))
-            .max_by_key(|(n, _, _)| n.len())
+            .enumerate()
+            .filter(|(_, n)| low.contains(n.as_str()))
+            .map(|(k, n)| (&list[k].0, n.len()))
+            .max_by_key(|(_, len)| *len)
         {
             return Some((name.clone(), i));
         }
@@ -1230,6 +751,8 @@ fn find_agency(lines: &[&str], ctx: &Context<'_>) -> Option<(String, usize)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::extract::answers::has_cue;
+    use serde_json::Value;
 
     fn date(s: &str) -> Option<DateTime<FixedOffset>> {
         DateTime::parse_from_rfc2822(s).ok()

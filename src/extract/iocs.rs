@@ -42,6 +42,25 @@ impl Iocs {
         ]
     }
 
+    /// Every (kind, value) pair, kinds named as in the contract.
+    pub fn pairs(&self) -> Vec<(&'static str, &str)> {
+        let lists: [(&'static str, &Vec<String>); 9] = [
+            ("ipv4", &self.ipv4),
+            ("ipv6", &self.ipv6),
+            ("domains", &self.domains),
+            ("urls", &self.urls),
+            ("emails", &self.emails),
+            ("md5", &self.md5),
+            ("sha1", &self.sha1),
+            ("sha256", &self.sha256),
+            ("cves", &self.cves),
+        ];
+        lists
+            .into_iter()
+            .flat_map(|(k, l)| l.iter().map(move |v| (k, v.as_str())))
+            .collect()
+    }
+
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
@@ -90,14 +109,83 @@ pub struct Exclusions {
     pub domains: Vec<String>,
 }
 
+/// Well-known benign service domains (`data/benign-domains.txt`).
+static BENIGN: LazyLock<Vec<String>> = LazyLock::new(|| {
+    include_str!("data/benign-domains.txt")
+        .lines()
+        .map(|l| {
+            l.split('#')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase()
+        })
+        .filter(|l| !l.is_empty())
+        .collect()
+});
+
+fn under(d: &str, parent: &str) -> bool {
+    let x = parent.trim().trim_start_matches('.');
+    !x.is_empty() && (d == x || d.strip_suffix(x).is_some_and(|p| p.ends_with('.')))
+}
+
+/// Is `d` (or a domain it is under) one of the well-known benign service domains?
+pub fn is_benign_domain(d: &str) -> bool {
+    let d = d.trim_end_matches('.').to_ascii_lowercase();
+    BENIGN.iter().any(|b| under(&d, b))
+}
+
 impl Exclusions {
     fn domain_excluded(&self, d: &str) -> bool {
         let d = d.to_ascii_lowercase();
-        self.domains.iter().any(|x| {
-            let x = x.trim().trim_start_matches('.').to_ascii_lowercase();
-            !x.is_empty() && (d == x || d.ends_with(&format!(".{x}")))
-        })
+        is_benign_domain(&d)
+            || self
+                .domains
+                .iter()
+                .any(|x| under(&d, &x.to_ascii_lowercase()))
     }
+}
+
+/// The link a wrapper points to: Microsoft Safe Links (`?url=`) and Proofpoint URL
+/// Defense (`/v3/__…__`, `/v2/url?u=`).
+fn unwrap_link(url: &str) -> Option<String> {
+    let lower = url.to_ascii_lowercase();
+    if lower.contains("safelinks.protection.outlook.com") {
+        let q = url.split_once('?')?.1;
+        let v = q.split('&').find_map(|kv| kv.strip_prefix("url="))?;
+        return Some(percent_decode(v));
+    }
+    if lower.contains("urldefense.com/v3/__") || lower.contains("urldefense.proofpoint.com/v3/__") {
+        let inner = url.split_once("/v3/__")?.1;
+        return Some(inner.split("__").next()?.to_string());
+    }
+    if lower.contains("urldefense.proofpoint.com/v2/url") {
+        let q = url.split_once('?')?.1;
+        let v = q.split('&').find_map(|kv| kv.strip_prefix("u="))?;
+        return Some(percent_decode(&v.replace('_', "/").replace('-', "%")));
+    }
+    None
+}
+
+fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' {
+            if let Some(v) = s
+                .get(i + 1..i + 3)
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+            {
+                out.push(v);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// Top-level domains that make a bare `name.tld` an indicator (file extensions are not).
@@ -288,10 +376,8 @@ static DOMAIN: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"(?i)\b((?:[a-z0-9](?:[a-z0-9\-]{0,61}[a-z0-9])?\.)+[a-z]{2,24})\b")
         .expect("domain regex")
 });
-static IPV4: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?:^|[^0-9.])((?:\d{1,3}\.){3}\d{1,3})(?:$|[^0-9.]|\.(?:$|[^0-9]))")
-        .expect("ipv4 regex")
-});
+static IPV4: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"\d{1,3}(?:\.\d{1,3}){3}").expect("ipv4 regex"));
 static IPV6: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"(?i)(?:^|[^0-9a-f:])([0-9a-f]{0,4}(?::[0-9a-f]{0,4}){2,7}(?:%[a-z0-9]+)?)")
         .expect("ipv6 regex")
@@ -357,6 +443,15 @@ pub fn extract_iocs(text: &str, exclude: &Exclusions) -> Iocs {
         while u.ends_with(')') && u.matches('(').count() < u.matches(')').count() {
             u.pop();
         }
+        // A wrapped link is read as the link inside it.
+        let u = match unwrap_link(&u) {
+            Some(inner) if inner.contains("://") => inner,
+            Some(_) => {
+                url_spans.push(m.range());
+                continue;
+            }
+            None => u,
+        };
         let Some((scheme, rest)) = u.split_once("://") else {
             continue;
         };
@@ -433,13 +528,31 @@ pub fn extract_iocs(text: &str, exclude: &Exclusions) -> Iocs {
         }
         let d = m.as_str().to_ascii_lowercase();
         if good_domain(&d, defanged_text && text.contains("[.]")) && !exclude.domain_excluded(&d) {
+            // `host/path` written without a scheme (alert fields do) is a link too.
+            let rest = &t[m.end()..];
+            if rest.starts_with('/') && rest[1..].starts_with(|c: char| c.is_ascii_alphanumeric()) {
+                let path_end = rest.find(char::is_whitespace).unwrap_or(rest.len());
+                let path = rest[..path_end].trim_end_matches(['.', ',', ';', ')', '"', '\'', '>']);
+                urls.insert(format!("{d}{path}"));
+            }
             domains.insert(d);
         }
     }
 
-    for c in IPV4.captures_iter(&t) {
-        if let Some(m) = c.get(1) {
-            if let Ok(ip) = m.as_str().parse::<Ipv4Addr>() {
+    for m in IPV4.find_iter(&t) {
+        let before = t[..m.start()].chars().next_back();
+        let after = &t[m.end()..];
+        let joined = before.is_some_and(|c| c.is_ascii_digit() || c == '.')
+            || after.starts_with(|c: char| c.is_ascii_digit())
+            || (after.starts_with('.') && after[1..].starts_with(|c: char| c.is_ascii_digit()));
+        // A network (`10.210.0.0/16`) is not an address.
+        let network =
+            after.starts_with('/') && after[1..].starts_with(|c: char| c.is_ascii_digit());
+        if joined || network {
+            continue;
+        }
+        if let Ok(ip) = m.as_str().parse::<Ipv4Addr>() {
+            if ip.octets()[3] != 0 {
                 ipv4.insert(ip.to_string());
             }
         }
@@ -458,6 +571,10 @@ pub fn extract_iocs(text: &str, exclude: &Exclusions) -> Iocs {
         }
     }
     for m in HEX.find_iter(&t) {
+        // An ID inside a link (a console's detection ID) is not a file hash.
+        if in_url(m.start()) {
+            continue;
+        }
         let h = m.as_str().to_ascii_lowercase();
         match h.len() {
             32 => md5.insert(h),

@@ -3,11 +3,14 @@
 //! `mail_parser::Message` borrows the raw bytes; it is converted once, here, into
 //! [`InboundEmail`] so nothing downstream depends on its lifetime.
 
+pub mod alerts;
+pub mod answers;
 pub mod auth;
 pub mod body;
 pub mod bounds;
 mod classify;
 pub mod dsn;
+pub mod extractors;
 pub mod fields;
 pub mod html;
 pub mod iocs;
@@ -15,6 +18,7 @@ pub mod quote;
 pub mod report;
 pub mod rules;
 pub mod tnef;
+pub mod when;
 
 pub use classify::{classify, Classification};
 
@@ -86,14 +90,25 @@ impl InboundEmail {
 
 /// Parses raw bytes. Never fails: unreadable input yields `parsed = false` and a note.
 pub fn parse_inbound(raw: &[u8]) -> InboundEmail {
-    let Some(msg) = MessageParser::default().parse(raw) else {
-        return InboundEmail {
-            parse_notes: vec![
-                "the bytes could not be read as an email message (no headers found)".into(),
-            ],
-            ..InboundEmail::default()
-        };
-    };
+    match MessageParser::default().parse(raw) {
+        Some(msg) => inbound_from(&msg),
+        None => unreadable(),
+    }
+}
+
+/// What is known of bytes that are not a message.
+pub(crate) fn unreadable() -> InboundEmail {
+    InboundEmail {
+        parse_notes: vec![
+            "the bytes could not be read as an email message (no headers found)".into(),
+        ],
+        ..InboundEmail::default()
+    }
+}
+
+/// Our owned reading of a message mail-parser has already parsed (so the analysis
+/// parses the bytes once).
+pub(crate) fn inbound_from(msg: &mail_parser::Message<'_>) -> InboundEmail {
     let mut notes = Vec::new();
     let text = |name: &str| msg.header_raw(name).map(clean_header);
 
@@ -142,6 +157,7 @@ pub fn parse_inbound(raw: &[u8]) -> InboundEmail {
         "X-Auto-Response",
         "X-AutoReply-From",
         "X-Mail-Autoreply",
+        "X-MS-Exchange-Organization-AutoReply",
     ]
     .iter()
     .filter(|h| msg.header_raw(**h).is_some())

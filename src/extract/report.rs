@@ -5,10 +5,11 @@ use mail_parser::{MessageParser, MimeHeaders, PartType};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
+use super::answers;
 use super::fields::{self, AgencyEntry, FieldValue, Fields, Source};
 use super::iocs::{extract_iocs, Exclusions, Iocs};
-use super::rules::{self, Assessment};
-use super::{body, bounds, classify, html, parse_inbound, quote, tnef, InboundEmail};
+use super::rules::{self, Assessment, Category};
+use super::{body, bounds, classify, html, inbound_from, quote, tnef, unreadable, InboundEmail};
 use crate::domain::{EmailAddress, MessageKind};
 
 /// Default ceiling of one attachment part kept by the gateway (25 MB).
@@ -16,6 +17,9 @@ pub const DEFAULT_MAX_PART_BYTES: usize = 25 * 1024 * 1024;
 /// Most text read for fields, indicators and rules from the reporter's words and from
 /// each piece of evidence; the rest is kept in the raw message, not analysed.
 pub const MAX_TEXT_BYTES: usize = 1024 * 1024;
+
+/// Most indicators whose place of finding is recorded (the list itself keeps more).
+pub const MAX_INDICATOR_SOURCES: usize = 500;
 
 /// What the analysis needs besides the bytes.
 pub struct Options<'a> {
@@ -41,6 +45,92 @@ pub struct Attachment {
     pub data: Vec<u8>,
 }
 
+/// One suggested escalation to leadership (incident-fields.md's triggers): `data_loss`
+/// (personal information "yes", or a data exposure) or `major_incident` (critical).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Escalation {
+    pub cause: String,
+    /// Why, quoting the reporter's sentence that caused it.
+    pub reason: String,
+}
+
+/// The sentence of `text` that holds line `line` (1-based), or the line itself.
+fn sentence_at(text: &str, source: &Source) -> String {
+    if source.part != "body" {
+        return source.text.clone();
+    }
+    let lines: Vec<&str> = text.lines().collect();
+    fields::sentences(&lines)
+        .into_iter()
+        .rfind(|(start, _)| *start < source.line.max(1))
+        .map(|(_, s)| s)
+        .unwrap_or_else(|| source.text.clone())
+}
+
+/// The sentence in `text` holding a category cue (`cue 'misdirected'`).
+fn sentence_with_cue(text: &str, reasons: &[String]) -> Option<String> {
+    let lines: Vec<&str> = text.lines().collect();
+    let units = fields::sentences(&lines);
+    reasons.iter().find_map(|r| {
+        let cue = r.strip_prefix("cue '")?.strip_suffix('\'')?;
+        units
+            .iter()
+            .find(|(_, s)| s.to_lowercase().contains(cue))
+            .map(|(_, s)| s.clone())
+    })
+}
+
+fn escalations_of(
+    note: &str,
+    fields: &Fields,
+    category: Category,
+    category_reasons: &[String],
+    major: bool,
+    severity_reasons: &[String],
+) -> Vec<Escalation> {
+    let mut out = Vec::new();
+    if let Some(pi) = fields
+        .get("personal_information")
+        .filter(|f| f.value.as_str() == Some("yes"))
+    {
+        out.push(Escalation {
+            cause: "data_loss".into(),
+            reason: format!(
+                "personal information involved: \"{}\"",
+                sentence_at(note, &pi.source)
+            ),
+        });
+    } else if category == Category::DataExposure {
+        let s = sentence_with_cue(note, category_reasons).unwrap_or_default();
+        out.push(Escalation {
+            cause: "data_loss".into(),
+            reason: format!("data exposure: \"{s}\""),
+        });
+    }
+    if major {
+        let why = severity_reasons.first().cloned().unwrap_or_default();
+        let s = fields
+            .get("records_affected")
+            .map(|f| sentence_at(note, &f.source))
+            .or_else(|| sentence_with_cue(note, category_reasons))
+            .unwrap_or_default();
+        out.push(Escalation {
+            cause: "major_incident".into(),
+            reason: format!("critical ({why}): \"{s}\""),
+        });
+    }
+    out
+}
+
+/// Where one indicator was found: the reporter's text, a forwarded or attached
+/// message's body, sender or headers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct IndicatorSource {
+    pub kind: String,
+    pub value: String,
+    pub found_in: String,
+}
+
 /// A forwarded message kept apart from the reporter's words.
 #[derive(Debug, Clone, Serialize)]
 pub struct Evidence {
@@ -50,6 +140,10 @@ pub struct Evidence {
     pub subject: Option<String>,
     pub date: Option<String>,
     pub text: String,
+    /// An attached message's trace and sender headers (Received, Return-Path, Reply-To),
+    /// read for indicators only.
+    #[serde(skip)]
+    pub headers: String,
 }
 
 /// The reading of one message. The first fields are the `parse --json` contract.
@@ -72,6 +166,11 @@ pub struct Analysis {
     pub priority: String,
     pub major_incident_suggested: bool,
     pub evidence: Vec<Evidence>,
+    /// The automatic escalations to leadership this reading suggests, each with the
+    /// sentence that caused it.
+    pub escalations: Vec<Escalation>,
+    /// Where each indicator was first found.
+    pub indicator_sources: Vec<IndicatorSource>,
     /// The reporter's own text, as read (quotes and forwards removed).
     pub note: String,
     pub notes: Vec<String>,
@@ -125,7 +224,12 @@ pub fn analyze_headers(raw: &[u8], opts: &Options<'_>, reason: &str) -> Analysis
 }
 
 fn analyze_whole(raw: &[u8], opts: &Options<'_>) -> Analysis {
-    let email = parse_inbound(raw);
+    // One MIME parse serves the headers, the text and the attachments.
+    let parsed = MessageParser::default().parse(raw);
+    let email = match &parsed {
+        Some(msg) => inbound_from(msg),
+        None => unreadable(),
+    };
     let class = classify(&email, raw, opts.own);
     let mut notes = email.parse_notes.clone();
     let tags = crate::domain::subject_tags(&email.subject, opts.tracking_prefix);
@@ -138,7 +242,8 @@ fn analyze_whole(raw: &[u8], opts: &Options<'_>) -> Analysis {
     let mut note = String::new();
     let mut evidence = Vec::new();
     let mut attachments = Vec::new();
-    if let Some(msg) = MessageParser::default().parse(raw) {
+    let mut inline_answers = String::new();
+    if let Some(msg) = &parsed {
         // The reporter's text: text parts as written, HTML-only parts through our converter.
         let mut text = BoundedText::default();
         for id in msg.text_body.iter() {
@@ -160,6 +265,10 @@ fn analyze_whole(raw: &[u8], opts: &Options<'_>) -> Analysis {
         let (own_note, forwarded) = body::split_forward(&text);
         // Quoted history is not the reporter's words (a forward was split off above).
         note = quote::new_text(&own_note, false).text;
+        // A reply quotes our acknowledgement: answers next to its labels count.
+        if !tags.is_empty() {
+            inline_answers = fields::inline_answers(&text);
+        }
         if let Some(fwd) = forwarded {
             let style = body::find_divider(&text)
                 .map(|d| d.style)
@@ -188,6 +297,15 @@ fn analyze_whole(raw: &[u8], opts: &Options<'_>) -> Analysis {
         agencies: opts.agencies,
     };
     let mut fields = fields::extract_fields(&note, "body", &ctx);
+    // Answers written next to our fill-in labels inside the quoted acknowledgement.
+    if !inline_answers.is_empty() {
+        let part = "body (answer next to a label of the quoted acknowledgement)";
+        for (k, v) in fields::extract_fields(&inline_answers, part, &ctx) {
+            if k != "description" {
+                fields.entry(k).or_insert(v);
+            }
+        }
+    }
     // The description is the reporter's text without signature and legal footer.
     let description = quote::new_text(&note, true).text;
     if let Some(d) = fields.get_mut("description") {
@@ -225,11 +343,41 @@ fn analyze_whole(raw: &[u8], opts: &Options<'_>) -> Analysis {
         exclusions.addresses.push(r.address.to_string());
         exclusions.domains.push(r.address.domain().to_string());
     }
-    let mut iocs = extract_iocs(&note, &exclusions);
-    for e in &evidence {
-        iocs.merge(extract_iocs(&e.text, &exclusions));
-        if let Some(f) = &e.from {
-            iocs.merge(extract_iocs(f, &exclusions));
+    for a in opts.agencies {
+        exclusions.domains.extend(a.domains.iter().cloned());
+    }
+    // Bounces, automatic replies and list mail are not read for indicators.
+    let mut iocs = Iocs::default();
+    let mut indicator_sources = Vec::new();
+    if matches!(kind, MessageKind::Report | MessageKind::Reply) {
+        let mut seen = std::collections::HashSet::new();
+        let mut add = |text: &str, place: String| {
+            let found = extract_iocs(text, &exclusions);
+            // Where each was found, for the first ones only: a flood of indicators
+            // must not cost memory in proportion (see tests/hostile_parse.rs).
+            let room = MAX_INDICATOR_SOURCES.saturating_sub(indicator_sources.len());
+            for (k, v) in found.pairs().into_iter().take(room) {
+                if indicator_sources.len() < MAX_INDICATOR_SOURCES
+                    && seen.insert((k, v.to_string()))
+                {
+                    indicator_sources.push(IndicatorSource {
+                        kind: k.to_string(),
+                        value: v.to_string(),
+                        found_in: place.clone(),
+                    });
+                }
+            }
+            iocs.merge(found);
+        };
+        add(&note, "the reporter's text".into());
+        for e in &evidence {
+            add(&e.text, format!("{} body", e.origin));
+            if let Some(f) = &e.from {
+                add(f, format!("{} sender", e.origin));
+            }
+            if !e.headers.is_empty() {
+                add(&e.headers, format!("{} headers", e.origin));
+            }
         }
     }
     if iocs.truncated {
@@ -239,14 +387,125 @@ fn analyze_whole(raw: &[u8], opts: &Options<'_>) -> Analysis {
         ));
     }
 
-    let mut assess_text = note.clone();
-    for e in &evidence {
-        assess_text.push_str("\n\n[forwarded evidence]\n");
+    // Forwarded alerts and tickets: their own fields give times and hosts (the
+    // reporter's words win), and their classification leads the category reading.
+    let mut alert_hints = String::new();
+    let mut sources: Vec<(Option<&str>, Option<&str>, &str, String)> = evidence
+        .iter()
+        .map(|e| {
+            (
+                e.from.as_deref(),
+                e.subject.as_deref(),
+                e.text.as_str(),
+                format!("{} (alert or ticket fields)", e.origin),
+            )
+        })
+        .collect();
+    let sender_line = email
+        .from
+        .as_ref()
+        .map(|m| format!("{} <{}>", m.name.as_deref().unwrap_or(""), m.address));
+    sources.push((
+        sender_line.as_deref(),
+        Some(email.subject.as_str()),
+        note.as_str(),
+        "body (alert or ticket fields)".into(),
+    ));
+    let mut alert_evidence = Vec::new();
+    for (i, (from, subject, text, part)) in sources.iter().enumerate() {
+        let Some(product) = super::alerts::product(*from, *subject, text) else {
+            continue;
+        };
+        alert_evidence.push(i);
+        let mut af = super::alerts::alert_fields(text, part, &ctx);
+        if let Some(h) = af.remove("category_hint") {
+            alert_hints.push_str(&format!("[alert of {product}]\n"));
+            if let Some(s) = subject {
+                alert_hints.push_str(s);
+                alert_hints.push('\n');
+            }
+            alert_hints.push_str(h.value.as_str().unwrap_or(""));
+            alert_hints.push('\n');
+        }
+        for (k, v) in af {
+            fields.entry(k).or_insert(v);
+        }
+    }
+    let mut assess_text = alert_hints;
+    assess_text.push_str(&note);
+    for (i, e) in evidence.iter().enumerate() {
+        assess_text.push_str(if alert_evidence.contains(&i) {
+            "\n\n[forwarded alert]\n"
+        } else {
+            "\n\n[forwarded evidence]\n"
+        });
         if let Some(s) = &e.subject {
             assess_text.push_str(s);
             assess_text.push('\n');
         }
         assess_text.push_str(&e.text);
+    }
+    // Personal information kept on a lost device, in a misdirected or posted file or
+    // in what an insider took was involved; elsewhere its presence leaves it unknown.
+    let held = fields.remove(super::extractors::PI_HELD).is_some();
+    let (first, first_reasons) = rules::category(&email.subject, &assess_text);
+    if held
+        && matches!(
+            first,
+            Category::DataExposure | Category::LostOrStolenDevice | Category::InsiderMisuse
+        )
+    {
+        if let Some(pi) = fields.get_mut("personal_information") {
+            pi.value = serde_json::Value::String("yes".into());
+        }
+    }
+    // How many records a forwarded notice (a vendor's letter) says were reached.
+    if first != Category::Phishing && !fields.contains_key("records_affected") {
+        for e in &evidence {
+            let input = super::extractors::Input::new(&e.text, &e.origin, &ctx);
+            let mut counted = Fields::new();
+            super::extractors::counts(&input, &mut counted);
+            if let Some(r) = counted.remove("records_affected") {
+                fields.insert("records_affected".into(), r);
+                break;
+            }
+        }
+    }
+    // Law enforcement told by a third party, as a forwarded notice states it (not
+    // what a phish claims).
+    if first != Category::Phishing && !fields.contains_key("law_enforcement_contacted") {
+        if let Some((e, line, sentence)) = evidence.iter().find_map(|e| {
+            let lines: Vec<&str> = e.text.lines().collect();
+            fields::sentences(&lines)
+                .into_iter()
+                .find(|(_, s)| {
+                    answers::answer("law_enforcement_contacted", s) == Some(answers::Tri::Yes)
+                })
+                .map(|(i, s)| (e, i, s))
+        }) {
+            let src = Source {
+                part: e.origin.clone(),
+                line: line + 1,
+                text: e.text.lines().nth(line).unwrap_or("").trim().to_string(),
+                message: None,
+            };
+            if let Some(a) = fields::le_agency(&sentence) {
+                fields.insert(
+                    "law_enforcement_agency".into(),
+                    FieldValue {
+                        value: serde_json::Value::String(a),
+                        source: src.clone(),
+                    },
+                );
+            }
+            fields.insert(
+                "law_enforcement_contacted".into(),
+                FieldValue {
+                    value: serde_json::Value::String("yes".into()),
+                    source: src,
+                },
+            );
+        }
     }
     let Assessment {
         category,
@@ -256,7 +515,19 @@ fn analyze_whole(raw: &[u8], opts: &Options<'_>) -> Analysis {
         provisional,
         priority,
         major_incident_suggested,
-    } = rules::assess(&email.subject, &assess_text, &fields);
+    } = rules::assess_as(first, first_reasons, &email.subject, &assess_text, &fields);
+    let escalations = if kind == MessageKind::Report {
+        escalations_of(
+            &note,
+            &fields,
+            category,
+            &category_reasons,
+            major_incident_suggested,
+            &severity_reasons,
+        )
+    } else {
+        Vec::new()
+    };
     let missing = if kind == MessageKind::Report {
         rules::missing(&fields, reply.is_some())
             .into_iter()
@@ -289,6 +560,8 @@ fn analyze_whole(raw: &[u8], opts: &Options<'_>) -> Analysis {
         priority: priority.to_string(),
         major_incident_suggested,
         evidence,
+        escalations,
+        indicator_sources,
         note,
         notes,
         email,
@@ -352,6 +625,7 @@ fn inline_evidence(fwd: &str, style: &str) -> Evidence {
         subject,
         date,
         text: fwd.to_string(),
+        headers: String::new(),
     }
 }
 
@@ -419,6 +693,7 @@ fn collect_attachment(
             subject: inner.subject().map(super::clean_header),
             date: inner.date().map(|d| d.to_rfc3339()),
             text,
+            headers: trace_headers(inner),
         });
         for p in inner.attachments() {
             collect_attachment(p, &label, max, out, evidence, notes, depth + 1);
@@ -435,6 +710,7 @@ fn collect_attachment(
                 subject: None,
                 date: None,
                 text: text.finish(&format!("the TNEF body of {label}"), notes),
+                headers: String::new(),
             });
         }
         for a in &t.attachments {
@@ -442,6 +718,39 @@ fn collect_attachment(
             push_attachment(out, a.name.clone(), mt, &a.data, &label, max, notes);
         }
     }
+}
+
+/// The headers of an attached message that name where it came from: the hosts and
+/// addresses of `Received`, and `Return-Path`, `Reply-To` and `Sender`.
+fn trace_headers(msg: &mail_parser::Message<'_>) -> String {
+    let mut out = String::new();
+    for (name, value) in msg.headers_raw() {
+        let n = name.to_ascii_lowercase();
+        if ![
+            "received",
+            "return-path",
+            "reply-to",
+            "sender",
+            "x-originating-ip",
+        ]
+        .contains(&n.as_str())
+        {
+            continue;
+        }
+        let v = super::clean_header(value);
+        // Only the "from" clause of a Received line: the "by" host is the receiver's.
+        let v = if n == "received" {
+            v.split(" by ").next().unwrap_or("").to_string()
+        } else {
+            v
+        };
+        out.push_str(&v);
+        out.push('\n');
+        if out.len() > 16 * 1024 {
+            break;
+        }
+    }
+    out
 }
 
 fn push_attachment(
@@ -556,7 +865,7 @@ mod tests {
     }
 
     #[test]
-    fn outlook_html_reply_counts_only_the_answers_on_top() {
+    fn outlook_html_reply_reads_answers_on_top_and_inline() {
         let a = html_reply(
             r#"<html><body><div class=WordSection1><p class=MsoNormal>Phone: 617-555-0142<o:p></o:p></p><p class=MsoNormal>Actions taken: we blocked the sender<o:p></o:p></p><div style="border:none;border-top:solid #E1E1E1 1.0pt;padding:3.0pt 0in 0in 0in"><p class=MsoNormal><b>From:</b> SOC &lt;soc@mass.gov&gt;<br><b>Sent:</b> Tuesday, March 10, 2026 9:50 AM<br><b>To:</b> Jane Doe<br><b>Subject:</b> [SOC-2026-000001] Received: Phish</p></div><p class=MsoNormal>Agency:<o:p></o:p></p><p class=MsoNormal>Law enforcement contacted (yes/no/unknown): no<o:p></o:p></p></div></body></html>"#,
         );
@@ -567,23 +876,45 @@ mod tests {
             .as_str()
             .unwrap()
             .contains("blocked"));
+        // Our acknowledgement prints its labels empty: a value next to one, inside
+        // the quoted acknowledgement, is the reporter's inline answer.
+        assert_eq!(a.fields["law_enforcement_contacted"].value, "no");
+        assert!(a.fields["law_enforcement_contacted"]
+            .source
+            .part
+            .contains("quoted acknowledgement"));
         assert!(
-            !a.fields.contains_key("law_enforcement_contacted"),
-            "quoted text is not an answer"
+            !a.fields.contains_key("agency"),
+            "an empty label is no answer"
+        );
+    }
+
+    #[test]
+    fn inline_answers_in_red_below_are_read_but_not_the_rest_of_the_quote() {
+        let a = html_reply(
+            r#"<div>Answers inline below in red.</div><div style="border-top:solid #E1E1E1 1.0pt"><p><b>From:</b> SOC &lt;soc@mass.gov&gt;<br><b>Sent:</b> Tuesday, March 10, 2026 9:50 AM<br><b>To:</b> Jane Doe<br><b>Subject:</b> [SOC-2026-000001] Received: Phish</p></div><p>To assess it we still need: call the SOC at 617-555-0100 if it gets worse.</p><p>Phone: <span style="color:red">508-555-0146 (cell)</span></p><p>Detected at: <span style="color:red">this morning about 8:15</span></p><p>Why we ask:</p><ul><li><b>Agency:</b> so we route the case to your secretariat's CIO.</li></ul>"#,
+        );
+        assert_eq!(a.fields["reporter_phone"].value, "+15085550146");
+        assert_eq!(a.fields["detected_at"].value, "2026-03-10T08:15:00-04:00");
+        // Our own explanation beside a label is not an answer.
+        assert!(
+            !a.fields.contains_key("agency"),
+            "{:?}",
+            a.fields.get("agency")
         );
     }
 
     #[test]
     fn gmail_and_apple_blockquotes_are_quoted_history() {
         let a = html_reply(
-            r#"<div dir="ltr">Agency: DOR<br>Systems affected: WS-DOR-1142</div><br><div class="gmail_quote"><div dir="ltr" class="gmail_attr">On Tue, Mar 10, 2026 at 9:50 AM SOC &lt;soc@mass.gov&gt; wrote:<br></div><blockquote class="gmail_quote">Phone: 617-555-0100<br>Actions taken: wiped</blockquote></div>"#,
+            r#"<div dir="ltr">Agency: DOR<br>Systems affected: WS-DOR-1142</div><br><div class="gmail_quote"><div dir="ltr" class="gmail_attr">On Tue, Mar 10, 2026 at 9:50 AM SOC &lt;soc@mass.gov&gt; wrote:<br></div><blockquote class="gmail_quote">Call us at 617-555-0100<br>We wiped and reimaged the laptop.</blockquote></div>"#,
         );
         assert_eq!(a.fields["agency"].value, "Department of Revenue");
         assert!(
             !a.fields.contains_key("reporter_phone") && !a.fields.contains_key("actions_taken")
         );
         let a = html_reply(
-            r#"<html><body dir="auto">Police contacted: yes, State Police<br><div><br><blockquote type="cite">On Mar 10, 2026, at 9:50 AM, SOC wrote:<br><br>Phone: 617-555-0100</blockquote></div></body></html>"#,
+            r#"<html><body dir="auto">Police contacted: yes, State Police<br><div><br><blockquote type="cite">On Mar 10, 2026, at 9:50 AM, SOC wrote:<br><br>The SOC desk: 617-555-0100</blockquote></div></body></html>"#,
         );
         assert_eq!(a.fields["law_enforcement_contacted"].value, "yes");
         assert!(!a.fields.contains_key("reporter_phone"));

@@ -60,6 +60,12 @@ const CUES: &[(Category, &[(&str, u32)])] = &[
     (
         Category::Ransomware,
         &[
+            ("cifrados", 3),
+            ("cifrado", 2),
+            ("rescate", 3),
+            ("criptografados", 3),
+            ("resgate", 3),
+            ("sequestro de dados", 4),
             ("ransomware", 5),
             ("ransom note", 5),
             ("ransom", 3),
@@ -90,6 +96,8 @@ const CUES: &[(Category, &[(&str, u32)])] = &[
     (
         Category::WebDefacement,
         &[
+            ("kiosk", 1),
+            ("hacked", 1),
             ("defaced", 5),
             ("defacement", 5),
             ("website altered", 4),
@@ -124,6 +132,23 @@ const CUES: &[(Category, &[(&str, u32)])] = &[
     (
         Category::LostOrStolenDevice,
         &[
+            ("robaron", 4),
+            ("robada", 4),
+            ("robado", 4),
+            ("perdí", 3),
+            ("extravié", 3),
+            ("extraviado", 3),
+            ("extraviada", 3),
+            ("roubado", 4),
+            ("roubada", 4),
+            ("roubaram", 4),
+            ("furtado", 4),
+            ("furtada", 4),
+            ("perdi ", 3),
+            ("perdeu", 3),
+            ("lost the", 2),
+            ("was stolen", 4),
+            ("missing", 1),
             ("lost laptop", 5),
             ("stolen laptop", 5),
             ("laptop was stolen", 5),
@@ -144,6 +169,12 @@ const CUES: &[(Category, &[(&str, u32)])] = &[
     (
         Category::DataExposure,
         &[
+            ("por error", 3),
+            ("por engano", 3),
+            ("destinatario equivocado", 5),
+            ("destinatário errado", 5),
+            ("anyone with the link", 4),
+            ("publicly shared", 4),
             ("wrong recipient", 5),
             ("misdirected", 5),
             ("sent to the wrong", 5),
@@ -181,6 +212,20 @@ const CUES: &[(Category, &[(&str, u32)])] = &[
     (
         Category::AccountCompromise,
         &[
+            ("cuenta comprometida", 5),
+            ("conta comprometida", 5),
+            ("notificaciones de mfa", 4),
+            ("notificações de mfa", 4),
+            ("solicitações de mfa", 4),
+            ("aprovar", 1),
+            ("inicio de sesión", 2),
+            ("regla de bandeja", 5),
+            ("inbox rules", 5),
+            ("forwarding rule", 4),
+            ("password spray", 5),
+            ("successful sign-in", 3),
+            ("brute force followed by success", 5),
+            ("sign-ins", 2),
             ("compromised account", 5),
             ("account was compromised", 5),
             ("account compromise", 5),
@@ -220,6 +265,13 @@ const CUES: &[(Category, &[(&str, u32)])] = &[
     (
         Category::Malware,
         &[
+            ("ventanas emergentes", 3),
+            ("vírus", 4),
+            ("janelas", 2),
+            ("malicioso", 2),
+            ("command and control", 4),
+            ("command-and-control", 4),
+            ("cobalt strike", 5),
             ("virus", 4),
             ("trojan", 5),
             ("infected", 3),
@@ -245,6 +297,12 @@ const CUES: &[(Category, &[(&str, u32)])] = &[
     (
         Category::Phishing,
         &[
+            ("correo sospechoso", 4),
+            ("enlace", 1),
+            ("e-mail suspeito", 4),
+            ("suplantación", 3),
+            ("contraseña", 1),
+            ("senha", 1),
             ("phish", 4),
             ("suspicious email", 4),
             ("clicked a link", 4),
@@ -267,17 +325,84 @@ const CUES: &[(Category, &[(&str, u32)])] = &[
     ),
 ];
 
+/// Every cue of [`CUES`], in order, as one set searched in a single pass.
+static CUE_SET: std::sync::LazyLock<regex::RegexSet> = std::sync::LazyLock::new(|| {
+    regex::RegexSet::new(
+        CUES.iter()
+            .flat_map(|(_, cues)| cues.iter().map(|(c, _)| regex::escape(c))),
+    )
+    .expect("cue set")
+});
+
+/// Is the word at `at` denied by what stands just before it ("no evidence of ",
+/// "not ", "without ")?
+fn denied(hay: &str, at: usize) -> bool {
+    let mut from = at.saturating_sub(32);
+    while !hay.is_char_boundary(from) {
+        from -= 1;
+    }
+    let before = &hay[from..at];
+    let clause = before
+        .rsplit(['.', ';', ',', '\n'])
+        .next()
+        .unwrap_or(before);
+    [
+        "no evidence of ",
+        "no sign of ",
+        "no signs of ",
+        "no indication of ",
+        "not been ",
+        "no ",
+        "not ",
+        "without ",
+        "never ",
+    ]
+    .iter()
+    .any(|n| clause.contains(n))
+}
+
+/// The text states that nothing was compromised.
+fn nothing_compromised(hay: &str) -> bool {
+    [
+        "no evidence of exploitation",
+        "no sign of exploitation",
+        "no signs of exploitation",
+        "no indication of exploitation",
+        "no exploitation",
+        "not been exploited",
+        "was not exploited",
+        "no evidence of compromise",
+        "no signs of compromise",
+        "no indication of compromise",
+        "no indicators of compromise",
+    ]
+    .iter()
+    .any(|c| hay.contains(c))
+}
+
 /// Category by weighted cue words; severity by the table of incident-fields.md;
 /// priority p1 (act now) … p4 (routine): severity sets the base (critical p1, high p2,
 /// medium p3, low p4) and ongoing activity or personal information raises it one step.
 pub fn assess(subject: &str, text: &str, fields: &Fields) -> Assessment {
+    let (category, reasons) = category(subject, text);
+    assess_as(category, reasons, subject, text, fields)
+}
+
+/// The category by weighted cue words, with the cues found.
+pub fn category(subject: &str, text: &str) -> (Category, Vec<String>) {
     let hay = format!("{subject}\n{text}").to_lowercase();
+    // One pass over the text finds which cues occur at all.
+    let present = CUE_SET.matches(&hay);
     let mut best: Option<(Category, u32, Vec<String>)> = None;
+    let mut index = 0;
     for (cat, cues) in CUES {
         let mut score = 0;
         let mut why = Vec::new();
         for (cue, w) in *cues {
-            if hay.contains(cue) {
+            let here = present.matched(index);
+            index += 1;
+            // A cue the reporter denies ("no sign of exploitation") is no cue.
+            if here && hay.match_indices(cue).any(|(at, _)| !denied(&hay, at)) {
                 score += w;
                 why.push(if cue.starts_with('[') {
                     "a forwarded message is attached as evidence".to_string()
@@ -290,10 +415,21 @@ pub fn assess(subject: &str, text: &str, fields: &Fields) -> Assessment {
             best = Some((*cat, score, why));
         }
     }
-    let (category, category_reasons) = match best {
+    match best {
         Some((c, _, why)) => (c, why),
         None => (Category::Other, vec!["no cue words of any category".into()]),
-    };
+    }
+}
+
+/// Severity and priority for a report already given its category.
+pub fn assess_as(
+    category: Category,
+    category_reasons: Vec<String>,
+    subject: &str,
+    text: &str,
+    fields: &Fields,
+) -> Assessment {
+    let hay = format!("{subject}\n{text}").to_lowercase();
 
     let tri = |name: &str| {
         fields
@@ -318,10 +454,11 @@ pub fn assess(subject: &str, text: &str, fields: &Fields) -> Assessment {
     };
     let spreading = [
         "spreading",
+        "spread to",
         "multiple servers",
         "several servers",
         "all file shares",
-        "statewide",
+        "statewide outage",
         "multiple agencies",
     ];
     if category == Category::Ransomware && spreading.iter().any(|s| hay.contains(s)) {
@@ -333,8 +470,12 @@ pub fn assess(subject: &str, text: &str, fields: &Fields) -> Assessment {
             format!("personal information of {records} records (≥ 500)"),
         );
     }
+    // "Statewide" alone is often a contract's or a program's word, not an impact.
     if [
-        "statewide",
+        "statewide outage",
+        "statewide impact",
+        "down statewide",
+        "across all agencies",
         "life-safety",
         "public safety system",
         "911 system",
@@ -377,7 +518,53 @@ pub fn assess(subject: &str, text: &str, fields: &Fields) -> Assessment {
     {
         raise(2, "a server or privileged account compromised".into());
     }
+    // An account the attacker got into, with what it holds not known to be safe.
+    let got_in = [
+        "approved one",
+        "approved the",
+        "successful sign-in",
+        "successful login",
+        "successful logon",
+        "signed in from",
+        "inbox rule",
+        "forwards everything",
+        "downloaded mail",
+        "session active",
+        "successful sign-ins",
+        "brute force followed by success",
+    ]
+    .iter()
+    .any(|c| hay.contains(c));
+    if got_in
+        && pi != "no"
+        && matches!(
+            category,
+            Category::AccountCompromise | Category::UnauthorizedAccess
+        )
+    {
+        raise(
+            2,
+            "an attacker got into the account and what it holds may be exposed".into(),
+        );
+    }
+    // Malware on more than one host.
+    let hosts = fields
+        .get("systems_affected")
+        .and_then(|f| f.value.as_array())
+        .map(|a| {
+            a.iter()
+                .filter(|h| {
+                    h.as_str()
+                        .is_some_and(|h| h.chars().any(|c| c.is_ascii_digit()))
+                })
+                .count()
+        })
+        .unwrap_or(0);
+    if category == Category::Malware && hosts >= 2 {
+        raise(2, format!("malware on {hosts} hosts"));
+    }
     match category {
+        Category::WebDefacement => raise(2, "a public-facing site or account altered".into()),
         Category::Ransomware => raise(2, "ransomware".into()),
         Category::AccountCompromise
         | Category::Malware
@@ -409,8 +596,11 @@ pub fn assess(subject: &str, text: &str, fields: &Fields) -> Assessment {
                 reasons.push("phishing received, no interaction reported".into());
             }
         }
-        Category::DenialOfService | Category::WebDefacement | Category::VendorIncident => {
+        Category::DenialOfService | Category::VendorIncident => {
             raise(1, format!("{} affecting a service", category.as_str()))
+        }
+        Category::Other if nothing_compromised(&hay) => {
+            reasons.push("no compromise found, as the report states".into())
         }
         Category::Other => raise(1, "unclear impact".into()),
     }

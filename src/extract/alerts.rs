@@ -1,0 +1,282 @@
+//! Forwarded alerts of security products (Microsoft Defender and Sentinel, CrowdStrike
+//! Falcon, SentinelOne, Proofpoint TAP, Splunk, Palo Alto) and tickets of service desks
+//! (ServiceNow, Jira, TOPdesk): their own fields give the times, hosts and the words
+//! the category is read from; the forwarder's note stays the reporter's description.
+
+use serde_json::Value;
+
+use super::answers::normalize;
+use super::fields::{Context, FieldValue, Fields, Source};
+use super::when::{self, Role};
+
+/// Products by the words their notifications carry (sender, subject or body).
+const PRODUCTS: &[(&str, &[&str])] = &[
+    (
+        "Microsoft Defender",
+        &[
+            "microsoft defender",
+            "defender for endpoint",
+            "defender-noreply@",
+        ],
+    ),
+    (
+        "Microsoft Sentinel",
+        &["[sentinel]", "microsoft sentinel", "azure sentinel"],
+    ),
+    ("CrowdStrike Falcon", &["crowdstrike", "[falcon]"]),
+    ("SentinelOne", &["sentinelone", "[s1]"]),
+    (
+        "Proofpoint TAP",
+        &["proofpoint tap", "targeted attack protection"],
+    ),
+    (
+        "Splunk",
+        &["splunk alert", "splunk >", "@splunk", "splunk <"],
+    ),
+    ("Palo Alto", &["pan-os", "palo alto", "log type: threat"]),
+    ("ServiceNow", &["service-now.com", "servicenow"]),
+    ("Jira", &["atlassian.net", "(jira)"]),
+    ("TOPdesk", &["topdesk"]),
+];
+
+/// Alert field labels → the incident field they give.
+const ALERT_LABELS: &[(&str, &[&str])] = &[
+    (
+        "detected_at",
+        &[
+            "alert time",
+            "detect time",
+            "detection time",
+            "detected",
+            "identified time",
+            "trigger time",
+            "triggered",
+            "generated time",
+            "threat time",
+            "created",
+            "incident created",
+            "opened",
+            "call date",
+            "time generated",
+        ],
+    ),
+    (
+        "occurred_at",
+        &[
+            "first activity",
+            "first seen",
+            "message time",
+            "start time",
+            "first event",
+        ],
+    ),
+    (
+        "systems_affected",
+        &[
+            "device",
+            "device name",
+            "host name",
+            "hostname",
+            "host",
+            "endpoint",
+            "computer",
+            "computer name",
+            "affected host",
+            "affected device",
+            "entities",
+            "source address",
+        ],
+    ),
+    (
+        "category_hint",
+        &[
+            "category",
+            "classification",
+            "threat name",
+            "threat",
+            "alert",
+            "alert type",
+            "tactic & technique",
+            "threat/content name",
+            "title",
+            "short description",
+            "brief description",
+            "request type",
+        ],
+    ),
+];
+
+/// The product whose notification `text` (with its sender and subject) is, if any.
+pub fn product(sender: Option<&str>, subject: Option<&str>, text: &str) -> Option<&'static str> {
+    let hay = normalize(&format!(
+        "{}\n{}\n{}",
+        sender.unwrap_or(""),
+        subject.unwrap_or(""),
+        super::prefix_of(text, 4000)
+    ));
+    PRODUCTS
+        .iter()
+        .find(|(_, cues)| cues.iter().any(|c| hay.contains(c)))
+        .map(|(p, _)| *p)
+}
+
+fn alert_label(label: &str) -> Option<&'static str> {
+    let l = normalize(label);
+    let l = l.trim().trim_end_matches(':').trim();
+    ALERT_LABELS
+        .iter()
+        .find(|(_, vs)| vs.contains(&l))
+        .map(|(f, _)| *f)
+}
+
+/// What an alert's own fields say: times, hosts, and the words of its classification
+/// (under `category_hint`, for the category rules; not an incident field).
+pub fn alert_fields(text: &str, part: &str, ctx: &Context<'_>) -> Fields {
+    let lines: Vec<&str> = text.lines().collect();
+    let mut f = Fields::new();
+    let mut hints: Vec<String> = Vec::new();
+    let mut hosts: Vec<Value> = Vec::new();
+    let mut first_host = None;
+    for (i, raw) in lines.iter().enumerate() {
+        let line = raw.trim().trim_start_matches(['>', ' ']);
+        // "Label: value", "Label   value" or a label alone with its value below.
+        let (field, value, at) = match line
+            .split_once(':')
+            .filter(|(l, _)| alert_label(l).is_some())
+        {
+            Some((l, v)) if !v.trim().is_empty() => (alert_label(l), v.trim().to_string(), i),
+            _ => {
+                let Some(field) = alert_label(line) else {
+                    continue;
+                };
+                let Some((j, next)) = lines
+                    .iter()
+                    .enumerate()
+                    .skip(i + 1)
+                    .find(|(_, l)| !l.trim().is_empty())
+                else {
+                    continue;
+                };
+                if j > i + 2 || next.len() > 200 || alert_label(next.trim()).is_some() {
+                    continue;
+                }
+                (Some(field), next.trim().to_string(), j)
+            }
+        };
+        let Some(field) = field else { continue };
+        let source = Source {
+            message: None,
+            part: part.to_string(),
+            line: at + 1,
+            text: lines
+                .get(at)
+                .map(|l| l.trim().to_string())
+                .unwrap_or_default(),
+        };
+        match field {
+            "detected_at" | "occurred_at" => {
+                let found = when::times_in(&value, ctx.date, false);
+                if let Some(t) = found.iter().find(|t| t.role != Role::Meeting) {
+                    f.entry(field.to_string()).or_insert(FieldValue {
+                        value: Value::String(t.at.clone()),
+                        source,
+                    });
+                }
+            }
+            "systems_affected" => {
+                let v = Value::String(value.clone());
+                if !hosts.contains(&v) && hosts.len() < 5 {
+                    hosts.push(v);
+                    first_host.get_or_insert(source);
+                }
+            }
+            _ => hints.push(value),
+        }
+    }
+    if let Some(source) = first_host {
+        f.insert(
+            "systems_affected".into(),
+            FieldValue {
+                value: Value::Array(hosts),
+                source,
+            },
+        );
+    }
+    if !hints.is_empty() {
+        f.insert(
+            "category_hint".into(),
+            FieldValue {
+                value: Value::String(hints.join("\n")),
+                source: Source {
+                    message: None,
+                    part: part.to_string(),
+                    line: 0,
+                    text: String::new(),
+                },
+            },
+        );
+    }
+    f
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::DateTime;
+
+    fn ctx() -> Context<'static> {
+        Context {
+            date: DateTime::parse_from_rfc2822("Tue, 01 Dec 2026 09:40:00 -0500").ok(),
+            sender: None,
+            sender_name: None,
+            agencies: &[],
+        }
+    }
+
+    #[test]
+    fn defender_fields_laid_out_label_then_value() {
+        let t = "Microsoft Defender\n\nSeverity\n\nHigh\n\nCategory\n\nExecution\n\nDevice\n\ndph-lab-ws-2231.dph.local\n\nFirst activity\n\n12/1/2026 2:09:41 PM UTC\n\nAlert time\n\n12/1/2026 2:14:03 PM UTC\n";
+        assert_eq!(
+            product(
+                Some("Microsoft Defender <defender-noreply@microsoft.com>"),
+                None,
+                t
+            ),
+            Some("Microsoft Defender")
+        );
+        let f = alert_fields(t, "alert", &ctx());
+        assert_eq!(f["detected_at"].value, "2026-12-01T09:14:03-05:00");
+        assert_eq!(f["occurred_at"].value, "2026-12-01T09:09:41-05:00");
+        assert_eq!(
+            f["systems_affected"].value,
+            serde_json::json!(["dph-lab-ws-2231.dph.local"])
+        );
+        assert!(f["category_hint"]
+            .value
+            .as_str()
+            .unwrap_or("")
+            .contains("Execution"));
+    }
+
+    #[test]
+    fn falcon_and_palo_alto_lines() {
+        let t = "Severity:            High\nHost name:           DOC-MCIC-WS114\nDetect time:         2026-06-17T10:52:18Z\n";
+        let f = alert_fields(t, "alert", &ctx());
+        assert_eq!(f["detected_at"].value, "2026-06-17T06:52:18-04:00");
+        assert_eq!(
+            f["systems_affected"].value,
+            serde_json::json!(["DOC-MCIC-WS114"])
+        );
+        let t = "Log type: THREAT\nGenerated time: 2026/01/29 10:58:44\nCategory: command-and-control\n";
+        let f = alert_fields(t, "alert", &ctx());
+        assert_eq!(f["detected_at"].value, "2026-01-29T10:58:44-05:00");
+        assert_eq!(
+            product(None, Some("PAN-OS Threat Alert"), t),
+            Some("Palo Alto")
+        );
+        assert_eq!(
+            product(Some("jane@dor.state.ma.us"), Some("Phish"), "Click here"),
+            None
+        );
+    }
+}

@@ -1,0 +1,795 @@
+//! Yes/no/unknown answers in free text, read with their negation and modality:
+//! "we have not contacted law enforcement" is no, "should we call the police?" and
+//! "if police are needed" are no answer at all, "a State Police detective is on site"
+//! and "the vendor notified the FBI" are yes, "not sure" and "TBD" are unknown.
+//! English, Spanish and Portuguese. Quotes and apostrophes are normalised first.
+
+/// A yes/no/unknown reading.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tri {
+    Yes,
+    No,
+    Unknown,
+}
+
+impl Tri {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Tri::Yes => "yes",
+            Tri::No => "no",
+            Tri::Unknown => "unknown",
+        }
+    }
+}
+
+/// Curly quotes and apostrophes made plain, dashes made hyphens, lower case.
+pub fn normalize(s: &str) -> String {
+    s.chars()
+        .map(|c| match c {
+            '\u{2018}' | '\u{2019}' | '\u{201B}' | '\u{2032}' | '`' | '\u{00B4}' => '\'',
+            '\u{201C}' | '\u{201D}' | '\u{201F}' => '"',
+            '\u{2010}'..='\u{2015}' => '-',
+            '\u{00A0}' | '\u{202F}' => ' ',
+            c => c,
+        })
+        .collect::<String>()
+        .to_lowercase()
+}
+
+/// What a yes/no field is about, and what makes a mention of it an answer.
+struct Topic {
+    field: &'static str,
+    /// Mentions that are an answer by themselves ("SSNs", "a police report").
+    strong: &'static [&'static str],
+    /// Mentions that answer only beside a verb of `verbs` ("police" + "called").
+    weak: &'static [&'static str],
+    verbs: &'static [&'static str],
+    /// A clause with one of these is about something else (a phish's lure).
+    not_about: &'static [&'static str],
+}
+
+const TOPICS: &[Topic] = &[
+    Topic {
+        field: "personal_information",
+        strong: &[
+            "ssn",
+            "social security",
+            "dob",
+            "date of birth",
+            "dates of birth",
+            "driver's license",
+            "drivers license",
+            "phi",
+            "medical record",
+            "health information",
+            "medicaid number",
+            "tax return",
+            "tax record",
+            "case records",
+            "seguro social",
+            "fecha de nacimiento",
+            "fechas de nacimiento",
+            "data de nascimento",
+            "datas de nascimento",
+            "cpf",
+            "historial clínico",
+            "prontuário",
+        ],
+        weak: &[
+            "pii",
+            "personal information",
+            "personal data",
+            "sensitive data",
+            "home address",
+            "bank account",
+            "credit card",
+            "datos personales",
+            "información personal",
+            "informacion personal",
+            "dados pessoais",
+            "informação pessoal",
+            "informações pessoais",
+            "informacao pessoal",
+            "client info",
+            "client information",
+            "case information",
+            "case/client info",
+            "client data",
+            "case data",
+            "customer data",
+            "member data",
+            "patient data",
+            "student data",
+            "inmate data",
+            "resident data",
+            "youth records",
+            "medical information",
+            "health records",
+            "case files",
+            "bank account numbers",
+            "addresses",
+            "home addresses",
+            "criminal history",
+            "diagnósticos",
+            "diagnoses",
+        ],
+        verbs: &[
+            "contain",
+            "contained",
+            "contains",
+            "include",
+            "included",
+            "includes",
+            "involved",
+            "involve",
+            "exposed",
+            "affected",
+            "accessed",
+            "downloaded",
+            "viewed",
+            "stolen",
+            "leaked",
+            "compromised",
+            "with",
+            "held",
+            "holds",
+            "had",
+            "has",
+            "on it",
+            "contiene",
+            "contenía",
+            "incluye",
+            "con",
+            "contém",
+            "continha",
+            "inclui",
+            "com",
+            "expuestos",
+            "expostos",
+            "involucra",
+            "envolve",
+        ],
+        not_about: &[
+            "asking for",
+            "asked for",
+            "asks for",
+            "asking them",
+            "asking users",
+            "requesting",
+            "requested",
+            "verify your",
+            "update your",
+            "confirm your",
+            "enter your",
+            "pidiendo",
+            "solicitando",
+            "pedindo",
+        ],
+    },
+    Topic {
+        field: "law_enforcement_contacted",
+        strong: &[
+            "police report",
+            "filed a report with",
+            "police case number",
+            "police incident number",
+            "detective",
+            "trooper",
+            "boletim de ocorrência",
+            "boletim de ocorrencia",
+            "denuncia policial",
+            "denuncia ante",
+        ],
+        weak: &[
+            "police",
+            "law enforcement",
+            "fbi",
+            "secret service",
+            "fusion center",
+            "ic3",
+            "pd",
+            "policía",
+            "policia",
+            "polícia",
+            "fiscalía",
+            "autoridades",
+        ],
+        verbs: &[
+            "contact",
+            "contacted",
+            "called",
+            "call",
+            "notified",
+            "notify",
+            "told",
+            "informed",
+            "reported",
+            "report",
+            "filed",
+            "on site",
+            "on-site",
+            "onsite",
+            "arrived",
+            "involved",
+            "responded",
+            "investigating",
+            "aware",
+            "came",
+            "is here",
+            "are here",
+            "spoke",
+            "spoken",
+            "engaged",
+            "alerted",
+            "llamamos",
+            "llamé",
+            "notificamos",
+            "notificado",
+            "notificada",
+            "informamos",
+            "informado",
+            "informada",
+            "contactamos",
+            "contactado",
+            "denunciamos",
+            "chamamos",
+            "acionamos",
+            "acionada",
+            "acionado",
+            "notificada",
+            "comunicamos",
+            "avisamos",
+            "avisada",
+            "avisado",
+            "contatamos",
+            "contatada",
+            "contatado",
+            "registramos",
+            "en el sitio",
+            "no local",
+        ],
+        not_about: &[
+            "pretend",
+            "impersonat",
+            "claiming to be",
+            "claims to be",
+            "posing as",
+            "haciéndose pasar",
+            "se passando",
+        ],
+    },
+    Topic {
+        field: "external_communications",
+        strong: &[
+            "press release",
+            "press inquiry",
+            "press statement",
+            "posted a notice",
+            "notice on the website",
+            "public notice",
+            "outage notice",
+            "comunicado de prensa",
+            "nota à imprensa",
+            "told anyone outside",
+            "communicated outside",
+            "communicated externally",
+            "external communication",
+            "outside the agency",
+            "fuera de la agencia",
+            "fora da agência",
+            "fora do órgão",
+        ],
+        weak: &[
+            "press",
+            "media",
+            "reporter from",
+            "journalist",
+            "the public",
+            "resident",
+            "customer",
+            "constituent",
+            "applicants",
+            "recipients",
+            "our contact at",
+            "vendor",
+            "the bank",
+            "prensa",
+            "medios",
+            "periodista",
+            "público",
+            "proveedor",
+            "imprensa",
+            "jornalista",
+            "fornecedor",
+            "externamente",
+        ],
+        verbs: &[
+            "told",
+            "notified",
+            "informed",
+            "communicated",
+            "contacted",
+            "called",
+            "emailed",
+            "posted",
+            "warned",
+            "alerted",
+            "statement",
+            "reached out",
+            "asked",
+            "warning",
+            "let them know",
+            "sent a notice",
+            "spoke",
+            "opened a ticket",
+            "informamos",
+            "notificamos",
+            "comunicamos",
+            "contactamos",
+            "llamamos",
+            "avisamos",
+            "contatamos",
+            "chamamos",
+            "publicamos",
+            "comunicado",
+        ],
+        // Told us: news coming in is not our communication going out; and telling
+        // the police is the other question.
+        not_about: &[
+            "contacted law enforcement",
+            "notified law enforcement",
+            "contacted the police",
+            "called the police",
+            "told the police",
+            "notified the police",
+            "contacted the fbi",
+            "notified the fbi",
+            "notified us",
+            "told us",
+            "informed us",
+            "emailed us",
+            "called us",
+            "contacted us",
+            "alerted us",
+            "warned us",
+            "reached out to us",
+            "notified me",
+            "told me",
+            "called me",
+            "emailed me",
+            "nos notificó",
+            "nos informó",
+            "nos avisó",
+            "nos avisou",
+            "nos informou",
+            "nos notificou",
+        ],
+    },
+];
+
+/// Whole-word cues of "don't know".
+const UNKNOWN: &[&str] = &[
+    "unknown",
+    "not sure",
+    "unsure",
+    "don't know",
+    "do not know",
+    "dont know",
+    "unclear",
+    "tbd",
+    "to be determined",
+    "not yet known",
+    "not known",
+    "still determining",
+    "still checking",
+    "still investigating whether",
+    "not looked yet",
+    "haven't looked",
+    "have not looked",
+    "haven't checked",
+    "have not checked",
+    "not checked yet",
+    "still checking whether",
+    "not yet determined",
+    "not determined",
+    "no sabemos",
+    "no sé",
+    "desconocido",
+    "por determinar",
+    "por confirmar",
+    "não sabemos",
+    "nao sabemos",
+    "não sei",
+    "desconhecido",
+    "a confirmar",
+    "a determinar",
+];
+
+/// Whole words that negate a clause.
+const NEGATORS: &[&str] = &[
+    "no", "not", "never", "none", "nobody", "no one", "nothing", "neither", "nor", "without",
+    "haven't", "hasn't", "hadn't", "didn't", "don't", "doesn't", "wasn't", "weren't", "isn't",
+    "aren't", "won't", "cannot", "can't", "nunca", "ningún", "ninguna", "ninguno", "nadie", "nada",
+    "sin", "tampoco", "não", "nao", "nenhum", "nenhuma", "ninguém", "sem",
+];
+
+/// A clause with one of these asks, supposes or plans: it states nothing.
+const NOT_STATED: &[&str] = &[
+    "if ",
+    "whether",
+    "should we",
+    "should i",
+    "do we need",
+    "do i need",
+    "do you want",
+    "would you like",
+    "in case",
+    "will ",
+    "plan to",
+    "planning to",
+    "going to",
+    "intend to",
+    "may need",
+    "might need",
+    "may have to",
+    "would ",
+    "could ",
+    "please ",
+    "let us know",
+    "let me know",
+    "asked us to",
+    "si es necesario",
+    "en caso",
+    "debemos",
+    "¿",
+    "se necessário",
+    "caso seja",
+    "devemos",
+    "vamos a ",
+];
+
+/// `cue` in `text` as whole words (a plural `s` allowed): "phi" is not in "phishing",
+/// "dob" not in "adobe", but "ssn" is in "SSNs".
+pub fn has_cue(text: &str, cue: &str) -> bool {
+    text.match_indices(cue).any(|(at, _)| {
+        let before = text[..at].chars().next_back();
+        let rest = &text[at + cue.len()..];
+        let rest = rest
+            .strip_prefix('s')
+            .filter(|r| !r.starts_with(char::is_alphanumeric))
+            .unwrap_or(rest);
+        !before.is_some_and(char::is_alphanumeric) && !rest.starts_with(char::is_alphanumeric)
+    })
+}
+
+/// Clauses of a sentence: answers about different things are often joined
+/// ("No PII, and we called the State Police").
+pub fn clauses(sentence: &str) -> Vec<String> {
+    let mut parts = vec![normalize(sentence)];
+    for sep in [
+        ";",
+        ", and ",
+        " and ",
+        ", but ",
+        " but ",
+        " however",
+        ", y ",
+        " pero ",
+        ", e ",
+        " mas ",
+        " porém",
+        ". ",
+        " - ",
+        " \u{2013} ",
+        " \u{2014} ",
+    ] {
+        parts = parts
+            .iter()
+            .flat_map(|p| p.split(sep).map(str::to_string).collect::<Vec<_>>())
+            .collect();
+    }
+    parts.retain(|p| !p.trim().is_empty());
+    parts
+}
+
+fn negated(clause: &str) -> bool {
+    NEGATORS.iter().any(|n| has_cue(clause, n)) || clause.contains("n't ")
+}
+
+fn not_stated(clause: &str) -> bool {
+    clause.contains('?') || NOT_STATED.iter().any(|c| clause.contains(c))
+}
+
+/// "No data", "no inmate data", "no records": a negated mention of data in general.
+static NO_DATA: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+    regex::Regex::new(
+        r"\b(?:no|without|nothing|none of the|not any)\s+(?:[a-z]+\s+){0,2}?(?:data|records)\b",
+    )
+    .expect("no data regex")
+});
+
+/// People's information in general words ("member information", "client names").
+static PEOPLE_DATA: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+    regex::Regex::new(r"\b(?:member|client|customer|patient|resident|student|employee|applicant|claimant|youth|inmate|taxpayer|consumer|licensee|constituent)s?'?\s+(?:information|info|data|names|records|files|details)\b")
+        .expect("people data regex")
+});
+
+/// The answer a clause gives about `field`, if it gives one.
+pub fn answer_in_clause(field: &str, clause: &str) -> Option<Tri> {
+    answer_in(field, clause, clause)
+}
+
+/// The answer of `clause`, whose verbs may stand elsewhere in its `sentence`
+/// ("1,240 complaints with names, addresses and bank account numbers").
+fn answer_in(field: &str, clause: &str, sentence: &str) -> Option<Tri> {
+    let topic = TOPICS.iter().find(|t| t.field == field)?;
+    let strong = topic.strong.iter().any(|c| has_cue(clause, c));
+    let weak = topic.weak.iter().any(|c| has_cue(clause, c))
+        || (field == "personal_information" && PEOPLE_DATA.is_match(clause));
+    if !strong && !weak {
+        if field == "personal_information" && NO_DATA.is_match(clause) && !not_stated(clause) {
+            return Some(Tri::No);
+        }
+        return None;
+    }
+    if topic.not_about.iter().any(|c| clause.contains(c)) {
+        return None;
+    }
+    let unknown = UNKNOWN.iter().any(|c| has_cue(clause, c));
+    if unknown {
+        return Some(Tri::Unknown);
+    }
+    if not_stated(clause) {
+        return None;
+    }
+    if negated(clause) {
+        return Some(Tri::No);
+    }
+    if strong || topic.verbs.iter().any(|v| has_cue(clause, v)) {
+        return Some(Tri::Yes);
+    }
+    // The verb in another clause of the sentence, when that clause says nothing else.
+    if sentence != clause
+        && !topic.not_about.iter().any(|c| sentence.contains(c))
+        && !negated(sentence)
+        && !not_stated(sentence)
+        && topic.verbs.iter().any(|v| has_cue(sentence, v))
+    {
+        return Some(Tri::Yes);
+    }
+    None
+}
+
+/// Verbs that say personal information was reached, not only kept.
+const EXPOSED: &[&str] = &[
+    "accessed",
+    "exposed",
+    "downloaded",
+    "viewed",
+    "stolen",
+    "leaked",
+    "compromised",
+    "sent",
+    "emailed",
+    "posted",
+    "shared",
+    "copied",
+    "exfiltrated",
+    "forwarded",
+    "uploaded",
+    "read",
+    "printed",
+    "mailed",
+    "misdirected",
+    "lost",
+    "missing",
+    "taken",
+    "disclosed",
+    "involved",
+    "affected",
+    "at risk",
+    "opened",
+    "looked up",
+    "searched",
+    "expuestos",
+    "enviados",
+    "accedieron",
+    "robados",
+    "expostos",
+    "enviados",
+    "acessados",
+    "roubados",
+    "vazados",
+];
+/// Does a "yes" about personal information only say the data is kept there (or
+/// merely name it), not that it was reached? Then it means "present", not "involved".
+pub fn only_held(sentence: &str) -> bool {
+    let s = normalize(sentence);
+    !EXPOSED.iter().any(|v| has_cue(&s, v))
+}
+
+/// The answer a sentence gives about `field`: its clauses read one by one; a clause
+/// that answers unknown or no is taken over a later yes about the same thing only when
+/// no clause says yes outright.
+pub fn answer(field: &str, sentence: &str) -> Option<Tri> {
+    let whole = normalize(sentence);
+    // Most sentences name none of the field's topics: no clause needs reading.
+    let topic = TOPICS.iter().find(|t| t.field == field)?;
+    let named = |c: &&str| whole.contains(*c);
+    if !topic.strong.iter().any(named)
+        && !topic.weak.iter().any(named)
+        && !(field == "personal_information"
+            && (NO_DATA.is_match(&whole) || PEOPLE_DATA.is_match(&whole)))
+    {
+        return None;
+    }
+    let found: Vec<Tri> = clauses(sentence)
+        .iter()
+        .filter_map(|c| answer_in(field, c, &whole))
+        .collect();
+    if found.contains(&Tri::Yes) {
+        Some(Tri::Yes)
+    } else {
+        found.first().copied()
+    }
+}
+
+/// The answer of a labelled value ("Police contacted: yes, State Police", "no PII",
+/// "Unknown", "Sí", "Não"), or `None` when it is not a yes/no answer.
+pub fn tri_value(v: &str) -> Option<Tri> {
+    let v = normalize(v.trim());
+    let v = v.trim_start_matches(['[', '(', '*', '-', ' ']).trim();
+    let first = v
+        .split(|c: char| !c.is_alphanumeric() && c != '\'')
+        .next()
+        .unwrap_or("");
+    if [
+        "unknown",
+        "unsure",
+        "tbd",
+        "unclear",
+        "pending",
+        "desconocido",
+        "desconhecido",
+        "n/a?",
+    ]
+    .contains(&first)
+        || UNKNOWN.iter().any(|c| v.starts_with(c))
+    {
+        return Some(Tri::Unknown);
+    }
+    if [
+        "yes",
+        "y",
+        "true",
+        "confirmed",
+        "sí",
+        "si",
+        "sim",
+        "x",
+        "affirmative",
+    ]
+    .contains(&first)
+    {
+        return Some(Tri::Yes);
+    }
+    if [
+        "no", "n", "none", "false", "not", "nope", "never", "não", "nao", "nenhum", "nenhuma",
+        "ninguno", "ninguna", "nada", "negative",
+    ]
+    .contains(&first)
+    {
+        return Some(Tri::No);
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn le(s: &str) -> Option<&'static str> {
+        answer("law_enforcement_contacted", s).map(|t| t.as_str())
+    }
+    fn pi(s: &str) -> Option<&'static str> {
+        answer("personal_information", s).map(|t| t.as_str())
+    }
+    fn ext(s: &str) -> Option<&'static str> {
+        answer("external_communications", s).map(|t| t.as_str())
+    }
+
+    #[test]
+    fn negation_scope_and_curly_apostrophes() {
+        assert_eq!(
+            le("We haven\u{2019}t contacted law enforcement."),
+            Some("no")
+        );
+        assert_eq!(le("Police have not been called yet."), Some("no"));
+        assert_eq!(
+            le("No PII involved. We have not contacted law enforcement"),
+            Some("no")
+        );
+        assert_eq!(
+            pi("No PII involved, and we called the State Police."),
+            Some("no")
+        );
+        assert_eq!(
+            le("No PII involved, and we called the State Police."),
+            Some("yes")
+        );
+        assert_eq!(
+            ext("nothing has been communicated outside the agency"),
+            Some("no")
+        );
+    }
+
+    #[test]
+    fn questions_conditionals_and_plans_are_no_answer() {
+        assert_eq!(le("Should we call the police?"), None);
+        assert_eq!(le("We will contact the FBI if needed."), None);
+        assert_eq!(le("Let me know if police are needed"), None);
+        assert_eq!(pi("Please confirm whether PII was involved"), None);
+    }
+
+    #[test]
+    fn presence_and_third_party_contact_are_yes() {
+        assert_eq!(le("A State Police detective is on site."), Some("yes"));
+        assert_eq!(le("The Fusion Center (MSP) has been told."), Some("yes"));
+        assert_eq!(le("The vendor notified the FBI on Monday."), Some("yes"));
+        assert_eq!(le("Llamamos a la policía estatal."), Some("yes"));
+        assert_eq!(le("Não acionamos a polícia."), Some("no"));
+        assert_eq!(
+            le("The email pretends to be from the FBI and was reported"),
+            None
+        );
+    }
+
+    #[test]
+    fn personal_information_kept_is_not_involved() {
+        assert!(only_held(
+            "The server does hold customer names, addresses and dates of birth."
+        ));
+        assert!(!only_held(
+            "Files with names and SSNs were downloaded from their server."
+        ));
+        assert!(!only_held(
+            "The records viewed include criminal history and dates of birth."
+        ));
+        assert_eq!(ext("Our vendor notified us at 10:12 today."), None);
+        assert_eq!(
+            ext("I also don't know whether the vendor has contacted law enforcement."),
+            None
+        );
+        assert_eq!(
+            ext("We called the affected customer this morning to let them know."),
+            Some("yes")
+        );
+        assert_eq!(
+            le("We have not called law enforcement yet - we would like your advice on whether to involve the State Police."),
+            Some("no")
+        );
+    }
+
+    #[test]
+    fn unknown_and_lures() {
+        assert_eq!(
+            pi("Not sure yet whether any PII was in the mailbox."),
+            Some("unknown")
+        );
+        assert_eq!(pi("PII: TBD"), Some("unknown"));
+        assert_eq!(
+            pi("The spreadsheet had names and SSNs for 312 clients."),
+            Some("yes")
+        );
+        assert_eq!(pi("The phish was asking for bank account numbers."), None);
+        assert_eq!(
+            pi("The file contained datos personales de 40 ciudadanos."),
+            Some("yes")
+        );
+        assert_eq!(tri_value("no PII"), Some(Tri::No));
+        assert_eq!(tri_value("Unknown"), Some(Tri::Unknown));
+        assert_eq!(tri_value("Sí, la policía estatal"), Some(Tri::Yes));
+        assert_eq!(tri_value("Não"), Some(Tri::No));
+        assert_eq!(tri_value("sent it to the FBI"), None);
+    }
+}

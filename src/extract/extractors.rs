@@ -1,0 +1,801 @@
+//! The field extractors, one small function each, run in the order of [`EXTRACTORS`]:
+//! labelled lines first (what the reporter labelled wins), then free text. Each only
+//! fills fields still empty, and every value keeps the line it came from.
+
+use serde_json::Value;
+
+use super::answers::{self, Tri};
+use super::fields::{
+    canonical_agency, display_name, find_agency, impact, label_field, le_agency, number_word,
+    phone, sentences, Context, FieldValue, Fields, Source, COUNT, HOST, SYSTEM,
+};
+use super::when::{self, Role};
+
+/// What every extractor reads: the text, its lines and sentences, and the context.
+pub struct Input<'a> {
+    pub lines: Vec<&'a str>,
+    pub lower: Vec<String>,
+    /// Sentences with the (0-based) line each starts on.
+    pub units: Vec<(usize, String)>,
+    pub part: &'a str,
+    pub ctx: &'a Context<'a>,
+    /// Numeric dates are day/month (a Spanish or Portuguese report).
+    pub day_first: bool,
+    pub text: &'a str,
+}
+
+impl<'a> Input<'a> {
+    pub fn new(text: &'a str, part: &'a str, ctx: &'a Context<'a>) -> Self {
+        let lines: Vec<&str> = text.lines().collect();
+        Input {
+            lower: lines.iter().map(|l| answers::normalize(l)).collect(),
+            units: sentences(&lines),
+            day_first: matches!(language(text), "es" | "pt"),
+            lines,
+            part,
+            ctx,
+            text,
+        }
+    }
+
+    fn source(&self, i: usize) -> Source {
+        Source {
+            message: None,
+            part: self.part.to_string(),
+            line: i + 1,
+            text: self
+                .lines
+                .get(i)
+                .map(|l| l.trim().to_string())
+                .unwrap_or_default(),
+        }
+    }
+
+    /// Sets `name` unless an earlier extractor did.
+    fn put(&self, f: &mut Fields, name: &str, value: Value, i: usize) {
+        f.entry(name.to_string()).or_insert(FieldValue {
+            value,
+            source: self.source(i),
+        });
+    }
+}
+
+/// One extractor: reads the input, fills what it finds and is still empty.
+pub type Extractor = fn(&Input<'_>, &mut Fields);
+
+/// The extractors, in the order they run.
+pub const EXTRACTORS: &[(&str, Extractor)] = &[
+    ("labelled lines and table rows", labelled),
+    ("reporter phone in free text", phone_in_text),
+    ("times and their roles", times),
+    ("counts of records and users", counts),
+    ("yes/no answers in free text", yes_no),
+    ("actions taken", actions),
+    ("systems affected", systems),
+    ("third party", third_party),
+    ("functional impact", functional_impact),
+    ("agency", agency),
+    ("reporter name", reporter_name),
+    ("description", description),
+];
+
+/// Runs every extractor over `text`.
+pub fn run(text: &str, part: &str, ctx: &Context<'_>) -> Fields {
+    let input = Input::new(text, part, ctx);
+    let mut f = Fields::new();
+    for (_, extract) in EXTRACTORS {
+        extract(&input, &mut f);
+    }
+    f
+}
+
+/// `en`, `es` or `pt`, by the commonest function words.
+pub fn language(text: &str) -> &'static str {
+    let lower = answers::normalize(text);
+    let count = |words: &[&str]| {
+        lower
+            .split(|c: char| !c.is_alphanumeric())
+            .filter(|w| words.contains(w))
+            .count()
+    };
+    let en = count(&["the", "and", "we", "was", "is", "of", "to", "have"]);
+    let es = count(&[
+        "el", "los", "las", "del", "que", "y", "fue", "una", "hemos", "está",
+    ]);
+    let pt = count(&[
+        "o", "os", "as", "do", "da", "que", "e", "foi", "uma", "não", "está",
+    ]);
+    if es > en && es >= pt {
+        "es"
+    } else if pt > en && pt > es {
+        "pt"
+    } else {
+        "en"
+    }
+}
+
+/// A label and its value in one line: `Label: value`, `Label | value` (a table row),
+/// `Label<TAB>value`, `Label? value`.
+fn split_label(line: &str) -> Option<(&str, &str)> {
+    for sep in [':', '|', '\t', '?'] {
+        if let Some((l, v)) = line.split_once(sep) {
+            if label_field(l).is_some() {
+                return Some((l, v.trim_start_matches([':', '|', ' ', '\t'])));
+            }
+        }
+    }
+    None
+}
+
+/// The bullets, bold marks and quote marks around a labelled line.
+fn clean_line(raw: &str) -> String {
+    raw.trim()
+        .trim_start_matches(['-', '*', '•', '>', '|', ' '])
+        .trim()
+        .replace("**", "")
+}
+
+/// Labelled lines ("Phone: …", "Teléfono: …", "Done so far: …"), table rows
+/// ("Phone | …"), and a label alone on its line with its value on the next (a table
+/// laid out cell by cell).
+pub fn labelled(input: &Input<'_>, f: &mut Fields) {
+    let lines = &input.lines;
+    for (i, raw) in lines.iter().enumerate() {
+        let line = clean_line(raw);
+        let (field, value, at) = match split_label(&line) {
+            Some((label, value)) if !value.trim().is_empty() => {
+                let Some(field) = label_field(label) else {
+                    continue;
+                };
+                (field, value.trim().to_string(), i)
+            }
+            _ => {
+                // A label alone ("Phone" or "Phone:"), its value on the next line.
+                let bare = line.trim_end_matches([':', '|']).trim();
+                let Some(field) = label_field(bare) else {
+                    continue;
+                };
+                let Some((j, next)) = lines
+                    .iter()
+                    .enumerate()
+                    .skip(i + 1)
+                    .find(|(_, l)| !l.trim().is_empty())
+                else {
+                    continue;
+                };
+                let next = clean_line(next);
+                let next_bare = next.trim_end_matches(':').trim();
+                if j > i + 2
+                    || split_label(&next).is_some()
+                    || label_field(next_bare).is_some()
+                    || next.len() > 200
+                {
+                    continue;
+                }
+                (field, next, j)
+            }
+        };
+        if let Some(v) = label_value(input, f, field, &value, at) {
+            input.put(f, field, v, at);
+        }
+    }
+}
+
+/// The value of a labelled field, in the field's own form.
+fn label_value(
+    input: &Input<'_>,
+    f: &mut Fields,
+    field: &str,
+    value: &str,
+    i: usize,
+) -> Option<Value> {
+    let ctx = input.ctx;
+    Some(match field {
+        "personal_information"
+        | "law_enforcement_contacted"
+        | "external_communications"
+        | "is_ongoing" => {
+            let t = answers::tri_value(value).or_else(|| answers::answer(field, value))?;
+            if field == "law_enforcement_contacted" && t == Tri::Yes {
+                if let Some(agency) = le_agency(value) {
+                    input.put(f, "law_enforcement_agency", Value::String(agency), i);
+                }
+            }
+            Value::String(t.as_str().into())
+        }
+        // A contact line may give a name only: no number, no phone.
+        "reporter_phone" => Value::String(phone(value)?),
+        "detected_at" | "occurred_at" => {
+            let found = when::times_in(value, ctx.date, input.day_first);
+            let t = found
+                .iter()
+                .find(|t| t.role != Role::Meeting && t.role != Role::Action)
+                .or(found.first())?;
+            Value::String(t.at.clone())
+        }
+        "users_affected" | "records_affected" => {
+            let digits: String = value
+                .split(|c: char| !c.is_ascii_digit() && c != ',')
+                .find(|w| w.chars().any(|c| c.is_ascii_digit()))?
+                .chars()
+                .filter(|c| c.is_ascii_digit())
+                .collect();
+            Value::from(digits.parse::<i64>().ok()?)
+        }
+        "systems_affected" => Value::Array(
+            value
+                .split([',', ';'])
+                .map(|s| s.trim())
+                .filter(|s| !s.is_empty())
+                .map(|s| Value::String(s.into()))
+                .collect(),
+        ),
+        // "Departamento de Niños y Familias (DCF), oficina de Lawrence": the name or
+        // alias inside the value, else the value as written.
+        "agency" => Value::String(
+            canonical_agency(value, ctx.agencies)
+                .or_else(|| {
+                    let only_text = Context {
+                        date: None,
+                        sender: None,
+                        sender_name: None,
+                        agencies: ctx.agencies,
+                    };
+                    find_agency(&[value], &only_text).map(|(name, _)| name)
+                })
+                .unwrap_or_else(|| value.to_string()),
+        ),
+        "functional_impact" => Value::String(impact(value)?.into()),
+        _ => Value::String(value.to_string()),
+    })
+}
+
+/// A phone number in free text, one beside "call", "cell", "desk"… preferred.
+pub fn phone_in_text(input: &Input<'_>, f: &mut Fields) {
+    if f.contains_key("reporter_phone") {
+        return;
+    }
+    let cue = [
+        "call",
+        "phone",
+        "cell",
+        "reach",
+        "desk",
+        "mobile",
+        "office:",
+        "tel",
+        "direct",
+        "celular",
+        "teléfono",
+        "telefone",
+        "contato",
+        "contacto",
+        "ramal",
+    ];
+    let mut best: Option<(usize, String, bool)> = None;
+    for (i, l) in input.lines.iter().enumerate() {
+        if let Some(p) = phone(l) {
+            let cued = cue.iter().any(|c| input.lower[i].contains(c));
+            if best.as_ref().is_none_or(|(_, _, bc)| cued && !bc) {
+                best = Some((i, p, cued));
+            }
+        }
+    }
+    if let Some((i, p, _)) = best {
+        input.put(f, "reporter_phone", Value::String(p), i);
+    }
+}
+
+/// Detection and occurrence times: a time cued as noticed is detection, one cued as a
+/// beginning is occurrence; actions and meetings are neither; of unmarked times the
+/// latest is detection and the earliest occurrence.
+pub fn times(input: &Input<'_>, f: &mut Fields) {
+    let mut found: Vec<(usize, String, Role)> = Vec::new();
+    for (i, sentence) in &input.units {
+        for t in when::times_in(sentence, input.ctx.date, input.day_first) {
+            if matches!(t.role, Role::Action | Role::Meeting) {
+                continue;
+            }
+            if !found.iter().any(|(_, x, _)| *x == t.at) {
+                found.push((*i, t.at, t.role));
+            }
+        }
+        if found.len() >= 8 {
+            break;
+        }
+    }
+    let key = |t: &String| chrono::DateTime::parse_from_rfc3339(t).ok();
+    let unmarked: Vec<&(usize, String, Role)> = found
+        .iter()
+        .filter(|(_, _, r)| *r == Role::Unmarked)
+        .collect();
+    let detected = found
+        .iter()
+        .find(|(_, _, r)| *r == Role::Detected)
+        .or_else(|| unmarked.iter().max_by_key(|(_, t, _)| key(t)).copied());
+    let occurred = found
+        .iter()
+        .find(|(_, _, r)| *r == Role::Occurred)
+        .or_else(|| {
+            unmarked
+                .iter()
+                .filter(|x| Some(**x) != detected)
+                .min_by_key(|(_, t, _)| key(t))
+                .copied()
+        });
+    if let Some((i, t, _)) = detected {
+        input.put(f, "detected_at", Value::String(t.clone()), *i);
+    }
+    if let Some((i, t, _)) = occurred.filter(|o| Some(*o) != detected) {
+        input.put(f, "occurred_at", Value::String(t.clone()), *i);
+    }
+}
+
+/// "1,240 records", "14 people", "three users".
+pub fn counts(input: &Input<'_>, f: &mut Fields) {
+    for (i, l) in input.lines.iter().enumerate() {
+        for c in COUNT.captures_iter(l) {
+            let (Some(n), Some(what)) = (c.get(1).and_then(|m| number_word(m.as_str())), c.get(2))
+            else {
+                continue;
+            };
+            let what = what.as_str().to_lowercase();
+            let users = [
+                "users",
+                "accounts",
+                "employees",
+                "staff",
+                "mailboxes",
+                "members",
+                "usuarios",
+                "cuentas",
+                "empleados",
+                "usuários",
+                "contas",
+                "funcionários",
+            ];
+            let name = if users.contains(&what.as_str()) {
+                "users_affected"
+            } else {
+                "records_affected"
+            };
+            input.put(f, name, Value::from(n), i);
+        }
+    }
+}
+
+/// Personal information, law enforcement and external communications in free text,
+/// with negation, modality, presence and third-party contact (see [`answers`]).
+pub fn yes_no(input: &Input<'_>, f: &mut Fields) {
+    personal_information(input, f);
+    for name in ["law_enforcement_contacted", "external_communications"] {
+        if f.contains_key(name) {
+            continue;
+        }
+        for (i, sentence) in &input.units {
+            let Some(t) = answers::answer(name, sentence) else {
+                continue;
+            };
+            input.put(f, name, Value::String(t.as_str().into()), *i);
+            if name == "law_enforcement_contacted" && t == Tri::Yes {
+                if let Some(a) = le_agency(sentence) {
+                    input.put(f, "law_enforcement_agency", Value::String(a), *i);
+                }
+            }
+            break;
+        }
+    }
+    if !f.contains_key("is_ongoing") {
+        for (i, sentence) in &input.units {
+            let l = answers::normalize(sentence);
+            let v = if ["has stopped", "no longer", "was contained", "is contained"]
+                .iter()
+                .any(|c| l.contains(c))
+            {
+                "no"
+            } else if ["still happening", "ongoing", "still going", "right now"]
+                .iter()
+                .any(|c| l.contains(c))
+                && !l.contains('?')
+            {
+                "yes"
+            } else {
+                continue;
+            };
+            input.put(f, "is_ongoing", Value::String(v.into()), *i);
+            break;
+        }
+    }
+}
+
+/// Marks a personal-information "unknown" that rests on data only said to be kept
+/// where the incident happened: the report reads it as "yes" for a lost device, a
+/// misdirected or posted file or an insider (see `report`), "unknown" otherwise.
+pub const PI_HELD: &str = "personal_information_held";
+
+/// Personal information over the whole text: data said to be reached ("were
+/// downloaded", "posted … with SSNs") is yes; else the first explicit answer ("no PII",
+/// "don't know if any personal information was read"); else data only said to be kept
+/// ("the server holds DOBs") is unknown, marked with [`PI_HELD`].
+fn personal_information(input: &Input<'_>, f: &mut Fields) {
+    let name = "personal_information";
+    if f.contains_key(name) {
+        return;
+    }
+    let mut explicit: Option<(usize, Tri)> = None;
+    let mut held: Option<usize> = None;
+    // A count of the records or people reached says they were involved.
+    let counted = |s: &str| {
+        COUNT.captures_iter(s).any(|c| {
+            c.get(2).is_some_and(|u| {
+                !matches!(
+                    u.as_str().to_lowercase().as_str(),
+                    "ssns" | "social security numbers" | "rows"
+                )
+            })
+        })
+    };
+    for (i, sentence) in &input.units {
+        // "Some with DOBs, so I don't know if any personal information was read":
+        // the reporter's own doubt outweighs the data named beside it.
+        let doubt = answers::clauses(sentence)
+            .iter()
+            .any(|c| answers::answer_in_clause(name, c) == Some(Tri::Unknown));
+        let answer = if doubt {
+            Some(Tri::Unknown)
+        } else {
+            answers::answer(name, sentence)
+        };
+        match answer {
+            Some(Tri::Yes) if !answers::only_held(sentence) || counted(sentence) => {
+                input.put(f, name, Value::String("yes".into()), *i);
+                return;
+            }
+            Some(Tri::Yes) => {
+                held.get_or_insert(*i);
+            }
+            Some(t) => {
+                explicit.get_or_insert((*i, t));
+            }
+            None => {}
+        }
+    }
+    if let Some((i, t)) = explicit {
+        input.put(f, name, Value::String(t.as_str().into()), i);
+    } else if let Some(i) = held {
+        input.put(f, name, Value::String("unknown".into()), i);
+        input.put(f, PI_HELD, Value::Bool(true), i);
+    }
+}
+
+/// Sentences that say what was done (blocked, reset, isolated…), up to three.
+pub fn actions(input: &Input<'_>, f: &mut Fields) {
+    if f.contains_key("actions_taken") {
+        return;
+    }
+    const VERBS: &[&str] = &[
+        "disconnected",
+        "isolated",
+        "unplugged",
+        "reset",
+        "blocked",
+        "quarantined",
+        "wiped",
+        "reimaged",
+        "re-imaged",
+        "disabled",
+        "revoked",
+        "changed the password",
+        "changed her password",
+        "changed his password",
+        "changed my password",
+        "took it offline",
+        "taken offline",
+        "shut down",
+        "removed",
+        "deleted",
+        "purged",
+        "filed a police report",
+        "pulled",
+        "locked",
+        "remote wipe",
+        "contained",
+        "aislamos",
+        "bloqueamos",
+        "desconectamos",
+        "cambiamos la contraseña",
+        "restablecimos",
+        "eliminamos",
+        "borramos",
+        "isolamos",
+        "bloqueamos",
+        "desconectamos",
+        "trocamos a senha",
+        "redefinimos",
+        "removemos",
+        "apagamos",
+    ];
+    let mut found: Vec<(usize, String)> = Vec::new();
+    for (i, unit) in &input.units {
+        for sentence in unit.split_inclusive(';') {
+            let s = answers::normalize(sentence);
+            if s.contains("nothing yet") || s.contains("no action") {
+                found.push((*i, "Nothing yet".into()));
+            } else if VERBS.iter().any(|v| s.contains(v))
+                && !s.trim_start().starts_with("please")
+                && !s.contains('?')
+            {
+                found.push((*i, sentence.trim().to_string()));
+            }
+        }
+        if found.len() >= 3 {
+            break;
+        }
+    }
+    if let Some((i, _)) = found.first() {
+        let text = found
+            .iter()
+            .map(|(_, s)| s.as_str())
+            .collect::<Vec<_>>()
+            .join(" ");
+        input.put(f, "actions_taken", Value::String(text), *i);
+    }
+}
+
+/// Host names (upper case with digits) and "the … server/laptop/portal" phrases.
+pub fn systems(input: &Input<'_>, f: &mut Fields) {
+    if f.contains_key("systems_affected") {
+        return;
+    }
+    let mut items: Vec<String> = Vec::new();
+    let mut first = None;
+    for (i, l) in input.lines.iter().enumerate() {
+        for m in HOST.find_iter(l) {
+            let h = m.as_str();
+            if h.chars().any(|c| c.is_ascii_digit())
+                && !h.starts_with("CVE-")
+                && !h.starts_with("SOC-")
+                && !h.starts_with("INC")
+                && !items.iter().any(|x| x == h)
+            {
+                items.push(h.to_string());
+                first.get_or_insert(i);
+            }
+        }
+        for c in SYSTEM.captures_iter(l) {
+            if let Some(m) = c.get(1) {
+                let s = m.as_str().trim().to_string();
+                if !items.iter().any(|x| x.eq_ignore_ascii_case(&s)) {
+                    items.push(s);
+                    first.get_or_insert(i);
+                }
+            }
+        }
+        if items.len() >= 5 {
+            break;
+        }
+    }
+    if let Some(i) = first {
+        input.put(
+            f,
+            "systems_affected",
+            Value::Array(items.into_iter().take(5).map(Value::String).collect()),
+            i,
+        );
+    }
+}
+
+/// "our vendor Acme Corp", "the MSP Northbridge".
+pub fn third_party(input: &Input<'_>, f: &mut Fields) {
+    if f.contains_key("third_party") {
+        return;
+    }
+    static TP: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+        regex::Regex::new(r"(?:[Oo]ur |[Tt]he |[Aa] )?(?:vendor|contractor|provider|supplier|MSP|partner)(?:,)?\s+((?:[A-Z][\w&.\-]*)(?:\s+[A-Z][\w&.\-]*){0,3})").expect("third party regex")
+    });
+    for (i, l) in input.lines.iter().enumerate() {
+        if let Some(m) = TP.captures(l).and_then(|c| c.get(1)) {
+            input.put(
+                f,
+                "third_party",
+                Value::String(m.as_str().trim_end_matches('.').to_string()),
+                i,
+            );
+            return;
+        }
+    }
+}
+
+/// "the portal is down" → high, "slow" → medium, "no impact" → none.
+pub fn functional_impact(input: &Input<'_>, f: &mut Fields) {
+    if f.contains_key("functional_impact") {
+        return;
+    }
+    for (i, l) in input.lower.iter().enumerate() {
+        if let Some(x) = impact(l) {
+            input.put(f, "functional_impact", Value::String(x.into()), i);
+            return;
+        }
+    }
+}
+
+/// The agency from the sender's domain, else named in the text (see [`find_agency`]).
+pub fn agency(input: &Input<'_>, f: &mut Fields) {
+    if f.contains_key("agency") {
+        return;
+    }
+    if let Some((name, i)) = find_agency(&input.lines, input.ctx) {
+        input.put(f, "agency", Value::String(name), i);
+    }
+}
+
+/// The sender's display name, "O'Brien, Kevin (DCF)" read as "Kevin O'Brien".
+pub fn reporter_name(input: &Input<'_>, f: &mut Fields) {
+    let ctx = input.ctx;
+    if let Some(name) = ctx.sender_name.map(display_name).filter(|n| !n.is_empty()) {
+        f.entry("reporter_name".into()).or_insert(FieldValue {
+            value: Value::String(name),
+            source: Source {
+                part: "header:From".into(),
+                line: 0,
+                text: ctx.sender_name.unwrap_or("").to_string(),
+                message: None,
+            },
+        });
+    }
+}
+
+/// The reporter's text, at most 2,000 characters.
+pub fn description(input: &Input<'_>, f: &mut Fields) {
+    let description: String = input.text.trim().chars().take(2000).collect();
+    if !description.is_empty() {
+        input.put(f, "description", Value::String(description), 0);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::DateTime;
+
+    fn ctx(date: &str) -> Context<'static> {
+        Context {
+            date: DateTime::parse_from_rfc2822(date).ok(),
+            sender: Some("jane@mass.gov"),
+            sender_name: Some("Doe, Jane (DOR)"),
+            agencies: &[],
+        }
+    }
+
+    const D: &str = "Tue, 13 Jan 2026 11:00:00 -0500";
+
+    fn one(x: Extractor, text: &str) -> Fields {
+        let c = ctx(D);
+        let input = Input::new(text, "body", &c);
+        let mut f = Fields::new();
+        x(&input, &mut f);
+        f
+    }
+
+    fn val(f: &Fields, k: &str) -> Value {
+        f.get(k).map(|v| v.value.clone()).unwrap_or(Value::Null)
+    }
+
+    #[test]
+    fn labelled_lines_in_three_languages_and_tables() {
+        let f = one(
+            labelled,
+            "Agencia: DOR\nTeléfono: 617-555-0142\nDone so far: blocked the sender\n",
+        );
+        assert_eq!(val(&f, "agency"), "Department of Revenue");
+        assert_eq!(val(&f, "reporter_phone"), "+16175550142");
+        assert_eq!(val(&f, "actions_taken"), "blocked the sender");
+        let f = one(
+            labelled,
+            "Agencia: Departamento de Niños y Familias (DCF), oficina de Lawrence",
+        );
+        assert_eq!(val(&f, "agency"), "Department of Children and Families");
+        let f = one(
+            labelled,
+            "Órgão | DTA\nTelefone | (617) 555-0100\nPolícia acionada: Não",
+        );
+        assert_eq!(val(&f, "agency"), "Department of Transitional Assistance");
+        assert_eq!(val(&f, "reporter_phone"), "+16175550100");
+        assert_eq!(val(&f, "law_enforcement_contacted"), "no");
+        // A table laid out cell by cell: the label alone, its value on the next line.
+        let f = one(
+            labelled,
+            "Personal information involved\nUnknown\nSystems affected\nWS-DOR-1142",
+        );
+        assert_eq!(val(&f, "personal_information"), "unknown");
+        assert_eq!(
+            val(&f, "systems_affected"),
+            serde_json::json!(["WS-DOR-1142"])
+        );
+    }
+
+    #[test]
+    fn phone_prefers_a_cued_number() {
+        let f = one(
+            phone_in_text,
+            "The phish came from (413) 555-0177.\nCall me at 617-555-0142.",
+        );
+        assert_eq!(val(&f, "reporter_phone"), "+16175550142");
+    }
+
+    #[test]
+    fn times_skip_actions_and_meetings() {
+        let f = one(
+            times,
+            "I noticed the alert at 8:20 this morning. We isolated the laptop at 8:55 and reset the password at 10:40. Debrief meeting at 2:00 pm today.",
+        );
+        assert_eq!(val(&f, "detected_at"), "2026-01-13T08:20:00-05:00");
+        assert!(!f.contains_key("occurred_at"), "{f:?}");
+    }
+
+    #[test]
+    fn counts_and_yes_no() {
+        let f = one(counts, "Approximately 1,240 records and 3 users.");
+        assert_eq!(val(&f, "records_affected"), 1240);
+        assert_eq!(val(&f, "users_affected"), 3);
+        let f = one(
+            yes_no,
+            "No PII involved. We haven\u{2019}t contacted law enforcement. The vendor notified the FBI yesterday.",
+        );
+        assert_eq!(val(&f, "personal_information"), "no");
+        assert_eq!(val(&f, "law_enforcement_contacted"), "no");
+        let f = one(yes_no, "A State Police detective is on site.");
+        assert_eq!(val(&f, "law_enforcement_contacted"), "yes");
+        assert_eq!(
+            val(&f, "law_enforcement_agency"),
+            "Massachusetts State Police"
+        );
+    }
+
+    #[test]
+    fn actions_systems_third_party_impact() {
+        let f = one(
+            actions,
+            "We blocked the sender and purged the message. Should I reset?",
+        );
+        assert!(val(&f, "actions_taken")
+            .as_str()
+            .unwrap_or("")
+            .contains("blocked"));
+        let f = one(systems, "It reached the file server FS-DOR-02.");
+        assert_eq!(
+            val(&f, "systems_affected"),
+            serde_json::json!(["FS-DOR-02", "file server"])
+        );
+        let f = one(third_party, "Our vendor Acme Billing told us.");
+        assert_eq!(val(&f, "third_party"), "Acme Billing");
+        let f = one(functional_impact, "The portal is down for everyone.");
+        assert_eq!(val(&f, "functional_impact"), "high");
+    }
+
+    #[test]
+    fn agency_name_and_description() {
+        let f = one(agency, "Thanks,\nJane\nDepartment of Revenue");
+        assert_eq!(val(&f, "agency"), "Department of Revenue");
+        let f = one(reporter_name, "");
+        assert_eq!(val(&f, "reporter_name"), "Jane Doe");
+        let f = one(description, "  text  ");
+        assert_eq!(val(&f, "description"), "text");
+    }
+
+    #[test]
+    fn language_by_function_words() {
+        assert_eq!(
+            language("Recibimos un correo y el usuario hizo clic en el enlace."),
+            "es"
+        );
+        assert_eq!(
+            language("O usuário clicou no link e não sabemos se foi roubado."),
+            "pt"
+        );
+        assert_eq!(
+            language("The user clicked the link and we reset the password."),
+            "en"
+        );
+    }
+}
