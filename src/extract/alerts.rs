@@ -149,12 +149,7 @@ pub fn alert_fields(text: &str, part: &str, ctx: &Context<'_>) -> Fields {
                 let Some(field) = alert_label(line) else {
                     continue;
                 };
-                let Some((j, next)) = lines
-                    .iter()
-                    .enumerate()
-                    .skip(i + 1)
-                    .find(|(_, l)| !l.trim().is_empty())
-                else {
+                let Some((j, next)) = super::body::next_text_line(&lines, i) else {
                     continue;
                 };
                 if j > i + 2 || next.len() > 200 || alert_label(next.trim()).is_some() {

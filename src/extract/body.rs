@@ -95,6 +95,16 @@ pub fn split_forward(text: &str) -> (String, Option<String>) {
     }
 }
 
+/// The first line after line `i` that is not blank, with its index.
+pub(super) fn next_text_line<'a>(lines: &[&'a str], i: usize) -> Option<(usize, &'a str)> {
+    lines
+        .iter()
+        .enumerate()
+        .skip(i + 1)
+        .find(|(_, l)| !l.trim().is_empty())
+        .map(|(j, l)| (j, *l))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

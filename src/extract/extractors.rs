@@ -155,12 +155,7 @@ pub fn labelled(input: &Input<'_>, f: &mut Fields) {
                 let Some(field) = label_field(bare) else {
                     continue;
                 };
-                let Some((j, next)) = lines
-                    .iter()
-                    .enumerate()
-                    .skip(i + 1)
-                    .find(|(_, l)| !l.trim().is_empty())
-                else {
+                let Some((j, next)) = super::body::next_text_line(lines, i) else {
                     continue;
                 };
                 let next = clean_line(next);

@@ -549,6 +549,31 @@ mod tests {
     use super::*;
     use crate::extract::InboundEmail;
 
+    /// Stores `raw` as a report from the pipe (on `case_id`), with `hash` as its content hash.
+    async fn insert_raw(
+        conn: &mut SqliteConnection,
+        case_id: Option<i64>,
+        raw: &[u8],
+        hash: &str,
+    ) -> i64 {
+        insert(
+            conn,
+            NewMessage {
+                case_id,
+                kind: "report",
+                quarantine_reason: None,
+                origin: &Origin::Pipe,
+                email: &InboundEmail::default(),
+                content_hash: hash,
+                raw,
+                analysis: None,
+                now: Utc::now(),
+            },
+        )
+        .await
+        .expect("insert")
+    }
+
     /// The newest reference that names a case wins, in one query however many there are.
     #[tokio::test]
     async fn the_newest_known_reference_names_the_case() {
@@ -609,22 +634,7 @@ mod tests {
         let mut want = std::collections::HashMap::new();
         for len in [10, 3 * RAW_CHUNK + 17, RAW_CHUNK] {
             let raw: Vec<u8> = (0..len).map(|i| (i * 13 % 251) as u8).collect();
-            let row = insert(
-                &mut conn,
-                NewMessage {
-                    case_id: Some(case),
-                    kind: "report",
-                    quarantine_reason: None,
-                    origin: &Origin::Pipe,
-                    email: &InboundEmail::default(),
-                    content_hash: &format!("h{len}"),
-                    raw: &raw,
-                    analysis: None,
-                    now: Utc::now(),
-                },
-            )
-            .await
-            .expect("insert");
+            let row = insert_raw(&mut conn, Some(case), &raw, &format!("h{len}")).await;
             want.insert(row, raw);
         }
         assert_eq!(raws_for_case(&mut conn, case).await.expect("raws"), want);
@@ -677,22 +687,7 @@ mod tests {
         let mut conn = store.acquire().await.expect("conn");
         for len in [10, RAW_CHUNK, RAW_CHUNK + 1, 3 * RAW_CHUNK + 17] {
             let raw: Vec<u8> = (0..len).map(|i| (i * 7 % 251) as u8).collect();
-            let row = insert(
-                &mut conn,
-                NewMessage {
-                    case_id: None,
-                    kind: "report",
-                    quarantine_reason: None,
-                    origin: &Origin::Pipe,
-                    email: &InboundEmail::default(),
-                    content_hash: &format!("h{len}"),
-                    raw: &raw,
-                    analysis: None,
-                    now: Utc::now(),
-                },
-            )
-            .await
-            .expect("insert");
+            let row = insert_raw(&mut conn, None, &raw, &format!("h{len}")).await;
             assert_eq!(
                 super::raw(&mut conn, row).await.expect("raw"),
                 Some(raw.clone())
