@@ -699,3 +699,32 @@ fn the_worker_holds_mail_the_disclosure_rule_no_longer_allows() {
         1
     );
 }
+
+/// A directory-style display name ("O'Brien, Kevin (DCF)") is greeted as a person is
+/// named: the name read from the report, not the raw header.
+#[test]
+fn the_acknowledgement_greets_the_reporter_by_name() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = write_config(tmp.path(), "allowed_domains = [\"mass.gov\"]\n");
+    let raw = "From: \"O'Brien, Kevin (DCF)\" <kevin.obrien@mass.gov>\r\nTo: soc@mass.gov\r\nSubject: Phishing email\r\nMessage-ID: <greet-1@mass.gov>\r\nDate: Tue, 10 Mar 2026 09:45:00 -0400\r\n\r\nA phishing email reached three of us this morning.\r\n";
+    let out = ingest(&cfg, raw.as_bytes());
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    run(&cfg, &["outbound", "flush"]);
+    let sent: Vec<String> = std::fs::read_dir(tmp.path().join("outbox"))
+        .expect("outbox dir")
+        .filter_map(|e| std::fs::read(e.ok()?.path()).ok())
+        .map(|b| {
+            String::from_utf8_lossy(&b)
+                .replace("=\r\n", "")
+                .replace("=\n", "")
+        })
+        .collect();
+    assert_eq!(sent.len(), 1, "one acknowledgement");
+    assert!(sent[0].contains("Hello Kevin O'Brien,"), "{}", sent[0]);
+    assert!(!sent[0].contains("Hello O'Brien, Kevin"), "{}", sent[0]);
+}

@@ -31,7 +31,7 @@ impl Pipeline {
                 tracking_id: &tid,
                 subject: &email.subject,
                 reporter_email: reporter.map(|r| r.address.as_str()),
-                reporter_name: email.from.as_ref().and_then(|f| f.name.as_deref()),
+                reporter_name: reporter_name(analysis),
                 now,
             },
         )
@@ -122,7 +122,7 @@ impl Pipeline {
         let ctx = serde_json::json!({
             "tracking_id": tid.to_string(),
             "original_subject": if email.subject.is_empty() { "(no subject)" } else { email.subject.as_str() },
-            "reporter_name": email.from.as_ref().and_then(|f| f.name.clone()),
+            "reporter_name": reporter_name(analysis),
             "received_at": crate::outbound::template::local_time(now),
             "soc_name": self.config.gateway.name,
             "missing": missing_items(&analysis.missing),
@@ -160,4 +160,14 @@ fn missing_items(missing: &[String]) -> Vec<serde_json::Value> {
             })
         })
         .collect()
+}
+
+/// The reporter's name as the report gives it: the name read from it ("O'Brien, Kevin
+/// (DCF)" in a directory-style display name is "Kevin O'Brien"), else the display name.
+fn reporter_name(analysis: &Analysis) -> Option<&str> {
+    analysis
+        .fields
+        .get("reporter_name")
+        .and_then(|f| f.value.as_str())
+        .or_else(|| analysis.email.from.as_ref().and_then(|f| f.name.as_deref()))
 }
