@@ -24,7 +24,7 @@ impl Pipeline {
         let class = &analysis.class;
         let row = store_message(tx, Some(case_id), kind, m).await?;
         let from = email.from.as_ref().map(|f| f.address.to_string());
-        let reporter = cases::reporter_email(tx, case_id).await?;
+        let (reporter, _) = cases::reporter_and_agency(tx, case_id).await?;
         let from_reporter = match (&from, &reporter) {
             (Some(f), Some(r)) => f.eq_ignore_ascii_case(r),
             _ => false,

@@ -22,7 +22,7 @@ impl Notifier {
         };
         let mut queued = 0;
         for candidate in candidates {
-            if !self.update_due(&candidate, now) {
+            if self.update_due(&candidate, now).is_none() {
                 continue;
             }
             let case_id = candidate.case_id;
@@ -30,8 +30,7 @@ impl Notifier {
             let Some(row) = notices::open_threads(&mut tx, Some(case_id)).await?.pop() else {
                 continue;
             };
-            let Some(last) = parse_ts(&row.last_message_at).filter(|_| self.update_due(&row, now))
-            else {
+            let Some(last) = self.update_due(&row, now) else {
                 continue;
             };
             let lines = changes_since(&mut tx, case_id, &store::ts(last)).await?;
@@ -58,15 +57,16 @@ impl Notifier {
         Ok(queued)
     }
 
-    /// Whether the thread has been quiet for its severity's interval at `now`.
-    fn update_due(&self, t: &notices::OpenThread, now: DateTime<Utc>) -> bool {
+    /// When the thread last spoke, if it has been quiet for its severity's interval at
+    /// `now` (an update is due).
+    fn update_due(&self, t: &notices::OpenThread, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
         let severity = t
             .severity
             .as_deref()
             .or(t.severity_suggested.as_deref())
             .and_then(|s| s.parse().ok());
         parse_ts(&t.last_message_at)
-            .is_some_and(|last| last + self.config.updates.interval(severity) <= now)
+            .filter(|last| *last + self.config.updates.interval(severity) <= now)
     }
 }
 

@@ -685,20 +685,6 @@ pub async fn flag_cleared_by_analyst(
     Ok(n > 0)
 }
 
-/// The case's reporter address as stored.
-pub async fn reporter_email(
-    conn: &mut SqliteConnection,
-    case_id: i64,
-) -> Result<Option<String>, StoreError> {
-    Ok(
-        sqlx::query_scalar::<_, Option<String>>("select reporter_email from cases where id = ?")
-            .bind(case_id)
-            .fetch_optional(&mut *conn)
-            .await?
-            .flatten(),
-    )
-}
-
 /// The case's tracking ID, if the case exists.
 pub async fn tracking_id(
     conn: &mut SqliteConnection,

@@ -437,22 +437,12 @@ async fn assemble<'q>(
     conn: &mut SqliteConnection,
     (inline, chunks, size): (Vec<u8>, i64, i64),
     query: sqlx::query::QueryScalar<'q, sqlx::Sqlite, Vec<u8>, sqlx::sqlite::SqliteArguments<'q>>,
-    key: (&'static str, &str),
+    (table, key): (&'static str, &str),
 ) -> Result<Vec<u8>, StoreError> {
     if chunks == 0 {
         return Ok(inline);
     }
     let parts = query.fetch_all(&mut *conn).await?;
-    join_chunks(chunks, size, parts, key)
-}
-
-/// The pieces of one stored value, in order, checked against the count recorded.
-fn join_chunks(
-    chunks: i64,
-    size: i64,
-    parts: Vec<Vec<u8>>,
-    (table, key): (&'static str, &str),
-) -> Result<Vec<u8>, StoreError> {
     if parts.len() as i64 != chunks {
         return Err(StoreError::Corrupt {
             table,
@@ -467,47 +457,19 @@ fn join_chunks(
     Ok(out)
 }
 
-/// The bytes of every message of a case, by row, in two queries (the case page).
-pub async fn raws_for_case(
+/// The bytes of a case's messages stored inline (up to one chunk each), by row, in one
+/// query (the case page). A message stored in chunks is left out, to be read alone with
+/// [`raw`], so the page never holds more than one large message at a time.
+pub async fn inline_raws_for_case(
     conn: &mut SqliteConnection,
     case_id: i64,
 ) -> Result<std::collections::HashMap<i64, Vec<u8>>, StoreError> {
-    let heads: Vec<(i64, Vec<u8>, i64, i64)> =
-        sqlx::query_as("select id, raw, raw_chunks, size from messages where case_id = ?")
+    let rows: Vec<(i64, Vec<u8>)> =
+        sqlx::query_as("select id, raw from messages where case_id = ? and raw_chunks = 0")
             .bind(case_id)
             .fetch_all(&mut *conn)
             .await?;
-    let mut parts: std::collections::HashMap<i64, Vec<Vec<u8>>> = Default::default();
-    if heads.iter().any(|h| h.2 > 0) {
-        let rows: Vec<(i64, Vec<u8>)> = sqlx::query_as(
-            "select c.message_row_id, c.data from message_raw_chunks c
-             join messages m on m.id = c.message_row_id
-             where m.case_id = ? order by c.message_row_id, c.seq",
-        )
-        .bind(case_id)
-        .fetch_all(&mut *conn)
-        .await?;
-        for (row, data) in rows {
-            parts.entry(row).or_default().push(data);
-        }
-    }
-    heads
-        .into_iter()
-        .map(|(row, inline, chunks, size)| {
-            let bytes = if chunks == 0 {
-                inline
-            } else {
-                let key = format!("#{row}");
-                join_chunks(
-                    chunks,
-                    size,
-                    parts.remove(&row).unwrap_or_default(),
-                    ("messages", &key),
-                )?
-            };
-            Ok((row, bytes))
-        })
-        .collect()
+    Ok(rows.into_iter().collect())
 }
 
 /// Records what intake last saw of a folder; returns the previous UIDVALIDITY if it changed.
@@ -623,21 +585,32 @@ mod tests {
         }
     }
 
-    /// The case page reads all of a case's messages at once, chunked ones included.
+    /// The case page reads a case's inline messages at once; chunked ones are read alone.
     #[tokio::test]
-    async fn a_cases_messages_come_back_together_byte_for_byte() {
+    async fn a_cases_inline_messages_come_back_together_byte_for_byte() {
         let dir = tempfile::tempdir().expect("tempdir");
         let url = format!("sqlite://{}", dir.path().join("t.db").display());
         let store = crate::store::Store::connect(&url).await.expect("store");
         let mut conn = store.acquire().await.expect("conn");
         let (case, _) = crate::store::cases::insert_for_test(&mut conn, 3).await;
-        let mut want = std::collections::HashMap::new();
+        let mut inline = std::collections::HashMap::new();
+        let mut chunked = Vec::new();
         for len in [10, 3 * RAW_CHUNK + 17, RAW_CHUNK] {
             let raw: Vec<u8> = (0..len).map(|i| (i * 13 % 251) as u8).collect();
             let row = insert_raw(&mut conn, Some(case), &raw, &format!("h{len}")).await;
-            want.insert(row, raw);
+            if len > RAW_CHUNK {
+                chunked.push((row, raw));
+            } else {
+                inline.insert(row, raw);
+            }
         }
-        assert_eq!(raws_for_case(&mut conn, case).await.expect("raws"), want);
+        assert_eq!(
+            inline_raws_for_case(&mut conn, case).await.expect("raws"),
+            inline
+        );
+        for (row, raw) in chunked {
+            assert_eq!(super::raw(&mut conn, row).await.expect("raw"), Some(raw));
+        }
     }
 
     #[tokio::test]

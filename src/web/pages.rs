@@ -199,7 +199,7 @@ pub async fn case(
         });
     }
     let mut bodies = Vec::new();
-    let mut raws = messages::raws_for_case(&mut c, d.case.id).await?;
+    let mut raws = messages::inline_raws_for_case(&mut c, d.case.id).await?;
     for m in &d.messages {
         timeline.push(TimelineEntry {
             at: m.received_at.clone(),
@@ -210,7 +210,10 @@ pub async fn case(
             detail: vec![("subject".into(), m.subject.clone().unwrap_or_default())],
             message: Some(m.id),
         });
-        let raw = raws.remove(&m.id).unwrap_or_default();
+        let raw = match raws.remove(&m.id) {
+            Some(raw) => raw,
+            None => messages::raw(&mut c, m.id).await?.unwrap_or_default(),
+        };
         let notes: Vec<String> = serde_json::from_str(&m.parse_notes_json).unwrap_or_default();
         let body = safe_body_in_budget(raw, state.config.gateway.analysis_timeout_secs).await;
         bodies.push(minijinja::context! { message => m, body => body, notes => notes });
