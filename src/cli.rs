@@ -635,11 +635,14 @@ async fn demo(config: Config, dir: &Path) -> anyhow::Result<ExitCode> {
 /// build output (someone who only ran `cargo run`; cargo marks its target directory
 /// with `CACHEDIR.TAG`), else its name (installed with `cargo install --path .`).
 fn own_command() -> &'static str {
-    let from_cargo = std::env::current_exe().ok().is_some_and(|exe| {
-        exe.parent()
-            .and_then(|profile| profile.parent())
-            .is_some_and(|target| target.join("CACHEDIR.TAG").is_file())
-    });
+    // Under `cargo run` (and `cargo test`) cargo names itself in `CARGO`; a binary run
+    // straight from a cargo build directory sits beside that profile's `.fingerprint`.
+    // (`CACHEDIR.TAG` is not a sign: cargo writes it only when it creates `target/`.)
+    let from_cargo = std::env::var_os("CARGO").is_some()
+        || std::env::current_exe().ok().is_some_and(|exe| {
+            exe.parent()
+                .is_some_and(|profile| profile.join(".fingerprint").is_dir())
+        });
     if from_cargo {
         "cargo run --"
     } else {

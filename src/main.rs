@@ -4,10 +4,11 @@ use clap::Parser;
 
 fn main() -> ExitCode {
     let args = incident_gateway::cli::Cli::parse();
-    // The interactive commands print their own results; the service logs its work.
+    // The interactive commands print their own results; the service logs its work,
+    // slow statements included (a one-shot command's stderr is for its own errors).
     let quiet = !matches!(args.command, incident_gateway::cli::Command::Run);
     incident_gateway::cli::init_tracing(if quiet {
-        "warn,sqlx=warn"
+        "warn,sqlx=error"
     } else {
         "info,sqlx=warn"
     });

@@ -252,6 +252,8 @@ async fn the_demo_writes_files_and_sends_nothing_even_with_smtp_configured() {
         .arg("--fixtures")
         .arg(&fixtures)
         .env("IGW_CONFIG", &gw.config)
+        // As if run straight from the build directory, not under cargo.
+        .env_remove("CARGO")
         .output()
         .expect("run demo");
     assert!(out.status.success(), "{}", text(&out));
