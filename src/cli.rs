@@ -131,6 +131,27 @@ pub enum Command {
         #[command(subcommand)]
         command: UserCommand,
     },
+    /// The SIEM feed ([siem]): where each sink stands, and sending again from a point.
+    Siem {
+        #[command(subcommand)]
+        command: SiemCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SiemCommand {
+    /// Each sink's last event handed on, and how many wait.
+    Status,
+    /// Hand on again every event after SEQ (e.g. after the collector lost data); a
+    /// running `run` picks it up within a poll.
+    Rewind {
+        /// `file` or `syslog`.
+        #[arg(long)]
+        sink: String,
+        /// The sequence number to send after (0 = from the first event).
+        #[arg(long)]
+        to: i64,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -445,6 +466,56 @@ async fn dispatch(command: Command, config: Config) -> anyhow::Result<ExitCode> 
         }
         Command::Outbound { command } => outbound(config, command).await,
         Command::User { command } => user(config, command).await,
+        Command::Siem { command } => siem(config, command).await,
+    }
+}
+
+async fn siem(config: Config, command: SiemCommand) -> anyhow::Result<ExitCode> {
+    let store = Store::connect(&config.database_url()).await?;
+    match command {
+        SiemCommand::Status => {
+            let last = store.last_event_seq().await?;
+            let configured: Vec<&str> = config
+                .siem
+                .as_ref()
+                .map(crate::siem::SinkKind::configured)
+                .unwrap_or_default()
+                .into_iter()
+                .map(|k| k.name())
+                .collect();
+            if configured.is_empty() {
+                println!("no [siem] section: no feed (the events are in the database)");
+            }
+            println!("last event: {last}");
+            let cursors = store.feed_cursors().await?;
+            for name in &configured {
+                match cursors.iter().find(|(s, _, _)| s == name) {
+                    Some((_, seq, at)) => println!(
+                        "{name:<7} handed on up to {seq} ({} waiting), last at {at}",
+                        (last - seq).max(0)
+                    ),
+                    None => println!("{name:<7} nothing handed on yet"),
+                }
+            }
+            for (name, seq, at) in cursors
+                .iter()
+                .filter(|(s, _, _)| !configured.contains(&s.as_str()))
+            {
+                println!("{name:<7} not configured now; stood at {seq} ({at})");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        SiemCommand::Rewind { sink, to } => {
+            if !["file", "syslog"].contains(&sink.as_str()) {
+                anyhow::bail!("--sink {sink}: use file or syslog");
+            }
+            if to < 0 {
+                anyhow::bail!("--to {to}: a sequence number is 0 or more");
+            }
+            store.set_feed_cursor(&sink, to, Utc::now()).await?;
+            println!("{sink}: the events after {to} will be handed on again (a running `run` starts within a poll)");
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }
 
@@ -944,6 +1015,17 @@ async fn check_config(config: Config) -> anyhow::Result<ExitCode> {
                         _ => "host, port, security, username, password",
                     };
                     println!("smtp      FAIL  {what}: {e} (check [smtp] {settings})");
+                }
+            }
+        }
+    }
+    if let Some(siem) = &config.siem {
+        for (kind, r) in crate::siem::probe(siem, &config.gateway.data_dir).await {
+            match r {
+                Ok(what) => println!("siem      ok    {}: {what}", kind.name()),
+                Err(e) => {
+                    ok = false;
+                    println!("siem      FAIL  {}: {e}", kind.name());
                 }
             }
         }

@@ -71,6 +71,8 @@ pub struct Config {
     pub reminders: RemindersConfig,
     pub updates: UpdatesConfig,
     pub web: WebConfig,
+    /// The case-event feed for a SIEM (`crate::siem`); absent = no feed.
+    pub siem: Option<SiemConfig>,
 }
 
 /// Status updates to the SCIO thread: the rhythm per severity, and the banner.
@@ -457,6 +459,151 @@ impl Default for OutboxConfig {
     }
 }
 
+/// Every case event, in order, to a JSON-lines file and/or an RFC 5424 syslog
+/// collector over TCP (octet-counted frames, TLS by default).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SiemConfig {
+    /// One JSON object per line; relative to `[gateway] data_dir`.
+    #[serde(default)]
+    pub file: Option<PathBuf>,
+    /// The file is rotated (`events.jsonl` -> `events.jsonl.1` …) when it reaches this size.
+    #[serde(default = "default_siem_file_max_mb")]
+    pub file_max_mb: u64,
+    /// Rotated files kept besides the current one.
+    #[serde(default = "default_siem_file_keep")]
+    pub file_keep: u32,
+    /// The collector as `host:port` (RFC 5425 uses 6514 for TLS, 601 or 514 for TCP).
+    #[serde(default)]
+    pub syslog: Option<String>,
+    /// `tls` (the default) or `none`.
+    #[serde(default = "default_siem_security")]
+    pub security: Security,
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
+    /// Permit `security = "none"` to a collector that is not this machine.
+    #[serde(default)]
+    pub allow_plaintext_remote: bool,
+    /// Syslog facility name (`local0`…`local7`, `user`, `auth`, `security`, …).
+    #[serde(default = "default_siem_facility")]
+    pub facility: String,
+    /// The HOSTNAME field; default: this machine's name.
+    #[serde(default)]
+    pub hostname: Option<String>,
+    /// Time limit of connecting and of each write, in seconds.
+    #[serde(default = "default_siem_timeout")]
+    pub timeout_secs: u64,
+    /// How often the feed looks for new events, in milliseconds.
+    #[serde(default = "default_siem_poll_ms")]
+    pub poll_interval_ms: u64,
+    /// Most events read and written at once (the feed's whole buffer).
+    #[serde(default = "default_siem_batch")]
+    pub batch: u32,
+    /// A sink configured for the first time starts at the oldest event (`beginning`) or
+    /// after the newest (`now`).
+    #[serde(default)]
+    pub start: FeedStart,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FeedStart {
+    #[default]
+    Beginning,
+    Now,
+}
+
+fn default_siem_file_max_mb() -> u64 {
+    100
+}
+fn default_siem_file_keep() -> u32 {
+    7
+}
+fn default_siem_security() -> Security {
+    Security::Tls
+}
+fn default_siem_facility() -> String {
+    "local0".into()
+}
+fn default_siem_timeout() -> u64 {
+    10
+}
+fn default_siem_poll_ms() -> u64 {
+    1000
+}
+fn default_siem_batch() -> u32 {
+    500
+}
+
+/// The numeric syslog facility of a name (RFC 5424 section 6.2.1).
+pub fn syslog_facility(name: &str) -> Option<u8> {
+    const NAMES: [&str; 24] = [
+        "kern", "user", "mail", "daemon", "auth", "syslog", "lpr", "news", "uucp", "cron",
+        "authpriv", "ftp", "ntp", "security", "console", "clock", "local0", "local1", "local2",
+        "local3", "local4", "local5", "local6", "local7",
+    ];
+    NAMES.iter().position(|n| *n == name).map(|i| i as u8)
+}
+
+impl SiemConfig {
+    /// The JSON-lines file, resolved against `data_dir`.
+    pub fn file_path(&self, data_dir: &Path) -> Option<PathBuf> {
+        self.file.as_ref().map(|f| data_dir.join(f))
+    }
+
+    /// `host` and `port` of the collector (`[v6]:port` accepted).
+    pub fn collector(&self) -> Option<Result<(String, u16), String>> {
+        let addr = self.syslog.as_deref()?.trim();
+        let bad = || {
+            format!("[siem] syslog = '{addr}' is not host:port (e.g. \"siem.example.org:6514\")")
+        };
+        Some((|| {
+            let (host, port) = addr.rsplit_once(':').ok_or_else(bad)?;
+            let host = host.trim_start_matches('[').trim_end_matches(']');
+            let port: u16 = port.parse().map_err(|_| bad())?;
+            if host.is_empty() || port == 0 {
+                return Err(bad());
+            }
+            Ok((host.to_string(), port))
+        })())
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        if self.file.is_none() && self.syslog.is_none() {
+            return Err(ConfigError::Invalid(
+                "[siem] needs file = \"events.jsonl\" or syslog = \"host:port\" (or both); remove the section for no feed".into(),
+            ));
+        }
+        if self.security == Security::Starttls {
+            return Err(ConfigError::Invalid(
+                "[siem] security = \"starttls\" does not exist for syslog; use \"tls\" (RFC 5425) or \"none\"".into(),
+            ));
+        }
+        if self.file_max_mb == 0 || self.batch == 0 || self.timeout_secs == 0 {
+            return Err(ConfigError::Invalid(
+                "[siem] file_max_mb, batch and timeout_secs must each be at least 1".into(),
+            ));
+        }
+        if syslog_facility(&self.facility).is_none() {
+            return Err(ConfigError::Invalid(format!(
+                "[siem] facility = '{}' is not a syslog facility (local0 … local7, user, auth, security, …)",
+                self.facility
+            )));
+        }
+        if let Some(c) = self.collector() {
+            let (host, _) = c.map_err(ConfigError::Invalid)?;
+            check_transport(
+                "siem",
+                &host,
+                self.security,
+                self.allow_plaintext_remote,
+                self.ca_file.as_deref(),
+            )?;
+        }
+        Ok(())
+    }
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct WebConfig {
@@ -710,6 +857,9 @@ impl Config {
                 ));
             }
         }
+        if let Some(siem) = &self.siem {
+            siem.validate()?;
+        }
         self.validate_oauth2()
     }
 
@@ -855,7 +1005,9 @@ fn check_transport(
 ) -> Result<(), ConfigError> {
     if security == Security::None && !allow_plaintext_remote && !is_loopback(host) {
         return Err(ConfigError::Invalid(format!(
-            "[{section}] security = \"none\" sends the password and mail in clear text to {host}, which is not this machine; use security = \"tls\" or \"starttls\", or set allow_plaintext_remote = true if the network is trusted"
+            "[{section}] security = \"none\" sends {what} in clear text to {host}, which is not this machine; use security = \"tls\"{or_starttls}, or set allow_plaintext_remote = true if the network is trusted",
+            what = if section == "siem" { "the case events" } else { "the password and mail" },
+            or_starttls = if section == "siem" { "" } else { " or \"starttls\"" }
         )));
     }
     if let Some(path) = ca_file {
@@ -925,6 +1077,34 @@ mod tests {
         assert!(c.imap.is_none());
         assert_eq!(c.database_url(), "sqlite://./data/gateway.db");
         assert_eq!(c.web.listen, "127.0.0.1:8080");
+    }
+
+    #[test]
+    fn a_siem_section_says_what_is_wrong_with_it() {
+        let err = |text: &str| {
+            Config::from_toml_with_env(text, "x", env(&[]))
+                .unwrap_err()
+                .to_string()
+        };
+        assert!(err("[siem]\n").contains("needs file"));
+        assert!(err("[siem]\nsyslog = \"siem.example.org\"\n").contains("is not host:port"));
+        assert!(
+            err("[siem]\nsyslog = \"siem.example.org:514\"\nsecurity = \"none\"\n")
+                .contains("sends the case events in clear text to siem.example.org")
+        );
+        assert!(err("[siem]\nfile = \"e.jsonl\"\nfacility = \"local9\"\n")
+            .contains("is not a syslog facility"));
+        assert!(err("[siem]\nsyslog = \"h:1\"\nsecurity = \"starttls\"\n").contains("RFC 5425"));
+        let c = Config::from_toml_with_env(
+            "[siem]\nsyslog = \"[::1]:6514\"\nfile = \"e.jsonl\"\n",
+            "x",
+            env(&[]),
+        )
+        .unwrap();
+        let siem = c.siem.unwrap();
+        assert_eq!(siem.collector(), Some(Ok(("::1".to_string(), 6514))));
+        assert_eq!(siem.security, Security::Tls);
+        assert_eq!(syslog_facility(&siem.facility), Some(16));
     }
 
     #[test]

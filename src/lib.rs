@@ -17,5 +17,7 @@ pub mod outbound;
 pub mod policy;
 pub mod routing;
 pub mod service;
+pub mod siem;
 pub mod store;
+pub mod tls;
 pub mod web;

@@ -471,24 +471,6 @@ fn split_url(url: &str) -> Result<(bool, String, u16, String), String> {
     Ok((tls, host.to_string(), port, path))
 }
 
-/// The public web roots and those of `ca_file`.
-fn roots(ca_file: Option<&Path>) -> Result<rustls::RootCertStore, String> {
-    use rustls::pki_types::pem::PemObject;
-    let mut roots = rustls::RootCertStore::empty();
-    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-    if let Some(path) = ca_file {
-        let pem = std::fs::read(path)
-            .map_err(|e| format!("cannot read [oauth2] ca_file {}: {e}", path.display()))?;
-        for cert in rustls::pki_types::CertificateDer::pem_slice_iter(&pem) {
-            let cert = cert.map_err(|e| format!("[oauth2] ca_file {}: {e}", path.display()))?;
-            roots
-                .add(cert)
-                .map_err(|e| format!("[oauth2] ca_file {}: {e}", path.display()))?;
-        }
-    }
-    Ok(roots)
-}
-
 /// POSTs a form over HTTP/1.1 (TLS with the public web roots and `ca_file` for https).
 async fn post_form(url: &str, ca_file: Option<&Path>, body: String) -> Result<HttpReply, String> {
     let (tls, host, port, path) = split_url(url)?;
@@ -512,17 +494,10 @@ async fn post_form(url: &str, ca_file: Option<&Path>, body: String) -> Result<Ht
         .body(Full::new(Bytes::from(body)))
         .map_err(|e| format!("cannot build the request: {e}"))?;
     if tls {
-        let roots = roots(ca_file)?;
-        let config = rustls::ClientConfig::builder_with_provider(Arc::new(
-            rustls::crypto::ring::default_provider(),
-        ))
-        .with_safe_default_protocol_versions()
-        .map_err(|e| e.to_string())?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
+        let connector = crate::tls::connector(ca_file).map_err(|e| format!("[oauth2] {e}"))?;
         let name = rustls::pki_types::ServerName::try_from(host.clone())
             .map_err(|e| format!("'{host}' is not a valid server name: {e}"))?;
-        let stream = tokio_rustls::TlsConnector::from(Arc::new(config))
+        let stream = connector
             .connect(name, tcp)
             .await
             .map_err(|e| format!("TLS with {host}:{port} failed: {e}"))?;

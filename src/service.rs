@@ -1,5 +1,5 @@
 //! Task wiring for `run`: IMAP intake, the outbox worker, the schedules (reminders,
-//! SCIO status updates) and the directory watcher, stopped together on
+//! SCIO status updates), the directory watcher and the SIEM feed, stopped together on
 //! SIGTERM / Ctrl-C after each finishes the item in hand.
 
 use std::sync::Arc;
@@ -108,6 +108,25 @@ impl Application {
             sup.spawn(&mut tasks, "schedules", move || {
                 schedules(pipeline.clone(), rx.clone())
             });
+        }
+        if let Some(siem) = &this.config.siem {
+            for kind in crate::siem::SinkKind::configured(siem) {
+                let (store, siem, rx) = (this.store.clone(), siem.clone(), rx.clone());
+                let data_dir = this.config.gateway.data_dir.clone();
+                let name = match kind {
+                    crate::siem::SinkKind::File => "siem-file",
+                    crate::siem::SinkKind::Syslog => "siem-syslog",
+                };
+                sup.spawn(&mut tasks, name, move || {
+                    crate::siem::run(
+                        store.clone(),
+                        siem.clone(),
+                        data_dir.clone(),
+                        kind,
+                        rx.clone(),
+                    )
+                });
+            }
         }
         // Without a directory file there is nothing to watch.
         if this.directory.path().is_some() {

@@ -7,14 +7,14 @@ use std::path::{Path, PathBuf};
 /// Bottom to top. Modules on the same rank may not use each other.
 const RANKS: &[&[&str]] = &[
     &["domain"],
-    &["config", "health"],
+    &["config", "health", "tls"],
     &["oauth2"],
     &["extract"],
     &["store"],
     &["routing"],
     &["policy"],
     &["outbound"],
-    &["notify"],
+    &["notify", "siem"],
     &["intake"],
     &["actions"],
     &["web"],

@@ -4,7 +4,6 @@
 use std::fmt;
 use std::io;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -142,36 +141,10 @@ where
 }
 
 fn tls_connector(cfg: &ImapConfig) -> Result<tokio_rustls::TlsConnector, ImapError> {
-    let addr = format!("{}:{}", cfg.host, cfg.port());
-    let mut roots = rustls::RootCertStore::empty();
-    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-    if let Some(path) = &cfg.ca_file {
-        let pem = std::fs::read(path).map_err(|e| ImapError::Tls {
-            addr: addr.clone(),
-            reason: format!("cannot read ca_file {}: {e}", path.display()),
-        })?;
-        use rustls::pki_types::pem::PemObject;
-        for cert in rustls::pki_types::CertificateDer::pem_slice_iter(&pem) {
-            let cert = cert.map_err(|e| ImapError::Tls {
-                addr: addr.clone(),
-                reason: format!("ca_file {} is not PEM: {e}", path.display()),
-            })?;
-            roots.add(cert).map_err(|e| ImapError::Tls {
-                addr: addr.clone(),
-                reason: format!("ca_file {}: {e}", path.display()),
-            })?;
-        }
-    }
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| ImapError::Tls {
-            addr: addr.clone(),
-            reason: e.to_string(),
-        })?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    Ok(tokio_rustls::TlsConnector::from(Arc::new(config)))
+    crate::tls::connector(cfg.ca_file.as_deref()).map_err(|e| ImapError::Tls {
+        addr: format!("{}:{}", cfg.host, cfg.port()),
+        reason: e.to_string(),
+    })
 }
 
 async fn wrap_tls(cfg: &ImapConfig, tcp: TcpStream) -> Result<ImapStream, ImapError> {

@@ -2,6 +2,7 @@
 
 pub mod attempts;
 pub mod cases;
+pub mod feed;
 pub mod messages;
 pub mod notices;
 pub mod outbox;

@@ -293,6 +293,18 @@ pub async fn metrics(State(state): State<AppState>) -> Result<Response, ApiError
             crate::store::parse_ts(&at).map(|t| (mailbox, t.timestamp()))
         }),
     );
+    let last_event = state.store.last_event_seq().await?;
+    let cursors = state.store.feed_cursors().await?;
+    family(
+        &mut out,
+        "igw_siem_waiting_events",
+        "Case events not yet handed on to the SIEM, by sink ([siem]).",
+        "gauge",
+        "sink",
+        cursors
+            .into_iter()
+            .map(|(sink, seq, _)| (sink, (last_event - seq).max(0))),
+    );
     let tasks = state.health.snapshot();
     family(
         &mut out,
