@@ -1,6 +1,6 @@
 //! The case events as a feed for the SIEM (`crate::siem`): read in sequence order
 //! (`events.id`) after a sink's cursor, and the cursors themselves
-//! (migrations/20261202100000).
+//! (migrations/20261202300000).
 
 use chrono::{DateTime, Utc};
 
