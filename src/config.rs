@@ -490,6 +490,10 @@ pub struct SiemConfig {
     /// The HOSTNAME field; default: this machine's name.
     #[serde(default)]
     pub hostname: Option<String>,
+    /// Longest syslog message; a longer record goes without its detail (the file has it).
+    /// RFC 5425 collectors take at least 2048; rsyslog's default limit is 8192.
+    #[serde(default = "default_siem_max_message")]
+    pub max_message_bytes: usize,
     /// Time limit of connecting and of each write, in seconds.
     #[serde(default = "default_siem_timeout")]
     pub timeout_secs: u64,
@@ -530,6 +534,9 @@ fn default_siem_timeout() -> u64 {
 }
 fn default_siem_poll_ms() -> u64 {
     1000
+}
+fn default_siem_max_message() -> usize {
+    8192
 }
 fn default_siem_batch() -> u32 {
     500
@@ -582,6 +589,11 @@ impl SiemConfig {
         if self.file_max_mb == 0 || self.batch == 0 || self.timeout_secs == 0 {
             return Err(ConfigError::Invalid(
                 "[siem] file_max_mb, batch and timeout_secs must each be at least 1".into(),
+            ));
+        }
+        if self.max_message_bytes < 2048 {
+            return Err(ConfigError::Invalid(
+                "[siem] max_message_bytes must be at least 2048 (what RFC 5425 collectors must accept)".into(),
             ));
         }
         if syslog_facility(&self.facility).is_none() {

@@ -152,27 +152,57 @@ fn is_notice(kind: &str) -> bool {
     kind.contains("escalat") || kind.contains("quarantin") || kind == "released_by_analyst"
 }
 
-/// One event as an RFC 5424 message in an RFC 6587 octet-counted frame
-/// (`LEN SP <PRI>1 TIMESTAMP HOSTNAME APP-NAME PROCID MSGID SD MSG`).
-pub fn syslog_frame(e: &FeedEvent, facility: u8, host: &str, pid: u32) -> Vec<u8> {
-    let severity = if is_notice(&e.kind) { 5 } else { 6 };
-    let pri = u32::from(facility) * 8 + severity;
-    let stamp = crate::store::parse_ts(&e.at)
-        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true))
-        .unwrap_or_else(|| "-".into());
-    let msg = format!(
-        "<{pri}>1 {stamp} {host} {app} {pid} {msgid} [meta sequenceId=\"{seq}\"][origin software=\"{app}\" swVersion=\"{ver}\"][case@igw id=\"{case}\"] {body}",
-        host = header_field(host, 255),
-        app = APP_NAME,
-        msgid = header_field(&e.kind, 32),
-        seq = e.seq,
-        ver = env!("CARGO_PKG_VERSION"),
-        case = sd_value(&e.tracking_id),
-        body = ascii_json(&record(e, host)),
-    );
-    let mut frame = format!("{} ", msg.len()).into_bytes();
-    frame.extend_from_slice(msg.as_bytes());
-    frame
+/// How events are written as syslog messages.
+#[derive(Debug, Clone)]
+pub struct SyslogFormat {
+    pub facility: u8,
+    pub host: String,
+    pub pid: u32,
+    /// Longest message (without the frame's length prefix). RFC 5425 receivers must
+    /// take 2,048 octets and should take 8,192 (rsyslog's default limit).
+    pub max_bytes: usize,
+}
+
+impl SyslogFormat {
+    /// One event as an RFC 5424 message in an RFC 6587 octet-counted frame
+    /// (`LEN SP <PRI>1 TIMESTAMP HOSTNAME APP-NAME PROCID MSGID SD MSG`). A message
+    /// over `max_bytes` goes without its detail (flagged; the file sink and the case
+    /// timeline have it whole), so the collector never cuts a record in two.
+    pub fn frame(&self, e: &FeedEvent) -> Vec<u8> {
+        let severity = if is_notice(&e.kind) { 5 } else { 6 };
+        let pri = u32::from(self.facility) * 8 + severity;
+        let stamp = crate::store::parse_ts(&e.at)
+            .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true))
+            .unwrap_or_else(|| "-".into());
+        let header = format!(
+            "<{pri}>1 {stamp} {host} {app} {pid} {msgid} [meta sequenceId=\"{seq}\"][origin software=\"{app}\" swVersion=\"{ver}\"][case@igw id=\"{case}\"] ",
+            host = header_field(&self.host, 255),
+            app = APP_NAME,
+            pid = self.pid,
+            msgid = header_field(&e.kind, 32),
+            seq = e.seq,
+            ver = env!("CARGO_PKG_VERSION"),
+            case = sd_value(&header_field(&e.tracking_id, 64)),
+        );
+        let mut record = record(e, &self.host);
+        let mut body = ascii_json(&record);
+        if header.len() + body.len() > self.max_bytes {
+            let size = body.len();
+            if let Some(r) = record.as_object_mut() {
+                r.remove("detail");
+                r.remove("detail_raw");
+                r.insert(
+                    "detail_omitted".into(),
+                    json!(format!("{size} bytes, over [siem] max_message_bytes; the file sink and the case timeline have it")),
+                );
+            }
+            body = ascii_json(&record);
+        }
+        let msg = header + &body;
+        let mut frame = format!("{} ", msg.len()).into_bytes();
+        frame.extend_from_slice(msg.as_bytes());
+        frame
+    }
 }
 
 /// This machine's name for the HOSTNAME field.
@@ -364,8 +394,7 @@ pub struct SyslogSink {
     port: u16,
     tls: Option<tokio_rustls::TlsConnector>,
     timeout: Duration,
-    facility: u8,
-    pid: u32,
+    format: SyslogFormat,
     stream: Option<Box<dyn Stream>>,
     /// First sequence number of each batch written on this connection, and when.
     recent: VecDeque<(i64, Instant)>,
@@ -389,8 +418,12 @@ impl SyslogSink {
             port,
             tls,
             timeout: Duration::from_secs(cfg.timeout_secs),
-            facility: crate::config::syslog_facility(&cfg.facility).unwrap_or(16),
-            pid: std::process::id(),
+            format: SyslogFormat {
+                facility: crate::config::syslog_facility(&cfg.facility).unwrap_or(16),
+                host: cfg.hostname.clone().unwrap_or_else(machine_name),
+                pid: std::process::id(),
+                max_bytes: cfg.max_message_bytes,
+            },
             stream: None,
             recent: VecDeque::new(),
         })
@@ -451,11 +484,7 @@ impl SyslogSink {
     /// Sends the events as one write. On failure the connection is dropped and the
     /// sequence number to resume after is returned with the error: the cursor, or
     /// earlier when batches written on the broken connection may not have been read.
-    pub async fn write(
-        &mut self,
-        events: &[FeedEvent],
-        host: &str,
-    ) -> Result<(), (SiemError, Option<i64>)> {
+    pub async fn write(&mut self, events: &[FeedEvent]) -> Result<(), (SiemError, Option<i64>)> {
         let Some(first) = events.first().map(|e| e.seq) else {
             return Ok(());
         };
@@ -474,7 +503,7 @@ impl SyslogSink {
         }
         let mut bytes = Vec::new();
         for e in events {
-            bytes.extend(syslog_frame(e, self.facility, host, self.pid));
+            bytes.extend(self.format.frame(e));
         }
         let timeout = self.timeout;
         let stream = self.stream.as_mut().expect("connected above");
@@ -635,7 +664,7 @@ impl Sink {
                 .await
                 .map_err(|e| (e, None))
             }
-            Sink::Syslog(s) => s.write(&events, host).await,
+            Sink::Syslog(s) => s.write(&events).await,
         }
     }
 }
@@ -801,6 +830,38 @@ mod tests {
             message_row_id: Some(3),
             outbox_id: None,
         }
+    }
+
+    fn format(facility: u8, host: &str, pid: u32) -> SyslogFormat {
+        SyslogFormat {
+            facility,
+            host: host.into(),
+            pid,
+            max_bytes: 8192,
+        }
+    }
+
+    fn syslog_frame(e: &FeedEvent, facility: u8, host: &str, pid: u32) -> Vec<u8> {
+        format(facility, host, pid).frame(e)
+    }
+
+    #[test]
+    fn a_record_too_long_for_the_collector_goes_without_its_detail() {
+        let big = json!({ "body": "x".repeat(20_000) }).to_string();
+        let f = format(16, "h", 1);
+        let (len, msg) = unframe(&f.frame(&event(9, "reply_received", &big)));
+        assert_eq!(len, msg.len());
+        assert!(msg.len() <= 8192, "{}", msg.len());
+        let json = body(&msg);
+        assert_eq!(json["seq"], 9);
+        assert!(json.get("detail").is_none());
+        assert!(json["detail_omitted"]
+            .as_str()
+            .unwrap()
+            .contains("max_message_bytes"));
+        // Under the limit the detail is there.
+        let (_, small) = unframe(&f.frame(&event(9, "reply_received", "{\"a\":1}")));
+        assert_eq!(body(&small)["detail"]["a"], 1);
     }
 
     /// Splits one octet-counted frame into its length and message.

@@ -364,3 +364,140 @@ fn tls_acceptor(tls_dir: &std::path::Path) -> tokio_rustls::TlsAcceptor {
         .unwrap();
     tokio_rustls::TlsAcceptor::from(Arc::new(cfg))
 }
+
+/// Debian's rsyslogd, installed by scripts/install-test-deps.sh; absent outside CI
+/// means skip, under `CI=true` a failure.
+fn rsyslogd() -> Option<std::path::PathBuf> {
+    let p = std::path::PathBuf::from("/usr/sbin/rsyslogd");
+    if p.is_file() {
+        return Some(p);
+    }
+    assert!(
+        !std::env::var("CI").is_ok_and(|v| v == "true"),
+        "rsyslogd is missing; under CI=true it is required (scripts/install-test-deps.sh installs it)"
+    );
+    eprintln!("SKIP: no /usr/sbin/rsyslogd (run scripts/install-test-deps.sh)");
+    None
+}
+
+/// rsyslogd in the foreground on loopback, stopped when dropped.
+struct Rsyslog {
+    child: std::process::Child,
+    out: std::path::PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Rsyslog {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start_rsyslog(bin: &std::path::Path) -> (Rsyslog, u16) {
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let out = dir.path().join("out.log");
+    // One line per message with the fields as rsyslog's RFC 5424 parser read them.
+    let conf = format!(
+        r#"global(workDirectory="{d}")
+module(load="imtcp")
+input(type="imtcp" port="{port}" address="127.0.0.1")
+template(name="fields" type="string" string="pri=%pri% host=%hostname% app=%app-name% msgid=%msgid% sd=%structured-data% msg=%msg%\n")
+*.* action(type="omfile" file="{out}" template="fields")
+"#,
+        d = dir.path().display(),
+        out = out.display()
+    );
+    let conf_path = dir.path().join("rsyslog.conf");
+    std::fs::write(&conf_path, conf).unwrap();
+    let child = std::process::Command::new(bin)
+        .arg("-n")
+        .arg("-f")
+        .arg(&conf_path)
+        .arg("-i")
+        .arg(dir.path().join("pid"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start rsyslogd");
+    let r = Rsyslog {
+        child,
+        out,
+        _dir: dir,
+    };
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "rsyslogd did not listen on {port}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    (r, port)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rsyslog_reads_every_record_with_its_fields() {
+    let Some(bin) = rsyslogd() else {
+        return;
+    };
+    let stack = MailStack::shared();
+    let (rsyslog, port) = start_rsyslog(&bin);
+    let mut gw = Gateway::new(
+        stack,
+        Wire::Plain,
+        &format!(
+            "[siem]\nsyslog = \"127.0.0.1:{port}\"\nsecurity = \"none\"\npoll_interval_ms = 200\nhostname = \"igw-test\"\n"
+        ),
+    );
+    gw.start(&[]);
+    let who = reporter();
+    send_reports(stack, &gw, &who, 2, "rsyslog").await;
+    wait_mail(stack, &gw, &who, 2).await;
+    let read = || -> Vec<(i64, String, serde_json::Value, String)> {
+        std::fs::read_to_string(&rsyslog.out)
+            .unwrap_or_default()
+            .lines()
+            .map(|l| {
+                let field = |name: &str| {
+                    let at = l
+                        .find(&format!("{name}="))
+                        .unwrap_or_else(|| panic!("{name}: {l}"));
+                    l[at + name.len() + 1..]
+                        .split(' ')
+                        .next()
+                        .unwrap()
+                        .to_string()
+                };
+                let sd = &l[l.find("sd=").unwrap()..l.find(" msg=").unwrap()];
+                let seq: i64 = sd[sd.find("sequenceId=\"").unwrap() + 12..]
+                    .split('"')
+                    .next()
+                    .unwrap()
+                    .parse()
+                    .unwrap();
+                let json: serde_json::Value =
+                    serde_json::from_str(l[l.find(" msg=").unwrap() + 5..].trim())
+                        .unwrap_or_else(|e| panic!("MSG is not JSON ({e}): {l}"));
+                assert_eq!(json["seq"], seq, "{l}");
+                assert_eq!(field("host"), "igw-test", "{l}");
+                assert_eq!(field("app"), "incident-gateway", "{l}");
+                assert!(["133", "134"].contains(&field("pri").as_str()), "{l}");
+                (seq, field("msgid"), json, l.to_string())
+            })
+            .collect()
+    };
+    let ids = wait_all_seen(&gw, "rsyslog", || read().iter().map(|r| r.0).collect()).await;
+    let got = read();
+    assert_eq!(got.iter().map(|r| r.0).collect::<Vec<_>>(), ids);
+    for (_, msgid, json, line) in &got {
+        assert_eq!(json["kind"].as_str(), Some(msgid.as_str()), "{line}");
+        assert!(json["case"].as_str().unwrap().starts_with("SOC-"), "{line}");
+    }
+    gw.terminate();
+}
