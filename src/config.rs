@@ -206,6 +206,50 @@ pub struct DatabaseConfig {
     pub url: String,
 }
 
+/// Refuses a `[database] url` this build cannot open, so that nothing is ever stored
+/// somewhere else than the operator meant (sqlx would take `postgres://host/db` as a
+/// SQLite file name). `sqlite:` URLs, plain file paths and the empty default pass.
+pub fn check_database_url(url: &str) -> Result<(), String> {
+    let url = url.trim();
+    let scheme_len = url.find(':').filter(|&i| {
+        i > 1
+            && url[..i].starts_with(|c: char| c.is_ascii_alphabetic())
+            && url[..i]
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '.' | '-'))
+    });
+    let Some(n) = scheme_len else {
+        return Ok(());
+    };
+    match url[..n].to_ascii_lowercase().as_str() {
+        "sqlite" => Ok(()),
+        "postgres" | "postgresql" => Err(format!(
+            "[database] url = '{}': PostgreSQL is not supported yet; this build stores in SQLite only (url = \"sqlite:///var/lib/incident-gateway/gateway.db\", or leave url empty for <data_dir>/gateway.db)",
+            redact_password(url)
+        )),
+        other => Err(format!(
+            "[database] url = '{}': the scheme '{other}:' is not supported; use sqlite://PATH (or leave url empty for <data_dir>/gateway.db)",
+            redact_password(url)
+        )),
+    }
+}
+
+/// `scheme://user:secret@host` with the secret replaced, for messages.
+fn redact_password(url: &str) -> String {
+    let Some(rest_at) = url.find("://").map(|i| i + 3) else {
+        return url.to_string();
+    };
+    let rest = &url[rest_at..];
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    match rest[..authority_end].rfind('@') {
+        Some(at) => match rest[..at].find(':') {
+            Some(colon) => format!("{}{}:***{}", &url[..rest_at], &rest[..colon], &rest[at..]),
+            None => url.to_string(),
+        },
+        None => url.to_string(),
+    }
+}
+
 /// How to protect a connection to a mail server.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -839,6 +883,7 @@ impl Config {
                 ));
             }
         }
+        check_database_url(&self.database.url).map_err(ConfigError::Invalid)?;
         let u = &self.updates;
         if [u.critical_hours, u.high_hours, u.medium_hours, u.low_hours].contains(&0) {
             return Err(ConfigError::Invalid(
@@ -1089,6 +1134,33 @@ mod tests {
         assert!(c.imap.is_none());
         assert_eq!(c.database_url(), "sqlite://./data/gateway.db");
         assert_eq!(c.web.listen, "127.0.0.1:8080");
+    }
+
+    #[test]
+    fn a_database_url_this_build_cannot_open_is_refused_not_taken_as_a_file() {
+        let err = |url: &str| {
+            Config::from_toml_with_env(&format!("[database]\nurl = \"{url}\"\n"), "x", env(&[]))
+                .unwrap_err()
+                .to_string()
+        };
+        let pg = err("postgres://igw:hunter2@127.0.0.1:15432/igw");
+        assert!(pg.contains("PostgreSQL is not supported yet"), "{pg}");
+        assert!(
+            !pg.contains("hunter2") && pg.contains("igw:***@127.0.0.1"),
+            "{pg}"
+        );
+        assert!(err("postgresql://db/igw").contains("PostgreSQL"));
+        assert!(err("mysql://db/igw").contains("the scheme 'mysql:' is not supported"));
+        for ok in [
+            "",
+            "sqlite://data/gw.db",
+            "sqlite::memory:",
+            "data/gw.db",
+            "/var/lib/igw/gw.db",
+        ] {
+            Config::from_toml_with_env(&format!("[database]\nurl = \"{ok}\"\n"), "x", env(&[]))
+                .unwrap_or_else(|e| panic!("{ok}: {e}"));
+        }
     }
 
     #[test]

@@ -163,6 +163,42 @@ fn a_bad_config_is_named_and_exits_78() {
 }
 
 #[test]
+fn a_postgres_url_is_refused_and_nothing_is_stored_anywhere() {
+    // Before: ingest exited 0 and wrote a SQLite file "./postgres:/igw@…/igw".
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = write_config(
+        tmp.path(),
+        "[database]\nurl = \"postgres://igw@127.0.0.1:15432/igw\"\n",
+    );
+    let mut child = bin()
+        .args(["ingest", "--config"])
+        .arg(&cfg)
+        .current_dir(tmp.path())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn ingest");
+    let _ = child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(&report("a@agency.test", 1));
+    let out = child.wait_with_output().expect("wait ingest");
+    let err = String::from_utf8_lossy(&out.stderr);
+    // A configuration error, not "try again later" (75): the MTA must not keep retrying.
+    assert_eq!(out.status.code(), Some(78), "{err}");
+    assert!(err.contains("PostgreSQL is not supported yet"), "{err}");
+    let left: Vec<_> = std::fs::read_dir(tmp.path())
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().to_string())
+        .filter(|n| n != "gateway.toml")
+        .collect();
+    assert!(left.is_empty(), "something was stored: {left:?}");
+}
+
+#[test]
 fn acknowledgements_are_rate_limited_per_sender() {
     let tmp = tempfile::tempdir().unwrap();
     let cfg = write_config(tmp.path(), "ack_rate_limit_per_hour = 3\n");

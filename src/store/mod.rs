@@ -24,6 +24,9 @@ use crate::domain::EventKind;
 pub enum StoreError {
     #[error("database unavailable at {url}: {source}; check [database] url and that the directory is writable")]
     Unavailable { url: String, source: sqlx::Error },
+    /// A URL this build cannot open (it is never taken as a file name).
+    #[error("{0}")]
+    Unsupported(String),
     #[error("database schema migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("database error: {0}")]
@@ -77,6 +80,7 @@ impl Store {
             url: url.to_string(),
             source,
         };
+        crate::config::check_database_url(url).map_err(StoreError::Unsupported)?;
         let opts = SqliteConnectOptions::from_str(url)
             .map_err(unavailable)?
             .create_if_missing(true)
