@@ -71,6 +71,27 @@ pub struct Config {
     pub reminders: RemindersConfig,
     pub updates: UpdatesConfig,
     pub web: WebConfig,
+    pub sharing: SharingConfig,
+}
+
+/// Exports to partners (STIX 2.1, MISP): who we are in them and the default TLP.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SharingConfig {
+    /// The SOC's name in the STIX `identity` and as the MISP event's creator;
+    /// empty: `[gateway] name`.
+    pub identity_name: String,
+    /// The TLP of a case no analyst has set one for: clear, green, amber, amber+strict, red.
+    pub default_tlp: crate::domain::Tlp,
+}
+
+impl Default for SharingConfig {
+    fn default() -> Self {
+        Self {
+            identity_name: String::new(),
+            default_tlp: crate::domain::Tlp::Amber,
+        }
+    }
 }
 
 /// Status updates to the SCIO thread: the rhythm per severity, and the banner.
