@@ -275,3 +275,82 @@ fn label(s: &str) -> String {
         None => t,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::Status;
+    use crate::extract::iocs::Iocs;
+    use crate::store::cases::CaseRow;
+
+    /// A case whose report quoted the reporter's own address, signature and phone.
+    fn case() -> SharedCase {
+        SharedCase {
+            case: CaseRow {
+                id: 1,
+                tracking_id: "SOC-2026-000007".into(),
+                status: Status::Investigating,
+                severity: Some("high".into()),
+                severity_suggested: None,
+                priority: None,
+                category: Some("phishing".into()),
+                agency: Some("Department of Revenue".into()),
+                assignee: None,
+                reporter_email: Some("Jane.Doe@dor.state.ma.us".into()),
+                reporter_name: Some("Jane Doe".into()),
+                subject: "Jane Doe +1 617 555 0142: phish".into(),
+                created_at: "2026-03-10T13:45:00.000Z".into(),
+                updated_at: "2026-03-10T14:00:00.000Z".into(),
+                reporter_undeliverable: false,
+                needs_review: false,
+            },
+            tlp: None,
+            iocs: Iocs {
+                emails: vec![
+                    "jane.doe@dor.state.ma.us".into(),
+                    "payroll@evil.test".into(),
+                ],
+                urls: vec![
+                    "https://evil.test/login?u=jane.doe@dor.state.ma.us".into(),
+                    "https://evil.test/login".into(),
+                ],
+                domains: vec!["evil.test".into()],
+                ..Iocs::default()
+            },
+            fields: serde_json::json!({
+                "reporter_phone": { "value": "+16175550142" },
+                "summary": { "value": "Jane Doe got a phish" },
+            }),
+        }
+    }
+
+    #[test]
+    fn indicators_naming_the_reporter_are_not_shared() {
+        let c = case();
+        let shared: Vec<&str> = shareable(&c).into_iter().map(|(_, v)| v).collect();
+        assert_eq!(
+            shared,
+            vec!["evil.test", "https://evil.test/login", "payroll@evil.test"]
+        );
+    }
+
+    #[test]
+    fn no_export_names_the_reporter_or_quotes_the_subject() {
+        let c = case();
+        let s = Sharer {
+            identity: "EOTSS Security Operations Center",
+            default_tlp: Tlp::Amber,
+        };
+        let docs = [
+            stix::bundle(&s, std::slice::from_ref(&c)).to_string(),
+            misp::event(&s, &c).to_string(),
+        ];
+        for doc in docs {
+            let doc = doc.to_lowercase();
+            for p in ["jane.doe", "jane doe", "+16175550142", "617 555", "phish\""] {
+                assert!(!doc.contains(p), "{p} in {doc}");
+            }
+            assert!(doc.contains("payroll@evil.test"));
+        }
+    }
+}
