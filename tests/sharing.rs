@@ -116,6 +116,10 @@ fn exports_of_the_fixtures_are_valid_stix_and_load_in_pymisp() {
     std::fs::create_dir(&out).expect("dir");
     let ids = tracking_ids(&cfg);
     assert_eq!(ids.len(), 40, "the 40 fixtures open 40 cases");
+    // Every TLP's marking, as the validator knows them (the rest keep the default).
+    for (id, tlp) in ids.iter().zip(["clear", "green", "amber+strict", "red"]) {
+        run(&cfg, &["case", "set-tlp", id, tlp]);
+    }
     for id in &ids {
         for format in ["stix", "misp"] {
             let file = out.join(format!("{id}.{format}.json"));
