@@ -999,6 +999,28 @@ mod tests {
     }
 
     #[test]
+    fn the_default_tlp_is_amber_and_a_bad_one_is_named() {
+        let c = Config::from_toml_with_env("", "x", env(&[])).unwrap();
+        assert_eq!(c.sharing.default_tlp, crate::domain::Tlp::Amber);
+        let c = Config::from_toml_with_env(
+            "[sharing]\ndefault_tlp = \"amber+strict\"",
+            "x",
+            env(&[(
+                "IGW_SHARING__IDENTITY_NAME",
+                "EOTSS Security Operations Center",
+            )]),
+        )
+        .unwrap();
+        assert_eq!(c.sharing.default_tlp, crate::domain::Tlp::AmberStrict);
+        assert_eq!(c.sharing.identity_name, "EOTSS Security Operations Center");
+        let e =
+            Config::from_toml_with_env("[sharing]\ndefault_tlp = \"purple\"", "f.toml", env(&[]))
+                .unwrap_err()
+                .to_string();
+        assert!(e.contains("purple") && e.contains("amber+strict"), "{e}");
+    }
+
+    #[test]
     fn a_bad_environment_value_names_the_variable() {
         let e = Config::from_toml_with_env(
             "[smtp]\nhost = 'mail.example'",
