@@ -682,13 +682,18 @@ impl Actions {
             default_tlp: config.sharing.default_tlp,
         };
         let mut tx = self.store.begin_write().await?;
+        // The audit row names the case when one case is exported.
+        let one_case = match scope {
+            Scope::Case(t) => Some(load(&mut tx, t).await?.id),
+            _ => None,
+        };
         let (body, case_ids) = if format == Format::Csv {
             let (filter, narrow) = match scope {
                 Scope::Queue(f) => (f.clone(), Narrow::default()),
-                Scope::Case(t) => (
+                Scope::Case(_) => (
                     QueueFilter::default(),
                     Narrow {
-                        case_id: Some(load(&mut tx, t).await?.id),
+                        case_id: one_case,
                         ..Narrow::default()
                     },
                 ),
@@ -737,7 +742,7 @@ impl Actions {
         detail["format"] = serde_json::json!(format.as_str());
         detail["cases"] = serde_json::json!(case_ids.len());
         detail["bytes"] = serde_json::json!(body.len());
-        commit_audited(tx, by, "export", case_ids.first().map(|c| c.0), detail, now).await?;
+        commit_audited(tx, by, "export", one_case, detail, now).await?;
         Ok(Exported {
             file_name: scope.file_name(format),
             content_type: format.content_type(),
