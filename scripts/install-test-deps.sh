@@ -18,6 +18,19 @@ oauth2_server() {
   cp "$src/package.json" "$src/package-lock.json" "$dst/"
   (cd "$dst" && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error >/dev/null)
 }
+# stix2-validator and pymisp (pinned by tests/python/requirements.txt) for the export
+# checks of tests/sharing.rs, in a private venv: $CARGO_TARGET_DIR/pyenv.
+python_env() {
+  local req=tests/python/requirements.txt dst="${CARGO_TARGET_DIR:-target}/pyenv"
+  if [ -x "$dst/bin/python" ] && cmp -s "$req" "$dst/requirements.txt"; then
+    return 0
+  fi
+  echo "installing the export checkers (pip, $req) into $dst"
+  rm -rf "$dst"
+  python3 -m venv "$dst"
+  "$dst/bin/pip" install --quiet --disable-pip-version-check --no-input -r "$req" </dev/null
+  cp "$req" "$dst/requirements.txt"
+}
 missing() {
   for pkg in "$@"; do
     if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed"; then
@@ -27,19 +40,26 @@ missing() {
 }
 mapfile -t mail < <(missing postfix dovecot-imapd dovecot-lmtpd openssl rsyslog)
 mapfile -t browser < <(missing chromium chromium-driver)
+py=()
+if ! command -v python3 >/dev/null; then
+  py=(python3 python3-venv)
+elif ! python3 -c 'import ensurepip, venv' 2>/dev/null; then
+  py=(python3-venv)
+fi
 node=()
 if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
   node=(nodejs npm)
 fi
-if [ $(( ${#mail[@]} + ${#browser[@]} + ${#node[@]} )) -eq 0 ]; then
+if [ $(( ${#mail[@]} + ${#browser[@]} + ${#node[@]} + ${#py[@]} )) -eq 0 ]; then
   oauth2_server
+  python_env
   exit 0
 fi
 if [ "$(id -u)" -ne 0 ]; then
-  echo "error: the tests need ${mail[*]} ${browser[*]} ${node[*]} installed; run as root (apt-get) or install them" >&2
+  echo "error: the tests need ${mail[*]} ${browser[*]} ${node[*]} ${py[*]} installed; run as root (apt-get) or install them" >&2
   exit 1
 fi
-echo "installing ${mail[*]} ${browser[*]} ${node[*]} from Debian's packages"
+echo "installing ${mail[*]} ${browser[*]} ${node[*]} ${py[*]} from Debian's packages"
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 if [ ${#mail[@]} -gt 0 ]; then
@@ -52,3 +72,7 @@ if [ ${#node[@]} -gt 0 ]; then
   apt-get install -y -qq --no-install-recommends "${node[@]}" </dev/null >/dev/null
 fi
 oauth2_server
+if [ ${#py[@]} -gt 0 ]; then
+  apt-get install -y -qq --no-install-recommends "${py[@]}" </dev/null >/dev/null
+fi
+python_env

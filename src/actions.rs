@@ -6,9 +6,12 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::SqliteConnection;
 
-use crate::domain::{EmailAddress, EventKind, Flag, Priority, Severity, Status, TrackingId};
+use crate::domain::{EmailAddress, EventKind, Flag, Priority, Severity, Status, Tlp, TrackingId};
+use crate::export::{self, Format, Scope, Sharer};
 use crate::notify::{describe, Change, Notifier, NotifyError, Sent};
 use crate::store::cases::{self, Attribute, CaseRow};
+use crate::store::queue::QueueFilter;
+use crate::store::sharing::{self, Narrow};
 use crate::store::users::{self, AuditEntry};
 use crate::store::{self, outbox, NewEvent, Store, StoreError};
 
@@ -572,6 +575,182 @@ impl Actions {
         Ok(case_id)
     }
 
+    /// Marks an indicator of the case as removed (a false positive, e.g. a Microsoft
+    /// link) or restores it: a removed one stays on the case page and is in no export.
+    pub async fn set_indicator_removed(
+        &self,
+        id: &TrackingId,
+        kind: &str,
+        value: &str,
+        removed: bool,
+        by: By<'_>,
+        now: DateTime<Utc>,
+    ) -> Result<Outcome, ActionError> {
+        let (kind, value) = (kind.trim(), value.trim());
+        let mut tx = self.store.begin_write().await?;
+        let case = load(&mut tx, id).await?;
+        let known = sharing::indicators(&mut tx, case.id).await?;
+        if !known.pairs().contains(&(kind, value)) {
+            return Err(ActionError::Refused(format!(
+                "{} has no {kind} indicator '{value}'",
+                case.tracking_id
+            )));
+        }
+        let changed = if removed {
+            sharing::remove_indicator(&mut tx, case.id, kind, value, by.name, now).await?
+        } else {
+            sharing::restore_indicator(&mut tx, case.id, kind, value, now).await?
+        };
+        if !changed {
+            return Err(ActionError::Refused(format!(
+                "{kind} '{value}' is {} already",
+                if removed { "removed" } else { "not removed" }
+            )));
+        }
+        let detail = serde_json::json!({ "kind": kind, "value": value });
+        let event = if removed {
+            EventKind::IndicatorRemoved
+        } else {
+            EventKind::IndicatorRestored
+        };
+        analyst_event(&mut tx, case.id, by, event, detail.clone(), now).await?;
+        commit_audited(tx, by, event.as_str(), Some(case.id), detail, now).await?;
+        Ok(Outcome {
+            tracking_id: case.tracking_id,
+            summary: format!(
+                "{kind} {value} {}",
+                if removed {
+                    "removed: no export carries it"
+                } else {
+                    "restored: exports carry it again"
+                }
+            ),
+            queued: Vec::new(),
+            scio_note: None,
+        })
+    }
+
+    /// Sets the TLP the case is shared under.
+    pub async fn set_tlp(
+        &self,
+        id: &TrackingId,
+        tlp: Tlp,
+        by: By<'_>,
+        now: DateTime<Utc>,
+    ) -> Result<Outcome, ActionError> {
+        let mut tx = self.store.begin_write().await?;
+        let case = load(&mut tx, id).await?;
+        let default = self.notifier.config().sharing.default_tlp;
+        let old = sharing::set_tlp(&mut tx, case.id, tlp, now).await?;
+        let shown_old = old.map_or_else(|| format!("{default} (default)"), |t| t.to_string());
+        let detail = serde_json::json!({ "old": shown_old, "new": tlp.as_str() });
+        analyst_event(
+            &mut tx,
+            case.id,
+            by,
+            EventKind::TlpChanged,
+            detail.clone(),
+            now,
+        )
+        .await?;
+        commit_audited(tx, by, "tlp_changed", Some(case.id), detail, now).await?;
+        Ok(Outcome {
+            tracking_id: case.tracking_id,
+            summary: format!("TLP: {shown_old} → {tlp}"),
+            queued: Vec::new(),
+            scio_note: None,
+        })
+    }
+
+    /// Exports cases for a partner (STIX 2.1, MISP) or the queue as CSV. Audited: each
+    /// case exported records it in its timeline, and the audit trail says who exported
+    /// what in which format.
+    pub async fn export(
+        &self,
+        scope: &Scope,
+        format: Format,
+        by: By<'_>,
+        now: DateTime<Utc>,
+    ) -> Result<Exported, ActionError> {
+        let config = self.notifier.config();
+        let identity = match config.sharing.identity_name.trim() {
+            "" => config.gateway.name.as_str(),
+            name => name,
+        };
+        let sharer = Sharer {
+            identity,
+            default_tlp: config.sharing.default_tlp,
+        };
+        let mut tx = self.store.begin_write().await?;
+        // The audit row names the case when one case is exported.
+        let one_case = match scope {
+            Scope::Case(t) => Some(load(&mut tx, t).await?.id),
+            _ => None,
+        };
+        let (body, case_ids) = if format == Format::Csv {
+            let (filter, narrow) = match scope {
+                Scope::Queue(f) => (f.clone(), Narrow::default()),
+                Scope::Case(_) => (
+                    QueueFilter::default(),
+                    Narrow {
+                        case_id: one_case,
+                        ..Narrow::default()
+                    },
+                ),
+                Scope::Opened { since, until } => (
+                    QueueFilter::default(),
+                    Narrow {
+                        opened: Some((*since, *until)),
+                        ..Narrow::default()
+                    },
+                ),
+            };
+            let rows = sharing::queue_with_timers(&mut tx, &filter, &narrow, MAX_EXPORT).await?;
+            // A CSV of the whole queue is audited once, not in every case's timeline.
+            (export::csv::queue(&rows, now), Vec::new())
+        } else {
+            let rows = match scope {
+                Scope::Case(t) => vec![load(&mut tx, t).await?],
+                Scope::Opened { since, until } => {
+                    sharing::cases_opened_between(&mut tx, *since, *until).await?
+                }
+                Scope::Queue(_) => {
+                    return Err(ActionError::Refused(format!(
+                        "{format} exports a case or the cases of a period (--case, or --since and --until)"
+                    )))
+                }
+            };
+            let mut shared = Vec::with_capacity(rows.len());
+            for row in rows {
+                shared.push(sharing::shared_case(&mut tx, row).await?);
+            }
+            let doc = match format {
+                Format::Stix => export::stix::bundle(&sharer, &shared),
+                _ => export::misp::events(&sharer, &shared, matches!(scope, Scope::Case(_))),
+            };
+            let ids: Vec<(i64, usize)> = shared
+                .iter()
+                .map(|c| (c.case.id, export::shareable(c).len()))
+                .collect();
+            (format!("{doc:#}\n"), ids)
+        };
+        for (case_id, indicators) in &case_ids {
+            let detail = serde_json::json!({ "format": format.as_str(), "indicators": indicators });
+            analyst_event(&mut tx, *case_id, by, EventKind::CaseExported, detail, now).await?;
+        }
+        let mut detail = scope.describe();
+        detail["format"] = serde_json::json!(format.as_str());
+        detail["cases"] = serde_json::json!(case_ids.len());
+        detail["bytes"] = serde_json::json!(body.len());
+        commit_audited(tx, by, "export", one_case, detail, now).await?;
+        Ok(Exported {
+            file_name: scope.file_name(format),
+            content_type: format.content_type(),
+            cases: case_ids.len(),
+            body,
+        })
+    }
+
     /// Sets an attribute, records it, and (for status and severity) writes to the
     /// SCIO thread.
     async fn change_attribute(
@@ -639,6 +818,19 @@ impl Actions {
     }
 }
 
+/// Most cases in one export.
+const MAX_EXPORT: i64 = 100_000;
+
+/// An export, ready to write or download.
+#[derive(Debug, Clone)]
+pub struct Exported {
+    pub body: String,
+    pub content_type: &'static str,
+    pub file_name: String,
+    /// Cases exported to a partner (0 for CSV, which is no sharing of indicators).
+    pub cases: usize,
+}
+
 /// Who acts, and from where: the actor of the case's events and the audit trail.
 #[derive(Debug, Clone, Copy)]
 pub struct By<'a> {
@@ -656,6 +848,30 @@ impl<'a> By<'a> {
     pub fn actor(&self) -> String {
         format!("analyst:{}", self.name)
     }
+}
+
+/// An event on the case by the analyst acting.
+async fn analyst_event(
+    tx: &mut SqliteConnection,
+    case_id: i64,
+    by: By<'_>,
+    kind: EventKind,
+    detail: serde_json::Value,
+    now: DateTime<Utc>,
+) -> Result<i64, StoreError> {
+    store::record_event(
+        tx,
+        NewEvent {
+            case_id,
+            at: now,
+            actor: &by.actor(),
+            kind,
+            detail,
+            message_row_id: None,
+            outbox_id: None,
+        },
+    )
+    .await
 }
 
 /// Records the action in the audit trail, then commits it with everything it did.

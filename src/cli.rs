@@ -131,6 +131,27 @@ pub enum Command {
         #[command(subcommand)]
         command: UserCommand,
     },
+    /// Export for partners: a case, or the cases opened in a period, as a STIX 2.1
+    /// bundle or MISP event JSON; or the queue as CSV. Indicators marked as removed
+    /// are left out; every export is recorded (audit trail, case timeline).
+    Export {
+        /// stix, misp or csv
+        format: crate::export::Format,
+        /// One case, e.g. SOC-2026-000123.
+        #[arg(long, conflicts_with_all = ["since", "until"])]
+        case: Option<String>,
+        /// First day (YYYY-MM-DD) or time (RFC 3339) of the period; with --until.
+        #[arg(long, requires = "until")]
+        since: Option<String>,
+        /// Last day of the period, included (or an RFC 3339 time, excluded).
+        #[arg(long, requires = "since")]
+        until: Option<String>,
+        /// Write to this file instead of standard output.
+        #[arg(long, short)]
+        out: Option<PathBuf>,
+        #[arg(long, env = "USER", default_value = "analyst")]
+        by: String,
+    },
     /// The SIEM feed ([siem]): where each sink stands, and sending again from a point.
     Siem {
         #[command(subcommand)]
@@ -274,6 +295,30 @@ pub enum CaseCommand {
         /// The case that absorbs it.
         #[arg(long)]
         into: String,
+        #[arg(long, env = "USER", default_value = "analyst")]
+        by: String,
+    },
+    /// Mark an indicator as removed (a false positive): no export carries it.
+    /// KIND: ipv4, ipv6, domains, urls, emails, md5, sha1, sha256, cves.
+    RemoveIndicator {
+        id: String,
+        kind: String,
+        value: String,
+        #[arg(long, env = "USER", default_value = "analyst")]
+        by: String,
+    },
+    /// Take the removal mark off an indicator.
+    RestoreIndicator {
+        id: String,
+        kind: String,
+        value: String,
+        #[arg(long, env = "USER", default_value = "analyst")]
+        by: String,
+    },
+    /// Set the TLP the case is shared under: clear, green, amber, amber+strict, red.
+    SetTlp {
+        id: String,
+        tlp: String,
         #[arg(long, env = "USER", default_value = "analyst")]
         by: String,
     },
@@ -466,6 +511,44 @@ async fn dispatch(command: Command, config: Config) -> anyhow::Result<ExitCode> 
         }
         Command::Outbound { command } => outbound(config, command).await,
         Command::User { command } => user(config, command).await,
+        Command::Export {
+            format,
+            case,
+            since,
+            until,
+            out,
+            by,
+        } => {
+            let scope = match (case, since, until) {
+                (Some(c), _, _) => crate::export::Scope::Case(c.parse()?),
+                (None, Some(s), Some(u)) => {
+                    crate::export::Scope::period(&s, &u).map_err(anyhow::Error::msg)?
+                }
+                _ if format == crate::export::Format::Csv => {
+                    crate::export::Scope::Queue(Default::default())
+                }
+                _ => bail!("say what to export: --case TRACKING-ID, or --since DATE --until DATE"),
+            };
+            let store = Store::connect(&config.database_url()).await?;
+            let e = actions(&config, store)
+                .await?
+                .export(&scope, format, By::cli(&by), Utc::now())
+                .await?;
+            match out {
+                Some(path) => {
+                    std::fs::write(&path, &e.body)
+                        .with_context(|| format!("cannot write {}", path.display()))?;
+                    eprintln!(
+                        "{} written ({} case(s), {} bytes)",
+                        path.display(),
+                        e.cases,
+                        e.body.len()
+                    );
+                }
+                None => println!("{}", e.body.strip_suffix('\n').unwrap_or(&e.body)),
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Siem { command } => siem(config, command).await,
     }
 }
@@ -1176,6 +1259,28 @@ async fn case_action(config: Config, command: CaseCommand) -> anyhow::Result<Exi
                 return Ok(ExitCode::SUCCESS);
             }
             a.update(&id.parse()?, &message, &cc, By::cli(&by), now)
+                .await?
+        }
+        CaseCommand::RemoveIndicator {
+            id,
+            kind,
+            value,
+            by,
+        } => {
+            a.set_indicator_removed(&id.parse()?, &kind, &value, true, By::cli(&by), now)
+                .await?
+        }
+        CaseCommand::RestoreIndicator {
+            id,
+            kind,
+            value,
+            by,
+        } => {
+            a.set_indicator_removed(&id.parse()?, &kind, &value, false, By::cli(&by), now)
+                .await?
+        }
+        CaseCommand::SetTlp { id, tlp, by } => {
+            a.set_tlp(&id.parse()?, tlp.parse()?, By::cli(&by), now)
                 .await?
         }
         CaseCommand::Note { id, text, by } => {

@@ -73,6 +73,27 @@ pub struct Config {
     pub web: WebConfig,
     /// The case-event feed for a SIEM (`crate::siem`); absent = no feed.
     pub siem: Option<SiemConfig>,
+    pub sharing: SharingConfig,
+}
+
+/// Exports to partners (STIX 2.1, MISP): who we are in them and the default TLP.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SharingConfig {
+    /// The SOC's name in the STIX `identity` and as the MISP event's creator;
+    /// empty: `[gateway] name`.
+    pub identity_name: String,
+    /// The TLP of a case no analyst has set one for: clear, green, amber, amber+strict, red.
+    pub default_tlp: crate::domain::Tlp,
+}
+
+impl Default for SharingConfig {
+    fn default() -> Self {
+        Self {
+            identity_name: String::new(),
+            default_tlp: crate::domain::Tlp::Amber,
+        }
+    }
 }
 
 /// Status updates to the SCIO thread: the rhythm per severity, and the banner.
@@ -1239,6 +1260,28 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(e.contains("ssl"), "{e}");
+    }
+
+    #[test]
+    fn the_default_tlp_is_amber_and_a_bad_one_is_named() {
+        let c = Config::from_toml_with_env("", "x", env(&[])).unwrap();
+        assert_eq!(c.sharing.default_tlp, crate::domain::Tlp::Amber);
+        let c = Config::from_toml_with_env(
+            "[sharing]\ndefault_tlp = \"amber+strict\"",
+            "x",
+            env(&[(
+                "IGW_SHARING__IDENTITY_NAME",
+                "EOTSS Security Operations Center",
+            )]),
+        )
+        .unwrap();
+        assert_eq!(c.sharing.default_tlp, crate::domain::Tlp::AmberStrict);
+        assert_eq!(c.sharing.identity_name, "EOTSS Security Operations Center");
+        let e =
+            Config::from_toml_with_env("[sharing]\ndefault_tlp = \"purple\"", "f.toml", env(&[]))
+                .unwrap_err()
+                .to_string();
+        assert!(e.contains("purple") && e.contains("amber+strict"), "{e}");
     }
 
     #[test]

@@ -8,6 +8,7 @@ pub mod actions;
 pub mod cli;
 pub mod config;
 pub mod domain;
+pub mod export;
 pub mod extract;
 pub mod health;
 pub mod intake;

@@ -14,7 +14,7 @@ const RANKS: &[&[&str]] = &[
     &["routing"],
     &["policy"],
     &["outbound"],
-    &["notify", "siem"],
+    &["notify", "siem", "export"],
     &["intake"],
     &["actions"],
     &["web"],

@@ -1318,3 +1318,136 @@ async fn api_actions_need_an_analysts_bearer_token() {
         .collect();
     assert_eq!(mine, ["severity_changed", "note_added"], "{v}");
 }
+
+#[tokio::test]
+async fn sharing_from_the_case_page_the_queue_and_the_api() {
+    let a = app().await;
+    let tid = a.ingest_fixture("01-phish-payroll-plain.eml").await;
+    a.add_user("ana", Role::Analyst, "analyst-password-1").await;
+    a.add_user("val", Role::Viewer, "viewer-password-1").await;
+    let (ana, csrf) = a.login("ana", "analyst-password-1").await;
+    let (val, _) = a.login("val", "viewer-password-1").await;
+
+    // The case page: TLP:AMBER by default, links to both exports, a Remove button per
+    // indicator.
+    let page = a.get(&format!("/cases/{tid}"), Some(&ana)).await;
+    assert!(page.body.contains("TLP:AMBER"), "{}", page.body);
+    assert!(page.body.contains(&format!("/cases/{tid}/export/stix")));
+    assert!(page.body.contains(&format!("/cases/{tid}/export/misp")));
+    let url = "https://commonwealth-hrcms.com/selfservice/login.php?id=88231";
+    assert!(page.body.contains("actions/remove_indicator"));
+
+    let r = a
+        .get(&format!("/cases/{tid}/export/stix"), Some(&ana))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert!(r
+        .header(header::CONTENT_DISPOSITION)
+        .contains(&format!("{tid}.stix.json")));
+    assert!(r
+        .header(header::CONTENT_TYPE)
+        .starts_with("application/stix+json"));
+    assert!(
+        r.body.contains(url),
+        "the URL is exported before its removal"
+    );
+
+    // Remove it (CSRF-checked), set the TLP: the page says so, the exports follow.
+    let r = a
+        .act(
+            &tid,
+            "remove_indicator",
+            &ana,
+            &[("kind", "urls"), ("value", url)],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "no CSRF token, no change");
+    let r = a
+        .act(
+            &tid,
+            "remove_indicator",
+            &ana,
+            &[("csrf", &csrf), ("kind", "urls"), ("value", url)],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    let r = a
+        .act(&tid, "tlp", &ana, &[("csrf", &csrf), ("value", "green")])
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    let page = a.get(&format!("/cases/{tid}"), Some(&ana)).await;
+    assert!(page.body.contains("TLP:GREEN"));
+    assert!(page.body.contains("removed (false positive)"));
+    assert!(page.body.contains("actions/restore_indicator"));
+    for format in ["stix", "misp"] {
+        let r = a
+            .get(&format!("/cases/{tid}/export/{format}"), Some(&ana))
+            .await;
+        assert_eq!(r.status, StatusCode::OK);
+        assert!(
+            !r.body.contains(url),
+            "{format} carries a removed indicator"
+        );
+        assert!(r.body.contains("commonwealth-hrcms.com"));
+    }
+    // Sharing is for analysts; a viewer gets the queue's CSV only.
+    let r = a
+        .get(&format!("/cases/{tid}/export/stix"), Some(&val))
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+
+    // The queue's CSV keeps the page's filter.
+    let queue = a.get("/cases?q=Chelsea", Some(&val)).await;
+    assert!(
+        queue.body.contains("/cases.csv?q=Chelsea"),
+        "{}",
+        queue.body
+    );
+    let r = a.get("/cases.csv?q=Chelsea", Some(&val)).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(r.header(header::CONTENT_TYPE).starts_with("text/csv"));
+    assert_eq!(r.body.matches("\r\n").count(), 2, "{}", r.body);
+    assert!(r.body.contains(&tid));
+    let r = a.get("/cases.csv?q=nothing-matches-this", Some(&val)).await;
+    assert_eq!(r.body.matches("\r\n").count(), 1, "the header only");
+
+    // The timeline shows the exports; the audit trail has them too.
+    let page = a.get(&format!("/cases/{tid}"), Some(&ana)).await;
+    assert!(page.body.contains("Case exported"), "{}", page.body);
+    assert!(page.body.contains("Indicator removed"));
+    let mut c = a.store.acquire().await.expect("conn");
+    let exports: i64 = sqlx::query_scalar("select count(*) from audit where action = 'export'")
+        .fetch_one(&mut *c)
+        .await
+        .expect("audit");
+    assert_eq!(exports, 5, "three case exports by ana, two CSVs by val");
+
+    // The API: a case, a period, the queue; an analyst's bearer token.
+    let token = "igw_share_token_0123456789";
+    {
+        let mut tx = a.store.begin_write().await.expect("tx");
+        users::add_token(&mut tx, "ana", token, Utc::now())
+            .await
+            .expect("token");
+        tx.commit().await.expect("commit");
+    }
+    for path in [
+        format!("/api/v1/cases/{tid}/export/misp"),
+        "/api/v1/export/stix?since=2000-01-01&until=2999-12-31".to_string(),
+        "/api/v1/cases.csv?q=Chelsea".to_string(),
+    ] {
+        let req = Request::get(&path)
+            .header(header::AUTHORIZATION, format!("Bearer {token}"))
+            .body(Body::empty())
+            .expect("req");
+        let r = a.send(req).await;
+        assert_eq!(r.status, StatusCode::OK, "{path}: {}", r.body);
+        assert!(r.body.contains(&tid), "{path}");
+        assert!(!r.body.contains(url), "{path}");
+    }
+    let req = Request::get("/api/v1/export/stix?since=2026-03-02&until=2026-03-01")
+        .header(header::AUTHORIZATION, format!("Bearer {token}"))
+        .body(Body::empty())
+        .expect("req");
+    assert_eq!(a.send(req).await.status, StatusCode::BAD_REQUEST);
+}

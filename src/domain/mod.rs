@@ -411,8 +411,80 @@ string_enum!(
         OutboundFailed => "outbound_failed",
         OutboundPartlyRefused => "outbound_partly_refused",
         OutboundConfirmed => "outbound_confirmed",
+        IndicatorRemoved => "indicator_removed",
+        IndicatorRestored => "indicator_restored",
+        TlpChanged => "tlp_changed",
+        CaseExported => "case_exported",
     }
 );
+
+/// The Traffic Light Protocol 2.0 label a case is shared under.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub enum Tlp {
+    Clear,
+    Green,
+    Amber,
+    AmberStrict,
+    Red,
+}
+
+impl Tlp {
+    pub const ALL: &'static [Tlp] = &[
+        Tlp::Clear,
+        Tlp::Green,
+        Tlp::Amber,
+        Tlp::AmberStrict,
+        Tlp::Red,
+    ];
+
+    /// As TLP 2.0 writes it, lower case: `amber+strict`.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Tlp::Clear => "clear",
+            Tlp::Green => "green",
+            Tlp::Amber => "amber",
+            Tlp::AmberStrict => "amber+strict",
+            Tlp::Red => "red",
+        }
+    }
+}
+
+impl fmt::Display for Tlp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.pad(self.as_str())
+    }
+}
+
+impl FromStr for Tlp {
+    type Err = DomainError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let t = s.trim().to_ascii_lowercase();
+        let t = t.strip_prefix("tlp:").unwrap_or(&t);
+        Tlp::ALL
+            .iter()
+            .copied()
+            .find(|l| l.as_str() == t || (t == "white" && *l == Tlp::Clear))
+            .ok_or_else(|| DomainError::Enum {
+                what: "TLP",
+                value: s.to_string(),
+                expected: "clear green amber amber+strict red",
+            })
+    }
+}
+
+impl TryFrom<String> for Tlp {
+    type Error = DomainError;
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        s.parse()
+    }
+}
+
+impl From<Tlp> for String {
+    fn from(t: Tlp) -> String {
+        t.as_str().to_string()
+    }
+}
 
 #[cfg(test)]
 mod tests {

@@ -77,6 +77,16 @@ impl Iocs {
             + self.cves.len()
     }
 
+    /// Keeps the indicators for which `keep(kind, value)` holds (kinds as in [`Self::pairs`]).
+    pub fn retain(&mut self, mut keep: impl FnMut(&str, &str) -> bool) {
+        const KINDS: [&str; 9] = [
+            "ipv4", "ipv6", "domains", "urls", "emails", "md5", "sha1", "sha256", "cves",
+        ];
+        for (kind, list) in KINDS.into_iter().zip(self.lists_mut()) {
+            list.retain(|v| keep(kind, v));
+        }
+    }
+
     /// Adds everything of `other`, keeping each list sorted and unique.
     pub fn merge(&mut self, other: Iocs) {
         let mut other = other;

@@ -105,6 +105,10 @@ impl Notifier {
     }
 
     /// The email templates (compiled once, shared with intake's answers).
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
     pub fn templates(&self) -> &Templates {
         &self.templates
     }

@@ -187,7 +187,7 @@ pub struct CaseRow {
     pub needs_review: bool,
 }
 
-const CASE_COLUMNS: &str = "id, tracking_id, status, severity, severity_suggested, priority, category, agency, assignee, reporter_email, reporter_name, subject, created_at, updated_at, reporter_undeliverable, needs_review";
+pub(super) const CASE_COLUMNS: &str = "id, tracking_id, status, severity, severity_suggested, priority, category, agency, assignee, reporter_email, reporter_name, subject, created_at, updated_at, reporter_undeliverable, needs_review";
 
 pub async fn list(conn: &mut SqliteConnection, limit: i64) -> Result<Vec<CaseRow>, StoreError> {
     Ok(sqlx::query_as(&format!(

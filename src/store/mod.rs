@@ -7,6 +7,7 @@ pub mod messages;
 pub mod notices;
 pub mod outbox;
 pub mod queue;
+pub mod sharing;
 pub mod users;
 
 use std::path::Path;

@@ -67,7 +67,7 @@ pub struct QueueRow {
 }
 
 impl QueueFilter {
-    fn push_where(&self, qb: &mut QueryBuilder<'_, Sqlite>) {
+    pub(super) fn push_where(&self, qb: &mut QueryBuilder<'_, Sqlite>) {
         qb.push(" where 1 = 1");
         for (col, v) in [
             ("agency", &self.agency),

@@ -35,6 +35,9 @@ pub struct ActionForm {
     /// Update: "preview" shows the email, "send" queues it.
     #[serde(default)]
     step: String,
+    /// Indicator removal: the indicator's kind (`value` is the indicator).
+    #[serde(default)]
+    kind: String,
 }
 
 pub(super) fn by(who: &Who) -> By<'_> {
@@ -72,6 +75,7 @@ pub async fn act(
         on: f.on == "on",
         message: &f.message,
         cc,
+        kind: &f.kind,
     };
     let out = perform(&state.actions, &tid, &action, &input, by(&who)).await?;
     tracing::info!(user = %who.user.name, case = %tid, action = %action, summary = %out.summary, "case action in the web UI");
@@ -87,6 +91,8 @@ pub struct Input<'a> {
     /// Update and note text.
     pub message: &'a str,
     pub cc: Vec<EmailAddress>,
+    /// Indicator removal: the indicator's kind.
+    pub kind: &'a str,
 }
 
 /// Runs one named action; the web form and the JSON API share it.
@@ -109,6 +115,11 @@ pub async fn perform(
         "link" => a.link(tid, &parse(v)?, by, now).await?,
         "merge" => a.merge(tid, &parse(v)?, by, now).await?,
         "update" => a.update(tid, i.message, &i.cc, by, now).await?,
+        "remove_indicator" | "restore_indicator" => {
+            a.set_indicator_removed(tid, i.kind, v, action == "remove_indicator", by, now)
+                .await?
+        }
+        "tlp" => a.set_tlp(tid, parse(v)?, by, now).await?,
         _ => return Err(WebError::NotFound),
     })
 }

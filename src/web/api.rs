@@ -25,6 +25,9 @@ pub fn router() -> Router<AppState> {
         .route("/cases/{tid}/events", get(events))
         .route("/cases/{tid}/messages", get(messages))
         .route("/cases/{tid}/actions/{action}", post(act))
+        .route("/cases.csv", get(super::export::api_queue_csv))
+        .route("/cases/{tid}/export/{format}", get(super::export::api_case))
+        .route("/export/{format}", get(super::export::api_period))
 }
 
 /// A case action as JSON: `{"value": "critical"}`, `{"value": "major_incident",
@@ -39,6 +42,8 @@ struct ActBody {
     message: String,
     #[serde(default)]
     cc: Vec<String>,
+    #[serde(default)]
+    kind: String,
 }
 
 /// `POST /api/v1/cases/{id}/actions/{action}`: the case page's actions for
@@ -73,6 +78,7 @@ async fn act(
         on: body.on.unwrap_or(true),
         message: &body.message,
         cc,
+        kind: &body.kind,
     };
     let out = super::actions::perform(
         &state.actions,

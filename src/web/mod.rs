@@ -7,6 +7,7 @@
 pub mod actions;
 pub mod api;
 pub mod auth;
+pub mod export;
 pub mod pages;
 pub mod render;
 
@@ -257,6 +258,8 @@ pub fn router(state: AppState) -> Router {
         .route("/cases/{tid}/fields", post(pages::set_field))
         .route("/cases/{tid}/actions/{action}", post(actions::act))
         .route("/cases/{tid}/attachments/{sha256}", get(pages::attachment))
+        .route("/cases.csv", get(export::queue_csv))
+        .route("/cases/{tid}/export/{format}", get(export::case))
         .route("/messages/{id}/raw", get(pages::raw_message))
         .route("/quarantine", get(pages::quarantine))
         .route("/outbound", get(pages::outbound))

@@ -91,6 +91,7 @@ pub async fn queue(
             pages => pages,
             prev => prev,
             next => next,
+            csv_query => query_string(&f, 1),
             filter => f,
             options => options,
             summary => summary,
@@ -230,7 +231,8 @@ pub async fn case(
         });
     }
     timeline.sort_by(|a, b| a.at.cmp(&b.at).then(a.rank().cmp(&b.rank())));
-    let iocs: Vec<(String, String)> = d
+    let removed = crate::store::sharing::removed_indicators(&mut c, d.case.id).await?;
+    let iocs: Vec<(String, String, bool)> = d
         .iocs
         .as_object()
         .map(|o| {
@@ -241,9 +243,14 @@ pub async fn case(
                         .flatten()
                         .map(move |v| (kind.clone(), display_value(v)))
                 })
+                .map(|(k, v)| {
+                    let gone = removed.contains(&(k.clone(), v.clone()));
+                    (k, v, gone)
+                })
                 .collect()
         })
         .unwrap_or_default();
+    let tlp = crate::store::sharing::tlp(&mut c, d.case.id).await?;
     let missing: Vec<String> = serde_json::from_value(d.missing.clone()).unwrap_or_default();
     render(
         "case.html",
@@ -253,6 +260,9 @@ pub async fn case(
             fields => field_views(&d.fields),
             missing => missing,
             iocs => iocs,
+            tlp => tlp.unwrap_or(state.config.sharing.default_tlp).as_str(),
+            tlp_is_default => tlp.is_none(),
+            tlps => crate::domain::Tlp::ALL.iter().map(|t| t.as_str()).collect::<Vec<_>>(),
             assessment => d.assessment,
             attachments => d.attachments,
             bodies => bodies,
@@ -328,7 +338,7 @@ fn disposition(name: &str) -> String {
     )
 }
 
-fn download(bytes: Vec<u8>, content_type: &'static str, name: &str) -> Response {
+pub(super) fn download(bytes: Vec<u8>, content_type: &'static str, name: &str) -> Response {
     let mut res = (StatusCode::OK, bytes).into_response();
     let h = res.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));

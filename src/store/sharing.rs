@@ -1,0 +1,228 @@
+//! What sharing with partners reads and writes: indicators marked as removed, the TLP
+//! of a case, and the cases of an export.
+
+use std::collections::BTreeSet;
+
+use chrono::{DateTime, Utc};
+use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
+
+use super::cases::CaseRow;
+use super::queue::{QueueFilter, QueueRow};
+use super::{ts, StoreError};
+use crate::domain::Tlp;
+use crate::extract::iocs::Iocs;
+
+/// Marks an indicator of the case as removed; false when it was already.
+pub async fn remove_indicator(
+    conn: &mut SqliteConnection,
+    case_id: i64,
+    kind: &str,
+    value: &str,
+    by: &str,
+    now: DateTime<Utc>,
+) -> Result<bool, StoreError> {
+    let done = sqlx::query(
+        "insert or ignore into case_indicator_removals (case_id, kind, value, removed_by, removed_at)
+         values (?, ?, ?, ?, ?)",
+    )
+    .bind(case_id)
+    .bind(kind)
+    .bind(value)
+    .bind(by)
+    .bind(ts(now))
+    .execute(&mut *conn)
+    .await?;
+    // An export's `modified` follows the change, so a partner takes the new version.
+    super::cases::touch(conn, case_id, now).await?;
+    Ok(done.rows_affected() > 0)
+}
+
+/// Takes the mark off; false when the indicator was not marked.
+pub async fn restore_indicator(
+    conn: &mut SqliteConnection,
+    case_id: i64,
+    kind: &str,
+    value: &str,
+    now: DateTime<Utc>,
+) -> Result<bool, StoreError> {
+    let done = sqlx::query(
+        "delete from case_indicator_removals where case_id = ? and kind = ? and value = ?",
+    )
+    .bind(case_id)
+    .bind(kind)
+    .bind(value)
+    .execute(&mut *conn)
+    .await?;
+    // An export's `modified` follows the change, so a partner takes the new version.
+    super::cases::touch(conn, case_id, now).await?;
+    Ok(done.rows_affected() > 0)
+}
+
+/// The (kind, value) pairs marked as removed on the case.
+pub async fn removed_indicators(
+    conn: &mut SqliteConnection,
+    case_id: i64,
+) -> Result<BTreeSet<(String, String)>, StoreError> {
+    let rows: Vec<(String, String)> =
+        sqlx::query_as("select kind, value from case_indicator_removals where case_id = ?")
+            .bind(case_id)
+            .fetch_all(&mut *conn)
+            .await?;
+    Ok(rows.into_iter().collect())
+}
+
+/// The case's TLP as set by an analyst (`None`: the configured default applies).
+pub async fn tlp(conn: &mut SqliteConnection, case_id: i64) -> Result<Option<Tlp>, StoreError> {
+    let v: Option<String> = sqlx::query_scalar("select tlp from cases where id = ?")
+        .bind(case_id)
+        .fetch_optional(&mut *conn)
+        .await?
+        .flatten();
+    v.map(|t| {
+        t.parse()
+            .map_err(|e: crate::domain::DomainError| StoreError::Corrupt {
+                table: "cases",
+                key: case_id.to_string(),
+                what: e.to_string(),
+            })
+    })
+    .transpose()
+}
+
+/// Sets the case's TLP; returns the one it had.
+pub async fn set_tlp(
+    conn: &mut SqliteConnection,
+    case_id: i64,
+    tlp: Tlp,
+    now: DateTime<Utc>,
+) -> Result<Option<Tlp>, StoreError> {
+    let old = self::tlp(conn, case_id).await?;
+    sqlx::query("update cases set tlp = ? where id = ?")
+        .bind(tlp.as_str())
+        .bind(case_id)
+        .execute(&mut *conn)
+        .await?;
+    // An export's `modified` follows the change, so a partner takes the new version.
+    super::cases::touch(conn, case_id, now).await?;
+    Ok(old)
+}
+
+/// One case as an export reads it.
+#[derive(Debug, Clone)]
+pub struct SharedCase {
+    pub case: CaseRow,
+    /// `None`: the configured default.
+    pub tlp: Option<Tlp>,
+    /// The case's indicators with those marked as removed taken out.
+    pub iocs: Iocs,
+    /// The extracted fields (`{name: {value, source}}`), for the reporter's details.
+    pub fields: serde_json::Value,
+}
+
+/// The case's indicators as extracted (removed ones included).
+pub async fn indicators(conn: &mut SqliteConnection, case_id: i64) -> Result<Iocs, StoreError> {
+    let iocs: String = sqlx::query_scalar("select iocs_json from cases where id = ?")
+        .bind(case_id)
+        .fetch_one(&mut *conn)
+        .await?;
+    serde_json::from_str(&iocs).map_err(|e| StoreError::Corrupt {
+        table: "cases",
+        key: case_id.to_string(),
+        what: format!("iocs_json: {e}"),
+    })
+}
+
+/// The case with its shareable indicators.
+pub async fn shared_case(
+    conn: &mut SqliteConnection,
+    case: CaseRow,
+) -> Result<SharedCase, StoreError> {
+    let mut iocs = indicators(conn, case.id).await?;
+    let fields: String = sqlx::query_scalar("select fields_json from cases where id = ?")
+        .bind(case.id)
+        .fetch_one(&mut *conn)
+        .await?;
+    let fields = serde_json::from_str(&fields).map_err(|e| StoreError::Corrupt {
+        table: "cases",
+        key: case.tracking_id.clone(),
+        what: format!("fields_json: {e}"),
+    })?;
+    let removed = removed_indicators(conn, case.id).await?;
+    iocs.retain(|kind, value| !removed.contains(&(kind.to_string(), value.to_string())));
+    Ok(SharedCase {
+        tlp: tlp(conn, case.id).await?,
+        iocs,
+        fields,
+        case,
+    })
+}
+
+/// Cases opened in `[since, until)`, oldest first.
+pub async fn cases_opened_between(
+    conn: &mut SqliteConnection,
+    since: DateTime<Utc>,
+    until: DateTime<Utc>,
+) -> Result<Vec<CaseRow>, StoreError> {
+    Ok(sqlx::query_as(&format!(
+        "select {} from cases where created_at >= ? and created_at < ? order by created_at, id",
+        super::cases::CASE_COLUMNS
+    ))
+    .bind(ts(since))
+    .bind(ts(until))
+    .fetch_all(&mut *conn)
+    .await?)
+}
+
+/// A queue line with its timers, for the CSV export.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct TimedRow {
+    #[sqlx(flatten)]
+    pub row: QueueRow,
+    /// The latest message from the reporter's address.
+    pub last_reporter_message_at: Option<String>,
+    /// When the acknowledgement to the reporter went out.
+    pub acknowledged_at: Option<String>,
+}
+
+/// What a CSV export narrows the queue to besides its filter.
+#[derive(Debug, Clone, Default)]
+pub struct Narrow {
+    /// Cases opened in `[since, until)`.
+    pub opened: Option<(DateTime<Utc>, DateTime<Utc>)>,
+    pub case_id: Option<i64>,
+}
+
+/// Every case the filter matches (no paging, at most `limit`), in queue order.
+pub async fn queue_with_timers(
+    conn: &mut SqliteConnection,
+    f: &QueueFilter,
+    narrow: &Narrow,
+    limit: i64,
+) -> Result<Vec<TimedRow>, StoreError> {
+    let mut qb = QueryBuilder::<Sqlite>::new(
+        "select c.id, c.tracking_id, c.status, c.severity, c.severity_suggested, c.priority,
+            c.category, c.agency, c.assignee, c.reporter_email, c.reporter_name, c.subject,
+            c.created_at, c.updated_at, c.reporter_undeliverable, c.needs_review,
+            coalesce(json_array_length(c.missing_json), 0) as missing_count,
+            (select max(m.received_at) from messages m
+              where m.case_id = c.id and lower(m.from_addr) = lower(c.reporter_email))
+              as last_reporter_message_at,
+            (select min(o.sent_at) from outbox o where o.case_id = c.id and o.kind = 'ack')
+              as acknowledged_at
+         from cases c",
+    );
+    f.push_where(&mut qb);
+    if let Some((since, until)) = narrow.opened {
+        qb.push(" and c.created_at >= ");
+        qb.push_bind(ts(since));
+        qb.push(" and c.created_at < ");
+        qb.push_bind(ts(until));
+    }
+    if let Some(id) = narrow.case_id {
+        qb.push(" and c.id = ");
+        qb.push_bind(id);
+    }
+    qb.push(" order by coalesce(c.priority, 'p9'), c.created_at, c.id limit ");
+    qb.push_bind(limit);
+    Ok(qb.build_query_as().fetch_all(&mut *conn).await?)
+}
