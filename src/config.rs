@@ -71,6 +71,29 @@ pub struct Config {
     pub reminders: RemindersConfig,
     pub updates: UpdatesConfig,
     pub web: WebConfig,
+    pub reports: ReportsConfig,
+}
+
+/// The routine trends report (weekly and monthly) to a leadership / SCIO list.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ReportsConfig {
+    /// Who receives it (`Name <address>` or an address); empty: no report is sent.
+    pub recipients: Vec<String>,
+    /// Send the weekly report (for each ISO week, Monday 00:00 UTC, once it is over).
+    pub weekly: bool,
+    /// Send the monthly report (for each calendar month in UTC, once it is over).
+    pub monthly: bool,
+}
+
+impl Default for ReportsConfig {
+    fn default() -> Self {
+        Self {
+            recipients: Vec::new(),
+            weekly: true,
+            monthly: true,
+        }
+    }
 }
 
 /// Status updates to the SCIO thread: the rhythm per severity, and the banner.
@@ -678,6 +701,16 @@ impl Config {
                 return Err(ConfigError::Invalid(
                     "[imap] processed_mailbox must differ from mailbox, or processed mail would be read again".into(),
                 ));
+            }
+        }
+        for r in &self.reports.recipients {
+            let addr = r
+                .rsplit_once('<')
+                .map_or(r.as_str(), |(_, a)| a.trim_end_matches('>'));
+            if EmailAddress::parse(addr.trim()).is_err() {
+                return Err(ConfigError::Invalid(format!(
+                    "[reports] recipients: '{r}' is not an email address (write \"Name <address>\" or an address)"
+                )));
             }
         }
         let u = &self.updates;

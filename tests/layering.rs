@@ -14,7 +14,7 @@ const RANKS: &[&[&str]] = &[
     &["routing"],
     &["policy"],
     &["outbound"],
-    &["notify"],
+    &["notify", "reports"],
     &["intake"],
     &["actions"],
     &["web"],

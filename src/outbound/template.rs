@@ -55,6 +55,7 @@ const TEMPLATES: &[(&str, &str)] = &[
         "major_incident",
         include_str!("../../templates/email/major_incident.md"),
     ),
+    ("trends", include_str!("../../templates/email/trends.md")),
 ];
 
 /// The set of email templates.

@@ -6,6 +6,7 @@ pub mod messages;
 pub mod notices;
 pub mod outbox;
 pub mod queue;
+pub mod stats;
 pub mod users;
 
 use std::path::Path;
