@@ -108,7 +108,7 @@ impl Chart {
 
     /// The total of column `k` (stacked charts).
     pub fn total(&self, k: usize) -> f64 {
-        (0..self.series.len()).map(|s| self.value(s, k)).sum()
+        (0..self.series.len()).fold(0.0, |t, s| t + self.value(s, k))
     }
 
     /// Whether there is anything to draw.
