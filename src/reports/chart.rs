@@ -30,8 +30,10 @@ pub struct Chart {
     pub table_only: Vec<Series>,
     /// Stacked bars with a total column; else bars side by side.
     pub stacked: bool,
-    /// Decimals shown in the table.
+    /// Decimals shown in the table for the charted series.
     pub decimals: usize,
+    /// Decimals shown for the table-only series.
+    pub table_decimals: usize,
     /// What exactly is counted, under the chart.
     pub note: String,
 }
@@ -136,7 +138,8 @@ impl Chart {
             top,
             plot_w: width as f64 - left - 8.0,
             plot_h: height as f64 - top - 28.0,
-            max: nice_ceiling(tallest),
+            // Four gridlines at round steps.
+            max: nice_ceiling(tallest / 4.0) * 4.0,
         }
     }
 
@@ -223,7 +226,7 @@ impl Chart {
                 x = l.left + slot * (k as f64 + 0.5),
                 y = l.top + l.plot_h + 16.0,
                 label = escape(&shorten(
-                    self.keys.get(k).map(String::as_str).unwrap_or(""),
+                    axis_key(self.keys.get(k).map(String::as_str).unwrap_or("")),
                     12
                 )),
             );
@@ -239,15 +242,13 @@ impl Chart {
     }
 
     fn number(&self, v: f64) -> String {
-        if v.is_finite() {
-            format!("{v:.*}", self.decimals)
-        } else {
-            "–".into()
-        }
+        number(v, self.decimals)
     }
 
-    fn columns(&self) -> impl Iterator<Item = &Series> {
-        self.series.iter().chain(self.table_only.iter())
+    /// Every column of the table with its decimals.
+    fn columns(&self) -> impl Iterator<Item = (&Series, usize)> {
+        let charted = self.series.iter().map(|s| (s, self.decimals));
+        charted.chain(self.table_only.iter().map(|s| (s, self.table_decimals)))
     }
 
     /// The numbers as an HTML table: `<table id="t-<id>">`, one row per key
@@ -260,7 +261,7 @@ impl Chart {
             unit = escape(&self.unit),
             kh = escape(&self.key_header),
         );
-        for c in self.columns() {
+        for (c, _) in self.columns() {
             let _ = write!(s, r#"<th scope="col">{}</th>"#, escape(&c.name));
         }
         if self.stacked {
@@ -274,13 +275,13 @@ impl Chart {
                 r#"<tr data-key="{key}"><th scope="row">{}</th>"#,
                 escape(self.label(k))
             );
-            for c in self.columns() {
+            for (c, decimals) in self.columns() {
                 let v = c.values.get(k).copied().unwrap_or(0.0);
                 let _ = write!(
                     s,
                     r#"<td data-key="{key}" data-series="{}">{}</td>"#,
                     escape(&c.name),
-                    self.number(v)
+                    number(v, decimals)
                 );
             }
             if self.stacked {
@@ -299,7 +300,7 @@ impl Chart {
     /// The numbers as plain text lines (the text part of the report).
     pub fn table_text(&self) -> String {
         let mut head = vec![self.key_header.clone()];
-        head.extend(self.columns().map(|c| c.name.clone()));
+        head.extend(self.columns().map(|(c, _)| c.name.clone()));
         if self.stacked {
             head.push("Total".into());
         }
@@ -308,7 +309,7 @@ impl Chart {
             let mut row = vec![self.label(k).to_string()];
             row.extend(
                 self.columns()
-                    .map(|c| self.number(c.values.get(k).copied().unwrap_or(0.0))),
+                    .map(|(c, d)| number(c.values.get(k).copied().unwrap_or(0.0), d)),
             );
             if self.stacked {
                 row.push(self.number(self.total(k)));
@@ -317,6 +318,14 @@ impl Chart {
             s.push('\n');
         }
         s
+    }
+}
+
+fn number(v: f64, decimals: usize) -> String {
+    if v.is_finite() {
+        format!("{v:.decimals$}")
+    } else {
+        "–".into()
     }
 }
 
@@ -332,6 +341,14 @@ pub fn nice_ceiling(v: f64) -> f64 {
         }
     }
     10.0 * p
+}
+
+/// A key as the x axis shows it: a day without its year (`11-30`), else as it is.
+fn axis_key(k: &str) -> &str {
+    match k.as_bytes() {
+        [_, _, _, _, b'-', _, _, b'-', _, _] => &k[5..],
+        _ => k,
+    }
 }
 
 fn axis_number(v: f64) -> String {
@@ -378,6 +395,7 @@ mod tests {
             table_only: vec![],
             stacked: true,
             decimals: 0,
+            table_decimals: 0,
             note: String::new(),
         }
     }

@@ -178,6 +178,7 @@ fn weekly_chart(
         table_only: vec![],
         stacked: true,
         decimals: 0,
+        table_decimals: 0,
         note: note.into(),
     }
 }
@@ -211,6 +212,7 @@ fn timing_chart(id: &'static str, title: &str, keys: &[String], t: &[Timing], no
         }],
         stacked: false,
         decimals: 1,
+        table_decimals: 0,
         note: note.into(),
     }
 }
@@ -255,6 +257,7 @@ fn open_chart(counts: Vec<Count>) -> Chart {
         table_only: vec![],
         stacked: true,
         decimals: 0,
+        table_decimals: 0,
         note: "Cases open now (status neither resolved nor closed), whenever opened; severity is the analyst's, else the suggested one, else unset; age is now minus the case's opening.".into(),
     }
 }
@@ -295,6 +298,7 @@ fn completeness_chart(c: &Completeness) -> Chart {
         }],
         stacked: false,
         decimals: 0,
+        table_decimals: 1,
         note: "Cases opened in the range. Complete on arrival: no required detail missing when the case was opened. After the reporter's answer: details were missing, none are now, and the reporter wrote back. By an analyst: none missing now, no answer. Still incomplete: details still missing.".into(),
     }
 }
@@ -318,6 +322,7 @@ fn indicator_chart(ind: &[SharedIndicator]) -> Chart {
         table_only: vec![],
         stacked: false,
         decimals: 0,
+        table_decimals: 0,
         note: "Indicators (as read from the reports) found in two or more cases opened in the range, most cases first; at most 15.".into(),
     }
 }

@@ -100,6 +100,7 @@ mod tests {
             table_only: vec![],
             stacked: true,
             decimals: 0,
+            table_decimals: 0,
             note: String::new(),
         };
         let png = render(&chart).unwrap();
