@@ -375,6 +375,16 @@ async fn analyst_logs_in_and_reads_a_case() {
     let _ = server.await;
 }
 
+/// created_at, category, status, severity, severity_suggested, missing_json.
+type CaseCounted = (
+    String,
+    Option<String>,
+    String,
+    Option<String>,
+    Option<String>,
+    String,
+);
+
 /// The week (its Monday, UTC) of a stored timestamp, counted here without SQL dates.
 fn week_of(stored: &str) -> String {
     use chrono::Datelike;
@@ -457,14 +467,7 @@ async fn viewer_reads_the_dashboard_and_its_numbers_are_the_databases() {
 
     // The counts, from the rows.
     let mut conn = store.acquire().await.expect("conn");
-    let rows: Vec<(
-        String,
-        Option<String>,
-        String,
-        Option<String>,
-        Option<String>,
-        String,
-    )> = sqlx::query_as(
+    let rows: Vec<CaseCounted> = sqlx::query_as(
         "select created_at, category, status, severity, severity_suggested, missing_json
              from cases where merged_into is null",
     )

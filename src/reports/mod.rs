@@ -335,11 +335,33 @@ pub async fn dashboard(
     now: DateTime<Utc>,
 ) -> Result<Dashboard, ReportError> {
     let (from, to) = (range.from, range.to);
-    let mut conn = store.acquire().await?;
     let keys = range.weeks();
-    let by_category = triples(stats::weekly_by_category(&mut conn, from, to).await?);
-    let by_secretariat: Vec<(String, String, i64)> = stats::weekly_by_agency(&mut conn, from, to)
-        .await?
+    // Three read connections at once (SQLite in WAL mode reads in parallel): the
+    // costliest aggregates on their own, the cheap ones together.
+    let (counts, (ack, triage, open), (indicators, completeness)) = tokio::try_join!(
+        async {
+            let mut c = store.acquire().await?;
+            let cat = stats::weekly_by_category(&mut c, from, to).await?;
+            let agency = stats::weekly_by_agency(&mut c, from, to).await?;
+            Ok::<_, StoreError>((cat, agency))
+        },
+        async {
+            let mut c = store.acquire().await?;
+            let ack = stats::time_to_ack(&mut c, from, to).await?;
+            let triage = stats::time_to_triage(&mut c, from, to).await?;
+            let open = stats::open_by_severity_age(&mut c, now).await?;
+            Ok::<_, StoreError>((ack, triage, open))
+        },
+        async {
+            let mut c = store.acquire().await?;
+            let ind = stats::shared_indicators(&mut c, from, to, 15).await?;
+            let complete = stats::completeness(&mut c, from, to).await?;
+            Ok::<_, StoreError>((ind, complete))
+        },
+    )?;
+    let (by_category, by_agency) = counts;
+    let by_category = triples(by_category);
+    let by_secretariat: Vec<(String, String, i64)> = by_agency
         .into_iter()
         .map(|c| {
             let s = if c.group == "unknown" {
@@ -351,11 +373,6 @@ pub async fn dashboard(
         })
         .collect();
     let total = by_category.iter().map(|c| c.2).sum();
-    let open = stats::open_by_severity_age(&mut conn, now).await?;
-    let ack = stats::time_to_ack(&mut conn, from, to).await?;
-    let triage = stats::time_to_triage(&mut conn, from, to).await?;
-    let indicators = stats::shared_indicators(&mut conn, from, to, 15).await?;
-    let completeness = stats::completeness(&mut conn, from, to).await?;
     let charts = vec![
         weekly_chart(
             "by-category",
