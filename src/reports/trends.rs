@@ -163,7 +163,8 @@ impl Reporter {
     ) -> Result<TrendsMail, ReportError> {
         let range = period.last_complete(at);
         let dir = self.directory.get();
-        let now = Utc::now().min(at.max(range.to));
+        // Open cases as of `at`, or now when the clock is driven ahead.
+        let now = at.min(Utc::now());
         let current = dashboard(&self.store, &dir, range, now).await?;
         let trend = Range {
             from: midnight(
@@ -172,13 +173,12 @@ impl Reporter {
             to: range.to,
         };
         let history = dashboard(&self.store, &dir, trend, now).await?;
-        let agencies = {
+        let (agencies, majors) = {
             let mut conn = self.store.acquire().await?;
-            stats::weekly_by_agency(&mut conn, range.from, range.to).await?
-        };
-        let majors = {
-            let mut conn = self.store.acquire().await?;
-            stats::major_incidents(&mut conn, range.from, range.to).await?
+            (
+                stats::weekly_by_agency(&mut conn, range.from, range.to).await?,
+                stats::major_incidents(&mut conn, range.from, range.to).await?,
+            )
         };
         let chart = |d: &super::Dashboard, id: &str| d.charts.iter().find(|c| c.id == id).cloned();
         let start = range.from.format("%Y-%m-%d").to_string();
