@@ -244,20 +244,7 @@ pub async fn enqueue_recorded(
     record: Record<'_>,
     now: chrono::DateTime<chrono::Utc>,
 ) -> Result<(i64, String), QueueError> {
-    enqueue_recorded_with(conn, config, m, rendered, &Extras::default(), record, now).await
-}
-
-/// [`enqueue_recorded`] with inline images and attachments.
-pub async fn enqueue_recorded_with(
-    conn: &mut sqlx::SqliteConnection,
-    config: &crate::config::Config,
-    m: &Outgoing<'_>,
-    rendered: &Rendered,
-    extras: &Extras,
-    record: Record<'_>,
-    now: chrono::DateTime<chrono::Utc>,
-) -> Result<(i64, String), QueueError> {
-    let (id, message_id) = enqueue_with(conn, config, m, rendered, extras, now).await?;
+    let (id, message_id) = enqueue(conn, config, m, rendered, now).await?;
     if let Some(case_id) = m.case_id {
         let mut detail = record.detail;
         if let Some(d) = detail.as_object_mut() {
