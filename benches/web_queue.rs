@@ -12,41 +12,21 @@ use std::time::{Duration, Instant};
 use axum::body::Body;
 use axum::http::{header, Request, StatusCode};
 use chrono::Utc;
-use incident_gateway::config::Config;
-use incident_gateway::service::Application;
 use incident_gateway::store::messages::Origin;
 use incident_gateway::store::users::{self, Role};
 use incident_gateway::web;
 use tower::ServiceExt;
 
+mod common;
+
 #[tokio::main]
 async fn main() {
-    if !std::env::args().any(|a| a == "--bench") {
-        println!("web_queue: a benchmark; run it with `cargo bench --bench web_queue`");
+    let Some(bench) = common::start("web_queue").await else {
         return;
-    }
-    let n: usize = std::env::var("IGW_BENCH_CASES")
-        .ok()
-        .and_then(|a| a.parse().ok())
-        .unwrap_or(5000)
-        .max(40);
-    let dir = tempfile::tempdir().expect("tempdir");
-    let fixtures = format!("{}/fixtures", env!("CARGO_MANIFEST_DIR"));
-    let text = format!(
-        "[gateway]\ndata_dir = \"{}\"\ndirectory = \"{fixtures}/directory.toml\"\n",
-        dir.path().display()
-    );
-    let config =
-        Config::from_toml_with_env(&text, "bench", Vec::<(String, String)>::new()).expect("config");
-    let app = Application::build(config).await.expect("application");
+    };
+    // The temporary directory stays with `bench` until the end.
+    let (app, n, emls) = (bench.app, bench.n, bench.emls);
     let (store, pipeline) = (app.store.clone(), app.pipeline.clone());
-    let mut emls: Vec<Vec<u8>> = std::fs::read_dir(&fixtures)
-        .expect("fixtures")
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "eml"))
-        .map(|p| std::fs::read(p).expect("fixture"))
-        .collect();
-    emls.sort();
 
     let started = Instant::now();
     let mut first = None;
@@ -85,31 +65,17 @@ async fn main() {
     );
 
     // A session for the pages, a token for the API.
-    let sid = "b".repeat(64);
     let token = "igw_bench_token";
-    {
+    let cookie = {
         let mut tx = store.begin_write().await.expect("tx");
-        let hash = web::auth::hash_password("bench-password-1").expect("hash");
-        let id = users::add(&mut tx, "bench", Role::Analyst, &hash, Utc::now())
-            .await
-            .expect("user");
-        users::create_session(
-            &mut tx,
-            &sid,
-            id,
-            &"c".repeat(64),
-            Utc::now(),
-            chrono::Duration::hours(1),
-        )
-        .await
-        .expect("session");
+        let cookie = common::session(&mut tx, "bench", Role::Analyst).await;
         users::add_token(&mut tx, "bench", token, Utc::now())
             .await
             .expect("token");
         tx.commit().await.expect("commit");
-    }
+        cookie
+    };
     let app = web::router(app.web_state());
-    let cookie = format!("{}={sid}", web::auth::SESSION_COOKIE);
     let tid = first.expect("a case");
 
     for (what, path, auth) in [

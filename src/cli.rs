@@ -95,6 +95,19 @@ pub enum Command {
         #[arg(long)]
         now: Option<String>,
     },
+    /// The routine trends report of the last complete week or month: queued once per
+    /// period to [reports] recipients (`run` does this by itself), or previewed.
+    Report {
+        /// week or month
+        #[arg(long, default_value = "week")]
+        period: String,
+        /// Print the text and write the HTML report under the data directory; queue nothing.
+        #[arg(long)]
+        preview: bool,
+        /// Act as if it were this time (RFC 3339, or a day YYYY-MM-DD in UTC).
+        #[arg(long)]
+        at: Option<String>,
+    },
     /// Read one message file and print what the gateway makes of it (no database).
     Parse {
         file: PathBuf,
@@ -511,6 +524,11 @@ async fn dispatch(command: Command, config: Config) -> anyhow::Result<ExitCode> 
         }
         Command::Outbound { command } => outbound(config, command).await,
         Command::User { command } => user(config, command).await,
+        Command::Report {
+            period,
+            preview,
+            at,
+        } => report(config, &period, preview, at).await,
         Command::Export {
             format,
             case,
@@ -600,6 +618,62 @@ async fn siem(config: Config, command: SiemCommand) -> anyhow::Result<ExitCode> 
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// `report`: queue (or preview) one trends report.
+async fn report(
+    config: Config,
+    period: &str,
+    preview: bool,
+    at: Option<String>,
+) -> anyhow::Result<ExitCode> {
+    use crate::reports::trends::Queued;
+    let period: crate::reports::Period = period.parse().map_err(anyhow::Error::msg)?;
+    let at = match at.as_deref() {
+        Some(d) if d.len() == 10 => chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d")
+            .with_context(|| format!("--at {d} is not a day (YYYY-MM-DD)"))?
+            .and_hms_opt(0, 0, 0)
+            .unwrap_or_default()
+            .and_utc(),
+        other => parse_now(other.map(String::from)).context("--at")?,
+    };
+    let service = Application::build(config).await?;
+    let reporter = service.reporter();
+    let range = period.last_complete(at);
+    let what = format!(
+        "{} trends report for {} to {}",
+        period.as_str(),
+        range.from.format("%Y-%m-%d"),
+        range.last_day()
+    );
+    if preview {
+        let mail = reporter.build(period, at).await?;
+        let dir = service.config.gateway.data_dir.join("reports");
+        std::fs::create_dir_all(&dir)
+            .with_context(|| format!("cannot create {}", dir.display()))?;
+        let path = dir.join(&mail.file_name);
+        std::fs::write(&path, &mail.document)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        println!(
+            "Subject: {}\n\n{}",
+            mail.rendered.subject, mail.rendered.text
+        );
+        println!(
+            "preview of the {what}: HTML written to {} (nothing queued)",
+            path.display()
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    match reporter.queue(period, at).await? {
+        Queued::Queued(id) => println!("{what} queued (outbox #{id})"),
+        Queued::AlreadyQueued => println!("{what} was queued before; not queued again"),
+        Queued::NoRecipients => {
+            bail!(
+                "[reports] recipients is empty: nobody to send the {what} to (--preview shows it)"
+            )
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 /// `--now` for the schedules: an RFC 3339 time, or the current time.

@@ -74,6 +74,7 @@ pub struct Config {
     /// The case-event feed for a SIEM (`crate::siem`); absent = no feed.
     pub siem: Option<SiemConfig>,
     pub sharing: SharingConfig,
+    pub reports: ReportsConfig,
 }
 
 /// Exports to partners (STIX 2.1, MISP): who we are in them and the default TLP.
@@ -92,6 +93,28 @@ impl Default for SharingConfig {
         Self {
             identity_name: String::new(),
             default_tlp: crate::domain::Tlp::Amber,
+        }
+    }
+}
+
+/// The routine trends report (weekly and monthly) to a leadership / SCIO list.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ReportsConfig {
+    /// Who receives it (`Name <address>` or an address); empty: no report is sent.
+    pub recipients: Vec<String>,
+    /// Send the weekly report (for each ISO week, Monday 00:00 UTC, once it is over).
+    pub weekly: bool,
+    /// Send the monthly report (for each calendar month in UTC, once it is over).
+    pub monthly: bool,
+}
+
+impl Default for ReportsConfig {
+    fn default() -> Self {
+        Self {
+            recipients: Vec::new(),
+            weekly: true,
+            monthly: true,
         }
     }
 }
@@ -905,6 +928,16 @@ impl Config {
             }
         }
         check_database_url(&self.database.url).map_err(ConfigError::Invalid)?;
+        for r in &self.reports.recipients {
+            let addr = r
+                .rsplit_once('<')
+                .map_or(r.as_str(), |(_, a)| a.trim_end_matches('>'));
+            if EmailAddress::parse(addr.trim()).is_err() {
+                return Err(ConfigError::Invalid(format!(
+                    "[reports] recipients: '{r}' is not an email address (write \"Name <address>\" or an address)"
+                )));
+            }
+        }
         let u = &self.updates;
         if [u.critical_hours, u.high_hours, u.medium_hours, u.low_hours].contains(&0) {
             return Err(ConfigError::Invalid(

@@ -66,6 +66,15 @@ impl Application {
         )
     }
 
+    /// The trends reports over this application's store and directory.
+    pub fn reporter(&self) -> crate::reports::Reporter {
+        crate::reports::Reporter::new(
+            self.store.clone(),
+            self.config.clone(),
+            self.directory.clone(),
+        )
+    }
+
     pub fn worker(&self) -> Worker {
         Worker::new(
             self.store.clone(),
@@ -104,9 +113,9 @@ impl Application {
             });
         }
         {
-            let (pipeline, rx) = (this.pipeline.clone(), rx.clone());
+            let (pipeline, reporter, rx) = (this.pipeline.clone(), this.reporter(), rx.clone());
             sup.spawn(&mut tasks, "schedules", move || {
-                schedules(pipeline.clone(), rx.clone())
+                schedules(pipeline.clone(), reporter.clone(), rx.clone())
             });
         }
         if let Some(siem) = &this.config.siem {
@@ -243,8 +252,12 @@ impl Supervisor {
 }
 
 /// Once a minute until shutdown: due reminders to reporters, due status updates to
-/// SCIO threads.
-async fn schedules(pipeline: Pipeline, mut shutdown: watch::Receiver<bool>) {
+/// SCIO threads, the trends reports of periods just over.
+async fn schedules(
+    pipeline: Pipeline,
+    reporter: crate::reports::Reporter,
+    mut shutdown: watch::Receiver<bool>,
+) {
     loop {
         if *shutdown.borrow() {
             break;
@@ -261,6 +274,11 @@ async fn schedules(pipeline: Pipeline, mut shutdown: watch::Receiver<bool>) {
             Err(e) => {
                 tracing::error!(error = %e, "periodic SCIO updates could not be queued; will retry")
             }
+        }
+        match reporter.send_due(now).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(reports = n, "trends reports queued"),
+            Err(e) => tracing::error!(error = %e, "trends reports could not be queued; will retry"),
         }
         tokio::select! {
             _ = tokio::time::sleep(std::time::Duration::from_secs(60)) => {}

@@ -374,3 +374,226 @@ async fn analyst_logs_in_and_reads_a_case() {
     let _ = stop.send(true);
     let _ = server.await;
 }
+
+/// created_at, category, status, severity, severity_suggested, missing_json.
+type CaseCounted = (
+    String,
+    Option<String>,
+    String,
+    Option<String>,
+    Option<String>,
+    String,
+);
+
+/// The week (its Monday, UTC) of a stored timestamp, counted here without SQL dates.
+fn week_of(stored: &str) -> String {
+    use chrono::Datelike;
+    let t = chrono::DateTime::parse_from_rfc3339(stored).expect("stored time");
+    let d = t.with_timezone(&Utc).date_naive();
+    (d - chrono::Duration::days(d.weekday().num_days_from_monday() as i64))
+        .format("%Y-%m-%d")
+        .to_string()
+}
+
+/// The dashboard over the demo data (the 40 fixtures, opened over ten weeks), opened
+/// by a viewer in Chromium: each number in its tables equals a count made here from
+/// the rows of the same database.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn viewer_reads_the_dashboard_and_its_numbers_are_the_databases() {
+    use incident_gateway::actions::By;
+    use incident_gateway::domain::Status;
+    use std::collections::BTreeMap;
+
+    if !Path::new(CHROMIUM).exists() || !Path::new(CHROMEDRIVER).exists() {
+        if std::env::var("CI").as_deref() == Ok("true") {
+            panic!("{CHROMIUM} or {CHROMEDRIVER} missing under CI: scripts/install-test-deps.sh should have installed them");
+        }
+        eprintln!("SKIPPED: {CHROMIUM} or {CHROMEDRIVER} missing");
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = env!("CARGO_MANIFEST_DIR");
+    let text = format!(
+        "[gateway]\ndata_dir = \"{}\"\ndirectory = \"{root}/fixtures/directory.toml\"\n",
+        dir.path().display(),
+    );
+    let config =
+        Config::from_toml_with_env(&text, "test", Vec::<(String, String)>::new()).expect("config");
+    let app = Application::build(config).await.expect("application");
+    let store = app.store.clone();
+    let mut files: Vec<_> = std::fs::read_dir(format!("{root}/fixtures"))
+        .expect("fixtures")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "eml"))
+        .collect();
+    files.sort();
+    assert_eq!(files.len(), 40, "the demo data is the 40 fixtures");
+    let now = Utc::now();
+    let mut tids = Vec::new();
+    for (i, f) in files.iter().enumerate() {
+        let raw = std::fs::read(f).expect("fixture");
+        // Opened over the last ten weeks, a case every 41 hours.
+        let at = now - chrono::Duration::hours(41 * i as i64);
+        let o = app
+            .pipeline
+            .ingest_at(raw, &Origin::Demo, at)
+            .await
+            .expect("ingest");
+        if let Some(t) = o.tracking_id {
+            tids.push((t, at));
+        }
+    }
+    // Every acknowledgement sent (to files), and an analyst triages every third case.
+    app.worker().drain().await.expect("outbox");
+    for (t, at) in tids.iter().step_by(3) {
+        app.actions
+            .set_status(
+                &t.parse().expect("tracking id"),
+                Status::Triage,
+                By::cli("ana"),
+                *at + chrono::Duration::minutes(90),
+            )
+            .await
+            .expect("triage");
+    }
+    {
+        let hash = web::auth::hash_password("viewer-password-1").expect("hash");
+        let mut tx = store.begin_write().await.expect("tx");
+        users::add(&mut tx, "vic", Role::Viewer, &hash, Utc::now())
+            .await
+            .expect("user");
+        tx.commit().await.expect("commit");
+    }
+
+    // The counts, from the rows.
+    let mut conn = store.acquire().await.expect("conn");
+    let rows: Vec<CaseCounted> = sqlx::query_as(
+        "select created_at, category, status, severity, severity_suggested, missing_json
+             from cases where merged_into is null",
+    )
+    .fetch_all(&mut *conn)
+    .await
+    .expect("cases");
+    let acked: Vec<(String,)> = sqlx::query_as(
+        "select c.created_at from cases c where c.merged_into is null and exists
+            (select 1 from outbox o where o.case_id = c.id and o.kind = 'ack' and o.status = 'sent')",
+    )
+    .fetch_all(&mut *conn)
+    .await
+    .expect("acks");
+    drop(conn);
+    assert!(rows.len() >= 30, "{} cases", rows.len());
+    let mut by_week_cat: BTreeMap<(String, String), i64> = BTreeMap::new();
+    let mut by_week: BTreeMap<String, i64> = BTreeMap::new();
+    let mut open_by_sev: BTreeMap<String, i64> = BTreeMap::new();
+    let mut incomplete = 0;
+    for (created, category, status, sev, suggested, missing) in &rows {
+        let w = week_of(created);
+        let cat = category.clone().unwrap_or_else(|| "uncategorised".into());
+        *by_week_cat.entry((w.clone(), cat)).or_default() += 1;
+        *by_week.entry(w).or_default() += 1;
+        if status != "resolved" && status != "closed" {
+            let s = sev
+                .clone()
+                .or(suggested.clone())
+                .unwrap_or_else(|| "unset".into());
+            *open_by_sev.entry(s).or_default() += 1;
+        }
+        if missing.trim() != "[]" {
+            incomplete += 1;
+        }
+    }
+    let mut acked_by_week: BTreeMap<String, i64> = BTreeMap::new();
+    for (created,) in &acked {
+        *acked_by_week.entry(week_of(created)).or_default() += 1;
+    }
+    assert!(by_week.len() >= 9, "spread over weeks: {by_week:?}");
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let base = format!("http://{}", listener.local_addr().expect("addr"));
+    let (stop, rx) = tokio::sync::watch::channel(false);
+    let server = tokio::spawn(web::serve_on(listener, app.web_state(), rx));
+    let profile = dir.path().join("chromium-profile");
+    let (_driver, b) = start_browser(&profile).await;
+    b.goto(&format!("{base}/dashboard")).await;
+    b.find("#login-submit").await;
+    b.type_into("#username", "vic").await;
+    b.type_into("#password", "viewer-password-1").await;
+    b.click("#login-submit").await;
+    b.goto(&format!("{base}/dashboard")).await;
+    b.find("#c-by-category").await;
+    assert_eq!(b.text("#total").await, rows.len().to_string());
+
+    let cell = |table: &str, key: &str, series: &str| {
+        format!(r#"#t-{table} td[data-key="{key}"][data-series="{series}"]"#)
+    };
+    for ((w, cat), n) in &by_week_cat {
+        assert_eq!(
+            b.text(&cell("by-category", w, cat)).await,
+            n.to_string(),
+            "{w} {cat}"
+        );
+    }
+    for (w, n) in &by_week {
+        assert_eq!(
+            b.text(&cell("by-category", w, "Total")).await,
+            n.to_string(),
+            "{w}"
+        );
+        assert_eq!(
+            b.text(&cell("by-secretariat", w, "Total")).await,
+            n.to_string(),
+            "{w}"
+        );
+    }
+    for (s, n) in &open_by_sev {
+        assert_eq!(
+            b.text(&cell("open", s, "Total")).await,
+            n.to_string(),
+            "open {s}"
+        );
+    }
+    for (w, n) in &acked_by_week {
+        assert_eq!(
+            b.text(&cell("ack", w, "cases")).await,
+            n.to_string(),
+            "acks {w}"
+        );
+    }
+    assert_eq!(
+        b.text(&cell("complete", "incomplete", "cases")).await,
+        incomplete.to_string()
+    );
+    // Each triaged case was triaged 90 minutes after it opened.
+    let triage_week = week_of(&incident_gateway::store::ts(tids[0].1));
+    assert_eq!(
+        b.text(&cell("triage", &triage_week, "median")).await,
+        "90.0"
+    );
+    b.screenshot("dashboard").await;
+
+    // A narrower range (what the form's GET asks for): only the last week's cases,
+    // and no row for the weeks before it.
+    let last = by_week.keys().last().expect("a week").clone();
+    let oldest = by_week.keys().next().expect("a week").clone();
+    b.goto(&format!(
+        "{base}/dashboard?from={last}&to={}",
+        now.format("%Y-%m-%d")
+    ))
+    .await;
+    b.wait_text("#total", &by_week[&last].to_string()).await;
+    assert!(b
+        .try_text(&cell("by-category", &oldest, "Total"))
+        .await
+        .is_none());
+    assert_eq!(
+        b.text(&cell("by-category", &last, "Total")).await,
+        by_week[&last].to_string()
+    );
+
+    b.quit().await;
+    let _ = stop.send(true);
+    let _ = server.await;
+}

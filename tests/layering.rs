@@ -14,7 +14,7 @@ const RANKS: &[&[&str]] = &[
     &["routing"],
     &["policy"],
     &["outbound"],
-    &["notify", "siem", "export"],
+    &["notify", "siem", "export", "reports"],
     &["intake"],
     &["actions"],
     &["web"],

@@ -1451,3 +1451,50 @@ async fn sharing_from_the_case_page_the_queue_and_the_api() {
         .expect("req");
     assert_eq!(a.send(req).await.status, StatusCode::BAD_REQUEST);
 }
+
+/// `/dashboard`: a login first; a viewer sees it; a range it cannot show is a 400 that
+/// says why; a hostile stored category is text in the chart and the table, and the
+/// page has no inline script or style (the CSP holds).
+#[tokio::test]
+async fn the_dashboard_needs_a_login_refuses_bad_ranges_and_escapes_stored_values() {
+    let a = app().await;
+    let tid = a.ingest_fixture("01-phish-payroll-plain.eml").await;
+    let r = a.get("/dashboard", None).await;
+    assert_eq!(r.header(header::LOCATION), "/login");
+    {
+        let mut c = a.store.acquire().await.expect("conn");
+        sqlx::query("update cases set category = ? where tracking_id = ?")
+            .bind("<script>alert(1)</script>")
+            .bind(&tid)
+            .execute(&mut *c)
+            .await
+            .expect("update");
+    }
+    a.add_user("vera", Role::Viewer, "viewer-password-1").await;
+    let (cookie, _) = a.login("vera", "viewer-password-1").await;
+    let page = a.get("/dashboard", Some(&cookie)).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    assert!(page.body.contains("<a href=\"/dashboard\">Dashboard</a>"));
+    assert!(!page.body.contains("<script>alert"), "{}", page.body);
+    assert!(page.body.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
+    assert!(!page.body.contains(" style="), "inline style under the CSP");
+    assert_eq!(
+        page.body.matches("<script").count(),
+        1,
+        "only /static/app.js"
+    );
+    assert!(
+        page.body.contains(r#"<span id="total">1</span>"#),
+        "{}",
+        page.body
+    );
+    for (q, says) in [
+        ("?from=2026-12-01&to=2026-11-01", "before from"),
+        ("?from=yesterday&to=2026-11-01", "is not a date"),
+        ("?from=2020-01-01&to=2026-11-01", "at most"),
+    ] {
+        let r = a.get(&format!("/dashboard{q}"), Some(&cookie)).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{q}");
+        assert!(r.body.contains(says), "{q}: {}", r.body);
+    }
+}

@@ -364,6 +364,7 @@ string_enum!(
         ScioUpdate => "scio_update",
         ScioCopy => "scio_copy",
         Escalation => "escalation",
+        TrendsReport => "trends_report",
     }
 );
 

@@ -1,7 +1,8 @@
 //! Building the exact bytes of an outbound message (fixed at enqueue time).
 
+use lettre::message::header::ContentType;
 use lettre::message::header::{HeaderName, HeaderValue};
-use lettre::message::{Mailbox as LettreMailbox, MultiPart};
+use lettre::message::{Attachment, Mailbox as LettreMailbox, MultiPart, SinglePart};
 use lettre::Message;
 
 use super::template::Rendered;
@@ -14,6 +15,8 @@ pub enum ComposeError {
     Address(String),
     #[error("cannot build message: {0}")]
     Build(#[from] lettre::error::Error),
+    #[error("media type '{0}' cannot be used for a part")]
+    MediaType(String),
 }
 
 /// Threading and routing of one outbound message.
@@ -38,8 +41,40 @@ pub fn new_message_id(tag: &str, domain: &str) -> String {
     format!("{}.{}@{}", tag, uuid::Uuid::new_v4().simple(), domain)
 }
 
+/// A part beyond the text and HTML bodies: an image the HTML shows by `cid:` (inline)
+/// or a file attached.
+#[derive(Debug, Clone)]
+pub struct Part {
+    /// The Content-ID (inline) or file name (attachment): our own text, never a sender's.
+    pub name: String,
+    /// e.g. `image/png`, `text/html; charset=utf-8`.
+    pub media_type: &'static str,
+    pub bytes: Vec<u8>,
+}
+
+/// The extra parts of a message: inline images (multipart/related with the HTML) and
+/// attachments (multipart/mixed around it all). Empty: plain multipart/alternative.
+#[derive(Debug, Clone, Default)]
+pub struct Extras {
+    pub inline: Vec<Part>,
+    pub attachments: Vec<Part>,
+}
+
 /// The full RFC 5322 bytes, with `Auto-Submitted`, as multipart/alternative.
 pub fn compose(env: &Envelope<'_>, body: &Rendered) -> Result<Vec<u8>, ComposeError> {
+    compose_with(env, body, &Extras::default())
+}
+
+fn content_type(p: &Part) -> Result<ContentType, ComposeError> {
+    ContentType::parse(p.media_type).map_err(|_| ComposeError::MediaType(p.media_type.to_string()))
+}
+
+/// [`compose`] with inline images and attachments.
+pub fn compose_with(
+    env: &Envelope<'_>,
+    body: &Rendered,
+    extras: &Extras,
+) -> Result<Vec<u8>, ComposeError> {
     let from = LettreMailbox::new(
         Some(env.from_name.to_string()),
         env.from
@@ -65,10 +100,29 @@ pub fn compose(env: &Envelope<'_>, body: &Rendered) -> Result<Vec<u8>, ComposeEr
         let refs: Vec<String> = env.references.iter().map(|r| format!("<{r}>")).collect();
         b = b.references(refs.join(" "));
     }
-    let mut msg = b.multipart(MultiPart::alternative_plain_html(
-        body.text.clone(),
-        body.html.clone(),
-    ))?;
+    let mut msg = if extras.inline.is_empty() && extras.attachments.is_empty() {
+        b.multipart(MultiPart::alternative_plain_html(
+            body.text.clone(),
+            body.html.clone(),
+        ))?
+    } else {
+        let mut related = MultiPart::related().singlepart(SinglePart::html(body.html.clone()));
+        for p in &extras.inline {
+            related = related.singlepart(
+                Attachment::new_inline(p.name.clone()).body(p.bytes.clone(), content_type(p)?),
+            );
+        }
+        let alternative = MultiPart::alternative()
+            .singlepart(SinglePart::plain(body.text.clone()))
+            .multipart(related);
+        let mut mixed = MultiPart::mixed().multipart(alternative);
+        for p in &extras.attachments {
+            mixed = mixed.singlepart(
+                Attachment::new(p.name.clone()).body(p.bytes.clone(), content_type(p)?),
+            );
+        }
+        b.multipart(mixed)?
+    };
     let headers = msg.headers_mut();
     headers.insert_raw(HeaderValue::new(
         HeaderName::new_from_ascii_str("Auto-Submitted"),
@@ -118,6 +172,18 @@ pub async fn enqueue(
     rendered: &Rendered,
     now: chrono::DateTime<chrono::Utc>,
 ) -> Result<(i64, String), QueueError> {
+    enqueue_with(conn, config, m, rendered, &Extras::default(), now).await
+}
+
+/// [`enqueue`] with inline images and attachments.
+pub async fn enqueue_with(
+    conn: &mut sqlx::SqliteConnection,
+    config: &crate::config::Config,
+    m: &Outgoing<'_>,
+    rendered: &Rendered,
+    extras: &Extras,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<(i64, String), QueueError> {
     let soc = config.soc_address();
     let message_id = new_message_id(m.id_tag, soc.domain());
     let envelope = Envelope {
@@ -129,7 +195,7 @@ pub async fn enqueue(
         references: m.references,
         auto_submitted: m.auto_submitted,
     };
-    let bytes = compose(&envelope, rendered)?;
+    let bytes = compose_with(&envelope, rendered, extras)?;
     let recipients: Vec<String> = m.to.iter().map(|(_, a)| a.to_string()).collect();
     // The envelope sender: a bounce comes back to it, and only a bounce of this
     // message can know it (see extract::dsn).

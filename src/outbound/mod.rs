@@ -10,5 +10,6 @@ pub use compose::{
     compose, enqueue, enqueue_recorded, new_message_id, ComposeError, Envelope, Outgoing,
     QueueError, Record,
 };
+pub use compose::{compose_with, enqueue_with, Extras, Part};
 pub use template::{Rendered, TemplateError, Templates};
 pub use worker::{Transport, Worker};

@@ -55,6 +55,7 @@ const TEMPLATES: &[(&str, &str)] = &[
         "major_incident",
         include_str!("../../templates/email/major_incident.md"),
     ),
+    ("trends", include_str!("../../templates/email/trends.md")),
 ];
 
 /// The set of email templates.
@@ -496,6 +497,21 @@ mod tests {
 
     /// Every variable any template reads, every string set to `p`.
     fn payload_ctx(p: &str, open: bool) -> serde_json::Value {
+        let mut ctx = base_payload_ctx(p, open);
+        // The trends report's (aggregates; names of categories and agencies).
+        let trends = json!({
+            "title": p, "period_label": p, "start": p, "last_day": p, "trend_weeks": 12,
+            "total": 1, "categories": [{"name": p, "n": 1}], "secretariats": [{"name": p, "n": 1}],
+            "agencies": [{"name": p, "n": 1}], "majors": [p, p],
+            "complete": {"on_arrival": 1, "after_answer": 1, "by_analyst": 0, "incomplete": 1},
+        });
+        if let (Some(c), Some(t)) = (ctx.as_object_mut(), trends.as_object()) {
+            c.extend(t.clone());
+        }
+        ctx
+    }
+
+    fn base_payload_ctx(p: &str, open: bool) -> serde_json::Value {
         json!({
             "tracking_id": p, "original_subject": p, "reporter_name": p,
             "received_at": p, "soc_name": p,

@@ -8,6 +8,7 @@ pub mod notices;
 pub mod outbox;
 pub mod queue;
 pub mod sharing;
+pub mod stats;
 pub mod users;
 
 use std::path::Path;

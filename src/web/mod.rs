@@ -7,6 +7,7 @@
 pub mod actions;
 pub mod api;
 pub mod auth;
+pub mod dashboard;
 pub mod export;
 pub mod pages;
 pub mod render;
@@ -170,6 +171,10 @@ fn templates() -> &'static minijinja::Environment<'static> {
             ),
             ("error.html", include_str!("../../templates/web/error.html")),
             (
+                "dashboard.html",
+                include_str!("../../templates/web/dashboard.html"),
+            ),
+            (
                 "update_preview.html",
                 include_str!("../../templates/web/update_preview.html"),
             ),
@@ -263,6 +268,7 @@ pub fn router(state: AppState) -> Router {
         .route("/messages/{id}/raw", get(pages::raw_message))
         .route("/quarantine", get(pages::quarantine))
         .route("/outbound", get(pages::outbound))
+        .route("/dashboard", get(dashboard::dashboard))
         .route("/outbound/{id}/{decision}", post(pages::decide_held))
         .route("/static/app.js", get(static_js))
         .route("/static/app.css", get(static_css))
