@@ -247,3 +247,12 @@ fn periods_end_at_the_last_monday_and_the_first_of_the_month() {
     assert!(Range::from_dates("2026-12-01", "2026-11-01").is_err());
     assert!(Range::from_dates("2020-01-01", "2026-11-01").is_err());
 }
+
+#[test]
+fn every_category_has_a_colour_of_its_own() {
+    // Two categories in one colour made the stacked bars ambiguous (12 categories of
+    // extract::rules::Category, 10 colours). The secretariats are fewer than 20 too.
+    let n = 20;
+    let colours: std::collections::HashSet<_> = (0..n).map(chart::colour).collect();
+    assert_eq!(colours.len(), n);
+}
