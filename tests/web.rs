@@ -747,6 +747,55 @@ async fn api_by_token() {
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
 }
 
+/// The severity filter matches what the queue shows: the analyst's severity, else the
+/// suggested one (it used to match analyst-set values only, so `critical` found none of
+/// the suggested-critical cases); `none` is "not yet set by an analyst".
+#[tokio::test]
+async fn the_severity_filter_matches_the_severity_the_queue_shows() {
+    let a = app().await;
+    let low = a.ingest_fixture("01-phish-payroll-plain.eml").await;
+    let critical = a
+        .ingest_fixture("05-ransomware-dcr-outlook-screenshot.eml")
+        .await;
+    a.add_user("ana", Role::Analyst, "analyst-password-1").await;
+    let (cookie, csrf) = a.login("ana", "analyst-password-1").await;
+    let shows = |body: &str, tid: &str| body.contains(&format!("/cases/{tid}\""));
+    let r = a.get("/cases?severity=critical", Some(&cookie)).await;
+    assert!(
+        shows(&r.body, &critical) && !shows(&r.body, &low),
+        "{}",
+        r.body
+    );
+    // An analyst raises the phish: now it is critical too, and no longer "none".
+    let r = a
+        .act(
+            &low,
+            "severity",
+            &cookie,
+            &[("csrf", &csrf), ("value", "critical")],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    let r = a.get("/cases?severity=critical", Some(&cookie)).await;
+    assert!(
+        shows(&r.body, &critical) && shows(&r.body, &low),
+        "{}",
+        r.body
+    );
+    let r = a.get("/cases?severity=none", Some(&cookie)).await;
+    assert!(
+        shows(&r.body, &critical) && !shows(&r.body, &low),
+        "{}",
+        r.body
+    );
+    let r = a.get("/cases?severity=low", Some(&cookie)).await;
+    assert!(
+        !shows(&r.body, &critical) && !shows(&r.body, &low),
+        "{}",
+        r.body
+    );
+}
+
 #[tokio::test]
 async fn queue_filters_and_held_mail_release() {
     let a = app().await;

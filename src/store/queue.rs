@@ -79,6 +79,11 @@ impl QueueFilter {
             if let Some(v) = given(v) {
                 if v == "none" && matches!(col, "assignee" | "severity") {
                     qb.push(format!(" and c.{col} is null"));
+                } else if col == "severity" {
+                    // The severity the queue shows: the analyst's, else the suggested one
+                    // ("none" above: not yet set by an analyst).
+                    qb.push(" and coalesce(c.severity, c.severity_suggested) = ");
+                    qb.push_bind(v.to_string());
                 } else {
                     qb.push(format!(" and c.{col} = "));
                     qb.push_bind(v.to_string());
