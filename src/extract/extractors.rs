@@ -7,7 +7,8 @@ use serde_json::Value;
 use super::answers::{self, Tri};
 use super::fields::{
     canonical_agency, display_name, find_agency, impact, label_field, le_agency, number_word,
-    phone, sentences, Context, FieldValue, Fields, Source, COUNT, HOST, SYSTEM,
+    phone, sentences, Context, FieldValue, Fields, Source, COUNT, HOST, LOCAL_HOST, OWN_ACCOUNT,
+    SYSTEM,
 };
 use super::when::{self, Role};
 
@@ -545,19 +546,23 @@ pub fn systems(input: &Input<'_>, f: &mut Fields) {
     let mut items: Vec<String> = Vec::new();
     let mut first = None;
     for (i, l) in input.lines.iter().enumerate() {
-        for m in HOST.find_iter(l) {
-            let h = m.as_str();
-            if h.chars().any(|c| c.is_ascii_digit())
+        let upper = HOST.find_iter(l).map(|m| m.as_str()).filter(|h| {
+            h.chars().any(|c| c.is_ascii_digit())
                 && !h.starts_with("CVE-")
                 && !h.starts_with("SOC-")
                 && !h.starts_with("INC")
-                && !items.iter().any(|x| x == h)
-            {
+        });
+        let lower = LOCAL_HOST
+            .find_iter(l)
+            .map(|m| m.as_str())
+            .filter(|h| h.chars().any(|c| c.is_ascii_digit()) || h.matches('.').count() >= 2);
+        for h in upper.chain(lower) {
+            if !items.iter().any(|x| x == h) {
                 items.push(h.to_string());
                 first.get_or_insert(i);
             }
         }
-        for c in SYSTEM.captures_iter(l) {
+        for c in SYSTEM.captures_iter(l).chain(OWN_ACCOUNT.captures_iter(l)) {
             if let Some(m) = c.get(1) {
                 let s = m.as_str().trim().to_string();
                 if !items.iter().any(|x| x.eq_ignore_ascii_case(&s)) {
@@ -745,6 +750,30 @@ mod tests {
             val(&f, "law_enforcement_agency"),
             "Massachusetts State Police"
         );
+    }
+
+    #[test]
+    fn an_own_account_or_internal_host_is_a_system_and_my_email_is_not() {
+        let sys = |text: &str| {
+            let f = one(systems, text);
+            f.get("systems_affected").map(|v| v.value.clone())
+        };
+        assert_eq!(
+            sys("She entered her Microsoft 365 account password on the page."),
+            Some(serde_json::json!(["Microsoft 365 account"]))
+        );
+        assert_eq!(
+            sys("Alguien entró en mi cuenta de correo anoche."),
+            Some(serde_json::json!(["cuenta de correo"]))
+        );
+        assert_eq!(
+            sys("Defender flagged dph-lab-ws-2231.dph.local at 9:30."),
+            Some(serde_json::json!(["dph-lab-ws-2231.dph.local"]))
+        );
+        // Where someone writes from, and the phishing message itself, are not systems.
+        assert_eq!(sys("I am writing from my personal email."), None);
+        assert_eq!(sys("Te escribo desde mi correo personal."), None);
+        assert_eq!(sys("I deleted the email."), None);
     }
 
     #[test]

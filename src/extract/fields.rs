@@ -479,8 +479,21 @@ pub(crate) static COUNT: LazyLock<Regex> = LazyLock::new(|| {
 });
 pub(crate) static HOST: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"\b[A-Z][A-Z0-9]{1,}(?:-[A-Z0-9]+){1,4}\b").expect("host regex"));
+/// Internal host names in lower case: `dph-lab-ws-2231.dph.local`, `jamf.eoed.local`.
+pub(crate) static LOCAL_HOST: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"\b[a-z][a-z0-9-]*(?:\.[a-z0-9-]+)*\.(?:local|lan|internal|corp|ad)\b")
+        .expect("local host regex")
+});
+/// Someone's own mailbox or account, and the same in Spanish and Portuguese: "her
+/// Microsoft 365 account", "mi cuenta de correo", "a minha conta de e-mail". Only with a
+/// possessive, since "the email" is usually the phishing message itself; never a bare
+/// "my email" or "mi correo" (as often as not the address someone writes from).
+pub(crate) static OWN_ACCOUNT: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?i)\b(?:my|her|his|their|mi|su|sus|meu|minha|seu|sua)\s+((?:(?:state|work|microsoft 365|m365|o365|office 365|outlook)\s+)?(?:e-?mail account|inbox|mailbox|account|credentials|cuenta(?: de correo)?|conta(?: de e-?mail)?|caixa de (?:e-?mail|correio)|computadora|computador|celular|tableta|ipad|cell phone|cellphone))\b")
+        .expect("own account regex")
+});
 pub(crate) static SYSTEM: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?i)\b(?:the|our|my|his|her|their|a|one|two|three|\d+)\s+((?:[\w'\-]+\s+){0,3}(?:server|servers|laptop|laptops|workstation|workstations|website|portal|mailbox|file share|file server|vpn|database|pc|pcs|computer|computers|phone|iphone|firewall|web site|site|account|tablet|usb drive|thumb drive|application|sharepoint site|onedrive))\b").expect("system regex")
+    Regex::new(r"(?i)\b(?:the|our|my|his|her|their|a|one|two|three|\d+)\s+((?:[\w'\-]+\s+){0,3}(?:server|servers|laptop|laptops|workstation|workstations|website|portal|mailbox|file share|file server|vpn|database|pc|pcs|computer|computers|phone|iphone|firewall|web site|site|account|tablet|usb drive|thumb drive|application|sharepoint site|sharepoint folder|onedrive|ipad|kiosk|cell phone|resolvers|ivr))\b").expect("system regex")
 });
 
 pub(crate) fn number_word(w: &str) -> Option<i64> {
