@@ -26,33 +26,14 @@ async fn case(
     ack_mins: Option<i64>,
 ) -> i64 {
     let mut c = store.acquire().await.unwrap();
-    let id: i64 = sqlx::query_scalar(
-        "insert into cases (tracking_id, subject, category, agency, created_at, updated_at)
-         values (?, 's', ?, 'Department of Revenue', ?, ?) returning id",
+    stats::fixture::case(
+        &mut c,
+        n,
+        at,
+        category,
+        ack_mins.map(|m| at + Duration::minutes(m)),
     )
-    .bind(format!("SOC-2026-{n:06}"))
-    .bind(category)
-    .bind(ts(at))
-    .bind(ts(at))
-    .fetch_one(&mut *c)
     .await
-    .unwrap();
-    if let Some(m) = ack_mins {
-        sqlx::query(
-            "insert into outbox (case_id, kind, message_id, from_addr, recipient, to_json, subject,
-                raw, status, next_attempt_at, created_at, sent_at)
-             values (?, 'ack', ?, 'soc@mass.gov', 'r@agency.test', '[]', 's', x'00', 'sent', ?, ?, ?)",
-        )
-        .bind(id)
-        .bind(format!("ack.{n}@mass.gov"))
-        .bind(ts(at))
-        .bind(ts(at))
-        .bind(ts(at + Duration::minutes(m)))
-        .execute(&mut *c)
-        .await
-        .unwrap();
-    }
-    id
 }
 
 fn range() -> Range {
@@ -179,27 +160,26 @@ async fn shared_indicators_and_completeness_read_what_the_tables_hold() {
             r#"["agency"]"#,
         ),
     ] {
-        sqlx::query("update cases set iocs_json = ?, missing_json = ? where id = ?")
-            .bind(iocs)
-            .bind(missing_now)
-            .bind(id)
-            .execute(&mut *c)
-            .await
-            .unwrap();
-        sqlx::query("insert into events (case_id, at, actor, kind, detail_json) values (?, ?, 'system', 'case_opened', ?)")
-            .bind(id)
-            .bind(ts(t(24, 9)))
-            .bind(format!(r#"{{"missing": {missing_at_open}}}"#))
-            .execute(&mut *c)
-            .await
-            .unwrap();
+        stats::fixture::set_iocs_and_missing(&mut c, id, iocs, missing_now).await;
+        stats::fixture::event(
+            &mut c,
+            id,
+            t(24, 9),
+            "system",
+            "case_opened",
+            &format!(r#"{{"missing": {missing_at_open}}}"#),
+        )
+        .await;
     }
-    sqlx::query("insert into events (case_id, at, actor, kind) values (?, ?, 'reporter:r@agency.test', 'correspondence_received')")
-        .bind(b)
-        .bind(ts(t(25, 10)))
-        .execute(&mut *c)
-        .await
-        .unwrap();
+    stats::fixture::event(
+        &mut c,
+        b,
+        t(25, 10),
+        "reporter:r@agency.test",
+        "correspondence_received",
+        "{}",
+    )
+    .await;
     let r = range();
     let shared = stats::shared_indicators(&mut c, r.from, r.to, 10)
         .await

@@ -312,3 +312,87 @@ pub async fn set_report_outbox(
         .await?;
     Ok(())
 }
+
+/// Rows for the aggregates' unit tests (`crate::reports`), written as intake and the
+/// outbox would leave them.
+#[cfg(test)]
+pub mod fixture {
+    use chrono::{DateTime, Utc};
+    use sqlx::SqliteConnection;
+
+    use crate::store::ts;
+
+    /// A case opened at `at` (Department of Revenue), with an acknowledgement sent at
+    /// `acked` if given.
+    pub async fn case(
+        conn: &mut SqliteConnection,
+        n: i64,
+        at: DateTime<Utc>,
+        category: &str,
+        acked: Option<DateTime<Utc>>,
+    ) -> i64 {
+        let id: i64 = sqlx::query_scalar(
+            "insert into cases (tracking_id, subject, category, agency, created_at, updated_at)
+             values (?, 's', ?, 'Department of Revenue', ?, ?) returning id",
+        )
+        .bind(format!("SOC-2026-{n:06}"))
+        .bind(category)
+        .bind(ts(at))
+        .bind(ts(at))
+        .fetch_one(&mut *conn)
+        .await
+        .expect("insert case");
+        if let Some(sent) = acked {
+            sqlx::query(
+                "insert into outbox (case_id, kind, message_id, from_addr, recipient, to_json, subject,
+                    raw, status, next_attempt_at, created_at, sent_at)
+                 values (?, 'ack', ?, 'soc@mass.gov', 'r@agency.test', '[]', 's', x'00', 'sent', ?, ?, ?)",
+            )
+            .bind(id)
+            .bind(format!("ack.{n}@mass.gov"))
+            .bind(ts(at))
+            .bind(ts(at))
+            .bind(ts(sent))
+            .execute(&mut *conn)
+            .await
+            .expect("insert ack");
+        }
+        id
+    }
+
+    pub async fn set_iocs_and_missing(
+        conn: &mut SqliteConnection,
+        id: i64,
+        iocs: &str,
+        missing: &str,
+    ) {
+        sqlx::query("update cases set iocs_json = ?, missing_json = ? where id = ?")
+            .bind(iocs)
+            .bind(missing)
+            .bind(id)
+            .execute(&mut *conn)
+            .await
+            .expect("update case");
+    }
+
+    pub async fn event(
+        conn: &mut SqliteConnection,
+        case_id: i64,
+        at: DateTime<Utc>,
+        actor: &str,
+        kind: &str,
+        detail: &str,
+    ) {
+        sqlx::query(
+            "insert into events (case_id, at, actor, kind, detail_json) values (?, ?, ?, ?, ?)",
+        )
+        .bind(case_id)
+        .bind(ts(at))
+        .bind(actor)
+        .bind(kind)
+        .bind(detail)
+        .execute(&mut *conn)
+        .await
+        .expect("insert event");
+    }
+}
