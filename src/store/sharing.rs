@@ -78,15 +78,33 @@ pub async fn tlp(conn: &mut SqliteConnection, case_id: i64) -> Result<Option<Tlp
         .fetch_optional(&mut *conn)
         .await?
         .flatten();
-    v.map(|t| {
-        t.parse()
-            .map_err(|e: crate::domain::DomainError| StoreError::Corrupt {
-                table: "cases",
-                key: case_id.to_string(),
-                what: e.to_string(),
-            })
+    decode_tlp(case_id, v)
+}
+
+fn decode_tlp(case_id: i64, stored: Option<String>) -> Result<Option<Tlp>, StoreError> {
+    stored
+        .map(|t| {
+            t.parse()
+                .map_err(|e: crate::domain::DomainError| StoreError::Corrupt {
+                    table: "cases",
+                    key: case_id.to_string(),
+                    what: e.to_string(),
+                })
+        })
+        .transpose()
+}
+
+/// A stored JSON column of `cases`, decoded; `Corrupt` when it does not.
+fn decode<T: serde::de::DeserializeOwned>(
+    key: impl ToString,
+    column: &str,
+    text: &str,
+) -> Result<T, StoreError> {
+    serde_json::from_str(text).map_err(|e| StoreError::Corrupt {
+        table: "cases",
+        key: key.to_string(),
+        what: format!("{column}: {e}"),
     })
-    .transpose()
 }
 
 /// Sets the case's TLP; returns the one it had.
@@ -125,11 +143,7 @@ pub async fn indicators(conn: &mut SqliteConnection, case_id: i64) -> Result<Ioc
         .bind(case_id)
         .fetch_one(&mut *conn)
         .await?;
-    serde_json::from_str(&iocs).map_err(|e| StoreError::Corrupt {
-        table: "cases",
-        key: case_id.to_string(),
-        what: format!("iocs_json: {e}"),
-    })
+    decode(case_id, "iocs_json", &iocs)
 }
 
 /// The case with its shareable indicators.
@@ -137,20 +151,18 @@ pub async fn shared_case(
     conn: &mut SqliteConnection,
     case: CaseRow,
 ) -> Result<SharedCase, StoreError> {
-    let mut iocs = indicators(conn, case.id).await?;
-    let fields: String = sqlx::query_scalar("select fields_json from cases where id = ?")
-        .bind(case.id)
-        .fetch_one(&mut *conn)
-        .await?;
-    let fields = serde_json::from_str(&fields).map_err(|e| StoreError::Corrupt {
-        table: "cases",
-        key: case.tracking_id.clone(),
-        what: format!("fields_json: {e}"),
-    })?;
+    // The three columns an export needs, in one read.
+    let (iocs, fields, tlp): (String, String, Option<String>) =
+        sqlx::query_as("select iocs_json, fields_json, tlp from cases where id = ?")
+            .bind(case.id)
+            .fetch_one(&mut *conn)
+            .await?;
+    let mut iocs: Iocs = decode(case.id, "iocs_json", &iocs)?;
+    let fields = decode(&case.tracking_id, "fields_json", &fields)?;
     let removed = removed_indicators(conn, case.id).await?;
     iocs.retain(|kind, value| !removed.contains(&(kind.to_string(), value.to_string())));
     Ok(SharedCase {
-        tlp: tlp(conn, case.id).await?,
+        tlp: decode_tlp(case.id, tlp)?,
         iocs,
         fields,
         case,
