@@ -789,6 +789,17 @@ impl Actions {
                 Sent::NoAudience(why) => scio_note = Some(format!("no SCIO update: {why}")),
             }
         }
+        if attr == Attribute::Severity {
+            // A case raised to the on-call threshold is announced to the SOC once.
+            queued.extend(self.notifier.soc_new_case(tx, case.id, now).await?);
+        }
+        if let (Attribute::Assignee, Some(assignee)) = (attr, value) {
+            queued.extend(
+                self.notifier
+                    .soc_assigned(tx, case.id, assignee, &actor, now)
+                    .await?,
+            );
+        }
         if attr == Attribute::Severity && value == Some(Severity::Critical.as_str()) {
             // The Directive: a major incident is suggested when severity is critical.
             store::record_event(

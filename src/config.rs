@@ -75,6 +75,62 @@ pub struct Config {
     pub siem: Option<SiemConfig>,
     pub sharing: SharingConfig,
     pub reports: ReportsConfig,
+    pub soc: SocConfig,
+}
+
+/// The SOC's own notices and its service targets: who in the SOC hears of a new
+/// case and of an assignment, and how soon a case must be triaged.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SocConfig {
+    /// A new case whose severity (the analyst's, else the suggested one) is at or
+    /// above this notifies the directory's `soc_oncall` list once: critical, high,
+    /// medium, low, or `off`.
+    pub notify_new_case_at: String,
+    /// An analyst assigned a case by someone else hears of it by mail.
+    pub notify_assignee: bool,
+    /// The mail domain of accounts whose name is not an address (`jdoe` →
+    /// `jdoe@<domain>`); empty: only accounts named by an address are told.
+    pub assignee_domain: String,
+    /// Minutes from report to triage (an analyst sets severity, assignee or status),
+    /// by severity.
+    pub triage_critical_minutes: u64,
+    pub triage_high_minutes: u64,
+    pub triage_medium_minutes: u64,
+    pub triage_low_minutes: u64,
+}
+
+impl Default for SocConfig {
+    fn default() -> Self {
+        Self {
+            notify_new_case_at: "critical".into(),
+            notify_assignee: true,
+            assignee_domain: String::new(),
+            triage_critical_minutes: 15,
+            triage_high_minutes: 60,
+            triage_medium_minutes: 240,
+            triage_low_minutes: 1440,
+        }
+    }
+}
+
+impl SocConfig {
+    /// The severity from which a new case is announced to on-call (`None`: never).
+    pub fn new_case_threshold(&self) -> Option<crate::domain::Severity> {
+        self.notify_new_case_at.parse().ok()
+    }
+
+    /// The time allowed from report to triage for a severity (unset: medium).
+    pub fn triage_within(&self, severity: Option<crate::domain::Severity>) -> chrono::Duration {
+        use crate::domain::Severity::*;
+        let m = match severity.unwrap_or(Medium) {
+            Critical => self.triage_critical_minutes,
+            High => self.triage_high_minutes,
+            Medium => self.triage_medium_minutes,
+            Low => self.triage_low_minutes,
+        };
+        chrono::Duration::minutes(m.clamp(1, 60 * 24 * 365) as i64)
+    }
 }
 
 /// Exports to partners (STIX 2.1, MISP): who we are in them and the default TLP.
@@ -937,6 +993,25 @@ impl Config {
                     "[reports] recipients: '{r}' is not an email address (write \"Name <address>\" or an address)"
                 )));
             }
+        }
+        let soc = &self.soc;
+        if soc.notify_new_case_at != "off" && soc.new_case_threshold().is_none() {
+            return Err(ConfigError::Invalid(format!(
+                "[soc] notify_new_case_at = '{}': write critical, high, medium, low or off",
+                soc.notify_new_case_at
+            )));
+        }
+        if [
+            soc.triage_critical_minutes,
+            soc.triage_high_minutes,
+            soc.triage_medium_minutes,
+            soc.triage_low_minutes,
+        ]
+        .contains(&0)
+        {
+            return Err(ConfigError::Invalid(
+                "[soc] triage_critical_minutes, triage_high_minutes, triage_medium_minutes and triage_low_minutes must each be at least 1".into(),
+            ));
         }
         let u = &self.updates;
         if [u.critical_hours, u.high_hours, u.medium_hours, u.low_hours].contains(&0) {

@@ -16,6 +16,7 @@ pub mod notify;
 pub mod oauth2;
 pub mod outbound;
 pub mod policy;
+pub mod sla;
 pub mod reports;
 pub mod routing;
 pub mod service;

@@ -12,7 +12,7 @@ const RANKS: &[&[&str]] = &[
     &["extract"],
     &["store"],
     &["routing"],
-    &["policy"],
+    &["policy", "sla"],
     &["outbound"],
     &["notify", "siem", "export", "reports"],
     &["intake"],

@@ -20,6 +20,7 @@ struct People {
     deputy: String,
     leadership: String,
     oncall: String,
+    analyst: String,
     outsider: String,
 }
 
@@ -34,6 +35,7 @@ impl People {
             deputy: format!("deputy-{u}@state.ma.us"),
             leadership: format!("leadership-{u}@mass.gov"),
             oncall: format!("oncall-{u}@mass.gov"),
+            analyst: format!("analyst-{u}@mass.gov"),
             outsider: format!("outsider-{u}@vendor.test"),
         }
     }
@@ -180,6 +182,27 @@ async fn scio_thread_rhythm_escalation_and_review() {
     gw.cli(&["case", "note", &tid, "internal: the user may be an insider"]);
     gw.cli(&["case", "set-severity", &tid, "critical", "--by", "ana"]);
     wait_mail(stack, &gw, &p.scio, 3).await;
+    // Critical reaches [soc] notify_new_case_at (default): on-call hears once.
+    let oncall = wait_mail(stack, &gw, &p.oncall, 2).await;
+    let (subject, text) = read(&oncall[1]);
+    assert!(
+        subject.starts_with(&format!("[{tid}] New case for the SOC")),
+        "{subject}"
+    );
+    assert!(text.contains("Triage due:"), "{text}");
+    // An assignment tells the analyst assigned, once per case and analyst; assigning
+    // oneself tells nobody.
+    gw.cli(&["case", "assign", &tid, &p.analyst, "--by", "ana"]);
+    let told = wait_mail(stack, &gw, &p.analyst, 1).await;
+    let (subject, text) = read(&told[0]);
+    assert!(
+        subject.starts_with(&format!("[{tid}] Case assigned to you")),
+        "{subject}"
+    );
+    assert!(text.contains("analyst:ana assigned this case to you"), "{text}");
+    gw.cli(&["case", "assign", &tid, "", "--by", "ana"]);
+    gw.cli(&["case", "assign", &tid, &p.analyst, "--by", "ana"]);
+    gw.cli(&["case", "assign", &tid, "ana", "--by", "ana"]);
     gw.cli(&[
         "case",
         "update",
@@ -330,11 +353,16 @@ async fn scio_thread_rhythm_escalation_and_review() {
         read(&lead[1]).0
     );
     gw.cli(&["case", "flag", &tid, "external_communications"]);
-    wait_mail(stack, &gw, &p.oncall, 2).await;
+    wait_mail(stack, &gw, &p.oncall, 3).await;
     let refused = gw.try_cli(&["case", "flag", &tid, "law_enforcement_contacted"]);
     assert!(!refused.status.success(), "set from the report already");
     still(stack, &p.leadership, 2, 2).await;
-    assert_eq!(fetch_all(stack, &p.oncall, "INBOX").await.len(), 2);
+    assert_eq!(fetch_all(stack, &p.oncall, "INBOX").await.len(), 3);
+    assert_eq!(
+        fetch_all(stack, &p.analyst, "INBOX").await.len(),
+        1,
+        "the assignee is told once"
+    );
     let case = gw.cli_json(&["case", "show", &tid, "--json"]);
     let events = case["events"].as_array().unwrap();
     let causes: Vec<&str> = events

@@ -282,6 +282,13 @@ string_enum!(
     }
 );
 
+impl Severity {
+    /// Low 0 … critical 3: for "at or above" comparisons.
+    pub fn rank(&self) -> usize {
+        Self::ALL.iter().position(|s| s == self).unwrap_or(0)
+    }
+}
+
 string_enum!(
     /// Facts about a case that trigger escalation notices.
     Flag, "flag", {
@@ -364,6 +371,7 @@ string_enum!(
         ScioUpdate => "scio_update",
         ScioCopy => "scio_copy",
         Escalation => "escalation",
+        SocNotice => "soc_notice",
         TrendsReport => "trends_report",
     }
 );
@@ -404,6 +412,8 @@ string_enum!(
         ScioNoticeRateLimited => "scio_notice_rate_limited",
         EscalationQueued => "escalation_queued",
         EscalationUnrouted => "escalation_unrouted",
+        SocNoticeQueued => "soc_notice_queued",
+        SocNoticeUnrouted => "soc_notice_unrouted",
         NotificationFailed => "notification_failed",
         OutboundHeld => "outbound_held",
         OutboundReleased => "outbound_released",

@@ -220,6 +220,7 @@ impl Notifier {
         }
         self.open_thread(tx, case_id, "system", now).await?;
         self.escalate(tx, case_id, "system", now).await?;
+        self.soc_new_case(tx, case_id, now).await?;
         Ok(())
     }
 }

@@ -9,6 +9,7 @@
 mod describe;
 mod escalation;
 mod periodic;
+mod soc;
 mod thread;
 
 use std::sync::Arc;

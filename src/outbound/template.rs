@@ -55,6 +55,7 @@ const TEMPLATES: &[(&str, &str)] = &[
         "major_incident",
         include_str!("../../templates/email/major_incident.md"),
     ),
+    ("soc_notice", include_str!("../../templates/email/soc_notice.md")),
     ("trends", include_str!("../../templates/email/trends.md")),
 ];
 

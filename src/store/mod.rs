@@ -313,6 +313,28 @@ pub async fn count_events(
     )
 }
 
+/// Whether the case has an event of `kind` whose detail has `key` = `value` (a
+/// notice told once per case and recipient, say).
+pub async fn has_event_with(
+    conn: &mut SqliteConnection,
+    case_id: i64,
+    kind: EventKind,
+    key: &str,
+    value: &str,
+) -> Result<bool, StoreError> {
+    Ok(sqlx::query_scalar::<_, i64>(
+        "select exists(select 1 from events where case_id = ? and kind = ?
+         and json_extract(detail_json, '$.' || ?) = ?)",
+    )
+    .bind(case_id)
+    .bind(kind.as_str())
+    .bind(key)
+    .bind(value)
+    .fetch_one(&mut *conn)
+    .await?
+        == 1)
+}
+
 /// A text value from the detail of the case's first event of `kind`.
 pub async fn first_event_text(
     conn: &mut SqliteConnection,

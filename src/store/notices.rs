@@ -136,3 +136,25 @@ pub async fn open_threads(
     .fetch_all(&mut *conn)
     .await?)
 }
+
+/// When each of `case_ids`' SCIO threads last spoke (cases without a thread are
+/// absent): the base of the "next SCIO update due" timer.
+pub async fn threads_last_spoke(
+    conn: &mut SqliteConnection,
+    case_ids: &[i64],
+) -> Result<std::collections::HashMap<i64, String>, StoreError> {
+    if case_ids.is_empty() {
+        return Ok(Default::default());
+    }
+    let mut qb = sqlx::QueryBuilder::<sqlx::Sqlite>::new(format!(
+        "select o.case_id, max(o.created_at) from outbox o
+         where o.kind in ({SCIO_KINDS}) and o.status != 'dropped' and o.case_id in ("
+    ));
+    let mut ids = qb.separated(", ");
+    for id in case_ids {
+        ids.push_bind(*id);
+    }
+    qb.push(") group by o.case_id");
+    let rows: Vec<(i64, String)> = qb.build_query_as().fetch_all(&mut *conn).await?;
+    Ok(rows.into_iter().collect())
+}

@@ -8,6 +8,7 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use chrono::Utc;
 use serde::Deserialize;
 
 use super::auth::ApiUser;
@@ -165,19 +166,32 @@ async fn list(
     State(state): State<AppState>,
     ApiUser(_who): ApiUser,
     Query(f): Query<QueueFilter>,
-) -> Result<Json<queue::QueuePage>, ApiError> {
+) -> Result<Json<serde_json::Value>, ApiError> {
     let mut c = state.store.acquire().await?;
-    Ok(Json(queue::search(&mut c, &f, queue::PER_PAGE).await?))
+    let page = queue::search(&mut c, &f, queue::PER_PAGE).await?;
+    let rows: Vec<&cases::CaseRow> = page.cases.iter().map(|r| &r.case).collect();
+    let timers = super::timers_of(&mut c, &state.config, &rows, Utc::now()).await?;
+    let mut out = serde_json::to_value(&page).map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    if let Some(list) = out["cases"].as_array_mut() {
+        for (v, t) in list.iter_mut().zip(timers) {
+            v["timers"] = serde_json::json!(t);
+        }
+    }
+    Ok(Json(out))
 }
 
 async fn one(
     State(state): State<AppState>,
     ApiUser(_who): ApiUser,
     Path(id): Path<String>,
-) -> Result<Json<cases::CaseDetail>, ApiError> {
+) -> Result<Json<serde_json::Value>, ApiError> {
     let id = tid(&id)?;
     let mut c = state.store.acquire().await?;
-    Ok(Json(cases::detail(&mut c, &id).await?))
+    let detail = cases::detail(&mut c, &id).await?;
+    let timers = super::timers_of(&mut c, &state.config, &[&detail.case], Utc::now()).await?;
+    let mut out = serde_json::to_value(&detail).map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    out["timers"] = serde_json::json!(timers.first());
+    Ok(Json(out))
 }
 
 async fn events(

@@ -76,6 +76,22 @@ impl AppState {
     }
 }
 
+/// The SOC's clocks of each of `cases` (in their order) at `now`: one read of their
+/// SCIO threads for the lot.
+pub(crate) async fn timers_of(
+    conn: &mut sqlx::SqliteConnection,
+    config: &Config,
+    cases: &[&crate::store::cases::CaseRow],
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<Vec<crate::sla::Timers>, StoreError> {
+    let ids: Vec<i64> = cases.iter().map(|c| c.id).collect();
+    let spoke = crate::store::notices::threads_last_spoke(conn, &ids).await?;
+    Ok(cases
+        .iter()
+        .map(|c| crate::sla::timers(config, c, spoke.get(&c.id).map(String::as_str), now))
+        .collect())
+}
+
 /// Why a request failed. Internal causes are logged, never shown.
 #[derive(Debug, thiserror::Error)]
 pub enum WebError {

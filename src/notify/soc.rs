@@ -1,0 +1,177 @@
+//! The SOC's own notices, so the SOC hears of a case before or with the SCIO: a new
+//! case at or above `[soc] notify_new_case_at` to the directory's `soc_oncall` list,
+//! and an assignment to the analyst assigned. Each is sent once (per case, and per
+//! case and assignee) and recorded as an event, in the caller's transaction.
+
+use chrono::{DateTime, Utc};
+use sqlx::SqliteConnection;
+
+use super::{Mail, Notifier, NotifyError, Snapshot};
+use crate::domain::{EmailAddress, EventKind, OutboxKind};
+use crate::outbound::Record;
+use crate::routing::Contact;
+use crate::store::{self, parse_ts, NewEvent};
+
+/// The two notices, as recorded in the events' `notice`.
+const NEW_CASE: &str = "new_case";
+const ASSIGNED: &str = "assigned";
+
+impl Notifier {
+    /// Tells on-call of a case whose severity has reached the configured threshold,
+    /// once per case. Returns the outbox row when one was queued.
+    pub async fn soc_new_case(
+        &self,
+        tx: &mut SqliteConnection,
+        case_id: i64,
+        now: DateTime<Utc>,
+    ) -> Result<Option<i64>, NotifyError> {
+        let Some(threshold) = self.config.soc.new_case_threshold() else {
+            return Ok(None);
+        };
+        let snap = self.snapshot(tx, case_id).await?;
+        if !snap.status.is_open() || snap.severity.is_none_or(|s| s.rank() < threshold.rank()) {
+            return Ok(None);
+        }
+        for kind in [EventKind::SocNoticeQueued, EventKind::SocNoticeUnrouted] {
+            if store::has_event_with(tx, case_id, kind, "notice", NEW_CASE).await? {
+                return Ok(None);
+            }
+        }
+        let to = self.directory.get().lists.soc_oncall.clone();
+        if to.is_empty() {
+            let reason = "the directory has no [lists] soc_oncall addresses";
+            let detail = serde_json::json!({ "notice": NEW_CASE, "reason": reason });
+            self.unrouted(tx, case_id, detail, now).await?;
+            return Ok(None);
+        }
+        let severity = snap.severity.map(|s| s.as_str()).unwrap_or("unknown");
+        let reason = format!(
+            "A new case of severity {severity}{} was reported. Triage it within {}.",
+            if snap.severity_suggested { " (suggested)" } else { "" },
+            super::human_interval(self.config.soc.triage_within(snap.severity)),
+        );
+        let id = self
+            .soc_mail(tx, &snap, &to, ("New case for the SOC", &reason), serde_json::json!({ "notice": NEW_CASE }), "system", now)
+            .await?;
+        Ok(Some(id))
+    }
+
+    /// Tells an analyst that `actor` assigned them the case, once per case and
+    /// assignee; nothing when they assigned it to themselves.
+    pub async fn soc_assigned(
+        &self,
+        tx: &mut SqliteConnection,
+        case_id: i64,
+        assignee: &str,
+        actor: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<i64>, NotifyError> {
+        let own = actor == assignee || actor.strip_prefix("analyst:") == Some(assignee);
+        if !self.config.soc.notify_assignee || own {
+            return Ok(None);
+        }
+        for kind in [EventKind::SocNoticeQueued, EventKind::SocNoticeUnrouted] {
+            if store::has_event_with(tx, case_id, kind, "assignee", assignee).await? {
+                return Ok(None);
+            }
+        }
+        let Some(address) = self.assignee_address(assignee) else {
+            let reason = format!(
+                "account '{assignee}' is not an address and [soc] assignee_domain is empty"
+            );
+            let detail = serde_json::json!({ "notice": ASSIGNED, "assignee": assignee, "reason": reason });
+            self.unrouted(tx, case_id, detail, now).await?;
+            return Ok(None);
+        };
+        let snap = self.snapshot(tx, case_id).await?;
+        let to = [Contact {
+            name: None,
+            address,
+        }];
+        let reason = format!(
+            "{actor} assigned this case to you ({assignee}). The SCIO's next status update is due within {}.",
+            super::human_interval(self.config.updates.interval(snap.severity)),
+        );
+        let id = self
+            .soc_mail(
+                tx,
+                &snap,
+                &to,
+                ("Case assigned to you", &reason),
+                serde_json::json!({ "notice": ASSIGNED, "assignee": assignee }),
+                actor,
+                now,
+            )
+            .await?;
+        Ok(Some(id))
+    }
+
+    fn assignee_address(&self, account: &str) -> Option<EmailAddress> {
+        if let Ok(a) = EmailAddress::parse(account) {
+            return Some(a);
+        }
+        let domain = self.config.soc.assignee_domain.trim();
+        (!domain.is_empty())
+            .then(|| EmailAddress::parse(&format!("{account}@{domain}")).ok())
+            .flatten()
+    }
+
+    /// Queues one notice; `detail` (an object: `notice`, maybe `assignee`) is recorded
+    /// with the recipients on its `soc_notice_queued` event.
+    #[allow(clippy::too_many_arguments)]
+    async fn soc_mail(
+        &self,
+        tx: &mut SqliteConnection,
+        snap: &Snapshot,
+        to: &[Contact],
+        (headline, reason): (&str, &str),
+        mut detail: serde_json::Value,
+        actor: &str,
+        now: DateTime<Utc>,
+    ) -> Result<i64, NotifyError> {
+        let mut ctx = self.context(snap, now);
+        ctx["headline"] = serde_json::json!(headline);
+        ctx["reason"] = serde_json::json!(reason);
+        ctx["description"] = serde_json::json!(snap.description);
+        ctx["triage_due"] = serde_json::json!(parse_ts(&snap.row.created_at)
+            .map(|t| super::local(t + self.config.soc.triage_within(snap.severity)))
+            .unwrap_or_default());
+        let rendered = self
+            .templates
+            .render("soc_notice", &ctx)
+            .map_err(|e| NotifyError::Compose {
+                what: "SOC notice",
+                reason: e.to_string(),
+            })?;
+        let spec = Mail {
+            case_id: snap.row.id,
+            tracking_id: &snap.row.tracking_id,
+            kind: OutboxKind::SocNotice,
+            to,
+            in_reply_to: None,
+            references: &[],
+            hold_reason: None,
+        };
+        let record = Record {
+            actor,
+            queued: EventKind::SocNoticeQueued,
+            detail: {
+                detail["to"] = to.iter().map(|c| c.address.to_string()).collect();
+                detail
+            },
+        };
+        self.queue(tx, &spec, &rendered, record, now).await
+    }
+
+    async fn unrouted(
+        &self,
+        tx: &mut SqliteConnection,
+        case_id: i64,
+        detail: serde_json::Value,
+        now: DateTime<Utc>,
+    ) -> Result<(), NotifyError> {
+        let ev = NewEvent::system(case_id, now, EventKind::SocNoticeUnrouted, detail);
+        store::record_event(tx, ev).await?;
+        Ok(())
+    }
+}
