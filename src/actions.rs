@@ -211,7 +211,11 @@ impl Actions {
                 .escalate(&mut tx, case.id, &actor, now)
                 .await?
         } else {
-            Vec::new()
+            self.notifier
+                .withdraw(&mut tx, case.id, flag, &actor, now)
+                .await?
+                .into_iter()
+                .collect()
         };
         commit_audited(
             tx,

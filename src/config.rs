@@ -247,6 +247,8 @@ pub struct GatewayConfig {
     pub address: String,
     /// Display name on outbound mail.
     pub name: String,
+    /// The SOC's phone line, given wherever mail tells people to call the SOC.
+    pub phone: String,
     pub tracking_prefix: String,
     pub data_dir: PathBuf,
     /// Domains (and their subdomains) that may receive mail from the gateway without review.
@@ -283,6 +285,7 @@ impl Default for GatewayConfig {
         Self {
             address: "soc@mass.gov".into(),
             name: "Commonwealth Security Operations Center".into(),
+            phone: String::new(),
             tracking_prefix: "SOC".into(),
             data_dir: PathBuf::from("./data"),
             allowed_domains: vec!["mass.gov".into(), "state.ma.us".into()],

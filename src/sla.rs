@@ -154,7 +154,13 @@ mod tests {
         assert_eq!(span(7_200), "2 h");
         assert_eq!(span(190_000), "2 d 4 h");
         let now = at("2026-12-01T10:00:00.000Z");
-        assert_eq!(due_text(at("2026-12-01T10:20:00.000Z"), now), "due in 20 min");
-        assert_eq!(due_text(at("2026-12-01T09:40:00.000Z"), now), "overdue by 20 min");
+        assert_eq!(
+            due_text(at("2026-12-01T10:20:00.000Z"), now),
+            "due in 20 min"
+        );
+        assert_eq!(
+            due_text(at("2026-12-01T09:40:00.000Z"), now),
+            "overdue by 20 min"
+        );
     }
 }

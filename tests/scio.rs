@@ -199,7 +199,10 @@ async fn scio_thread_rhythm_escalation_and_review() {
         subject.starts_with(&format!("[{tid}] Case assigned to you")),
         "{subject}"
     );
-    assert!(text.contains("analyst:ana assigned this case to you"), "{text}");
+    assert!(
+        text.contains("analyst:ana assigned this case to you"),
+        "{text}"
+    );
     gw.cli(&["case", "assign", &tid, "", "--by", "ana"]);
     gw.cli(&["case", "assign", &tid, &p.analyst, "--by", "ana"]);
     gw.cli(&["case", "assign", &tid, "ana", "--by", "ana"]);
@@ -342,21 +345,30 @@ async fn scio_thread_rhythm_escalation_and_review() {
         read(&lead[0]).0
     );
     gw.cli(&["case", "flag", &tid, "major_incident", "--off"]);
-    gw.cli(&["case", "flag", &tid, "major_incident"]);
-    gw.cli(&["case", "flag", &tid, "personal_information"]);
+    // Cleared after its notice went out: the same list hears it is withdrawn, once.
     let lead = wait_mail(stack, &gw, &p.leadership, 2).await;
+    let (subject, text) = read(&lead[1]);
     assert!(
-        read(&lead[1])
+        subject.contains("Withdrawn: Major incident declared"),
+        "{subject}"
+    );
+    assert!(text.contains("Disregard that notice"), "{text}");
+    gw.cli(&["case", "flag", &tid, "major_incident"]);
+    gw.cli(&["case", "flag", &tid, "major_incident", "--off"]);
+    gw.cli(&["case", "flag", &tid, "personal_information"]);
+    let lead = wait_mail(stack, &gw, &p.leadership, 3).await;
+    assert!(
+        read(&lead[2])
             .0
             .contains("Personal information or data loss"),
         "{}",
-        read(&lead[1]).0
+        read(&lead[2]).0
     );
     gw.cli(&["case", "flag", &tid, "external_communications"]);
     wait_mail(stack, &gw, &p.oncall, 3).await;
     let refused = gw.try_cli(&["case", "flag", &tid, "law_enforcement_contacted"]);
     assert!(!refused.status.success(), "set from the report already");
-    still(stack, &p.leadership, 2, 2).await;
+    still(stack, &p.leadership, 3, 2).await;
     assert_eq!(fetch_all(stack, &p.oncall, "INBOX").await.len(), 3);
     assert_eq!(
         fetch_all(stack, &p.analyst, "INBOX").await.len(),
@@ -368,13 +380,19 @@ async fn scio_thread_rhythm_escalation_and_review() {
     let causes: Vec<&str> = events
         .iter()
         .filter(|e| e["kind"] == "escalation_queued")
-        .map(|e| e["detail"]["cause"].as_str().unwrap())
+        .map(|e| {
+            e["detail"]["cause"]
+                .as_str()
+                .or(e["detail"]["withdrawn"].as_str().map(|_| "withdrawn"))
+                .unwrap()
+        })
         .collect();
     assert_eq!(
         causes,
         [
             "law_enforcement",
             "major_incident",
+            "withdrawn",
             "data_loss",
             "external_communications"
         ]
@@ -439,8 +457,8 @@ async fn scio_thread_rhythm_escalation_and_review() {
     assert!(text.contains("no further scheduled updates"), "{text}");
     wait_mail(stack, &gw, &p.scio, 7).await;
     // Leadership, told of the major incident, is kept apprised in the thread.
-    let lead = wait_mail(stack, &gw, &p.leadership, 3).await;
-    assert_eq!(read(&lead[2]).0, format!("Re: {root_subject}"));
+    let lead = wait_mail(stack, &gw, &p.leadership, 4).await;
+    assert_eq!(read(&lead[3]).0, format!("Re: {root_subject}"));
     // Resolved: the rhythm stops.
     let later = gw.cli(&["updates", "--now", &at(t0 + chrono::Duration::days(3))]);
     assert!(stdout(&later).starts_with("0 status"), "{}", stdout(&later));

@@ -125,6 +125,7 @@ impl Pipeline {
             "reporter_name": reporter_name(analysis),
             "received_at": crate::outbound::template::local_time(now),
             "soc_name": self.config.gateway.name,
+            "soc_phone": self.config.gateway.phone,
             "missing": missing_items(&analysis.missing),
             "missing_block": crate::extract::fields::fill_in_block(
                 &analysis.missing.iter().map(String::as_str).collect::<Vec<_>>()

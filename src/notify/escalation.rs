@@ -64,40 +64,7 @@ impl Notifier {
             if done.iter().any(|d| d == cause.as_str()) {
                 continue;
             }
-            let (list_name, to, template, headline, reason, action) = match cause {
-                Cause::MajorIncident => (
-                    "leadership",
-                    &dir.lists.leadership,
-                    "major_incident",
-                    "Major incident declared",
-                    "The SOC has declared a major incident.",
-                    "",
-                ),
-                Cause::DataLoss => (
-                    "leadership",
-                    &dir.lists.leadership,
-                    "escalation",
-                    "Personal information or data loss",
-                    "Personal information may be involved, or Commonwealth data may have been lost or exposed. Leadership is kept informed of breaches and data loss.",
-                    "Legal review of M.G.L. c. 93H notice obligations may be needed; the SOC will confirm the facts in the SCIO thread.",
-                ),
-                Cause::LawEnforcement => (
-                    "soc_oncall",
-                    &dir.lists.soc_oncall,
-                    "escalation",
-                    "Law enforcement contacted",
-                    "The case records that law enforcement has been contacted.",
-                    "SOC on-call: confirm which agency and contact, and coordinate further communication with law enforcement through the SOC.",
-                ),
-                Cause::ExternalCommunications => (
-                    "soc_oncall",
-                    &dir.lists.soc_oncall,
-                    "escalation",
-                    "External communications reported",
-                    "The case records that something was communicated outside the agency (vendors, press, the public or other governments).",
-                    "SOC on-call: find out what was said and to whom; nothing further goes out without the SOC's consent.",
-                ),
-            };
+            let (list_name, to, template, headline, reason, action) = notice_of(cause, &dir);
             if to.is_empty() {
                 store::record_event(
                     tx,
@@ -148,6 +115,80 @@ impl Notifier {
             queued.push(id);
         }
         Ok(queued)
+    }
+
+    /// After an analyst cleared `flag`: when its escalation notice went out, the same
+    /// list is told it is withdrawn (once per case and cause), so leadership does not
+    /// keep acting on a notice the SOC no longer stands by. Returns the outbox row.
+    pub async fn withdraw(
+        &self,
+        tx: &mut SqliteConnection,
+        case_id: i64,
+        flag: Flag,
+        actor: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<i64>, NotifyError> {
+        let snap = self.snapshot(tx, case_id).await?;
+        let cause = match flag {
+            Flag::MajorIncident => Cause::MajorIncident,
+            // Data loss stands while the category says so.
+            Flag::PersonalInformation if snap.row.category.as_deref() != Some("data_exposure") => {
+                Cause::DataLoss
+            }
+            Flag::LawEnforcementContacted => Cause::LawEnforcement,
+            Flag::ExternalCommunications => Cause::ExternalCommunications,
+            _ => return Ok(None),
+        };
+        let sent = notices::escalation_causes(tx, case_id).await?;
+        if !sent.iter().any(|c| c == cause.as_str())
+            || store::has_event_with(
+                tx,
+                case_id,
+                EventKind::EscalationQueued,
+                "withdrawn",
+                cause.as_str(),
+            )
+            .await?
+        {
+            return Ok(None);
+        }
+        let dir = self.directory.get();
+        let (list_name, to, _, headline, _, _) = notice_of(cause, &dir);
+        if to.is_empty() {
+            return Ok(None);
+        }
+        let mut ctx = self.context(&snap, now);
+        ctx["headline"] = serde_json::json!(format!("Withdrawn: {headline}"));
+        ctx["reason"] = serde_json::json!(format!(
+            "The SOC has withdrawn its earlier notice \"{headline}\" on this case: an analyst ({actor}) cleared it. Disregard that notice; the SCIO thread carries the current state."
+        ));
+        ctx["action"] = serde_json::json!("");
+        let rendered =
+            self.templates
+                .render("escalation", &ctx)
+                .map_err(|e| NotifyError::Compose {
+                    what: "escalation withdrawal",
+                    reason: e.to_string(),
+                })?;
+        let spec = Mail {
+            case_id,
+            tracking_id: &snap.row.tracking_id,
+            kind: OutboxKind::Escalation,
+            to,
+            in_reply_to: None,
+            references: &[],
+            hold_reason: None,
+        };
+        let record = Record {
+            actor,
+            queued: EventKind::EscalationQueued,
+            detail: serde_json::json!({
+                "withdrawn": cause.as_str(),
+                "list": list_name,
+                "to": to.iter().map(|c| c.address.to_string()).collect::<Vec<_>>(),
+            }),
+        };
+        Ok(Some(self.queue(tx, &spec, &rendered, record, now).await?))
     }
 
     /// After a report or a verified reply changed the case's fields: flags the
@@ -222,5 +263,53 @@ impl Notifier {
         self.escalate(tx, case_id, "system", now).await?;
         self.soc_new_case(tx, case_id, now).await?;
         Ok(())
+    }
+}
+
+/// The list, template and words of a cause's notice.
+fn notice_of(
+    cause: Cause,
+    dir: &crate::routing::Directory,
+) -> (
+    &'static str,
+    &[crate::routing::Contact],
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static str,
+) {
+    match cause {
+        Cause::MajorIncident => (
+            "leadership",
+            &dir.lists.leadership,
+            "major_incident",
+            "Major incident declared",
+            "The SOC has declared a major incident.",
+            "",
+        ),
+        Cause::DataLoss => (
+            "leadership",
+            &dir.lists.leadership,
+            "escalation",
+            "Personal information or data loss",
+            "Personal information may be involved, or Commonwealth data may have been lost or exposed. Leadership is kept informed of breaches and data loss.",
+            "Legal review of M.G.L. c. 93H notice obligations may be needed; the SOC will confirm the facts in the SCIO thread.",
+        ),
+        Cause::LawEnforcement => (
+            "soc_oncall",
+            &dir.lists.soc_oncall,
+            "escalation",
+            "Law enforcement contacted",
+            "The case records that law enforcement has been contacted.",
+            "SOC on-call: confirm which agency and contact, and coordinate further communication with law enforcement through the SOC.",
+        ),
+        Cause::ExternalCommunications => (
+            "soc_oncall",
+            &dir.lists.soc_oncall,
+            "escalation",
+            "External communications reported",
+            "The case records that something was communicated outside the agency (vendors, press, the public or other governments).",
+            "SOC on-call: find out what was said and to whom; nothing further goes out without the SOC's consent.",
+        ),
     }
 }

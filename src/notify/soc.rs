@@ -47,11 +47,23 @@ impl Notifier {
         let severity = snap.severity.map(|s| s.as_str()).unwrap_or("unknown");
         let reason = format!(
             "A new case of severity {severity}{} was reported. Triage it within {}.",
-            if snap.severity_suggested { " (suggested)" } else { "" },
+            if snap.severity_suggested {
+                " (suggested)"
+            } else {
+                ""
+            },
             super::human_interval(self.config.soc.triage_within(snap.severity)),
         );
         let id = self
-            .soc_mail(tx, &snap, &to, ("New case for the SOC", &reason), serde_json::json!({ "notice": NEW_CASE }), "system", now)
+            .soc_mail(
+                tx,
+                &snap,
+                &to,
+                ("New case for the SOC", &reason),
+                serde_json::json!({ "notice": NEW_CASE }),
+                "system",
+                now,
+            )
             .await?;
         Ok(Some(id))
     }
@@ -79,7 +91,8 @@ impl Notifier {
             let reason = format!(
                 "account '{assignee}' is not an address and [soc] assignee_domain is empty"
             );
-            let detail = serde_json::json!({ "notice": ASSIGNED, "assignee": assignee, "reason": reason });
+            let detail =
+                serde_json::json!({ "notice": ASSIGNED, "assignee": assignee, "reason": reason });
             self.unrouted(tx, case_id, detail, now).await?;
             return Ok(None);
         };
@@ -136,13 +149,13 @@ impl Notifier {
         ctx["triage_due"] = serde_json::json!(parse_ts(&snap.row.created_at)
             .map(|t| super::local(t + self.config.soc.triage_within(snap.severity)))
             .unwrap_or_default());
-        let rendered = self
-            .templates
-            .render("soc_notice", &ctx)
-            .map_err(|e| NotifyError::Compose {
-                what: "SOC notice",
-                reason: e.to_string(),
-            })?;
+        let rendered =
+            self.templates
+                .render("soc_notice", &ctx)
+                .map_err(|e| NotifyError::Compose {
+                    what: "SOC notice",
+                    reason: e.to_string(),
+                })?;
         let spec = Mail {
             case_id: snap.row.id,
             tracking_id: &snap.row.tracking_id,

@@ -55,7 +55,10 @@ const TEMPLATES: &[(&str, &str)] = &[
         "major_incident",
         include_str!("../../templates/email/major_incident.md"),
     ),
-    ("soc_notice", include_str!("../../templates/email/soc_notice.md")),
+    (
+        "soc_notice",
+        include_str!("../../templates/email/soc_notice.md"),
+    ),
     ("trends", include_str!("../../templates/email/trends.md")),
 ];
 
@@ -260,6 +263,9 @@ fn split_front_matter(s: &str) -> Option<(&str, &str)> {
     Some((&rest[..end], &rest[end + 5..]))
 }
 
+const PRE_WRAP: &str =
+    "<pre style=\"white-space: pre-wrap; overflow-wrap: anywhere; word-break: break-word;\">";
+
 /// HTML from Markdown. Raw HTML in the source (including anything a reporter put in a
 /// subject we quote) is shown as text, never passed through.
 pub fn markdown_to_html(md: &str) -> String {
@@ -269,6 +275,9 @@ pub fn markdown_to_html(md: &str) -> String {
     });
     let mut body = String::new();
     pulldown_cmark::html::push_html(&mut body, parser);
+    // Quoted report text wraps at the reader's width (Outlook, phones) instead of
+    // running one long line off the side.
+    let body = body.replace("<pre>", PRE_WRAP);
     format!(
         "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"></head>\n<body style=\"font-family: Arial, Helvetica, sans-serif; font-size: 14px;\">\n{body}</body></html>\n"
     )
@@ -456,8 +465,9 @@ mod tests {
         );
         assert!(r.text.contains("- Phone: so we can call."), "{}", r.text);
         assert!(
-            r.html
-                .contains("<pre><code>Phone:\nActions taken:\n</code></pre>"),
+            r.html.contains(&format!(
+                "{PRE_WRAP}<code>Phone:\nActions taken:\n</code></pre>"
+            )),
             "{}",
             r.html
         );
@@ -515,7 +525,7 @@ mod tests {
     fn base_payload_ctx(p: &str, open: bool) -> serde_json::Value {
         json!({
             "tracking_id": p, "original_subject": p, "reporter_name": p,
-            "received_at": p, "soc_name": p,
+            "received_at": p, "soc_name": p, "soc_phone": p, "triage_due": p,
             "missing": [{"label": p, "why": p}], "missing_block": p,
             "number": 1, "max": 2,
             "banner": p, "agency": p, "category": p, "severity": p,
@@ -551,7 +561,8 @@ mod tests {
             );
             let attrs_ok = !tag.contains('=')
                 || tag == "meta charset=\"utf-8\""
-                || tag.starts_with("body style=\"font-family");
+                || tag.starts_with("body style=\"font-family")
+                || tag.starts_with("pre style=\"white-space");
             assert!(attrs_ok, "{what}: attribute in <{tag}> in\n{html}");
         }
         let lower = html.to_ascii_lowercase();

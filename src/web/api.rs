@@ -171,7 +171,8 @@ async fn list(
     let page = queue::search(&mut c, &f, queue::PER_PAGE).await?;
     let rows: Vec<&cases::CaseRow> = page.cases.iter().map(|r| &r.case).collect();
     let timers = super::timers_of(&mut c, &state.config, &rows, Utc::now()).await?;
-    let mut out = serde_json::to_value(&page).map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    let mut out = serde_json::to_value(&page)
+        .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
     if let Some(list) = out["cases"].as_array_mut() {
         for (v, t) in list.iter_mut().zip(timers) {
             v["timers"] = serde_json::json!(t);
@@ -189,7 +190,8 @@ async fn one(
     let mut c = state.store.acquire().await?;
     let detail = cases::detail(&mut c, &id).await?;
     let timers = super::timers_of(&mut c, &state.config, &[&detail.case], Utc::now()).await?;
-    let mut out = serde_json::to_value(&detail).map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    let mut out = serde_json::to_value(&detail)
+        .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
     out["timers"] = serde_json::json!(timers.first());
     Ok(Json(out))
 }
