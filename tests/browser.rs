@@ -597,3 +597,131 @@ async fn viewer_reads_the_dashboard_and_its_numbers_are_the_databases() {
     let _ = stop.send(true);
     let _ = server.await;
 }
+
+/// Whether the page fits `width` CSS pixels with no sideways scrolling.
+async fn fits(b: &Browser, width: u32) -> (i64, i64) {
+    b.call(
+        reqwest::Method::POST,
+        "/window/rect",
+        Some(json!({ "width": width, "height": 900 })),
+    )
+    .await;
+    let v = b
+        .call(
+            reqwest::Method::POST,
+            "/execute/sync",
+            Some(json!({
+                "script": "return [document.documentElement.scrollWidth, window.innerWidth];",
+                "args": []
+            })),
+        )
+        .await;
+    (v[0].as_i64().unwrap_or(-1), v[1].as_i64().unwrap_or(-1))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_mail_people_read_fits_a_phone_and_outlooks_reading_pane() {
+    if !Path::new(CHROMIUM).exists() || !Path::new(CHROMEDRIVER).exists() {
+        if std::env::var("CI").as_deref() == Ok("true") {
+            panic!("{CHROMIUM} or {CHROMEDRIVER} missing under CI: scripts/install-test-deps.sh should have installed them");
+        }
+        eprintln!(
+            "SKIPPED: {CHROMIUM} or {CHROMEDRIVER} missing; run scripts/install-test-deps.sh"
+        );
+        return;
+    }
+    use incident_gateway::actions::By;
+    use incident_gateway::domain::{Flag, Severity};
+    use incident_gateway::store::{cases, outbox};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = env!("CARGO_MANIFEST_DIR");
+    let text = format!(
+        "[gateway]\ndata_dir = \"{}\"\ndirectory = \"{root}/fixtures/directory.toml\"\nphone = \"617-555-0100\"\n",
+        dir.path().display(),
+    );
+    let config =
+        Config::from_toml_with_env(&text, "test", Vec::<(String, String)>::new()).expect("config");
+    let app = Application::build(config).await.expect("application");
+    // Fixture 09: an agency with an SCIO in the sample directory, a long report line.
+    let raw =
+        std::fs::read(format!("{root}/fixtures/09-defacement-mcb-latin1.eml")).expect("fixture");
+    let tid = app
+        .pipeline
+        .ingest(&raw, &Origin::Pipe)
+        .await
+        .expect("ingest")
+        .tracking_id
+        .expect("a case")
+        .to_string();
+    let tid: incident_gateway::domain::TrackingId = tid.parse().expect("tracking id");
+    let now = Utc::now();
+    let by = By::cli("ana");
+    let a = &app.actions;
+    a.set_severity(&tid, Severity::Critical, by, now)
+        .await
+        .expect("severity");
+    a.assign(&tid, Some("bo@mass.gov"), by, now)
+        .await
+        .expect("assign");
+    a.set_flag(&tid, Flag::MajorIncident, true, by, now)
+        .await
+        .expect("flag");
+    a.set_flag(&tid, Flag::MajorIncident, false, by, now)
+        .await
+        .expect("clear");
+    let mut conn = app.store.acquire().await.expect("conn");
+    let case = cases::by_tracking_id(&mut conn, &tid)
+        .await
+        .expect("read")
+        .expect("case");
+    let rows = outbox::for_case(&mut conn, case.id).await.expect("outbox");
+    let mut kinds: Vec<&str> = rows.iter().map(|r| r.kind.as_str()).collect();
+    kinds.dedup();
+    for want in ["ack", "scio_new", "scio_update", "soc_notice", "escalation"] {
+        assert!(kinds.contains(&want), "no {want} among {kinds:?}");
+    }
+
+    let (_driver, b) = start_browser(&dir.path().join("chromium-profile")).await;
+    let mut seen = std::collections::HashSet::new();
+    for r in &rows {
+        // One of each kind and subject (the thread's copies to each reader are alike).
+        if !seen.insert((r.kind.clone(), r.subject.clone())) {
+            continue;
+        }
+        let raw = outbox::raw(&mut conn, r.id)
+            .await
+            .expect("raw")
+            .expect("bytes");
+        let msg = mail_parser::MessageParser::default()
+            .parse(&raw)
+            .expect("our own mail parses");
+        let html = msg.body_html(0).expect("an HTML part").to_string();
+        let text = msg.body_text(0).expect("a text part").to_string();
+        if text.contains("call the SOC") || text.contains("call\nthe SOC") {
+            assert!(
+                text.contains("617-555-0100"),
+                "{}: no phone number in\n{text}",
+                r.kind
+            );
+        }
+        if r.kind == "scio_update" {
+            assert!(html.contains("<h3>What changed</h3>"), "{html}");
+            assert!(html.contains("<h3>Where the case stands</h3>"), "{html}");
+        }
+        let file = dir.path().join(format!("mail-{}.html", r.id));
+        std::fs::write(&file, &html).expect("write");
+        b.goto(&format!("file://{}", file.display())).await;
+        for width in [400, 760] {
+            let (scroll, inner) = fits(&b, width).await;
+            assert!(
+                scroll <= inner,
+                "{} \"{}\" is {scroll} px wide in a {inner} px window",
+                r.kind,
+                r.subject
+            );
+            b.screenshot(&format!("mail-{}-{}-{width}", r.id, r.kind))
+                .await;
+        }
+    }
+    b.quit().await;
+}

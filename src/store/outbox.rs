@@ -457,3 +457,11 @@ pub async fn set_last_error(
         .await?;
     Ok(())
 }
+
+/// The message bytes of outbox row `id`, as they go (or went) out.
+pub async fn raw(conn: &mut SqliteConnection, id: i64) -> Result<Option<Vec<u8>>, StoreError> {
+    Ok(sqlx::query_scalar("select raw from outbox where id = ?")
+        .bind(id)
+        .fetch_optional(&mut *conn)
+        .await?)
+}
