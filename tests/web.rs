@@ -1547,3 +1547,35 @@ async fn the_dashboard_needs_a_login_refuses_bad_ranges_and_escapes_stored_value
         assert!(r.body.contains(says), "{q}: {}", r.body);
     }
 }
+
+#[tokio::test]
+async fn queue_defaults_to_needs_me_now_without_closed_cases() {
+    let a = app().await;
+    let tid = a.ingest_fixture("01-phish-payroll-plain.eml").await;
+    a.add_user("ana", Role::Analyst, "analyst-password-1").await;
+    let (cookie, csrf) = a.login("ana", "analyst-password-1").await;
+    let page = a.get("/cases", Some(&cookie)).await;
+    assert!(page.body.contains("Needs me now"), "{}", page.body);
+    assert!(
+        page.body.contains(&format!("/cases/{tid}")),
+        "open case in the default view"
+    );
+    assert!(page.body.contains("<th>Next update</th>"));
+    let r = a
+        .post(
+            &format!("/cases/{tid}/actions/status"),
+            Some(&cookie),
+            &[("csrf", &csrf), ("value", "resolved")],
+        )
+        .await;
+    assert!(r.status.is_redirection(), "{}", r.body);
+    let page = a.get("/cases", Some(&cookie)).await;
+    assert!(
+        !page.body.contains(&format!("/cases/{tid}\"")),
+        "resolved case left the default view"
+    );
+    for view in ["closed", "all"] {
+        let page = a.get(&format!("/cases?view={view}"), Some(&cookie)).await;
+        assert!(page.body.contains(&format!("/cases/{tid}\"")), "{view}");
+    }
+}

@@ -22,9 +22,31 @@ pub struct QueueFilter {
     pub unverified: Option<String>,
     /// Words searched in subjects, bodies, fields and indicators.
     pub q: Option<String>,
+    /// The queue view (tab): `needs`, `mine`, `unassigned`, `closed`, `all`; none given: all
+    /// cases (the `/cases` page asks for `needs` when none is given).
+    pub view: Option<String>,
     /// 1-based.
     pub page: Option<i64>,
+    /// The logged-in analyst, for the `mine` view; set by the web layer, never from the query.
+    #[serde(skip)]
+    pub me: Option<String>,
 }
+
+/// The queue tabs, in the order shown: (key, label).
+pub const VIEWS: [(&str, &str); 5] = [
+    ("needs", "Needs me now"),
+    ("mine", "Mine"),
+    ("unassigned", "Unassigned"),
+    ("closed", "Closed"),
+    ("all", "All"),
+];
+
+/// Open: neither resolved/closed nor merged into another case.
+const OPEN: &str = "(c.status not in ('resolved', 'closed') and c.merged_into is null)";
+
+/// The effective severity (the analyst's, else the suggested one) as a rank, critical first.
+const SEVERITY_RANK: &str = "case coalesce(c.severity, c.severity_suggested) \
+    when 'critical' then 0 when 'high' then 1 when 'medium' then 2 when 'low' then 3 else 4 end";
 
 fn given(v: &Option<String>) -> Option<&str> {
     v.as_deref().map(str::trim).filter(|s| !s.is_empty())
@@ -67,8 +89,36 @@ pub struct QueueRow {
 }
 
 impl QueueFilter {
+    /// The view asked for; anything unknown is the default, "needs me now".
+    pub fn view_key(&self) -> &'static str {
+        let asked = given(&self.view).unwrap_or("needs");
+        VIEWS
+            .iter()
+            .map(|(k, _)| *k)
+            .find(|k| *k == asked)
+            .unwrap_or("needs")
+    }
+
     pub(super) fn push_where(&self, qb: &mut QueryBuilder<'_, Sqlite>) {
         qb.push(" where 1 = 1");
+        // No view (the API, an old link): every case, as before.
+        let view = given(&self.view).map(|_| self.view_key());
+        match view.unwrap_or("all") {
+            "mine" => {
+                qb.push(format!(" and {OPEN} and c.assignee = "));
+                qb.push_bind(self.me.clone().unwrap_or_default());
+            }
+            "unassigned" => {
+                qb.push(format!(" and {OPEN} and c.assignee is null"));
+            }
+            "closed" => {
+                qb.push(format!(" and not {OPEN}"));
+            }
+            "all" => {}
+            _ => {
+                qb.push(format!(" and {OPEN}"));
+            }
+        }
         for (col, v) in [
             ("agency", &self.agency),
             ("category", &self.category),
@@ -120,7 +170,32 @@ impl QueueFilter {
 
 pub const PER_PAGE: i64 = 50;
 
-/// Cases matching `f`, most urgent priority first, then oldest first.
+/// How many cases each view holds (other filters not applied), in [`VIEWS`] order.
+pub async fn view_counts(
+    conn: &mut SqliteConnection,
+    me: &str,
+) -> Result<Vec<(String, String, i64)>, StoreError> {
+    let (needs, mine, unassigned, closed, all): (i64, i64, i64, i64, i64) =
+        sqlx::query_as(&format!(
+            "select coalesce(sum({OPEN}), 0),
+            coalesce(sum({OPEN} and c.assignee = ?1), 0),
+            coalesce(sum({OPEN} and c.assignee is null), 0),
+            coalesce(sum(not {OPEN}), 0),
+            count(*)
+         from cases c"
+        ))
+        .bind(me)
+        .fetch_one(&mut *conn)
+        .await?;
+    Ok(VIEWS
+        .iter()
+        .zip([needs, mine, unassigned, closed, all])
+        .map(|((k, l), n)| (k.to_string(), l.to_string(), n))
+        .collect())
+}
+
+/// Cases matching `f`: most urgent priority first, then the most severe (the analyst's
+/// severity, else the suggested one), then oldest first.
 pub async fn search(
     conn: &mut SqliteConnection,
     f: &QueueFilter,
@@ -139,7 +214,9 @@ pub async fn search(
          from cases c",
     );
     f.push_where(&mut qb);
-    qb.push(" order by coalesce(c.priority, 'p9'), c.created_at, c.id limit ");
+    qb.push(format!(
+        " order by coalesce(c.priority, 'p9'), {SEVERITY_RANK}, c.created_at, c.id limit "
+    ));
     qb.push_bind(per_page);
     qb.push(" offset ");
     qb.push_bind((page - 1) * per_page);

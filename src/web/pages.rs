@@ -45,6 +45,7 @@ fn query_string(f: &QueueFilter, page: i64) -> String {
         ("needs_info", &f.needs_info),
         ("unverified", &f.unverified),
         ("q", &f.q),
+        ("view", &f.view),
     ] {
         if let Some(v) = v.as_deref().filter(|v| !v.is_empty()) {
             parts.push(format!("{k}={}", percent_encode(v)));
@@ -68,9 +69,13 @@ fn percent_encode(s: &str) -> String {
 pub async fn queue(
     State(state): State<AppState>,
     PageUser(who): PageUser,
-    Query(f): Query<QueueFilter>,
+    Query(mut f): Query<QueueFilter>,
 ) -> Result<Html<String>, WebError> {
+    f.me = Some(who.user.name.clone());
+    // The default tab: what needs an analyst now (open cases, most urgent first).
+    f.view = Some(f.view_key().to_string());
     let mut c = conn(&state).await?;
+    let views = queue::view_counts(&mut c, &who.user.name).await?;
     let page = queue::search(&mut c, &f, queue::PER_PAGE).await?;
     let pages = (page.total + page.per_page - 1) / page.per_page;
     let prev = (page.page > 1).then(|| query_string(&f, page.page - 1));
@@ -95,6 +100,8 @@ pub async fn queue(
             filter => f,
             options => options,
             summary => summary,
+            views => views,
+            view => f.view_key(),
         },
     )
 }
