@@ -416,6 +416,7 @@ string_enum!(
         IndicatorRestored => "indicator_restored",
         TlpChanged => "tlp_changed",
         CaseExported => "case_exported",
+        CaseTriaged => "case_triaged",
     }
 );
 
