@@ -177,6 +177,122 @@ impl Actions {
         Ok(out)
     }
 
+    /// Triage in one step: severity, priority, assignee, status and an optional note
+    /// to the SCIO thread, in ONE transaction. Each changed attribute records its own
+    /// event (as the single actions do) and one `case_triaged` event lists them all;
+    /// at most one SCIO update is queued, carrying every change and the note.
+    /// Values equal to the current ones are left alone; nothing to change is refused.
+    pub async fn triage(
+        &self,
+        id: &TrackingId,
+        t: &Triage,
+        by: By<'_>,
+        now: DateTime<Utc>,
+    ) -> Result<Outcome, ActionError> {
+        let actor = by.actor();
+        let note = t.note.as_deref().map(str::trim).filter(|n| !n.is_empty());
+        let mut tx = self.store.begin_write().await?;
+        let case = load(&mut tx, id).await?;
+        let assignee = t
+            .assignee
+            .as_ref()
+            .map(|a| a.as_deref().map(str::trim).filter(|a| !a.is_empty()));
+        let mut wanted: Vec<(Attribute, Option<&str>)> = Vec::new();
+        if let Some(s) = t.severity {
+            if case.severity.as_deref() != Some(s.as_str()) {
+                wanted.push((Attribute::Severity, Some(s.as_str())));
+            }
+        }
+        if let Some(p) = t.priority {
+            if case.priority.as_deref() != Some(p.as_str()) {
+                wanted.push((Attribute::Priority, Some(p.as_str())));
+            }
+        }
+        if let Some(a) = assignee {
+            if case.assignee.as_deref() != a {
+                if let Some(name) = a {
+                    if !users::analyst_names(&mut tx).await?.iter().any(|n| n == name) {
+                        return Err(ActionError::Refused(format!(
+                            "'{name}' is not an analyst account: pick one from the list"
+                        )));
+                    }
+                }
+                wanted.push((Attribute::Assignee, a));
+            }
+        }
+        if let Some(s) = t.status {
+            if case.status != s {
+                case.status.can_move_to(s).map_err(ActionError::Refused)?;
+                wanted.push((Attribute::Status, Some(s.as_str())));
+            }
+        }
+        if wanted.is_empty() && note.is_none() {
+            return Err(ActionError::Refused(
+                "nothing to triage: every value is the current one and there is no note".into(),
+            ));
+        }
+        let mut lines = Vec::new();
+        let mut changes = Vec::new();
+        let mut shown = Vec::new();
+        for (attr, value) in &wanted {
+            let old = cases::set_attribute(&mut tx, case.id, *attr, *value, &actor, now).await?;
+            let shown_old = match (&old, attr) {
+                (None, Attribute::Severity) => case
+                    .severity_suggested
+                    .as_ref()
+                    .map(|s| format!("{s} (suggested)")),
+                _ => old.clone(),
+            };
+            let detail = serde_json::json!({ "old": shown_old, "new": value });
+            if matches!(attr, Attribute::Status | Attribute::Severity) {
+                lines.extend(describe(attr.event().as_str(), &detail));
+            }
+            let name = attr_name(*attr);
+            shown.push(format!("{name} {}", value.unwrap_or("unassigned")));
+            changes.push(serde_json::json!({ "attribute": name, "old": shown_old, "new": value }));
+            if *attr == Attribute::Severity && *value == Some(Severity::Critical.as_str()) {
+                store::record_event(
+                    &mut tx,
+                    NewEvent::system(case.id, now, EventKind::MajorIncidentSuggested, serde_json::json!({
+                        "reason": "severity is critical; declare it with: case flag <ID> major_incident",
+                    })),
+                )
+                .await?;
+            }
+        }
+        let mut queued = Vec::new();
+        let mut scio_note = None;
+        if !lines.is_empty() || note.is_some() {
+            let change = Change {
+                lines,
+                message: note.map(str::to_string),
+                cause: EventKind::CaseTriaged.as_str().into(),
+                actor: actor.clone(),
+                ..Change::default()
+            };
+            match self.notifier.scio_update(&mut tx, case.id, &change, now).await? {
+                Sent::Queued { outbox_id, .. } => queued.push(outbox_id),
+                Sent::NoAudience(why) => scio_note = Some(format!("no SCIO update: {why}")),
+            }
+        }
+        if note.is_some() {
+            shown.push("note to the SCIO".into());
+        }
+        let detail = serde_json::json!({ "changes": changes, "note": note, "outbox": queued });
+        analyst_event(&mut tx, case.id, by, EventKind::CaseTriaged, detail.clone(), now).await?;
+        commit_audited(tx, by, EventKind::CaseTriaged.as_str(), Some(case.id), detail, now).await?;
+        Ok(Outcome {
+            tracking_id: case.tracking_id,
+            summary: format!(
+                "Triaged: {} — {} SCIO update queued",
+                shown.join(", "),
+                queued.len()
+            ),
+            queued,
+            scio_note,
+        })
+    }
+
     /// Sets or clears a flag; setting one may queue its escalation notice (once per
     /// case and cause, however often the flag is set).
     pub async fn set_flag(
@@ -830,6 +946,27 @@ impl Actions {
             queued,
             scio_note,
         })
+    }
+}
+
+/// What one triage sets; `None` leaves the attribute as it is. `assignee:
+/// Some(None)` unassigns.
+#[derive(Debug, Clone, Default)]
+pub struct Triage {
+    pub severity: Option<Severity>,
+    pub priority: Option<Priority>,
+    pub assignee: Option<Option<String>>,
+    pub status: Option<Status>,
+    /// Written to the SCIO thread with the changes.
+    pub note: Option<String>,
+}
+
+fn attr_name(attr: Attribute) -> &'static str {
+    match attr {
+        Attribute::Status => "status",
+        Attribute::Severity => "severity",
+        Attribute::Priority => "priority",
+        Attribute::Assignee => "assignee",
     }
 }
 

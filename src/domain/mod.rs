@@ -426,6 +426,7 @@ string_enum!(
         IndicatorRestored => "indicator_restored",
         TlpChanged => "tlp_changed",
         CaseExported => "case_exported",
+        CaseTriaged => "case_triaged",
     }
 );
 

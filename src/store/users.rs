@@ -441,3 +441,12 @@ pub async fn audit_log(
     .fetch_all(&mut *conn)
     .await?)
 }
+
+/// Names of the enabled analyst accounts, sorted: who a case may be assigned to.
+pub async fn analyst_names(conn: &mut SqliteConnection) -> Result<Vec<String>, StoreError> {
+    Ok(sqlx::query_scalar(
+        "select name from users where role = 'analyst' and not disabled order by name",
+    )
+    .fetch_all(&mut *conn)
+    .await?)
+}

@@ -162,3 +162,64 @@ async fn preview(
     )?
     .into_response())
 }
+
+/// The case page's triage form: every field posted together.
+#[derive(Debug, Default, Deserialize)]
+pub struct TriageForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    severity: String,
+    #[serde(default)]
+    priority: String,
+    /// An analyst's name, or empty for unassigned.
+    #[serde(default)]
+    assignee: String,
+    #[serde(default)]
+    status: String,
+    #[serde(default)]
+    note: String,
+}
+
+fn opt<T: std::str::FromStr<Err = crate::domain::DomainError>>(
+    v: &str,
+) -> Result<Option<T>, WebError> {
+    match v.trim() {
+        "" => Ok(None),
+        v => parse(v).map(Some),
+    }
+}
+
+/// `POST /cases/{tid}/triage`: one transaction, at most one SCIO update; back to the
+/// form with what was done.
+pub async fn triage(
+    State(state): State<AppState>,
+    PageUser(who): PageUser,
+    Path(tid): Path<String>,
+    Form(f): Form<TriageForm>,
+) -> Result<Response, WebError> {
+    who.may_change(&f.csrf)?;
+    let tid: TrackingId = tid.parse().map_err(|_| WebError::NotFound)?;
+    let t = crate::actions::Triage {
+        severity: opt(&f.severity)?,
+        priority: opt(&f.priority)?,
+        assignee: Some(Some(f.assignee.trim().to_string()).filter(|a| !a.is_empty())),
+        status: opt(&f.status)?,
+        note: Some(f.note.clone()),
+    };
+    let out = state
+        .actions
+        .triage(&tid, &t, by(&who), Utc::now())
+        .await?;
+    tracing::info!(user = %who.user.name, case = %tid, summary = %out.summary, "case triaged in the web UI");
+    let mut done = out.summary.clone();
+    if let Some(n) = &out.scio_note {
+        done.push_str(&format!(" ({n})"));
+    }
+    Ok(Redirect::to(&format!(
+        "/cases/{}?done={}#actions",
+        out.tracking_id,
+        super::pages::percent_encode(&done)
+    ))
+    .into_response())
+}

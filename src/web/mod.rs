@@ -278,6 +278,7 @@ pub fn router(state: AppState) -> Router {
         .route("/cases/{tid}", get(pages::case))
         .route("/cases/{tid}/fields", post(pages::set_field))
         .route("/cases/{tid}/actions/{action}", post(actions::act))
+        .route("/cases/{tid}/triage", post(actions::triage))
         .route("/cases/{tid}/attachments/{sha256}", get(pages::attachment))
         .route("/cases.csv", get(export::queue_csv))
         .route("/cases/{tid}/export/{format}", get(export::case))

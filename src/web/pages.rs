@@ -55,7 +55,7 @@ fn query_string(f: &QueueFilter, page: i64) -> String {
     format!("?{}", parts.join("&"))
 }
 
-fn percent_encode(s: &str) -> String {
+pub(super) fn percent_encode(s: &str) -> String {
     s.bytes()
         .map(|b| match b {
             b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
@@ -185,10 +185,18 @@ fn detail_lines(detail: &serde_json::Value) -> Vec<(String, String)> {
     }
 }
 
+/// The case page's query: `done` is the confirmation of the action just taken.
+#[derive(Debug, Default, Deserialize)]
+pub struct CaseQuery {
+    #[serde(default)]
+    done: Option<String>,
+}
+
 pub async fn case(
     State(state): State<AppState>,
     PageUser(who): PageUser,
     Path(tid): Path<String>,
+    Query(q): Query<CaseQuery>,
 ) -> Result<Html<String>, WebError> {
     let tid = tracking_id(&tid)?;
     let mut c = conn(&state).await?;
@@ -259,6 +267,11 @@ pub async fn case(
         .unwrap_or_default();
     let tlp = crate::store::sharing::tlp(&mut c, d.case.id).await?;
     let missing: Vec<String> = serde_json::from_value(d.missing.clone()).unwrap_or_default();
+    let analysts = users::analyst_names(&mut c).await?;
+    let done: Option<String> = q
+        .done
+        .map(|d| d.chars().take(300).collect())
+        .filter(|d: &String| !d.trim().is_empty());
     render(
         "case.html",
         minijinja::context! {
@@ -269,6 +282,8 @@ pub async fn case(
             iocs => iocs,
             tlp => tlp.unwrap_or(state.config.sharing.default_tlp).as_str(),
             tlp_is_default => tlp.is_none(),
+            analysts => analysts,
+            done => done,
             tlps => crate::domain::Tlp::ALL.iter().map(|t| t.as_str()).collect::<Vec<_>>(),
             assessment => d.assessment,
             attachments => d.attachments,
