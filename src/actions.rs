@@ -211,7 +211,11 @@ impl Actions {
         if let Some(a) = assignee {
             if case.assignee.as_deref() != a {
                 if let Some(name) = a {
-                    if !users::analyst_names(&mut tx).await?.iter().any(|n| n == name) {
+                    if !users::analyst_names(&mut tx)
+                        .await?
+                        .iter()
+                        .any(|n| n == name)
+                    {
                         return Err(ActionError::Refused(format!(
                             "'{name}' is not an analyst account: pick one from the list"
                         )));
@@ -270,23 +274,59 @@ impl Actions {
                 actor: actor.clone(),
                 ..Change::default()
             };
-            match self.notifier.scio_update(&mut tx, case.id, &change, now).await? {
+            match self
+                .notifier
+                .scio_update(&mut tx, case.id, &change, now)
+                .await?
+            {
                 Sent::Queued { outbox_id, .. } => queued.push(outbox_id),
                 Sent::NoAudience(why) => scio_note = Some(format!("no SCIO update: {why}")),
+            }
+        }
+        let scio_updates = queued.len();
+        // The SOC's own notices, as for the single changes: on-call once the severity
+        // reaches the threshold, the assignee once.
+        for (attr, value) in &wanted {
+            match (attr, value) {
+                (Attribute::Severity, _) => {
+                    queued.extend(self.notifier.soc_new_case(&mut tx, case.id, now).await?)
+                }
+                (Attribute::Assignee, Some(name)) => queued.extend(
+                    self.notifier
+                        .soc_assigned(&mut tx, case.id, name, &actor, now)
+                        .await?,
+                ),
+                _ => {}
             }
         }
         if note.is_some() {
             shown.push("note to the SCIO".into());
         }
         let detail = serde_json::json!({ "changes": changes, "note": note, "outbox": queued });
-        analyst_event(&mut tx, case.id, by, EventKind::CaseTriaged, detail.clone(), now).await?;
-        commit_audited(tx, by, EventKind::CaseTriaged.as_str(), Some(case.id), detail, now).await?;
+        analyst_event(
+            &mut tx,
+            case.id,
+            by,
+            EventKind::CaseTriaged,
+            detail.clone(),
+            now,
+        )
+        .await?;
+        commit_audited(
+            tx,
+            by,
+            EventKind::CaseTriaged.as_str(),
+            Some(case.id),
+            detail,
+            now,
+        )
+        .await?;
         Ok(Outcome {
             tracking_id: case.tracking_id,
             summary: format!(
                 "Triaged: {} — {} SCIO update queued",
                 shown.join(", "),
-                queued.len()
+                scio_updates
             ),
             queued,
             scio_note,

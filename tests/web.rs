@@ -1023,6 +1023,14 @@ async fn run_serves_the_ui_and_the_cli_manages_accounts() {
         .await
         .expect("api");
     assert_eq!(r.status(), 200);
+    let v: serde_json::Value = r.json().await.expect("json");
+    for c in v["cases"].as_array().expect("cases") {
+        assert!(
+            c["timers"]["age_secs"].is_i64(),
+            "each case has its timers: {c}"
+        );
+        assert_eq!(c["timers"]["triage_overdue"], false, "{c}");
+    }
     let r = http
         .get(format!("{base}/api/v1/cases"))
         .bearer_auth("igw_not_a_token")
@@ -1560,7 +1568,7 @@ async fn queue_defaults_to_needs_me_now_without_closed_cases() {
         page.body.contains(&format!("/cases/{tid}")),
         "open case in the default view"
     );
-    assert!(page.body.contains("<th>Next update</th>"));
+    assert!(page.body.contains("<th>Timers</th>"));
     let r = a
         .post(
             &format!("/cases/{tid}/actions/status"),
@@ -1578,4 +1586,164 @@ async fn queue_defaults_to_needs_me_now_without_closed_cases() {
         let page = a.get(&format!("/cases?view={view}"), Some(&cookie)).await;
         assert!(page.body.contains(&format!("/cases/{tid}\"")), "{view}");
     }
+}
+
+#[tokio::test]
+async fn an_overdue_triage_timer_is_highlighted_on_queue_and_case() {
+    use incident_gateway::domain::TrackingId;
+    use incident_gateway::store::cases::{self, NewCase};
+    let a = app().await;
+    a.add_user("ana", Role::Analyst, "analyst-password-1").await;
+    let (cookie, _) = a.login("ana", "analyst-password-1").await;
+    // Reported two days ago on the clock the timers read: long past medium's 4 h.
+    let (late, fresh) = (
+        TrackingId::new("SOC", 2026, 901).unwrap(),
+        TrackingId::new("SOC", 2026, 902).unwrap(),
+    );
+    {
+        let mut tx = a.store.begin_write().await.unwrap();
+        for (tid, ago) in [(&late, 48), (&fresh, 0)] {
+            cases::insert(
+                &mut tx,
+                NewCase {
+                    tracking_id: tid,
+                    subject: "timer case",
+                    reporter_email: Some("r@agency.test"),
+                    reporter_name: None,
+                    now: Utc::now() - chrono::Duration::hours(ago),
+                },
+            )
+            .await
+            .unwrap();
+        }
+        tx.commit().await.unwrap();
+    }
+    let page = a.get("/cases", Some(&cookie)).await;
+    let row_of = |tid: &TrackingId| {
+        let at = page.body.find(&format!("/cases/{tid}\"")).expect("row");
+        let end = page.body[at..].find("</tr>").unwrap() + at;
+        page.body[at..end].to_string()
+    };
+    let late_row = row_of(&late);
+    assert!(
+        late_row.contains("timer overdue") && late_row.contains("triage overdue by 1 d 20 h"),
+        "{late_row}"
+    );
+    let fresh_row = row_of(&fresh);
+    assert!(
+        fresh_row.contains("triage due in 3 h") && !fresh_row.contains("overdue"),
+        "{fresh_row}"
+    );
+    let case = a.get(&format!("/cases/{late}"), Some(&cookie)).await;
+    assert!(
+        case.body
+            .contains("class=\"timer overdue\" id=\"timer-triage\""),
+        "{}",
+        case.body
+    );
+    {
+        let mut tx = a.store.begin_write().await.unwrap();
+        users::add_token(&mut tx, "ana", "igw_timer_token", Utc::now())
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+    }
+    let api = a
+        .send(
+            Request::get("/api/v1/cases?view=all")
+                .header("authorization", "Bearer igw_timer_token")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    let v: serde_json::Value = serde_json::from_str(&api.body).expect("json");
+    let late_json = v["cases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["tracking_id"] == late.to_string())
+        .cloned()
+        .expect("late case listed");
+    assert_eq!(late_json["timers"]["triage_overdue"], true, "{late_json}");
+}
+
+#[tokio::test]
+async fn triage_is_one_step_one_scio_update_analysts_only() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let app = app_with(&dor_directory(tmp.path())).await;
+    let tid = app.ingest_fixture("01-phish-payroll-plain.eml").await;
+    app.add_user("ana", Role::Analyst, "analyst-password-1")
+        .await;
+    app.add_user("val", Role::Viewer, "viewer-password-1").await;
+    let (ana, csrf) = app.login("ana", "analyst-password-1").await;
+    let (val, vcsrf) = app.login("val", "viewer-password-1").await;
+    let before = outbox_kinds(&app.store).await;
+    let path = format!("/cases/{tid}/triage");
+    let form = |c: &str| {
+        vec![
+            ("csrf", c.to_string()),
+            ("severity", "high".to_string()),
+            ("priority", "p2".to_string()),
+            ("assignee", "ana".to_string()),
+            ("status", "investigating".to_string()),
+            ("note", "Looking at it <b>now</b>".to_string()),
+        ]
+    };
+    for (cookie, c) in [
+        (&val, vcsrf.clone()),
+        (&ana, "0".repeat(64)),
+        (&ana, String::new()),
+    ] {
+        let f = form(&c);
+        let f: Vec<(&str, &str)> = f.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let r = app.post(&path, Some(cookie), &f).await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.body);
+    }
+    assert_eq!(
+        outbox_kinds(&app.store).await,
+        before,
+        "refused: nothing queued"
+    );
+    let f = form(&csrf);
+    let f: Vec<(&str, &str)> = f.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let r = app.post(&path, Some(&ana), &f).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    let after = outbox_kinds(&app.store).await;
+    assert_eq!(
+        after.len(),
+        before.len() + 1,
+        "exactly one SCIO update: {after:?}"
+    );
+    let location = r
+        .headers
+        .get(header::LOCATION)
+        .expect("location")
+        .to_str()
+        .expect("ascii")
+        .to_string();
+    assert!(location.ends_with("#actions"), "{location}");
+    let page = app
+        .get(location.trim_end_matches("#actions"), Some(&ana))
+        .await;
+    assert!(
+        page.body
+            .contains("Triaged: severity high, priority p2, assignee ana, status investigating"),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains("1 SCIO update queued"));
+    let mut c = app.store.acquire().await.expect("conn");
+    let case = incident_gateway::store::cases::by_tracking_id(&mut c, &tid.parse().expect("tid"))
+        .await
+        .expect("case")
+        .expect("exists");
+    assert_eq!(case.severity.as_deref(), Some("high"));
+    assert_eq!(case.assignee.as_deref(), Some("ana"));
+    let audit = users::audit_log(&mut c, 5).await.expect("audit");
+    assert!(
+        audit
+            .iter()
+            .any(|a| a.action == "case_triaged" && a.username == "ana"),
+        "{audit:?}"
+    );
 }

@@ -207,10 +207,7 @@ pub async fn triage(
         status: opt(&f.status)?,
         note: Some(f.note.clone()),
     };
-    let out = state
-        .actions
-        .triage(&tid, &t, by(&who), Utc::now())
-        .await?;
+    let out = state.actions.triage(&tid, &t, by(&who), Utc::now()).await?;
     tracing::info!(user = %who.user.name, case = %tid, summary = %out.summary, "case triaged in the web UI");
     let mut done = out.summary.clone();
     if let Some(n) = &out.scio_note {

@@ -92,6 +92,34 @@ pub(crate) async fn timers_of(
         .collect())
 }
 
+/// The clocks as pages show them: "due in 20 min" / "overdue by 1 h", local time on
+/// hover, `overdue` to highlight.
+pub(crate) fn timer_views(
+    timers: &[crate::sla::Timers],
+    now: chrono::DateTime<chrono::Utc>,
+) -> Vec<serde_json::Value> {
+    use crate::outbound::template::local_time;
+    let one = |due: Option<chrono::DateTime<chrono::Utc>>, overdue: bool| {
+        due.map(|d| {
+            serde_json::json!({
+                "text": crate::sla::due_text(d, now),
+                "at": local_time(d),
+                "overdue": overdue,
+            })
+        })
+    };
+    timers
+        .iter()
+        .map(|t| {
+            serde_json::json!({
+                "triage": one(t.triage_due_at, t.triage_overdue),
+                "update": one(t.update_due_at, t.update_overdue),
+                "age": crate::sla::span(t.age_secs),
+            })
+        })
+        .collect()
+}
+
 /// Why a request failed. Internal causes are logged, never shown.
 #[derive(Debug, thiserror::Error)]
 pub enum WebError {

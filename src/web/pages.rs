@@ -81,6 +81,12 @@ pub async fn queue(
     let prev = (page.page > 1).then(|| query_string(&f, page.page - 1));
     let next = (page.page < pages).then(|| query_string(&f, page.page + 1));
     let summary = queue::cases_by_status(&mut c).await?;
+    let now = chrono::Utc::now();
+    let rows: Vec<&crate::store::cases::CaseRow> = page.cases.iter().map(|r| &r.case).collect();
+    let timers = super::timer_views(
+        &super::timers_of(&mut c, &state.config, &rows, now).await?,
+        now,
+    );
     let options = minijinja::context! {
         agency => queue::distinct(&mut c, "agency").await?,
         category => queue::distinct(&mut c, "category").await?,
@@ -102,6 +108,7 @@ pub async fn queue(
             summary => summary,
             views => views,
             view => f.view_key(),
+            timers => timers,
         },
     )
 }
@@ -272,10 +279,17 @@ pub async fn case(
         .done
         .map(|d| d.chars().take(300).collect())
         .filter(|d: &String| !d.trim().is_empty());
+    let now = chrono::Utc::now();
+    let timers = super::timer_views(
+        &super::timers_of(&mut c, &state.config, &[&d.case], now).await?,
+        now,
+    )
+    .pop();
     render(
         "case.html",
         minijinja::context! {
             who => who_ctx(&who),
+            timers => timers,
             case => d.case,
             fields => field_views(&d.fields),
             missing => missing,
