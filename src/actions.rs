@@ -849,7 +849,7 @@ impl Actions {
         };
         let (body, case_ids) = if format == Format::Csv {
             let (filter, narrow) = match scope {
-                Scope::Queue(f) => (f.clone(), Narrow::default()),
+                Scope::Queue(f) => ((**f).clone(), Narrow::default()),
                 Scope::Case(_) => (
                     QueueFilter::default(),
                     Narrow {

@@ -87,7 +87,7 @@ pub enum Scope {
         until: DateTime<Utc>,
     },
     /// The queue as filtered in the web UI (CSV).
-    Queue(QueueFilter),
+    Queue(Box<QueueFilter>),
 }
 
 impl Scope {

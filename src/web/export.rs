@@ -55,7 +55,7 @@ pub async fn queue_csv(
     PageUser(who): PageUser,
     Query(f): Query<QueueFilter>,
 ) -> Result<Response, WebError> {
-    run(&state, &who, Scope::Queue(f), Format::Csv).await
+    run(&state, &who, Scope::Queue(Box::new(f)), Format::Csv).await
 }
 
 /// `GET /cases/{tid}/export/{stix|misp|csv}`.
@@ -73,7 +73,7 @@ pub async fn api_queue_csv(
     ApiUser(who): ApiUser,
     Query(f): Query<QueueFilter>,
 ) -> Result<Response, ApiError> {
-    Ok(run(&state, &who, Scope::Queue(f), Format::Csv).await?)
+    Ok(run(&state, &who, Scope::Queue(Box::new(f)), Format::Csv).await?)
 }
 
 /// `GET /api/v1/cases/{tid}/export/{stix|misp|csv}`.
