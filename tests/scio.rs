@@ -190,6 +190,7 @@ async fn scio_thread_rhythm_escalation_and_review() {
         "{subject}"
     );
     assert!(text.contains("Triage due:"), "{text}");
+    assert!(text.contains("Triage it within 15 min."), "{text}");
     // An assignment tells the analyst assigned, once per case and analyst; assigning
     // oneself tells nobody.
     gw.cli(&["case", "assign", &tid, &p.analyst, "--by", "ana"]);

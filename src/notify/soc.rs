@@ -52,7 +52,7 @@ impl Notifier {
             } else {
                 ""
             },
-            super::human_interval(self.config.soc.triage_within(snap.severity)),
+            crate::sla::span(self.config.soc.triage_within(snap.severity).num_seconds()),
         );
         let id = self
             .soc_mail(
