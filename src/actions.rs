@@ -240,13 +240,7 @@ impl Actions {
         let mut shown = Vec::new();
         for (attr, value) in &wanted {
             let old = cases::set_attribute(&mut tx, case.id, *attr, *value, &actor, now).await?;
-            let shown_old = match (&old, attr) {
-                (None, Attribute::Severity) => case
-                    .severity_suggested
-                    .as_ref()
-                    .map(|s| format!("{s} (suggested)")),
-                _ => old.clone(),
-            };
+            let shown_old = shown_old(&case, *attr, old);
             let detail = serde_json::json!({ "old": shown_old, "new": value });
             if matches!(attr, Attribute::Status | Attribute::Severity) {
                 lines.extend(describe(attr.event().as_str(), &detail));
@@ -924,14 +918,7 @@ impl Actions {
     ) -> Result<Outcome, ActionError> {
         let actor = by.actor();
         let old = cases::set_attribute(tx, case.id, attr, value, &actor, now).await?;
-        // Until an analyst sets one, the severity in force is the suggested one.
-        let shown_old = match (&old, attr) {
-            (None, Attribute::Severity) => case
-                .severity_suggested
-                .as_ref()
-                .map(|s| format!("{s} (suggested)")),
-            _ => old.clone(),
-        };
+        let shown_old = shown_old(case, attr, old.clone());
         let detail = serde_json::json!({ "old": shown_old, "new": value });
         let mut queued = Vec::new();
         let mut scio_note = None;
@@ -1039,6 +1026,18 @@ impl<'a> By<'a> {
     /// `analyst:<name>`.
     pub fn actor(&self) -> String {
         format!("analyst:{}", self.name)
+    }
+}
+
+/// The old value as people read it: until an analyst sets one, the severity in force
+/// is the suggested one.
+fn shown_old(case: &CaseRow, attr: Attribute, old: Option<String>) -> Option<String> {
+    match (&old, attr) {
+        (None, Attribute::Severity) => case
+            .severity_suggested
+            .as_ref()
+            .map(|s| format!("{s} (suggested)")),
+        _ => old,
     }
 }
 
