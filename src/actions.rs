@@ -844,6 +844,13 @@ impl Actions {
         let (body, case_ids) = if format == Format::Csv {
             let (filter, narrow) = match scope {
                 Scope::Queue(f) => ((**f).clone(), Narrow::default()),
+                Scope::Selected(t) => (
+                    QueueFilter::default(),
+                    Narrow {
+                        tracking_ids: Some(t.iter().map(|t| t.to_string()).collect()),
+                        ..Narrow::default()
+                    },
+                ),
                 Scope::Case(_) => (
                     QueueFilter::default(),
                     Narrow {
@@ -868,7 +875,7 @@ impl Actions {
                 Scope::Opened { since, until } => {
                     sharing::cases_opened_between(&mut tx, *since, *until).await?
                 }
-                Scope::Queue(_) => {
+                Scope::Queue(_) | Scope::Selected(_) => {
                     return Err(ActionError::Refused(format!(
                         "{format} exports a case or the cases of a period (--case, or --since and --until)"
                     )))

@@ -1747,3 +1747,316 @@ async fn triage_is_one_step_one_scio_update_analysts_only() {
         "{audit:?}"
     );
 }
+
+/// The cases' (assignee, status, merged into) as stored.
+async fn case_state(store: &Store, tid: &str) -> (Option<String>, String, Option<String>) {
+    let mut c = store.acquire().await.expect("conn");
+    let d = incident_gateway::store::cases::detail(&mut c, &tid.parse().expect("tid"))
+        .await
+        .expect("case");
+    (
+        d.case.assignee.clone(),
+        d.case.status.to_string(),
+        d.merged_into.clone(),
+    )
+}
+
+#[tokio::test]
+async fn bulk_actions_from_the_queue_are_analysts_only_audited_and_merge_asks_first() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let app = app_with(&dor_directory(tmp.path())).await;
+    let mut tids = Vec::new();
+    for f in [
+        "01-phish-payroll-plain.eml",
+        "05-ransomware-dcr-outlook-screenshot.eml",
+        "19-facebook-hijack-mobile-screenshot.eml",
+        "26-qakbot-three-hosts-log-attachment.eml",
+    ] {
+        tids.push(app.ingest_fixture(f).await);
+    }
+    app.add_user("ana", Role::Analyst, "analyst-password-1")
+        .await;
+    app.add_user("bo", Role::Analyst, "analyst-password-2")
+        .await;
+    app.add_user("val", Role::Viewer, "viewer-password-1").await;
+    let (ana, csrf) = app.login("ana", "analyst-password-1").await;
+    let (val, vcsrf) = app.login("val", "viewer-password-1").await;
+
+    // The queue offers the selection to analysts only.
+    let q = app.get("/cases?view=all", Some(&ana)).await;
+    assert!(q.body.contains("id=\"bulk\""), "{}", q.body);
+    for t in &tids {
+        assert!(
+            q.body
+                .contains(&format!("form=\"bulk\" name=\"case\" value=\"{t}\"")),
+            "a box for {t}"
+        );
+    }
+    assert!(q.body.contains("<option value=\"bo\">bo</option>"));
+    let qv = app.get("/cases?view=all", Some(&val)).await;
+    assert!(!qv.body.contains("id=\"bulk\""));
+
+    let assign = |c: &str| {
+        vec![
+            ("csrf", c.to_string()),
+            ("action", "assign".to_string()),
+            ("assignee", "bo".to_string()),
+            ("back", "/cases?view=all".to_string()),
+            ("case", tids[0].clone()),
+            ("case", tids[1].clone()),
+            ("case", tids[2].clone()),
+        ]
+    };
+    for (cookie, c) in [
+        (&val, vcsrf.clone()),
+        (&ana, "0".repeat(64)),
+        (&ana, String::new()),
+    ] {
+        let f = assign(&c);
+        let f: Vec<(&str, &str)> = f.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let r = app.post("/cases/bulk", Some(cookie), &f).await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.body);
+    }
+    for t in &tids {
+        assert_eq!(
+            case_state(&app.store, t).await.0,
+            None,
+            "refused: {t} unchanged"
+        );
+    }
+
+    let f = assign(&csrf);
+    let f: Vec<(&str, &str)> = f.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let r = app.post("/cases/bulk", Some(&ana), &f).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    let location = r.header(header::LOCATION);
+    assert!(
+        location.starts_with("/cases?view=all&done=") && location.ends_with("#queue"),
+        "{location}"
+    );
+    let page = app
+        .get(location.trim_end_matches("#queue"), Some(&ana))
+        .await;
+    assert!(
+        page.body.contains(&format!(
+            "Assigned to bo: 3 case(s) ({}, {}, {}).",
+            tids[0], tids[1], tids[2]
+        )),
+        "{}",
+        page.body
+    );
+    for t in &tids[..3] {
+        assert_eq!(case_state(&app.store, t).await.0.as_deref(), Some("bo"));
+    }
+    assert_eq!(
+        case_state(&app.store, &tids[3]).await.0,
+        None,
+        "not selected"
+    );
+    {
+        let mut c = app.store.acquire().await.expect("conn");
+        let audit = users::audit_log(&mut c, 50).await.expect("audit");
+        let n = audit
+            .iter()
+            .filter(|a| a.action == "assignee_changed" && a.username == "ana")
+            .count();
+        assert_eq!(n, 3, "one audit row per case: {audit:?}");
+    }
+
+    // Input an attacker could put in a link: escaped, refused, nothing changed.
+    let r = app
+        .post(
+            "/cases/bulk",
+            Some(&ana),
+            &[
+                ("csrf", &csrf),
+                ("action", "assign"),
+                ("assignee", "bo"),
+                ("case", SCRIPT),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert!(
+        !r.body.contains(SCRIPT) && r.body.contains("is not a tracking ID"),
+        "{}",
+        r.body
+    );
+    // A `back` elsewhere goes to the queue instead.
+    let r = app
+        .post(
+            "/cases/bulk",
+            Some(&ana),
+            &[
+                ("csrf", &csrf),
+                ("action", "status"),
+                ("status", "investigating"),
+                ("back", "https://evil.example/"),
+                ("case", &tids[1]),
+                ("case", &tids[2]),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    assert!(r.header(header::LOCATION).starts_with("/cases?done="));
+    assert_eq!(case_state(&app.store, &tids[2]).await.1, "investigating");
+
+    // Merge: a confirmation page first; nothing merged until it is confirmed.
+    let merge = [
+        ("csrf", csrf.as_str()),
+        ("action", "merge"),
+        ("back", "/cases"),
+        ("case", tids[0].as_str()),
+        ("case", tids[3].as_str()),
+    ];
+    let r = app.post("/cases/bulk", Some(&ana), &merge).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert!(
+        r.body
+            .contains(&format!("Merge 1 case(s) into {}", tids[0])),
+        "{}",
+        r.body
+    );
+    assert_eq!(
+        case_state(&app.store, &tids[3]).await.2,
+        None,
+        "not yet merged"
+    );
+    let confirm = csrf_of(&r.body);
+    let mut confirmed: Vec<(&str, &str)> = merge.to_vec();
+    confirmed[0] = ("csrf", confirm.as_str());
+    confirmed.push(("confirm", "yes"));
+    confirmed.push(("into", &tids[0]));
+    let r = app.post("/cases/bulk", Some(&ana), &confirmed).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    assert_eq!(
+        case_state(&app.store, &tids[3]).await.2.as_deref(),
+        Some(tids[0].as_str())
+    );
+
+    // Export: the selected cases only, as CSV.
+    let r = app
+        .post(
+            "/cases/bulk",
+            Some(&ana),
+            &[
+                ("csrf", &csrf),
+                ("action", "export"),
+                ("case", &tids[1]),
+                ("case", &tids[2]),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert!(r.header(header::CONTENT_TYPE).starts_with("text/csv"));
+    assert!(r.body.contains(&tids[1]) && r.body.contains(&tids[2]));
+    assert!(!r.body.contains(&tids[0]), "{}", r.body);
+}
+
+/// A report whose attachments claim to be images: one really is not, one is SVG.
+fn fake_images_message() -> Vec<u8> {
+    use base64::Engine as _;
+    let svg = base64::engine::general_purpose::STANDARD
+        .encode(b"<svg xmlns=\"http://www.w3.org/2000/svg\" onload=\"alert(1)\"/>");
+    let html =
+        base64::engine::general_purpose::STANDARD.encode(b"<html><script>alert(1)</script></html>");
+    format!(
+        "From: Pat Sender <pat.sender@mass.gov>\r\n\
+To: soc@mass.gov\r\n\
+Subject: Screenshots of the ransom note\r\n\
+Date: Tue, 13 Jan 2026 10:02:11 -0500\r\n\
+Message-ID: <fake-images-1@mass.gov>\r\n\
+MIME-Version: 1.0\r\n\
+Content-Type: multipart/mixed; boundary=\"OUT\"\r\n\
+\r\n\
+--OUT\r\n\
+Content-Type: text/plain; charset=utf-8\r\n\
+\r\n\
+Ransom note on a file server at 9:40 this morning, screenshots attached.\r\n\
+--OUT\r\n\
+Content-Type: image/png; name=\"note.png\"\r\n\
+Content-Disposition: attachment; filename=\"note.png\"\r\n\
+Content-Transfer-Encoding: base64\r\n\
+\r\n\
+{html}\r\n\
+--OUT\r\n\
+Content-Type: image/svg+xml; name=\"note.svg\"\r\n\
+Content-Disposition: attachment; filename=\"note.svg\"\r\n\
+Content-Transfer-Encoding: base64\r\n\
+\r\n\
+{svg}\r\n\
+--OUT--\r\n"
+    )
+    .into_bytes()
+}
+
+/// The `/…/preview` addresses on a case page.
+fn preview_links(html: &str) -> Vec<String> {
+    html.split("src=\"")
+        .skip(1)
+        .filter_map(|s| s.split('"').next())
+        .filter(|s| s.ends_with("/preview"))
+        .map(str::to_string)
+        .collect()
+}
+
+#[tokio::test]
+async fn image_attachments_preview_inline_and_nothing_else_does() {
+    let app = app().await;
+    app.add_user("val", Role::Viewer, "viewer-password-1").await;
+    let (val, _) = app.login("val", "viewer-password-1").await;
+
+    // A real screenshot: shown inline, served as the PNG it is, sandboxed.
+    let tid = app
+        .ingest_fixture("05-ransomware-dcr-outlook-screenshot.eml")
+        .await;
+    let page = app.get(&format!("/cases/{tid}"), Some(&val)).await;
+    let links = preview_links(&page.body);
+    assert_eq!(links.len(), 1, "{}", page.body);
+    assert!(page.body.contains("class=\"att-preview\""));
+    let r = app.get(&links[0], Some(&val)).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.header(header::CONTENT_TYPE), "image/png");
+    assert_eq!(r.header(header::X_CONTENT_TYPE_OPTIONS), "nosniff");
+    assert!(r
+        .header(header::CONTENT_SECURITY_POLICY)
+        .contains("sandbox"));
+    assert!(r.bytes.starts_with(b"\x89PNG\r\n\x1a\n"));
+    let anonymous = app.get(&links[0], None).await;
+    assert_ne!(anonymous.status, StatusCode::OK, "a login is needed");
+
+    // A text attachment: its first lines as text on the page.
+    let tid = app
+        .ingest_fixture("26-qakbot-three-hosts-log-attachment.eml")
+        .await;
+    let page = app.get(&format!("/cases/{tid}"), Some(&val)).await;
+    assert!(
+        page.body.contains("<pre class=\"att-text\">"),
+        "{}",
+        page.body
+    );
+
+    // "image/png" that is HTML, and SVG: never served inline.
+    let tid = app.ingest(&fake_images_message()).await.expect("a case");
+    let page = app.get(&format!("/cases/{tid}"), Some(&val)).await;
+    assert!(page.body.contains("note.svg") && page.body.contains("note.png"));
+    let links = preview_links(&page.body);
+    assert_eq!(links.len(), 1, "the claimed PNG only: {links:?}");
+    let r = app.get(&links[0], Some(&val)).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert!(r.header(header::CONTENT_TYPE).starts_with("text/html"));
+    assert!(!r.body.contains("<script>alert(1)"), "{}", r.body);
+    let svg = page
+        .body
+        .split("href=\"")
+        .filter_map(|s| s.split('"').next())
+        .find(|h| {
+            h.contains("/attachments/")
+                && !h.ends_with("/preview")
+                && links[0] != format!("{h}/preview")
+        })
+        .expect("the SVG's download link")
+        .to_string();
+    let r = app.get(&format!("{svg}/preview"), Some(&val)).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "no SVG preview");
+}

@@ -88,6 +88,8 @@ pub enum Scope {
     },
     /// The queue as filtered in the web UI (CSV).
     Queue(Box<QueueFilter>),
+    /// The cases ticked in the queue (CSV).
+    Selected(Vec<TrackingId>),
 }
 
 impl Scope {
@@ -112,6 +114,7 @@ impl Scope {
                 until.format("%Y%m%d")
             ),
             Scope::Queue(_) => "queue".to_string(),
+            Scope::Selected(_) => "selected-cases".to_string(),
         };
         format!("{stem}.{}", format.extension())
     }
@@ -125,6 +128,9 @@ impl Scope {
                 "until": crate::store::ts(*until),
             }),
             Scope::Queue(f) => serde_json::json!({ "filter": f }),
+            Scope::Selected(t) => serde_json::json!({
+                "cases": t.iter().map(|t| t.to_string()).collect::<Vec<_>>()
+            }),
         }
     }
 }

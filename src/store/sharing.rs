@@ -202,6 +202,8 @@ pub struct Narrow {
     /// Cases opened in `[since, until)`.
     pub opened: Option<(DateTime<Utc>, DateTime<Utc>)>,
     pub case_id: Option<i64>,
+    /// Only these cases (the queue's selection).
+    pub tracking_ids: Option<Vec<String>>,
 }
 
 /// Every case the filter matches (no paging, at most `limit`), in queue order.
@@ -233,6 +235,18 @@ pub async fn queue_with_timers(
     if let Some(id) = narrow.case_id {
         qb.push(" and c.id = ");
         qb.push_bind(id);
+    }
+    if let Some(tids) = &narrow.tracking_ids {
+        qb.push(" and c.tracking_id in (");
+        let mut list = qb.separated(", ");
+        for t in tids {
+            list.push_bind(t.clone());
+        }
+        // An empty selection matches nothing.
+        if tids.is_empty() {
+            list.push("null");
+        }
+        list.push_unseparated(")");
     }
     qb.push(" order by coalesce(c.priority, 'p9'), c.created_at, c.id limit ");
     qb.push_bind(limit);

@@ -220,3 +220,182 @@ pub async fn triage(
     ))
     .into_response())
 }
+
+/// The most cases one bulk action takes (a page of the queue is 50).
+const BULK_MAX: usize = 200;
+
+/// `back` as posted by the queue: a queue address of our own, else the queue.
+fn queue_back(back: &str) -> String {
+    let ok = back == "/cases"
+        || (back.starts_with("/cases?") && !back.contains(['\r', '\n', '#', '\\']));
+    if ok {
+        back.to_string()
+    } else {
+        "/cases".to_string()
+    }
+}
+
+/// `POST /cases/bulk`: one action on every case ticked in the queue: assign, set the
+/// status, merge into one (after a confirmation page), or download them as CSV. Each
+/// change runs the same audited action as on the case page; a case that refuses (a
+/// closed case cannot be reopened to `new`, say) is named and the others go on.
+pub async fn bulk(
+    State(state): State<AppState>,
+    PageUser(who): PageUser,
+    Form(pairs): Form<Vec<(String, String)>>,
+) -> Result<Response, WebError> {
+    let get = |k: &str| {
+        pairs
+            .iter()
+            .find(|(n, _)| n == k)
+            .map(|(_, v)| v.trim())
+            .unwrap_or("")
+    };
+    who.may_change(get("csrf"))?;
+    let mut tids: Vec<TrackingId> = Vec::new();
+    for (_, v) in pairs.iter().filter(|(k, _)| k == "case") {
+        let t: TrackingId = v
+            .trim()
+            .parse()
+            .map_err(|_| WebError::BadRequest(format!("'{}' is not a tracking ID.", v.trim())))?;
+        if !tids.contains(&t) {
+            tids.push(t);
+        }
+    }
+    if tids.is_empty() {
+        return Err(WebError::BadRequest(
+            "No case is selected: tick the cases in the queue's first column, then choose the action.".into(),
+        ));
+    }
+    if tids.len() > BULK_MAX {
+        return Err(WebError::BadRequest(format!(
+            "{} cases are selected; one bulk action takes at most {BULK_MAX}. Narrow the queue first.",
+            tids.len()
+        )));
+    }
+    let back = queue_back(get("back"));
+    let action = get("action");
+    let (name, value, targets, what) = match action {
+        "assign" => {
+            let a = get("assignee");
+            let what = if a.is_empty() {
+                "Unassigned".to_string()
+            } else {
+                format!("Assigned to {a}:")
+            };
+            ("assign", a.to_string(), tids.clone(), what)
+        }
+        "status" => {
+            let s: crate::domain::Status = parse(get("status"))?;
+            (
+                "status",
+                s.as_str().to_string(),
+                tids.clone(),
+                format!("Status {s}:"),
+            )
+        }
+        "merge" => {
+            let into: TrackingId = match get("into") {
+                "" => tids[0].clone(),
+                t => parse(t)?,
+            };
+            let others: Vec<TrackingId> = tids.iter().filter(|t| **t != into).cloned().collect();
+            if others.is_empty() {
+                return Err(WebError::BadRequest(
+                    "Merging needs at least two cases: tick the duplicates and the case they go into.".into(),
+                ));
+            }
+            if get("confirm") != "yes" {
+                return merge_confirmation(&state, &who, &into, &others, &back).await;
+            }
+            (
+                "merge",
+                into.to_string(),
+                others,
+                format!("Merged into {into}:"),
+            )
+        }
+        "export" => {
+            let out = state
+                .actions
+                .export(
+                    &crate::export::Scope::Selected(tids),
+                    crate::export::Format::Csv,
+                    by(&who),
+                    Utc::now(),
+                )
+                .await?;
+            return Ok(super::pages::download(
+                out.body.into_bytes(),
+                out.content_type,
+                &out.file_name,
+            ));
+        }
+        _ => {
+            return Err(WebError::BadRequest(
+                "Choose what to do with the selected cases: assign, set status, merge or export."
+                    .into(),
+            ))
+        }
+    };
+    let mut done = Vec::new();
+    let mut refused = Vec::new();
+    for t in &targets {
+        let input = Input {
+            value: &value,
+            on: false,
+            message: "",
+            cc: Vec::new(),
+            kind: "",
+        };
+        match perform(&state.actions, t, name, &input, by(&who)).await {
+            Ok(_) => done.push(t.to_string()),
+            Err(WebError::BadRequest(m)) => refused.push(format!("{t}: {m}")),
+            Err(WebError::NotFound) => refused.push(format!("{t}: no such case")),
+            Err(e) => return Err(e),
+        }
+    }
+    tracing::info!(user = %who.user.name, action = %name, cases = done.len(), refused = refused.len(), "bulk action in the web UI");
+    let mut msg = format!("{what} {} case(s)", done.len());
+    if !done.is_empty() {
+        msg.push_str(&format!(" ({})", done.join(", ")));
+    }
+    msg.push('.');
+    if !refused.is_empty() {
+        msg.push_str(&format!(" Not changed: {}.", refused.join("; ")));
+    }
+    let sep = if back.contains('?') { '&' } else { '?' };
+    Ok(Redirect::to(&format!(
+        "{back}{sep}done={}#queue",
+        super::pages::percent_encode(&msg)
+    ))
+    .into_response())
+}
+
+/// The page that asks before a bulk merge: which cases go into which.
+async fn merge_confirmation(
+    state: &AppState,
+    who: &Who,
+    into: &TrackingId,
+    others: &[TrackingId],
+    back: &str,
+) -> Result<Response, WebError> {
+    let mut c = state.store.acquire().await?;
+    let mut rows = Vec::new();
+    for t in std::iter::once(into).chain(others) {
+        let case = crate::store::cases::by_tracking_id(&mut c, t)
+            .await?
+            .ok_or(WebError::NotFound)?;
+        rows.push(case);
+    }
+    Ok(render(
+        "bulk_merge.html",
+        minijinja::context! {
+            who => super::pages::who_ctx(who),
+            into => rows[0],
+            others => rows[1..],
+            back => back,
+        },
+    )?
+    .into_response())
+}

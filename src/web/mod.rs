@@ -206,6 +206,10 @@ fn templates() -> &'static minijinja::Environment<'static> {
             ("queue.html", include_str!("../../templates/web/queue.html")),
             ("case.html", include_str!("../../templates/web/case.html")),
             (
+                "bulk_merge.html",
+                include_str!("../../templates/web/bulk_merge.html"),
+            ),
+            (
                 "quarantine.html",
                 include_str!("../../templates/web/quarantine.html"),
             ),
@@ -260,10 +264,13 @@ async fn security_headers(req: Request, next: Next) -> Response {
             }
         }
     }
-    h.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(CSP),
-    );
+    // A route with a stricter policy of its own (an attachment preview) keeps it.
+    if !h.contains_key(header::CONTENT_SECURITY_POLICY) {
+        h.insert(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(CSP),
+        );
+    }
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     h.insert(
         header::REFERRER_POLICY,
@@ -303,11 +310,16 @@ pub fn router(state: AppState) -> Router {
         .route("/login", get(auth::login_page).post(auth::login))
         .route("/logout", post(auth::logout))
         .route("/cases", get(pages::queue))
+        .route("/cases/bulk", post(actions::bulk))
         .route("/cases/{tid}", get(pages::case))
         .route("/cases/{tid}/fields", post(pages::set_field))
         .route("/cases/{tid}/actions/{action}", post(actions::act))
         .route("/cases/{tid}/triage", post(actions::triage))
         .route("/cases/{tid}/attachments/{sha256}", get(pages::attachment))
+        .route(
+            "/cases/{tid}/attachments/{sha256}/preview",
+            get(pages::attachment_preview),
+        )
         .route("/cases.csv", get(export::queue_csv))
         .route("/cases/{tid}/export/{format}", get(export::case))
         .route("/messages/{id}/raw", get(pages::raw_message))

@@ -70,6 +70,7 @@ pub async fn queue(
     State(state): State<AppState>,
     PageUser(who): PageUser,
     Query(mut f): Query<QueueFilter>,
+    Query(q): Query<CaseQuery>,
 ) -> Result<Html<String>, WebError> {
     f.me = Some(who.user.name.clone());
     // The default tab: what needs an analyst now (open cases, most urgent first).
@@ -109,6 +110,10 @@ pub async fn queue(
             views => views,
             view => f.view_key(),
             timers => timers,
+            done => q.done(),
+            back => format!("/cases{}", query_string(&f, page.page)),
+            analysts => users::analyst_names(&mut c).await?,
+            statuses => crate::domain::Status::ALL.iter().map(|s| s.as_str()).collect::<Vec<_>>(),
         },
     )
 }
@@ -199,6 +204,16 @@ pub struct CaseQuery {
     done: Option<String>,
 }
 
+impl CaseQuery {
+    /// The confirmation to show, cut to a sane length (it comes from the address bar).
+    fn done(&self) -> Option<String> {
+        self.done
+            .as_deref()
+            .map(|d| d.chars().take(600).collect::<String>())
+            .filter(|d| !d.trim().is_empty())
+    }
+}
+
 pub async fn case(
     State(state): State<AppState>,
     PageUser(who): PageUser,
@@ -275,10 +290,20 @@ pub async fn case(
     let tlp = crate::store::sharing::tlp(&mut c, d.case.id).await?;
     let missing: Vec<String> = serde_json::from_value(d.missing.clone()).unwrap_or_default();
     let analysts = users::analyst_names(&mut c).await?;
-    let done: Option<String> = q
-        .done
-        .map(|d| d.chars().take(300).collect())
-        .filter(|d: &String| !d.trim().is_empty());
+    let done = q.done();
+    let mut attachments = Vec::with_capacity(d.attachments.len());
+    for a in &d.attachments {
+        let preview = preview_kind(a);
+        // A text attachment's first lines, shown as text (escaped), never rendered.
+        let text = if preview == "text" && a.size <= TEXT_PREVIEW_MAX_BYTES {
+            messages::attachment_data(&mut c, &a.sha256)
+                .await?
+                .map(|b| text_excerpt(&b))
+        } else {
+            None
+        };
+        attachments.push(minijinja::context! { a => a, preview => preview, text => text });
+    }
     let now = chrono::Utc::now();
     let timers = super::timer_views(
         &super::timers_of(&mut c, &state.config, &[&d.case], now).await?,
@@ -300,7 +325,7 @@ pub async fn case(
             done => done,
             tlps => crate::domain::Tlp::ALL.iter().map(|t| t.as_str()).collect::<Vec<_>>(),
             assessment => d.assessment,
-            attachments => d.attachments,
+            attachments => attachments,
             bodies => bodies,
             outbox => d.outbox,
             timeline => timeline,
@@ -393,17 +418,17 @@ pub(super) fn download(bytes: Vec<u8>, content_type: &'static str, name: &str) -
     res
 }
 
-pub async fn attachment(
-    State(state): State<AppState>,
-    PageUser(_who): PageUser,
-    Path((tid, sha256)): Path<(String, String)>,
-) -> Result<Response, WebError> {
-    let tid = tracking_id(&tid)?;
-    let mut c = conn(&state).await?;
+/// A kept attachment of this case (only of this case, by its hash) and its bytes.
+async fn case_attachment(
+    state: &AppState,
+    tid: &str,
+    sha256: &str,
+) -> Result<(messages::AttachmentRow, Vec<u8>), WebError> {
+    let tid = tracking_id(tid)?;
+    let mut c = conn(state).await?;
     let case = cases::by_tracking_id(&mut c, &tid)
         .await?
         .ok_or(WebError::NotFound)?;
-    // Only an attachment of this case, by its hash.
     let att = messages::attachments_for_case(&mut c, case.id)
         .await?
         .into_iter()
@@ -412,11 +437,101 @@ pub async fn attachment(
     let data = messages::attachment_data(&mut c, &att.sha256)
         .await?
         .ok_or(WebError::NotFound)?;
+    Ok((att, data))
+}
+
+pub async fn attachment(
+    State(state): State<AppState>,
+    PageUser(_who): PageUser,
+    Path((tid, sha256)): Path<(String, String)>,
+) -> Result<Response, WebError> {
+    let (att, data) = case_attachment(&state, &tid, &sha256).await?;
     Ok(download(
         data,
         "application/octet-stream",
         att.name.as_deref().unwrap_or("attachment.bin"),
     ))
+}
+
+/// The image type the bytes themselves are (PNG, JPEG, GIF, WebP), whatever the sender
+/// claimed; anything else (SVG, which can carry script, included) is not previewed.
+pub(super) fn image_type(b: &[u8]) -> Option<&'static str> {
+    if b.starts_with(b"\x89PNG\r\n\x1a\n") {
+        Some("image/png")
+    } else if b.starts_with(&[0xFF, 0xD8, 0xFF]) {
+        Some("image/jpeg")
+    } else if b.starts_with(b"GIF87a") || b.starts_with(b"GIF89a") {
+        Some("image/gif")
+    } else if b.len() >= 12 && &b[..4] == b"RIFF" && &b[8..12] == b"WEBP" {
+        Some("image/webp")
+    } else {
+        None
+    }
+}
+
+/// What the case page can show of an attachment without opening it.
+pub(super) fn preview_kind(a: &messages::AttachmentRow) -> &'static str {
+    let t = a.media_type.to_ascii_lowercase();
+    if !a.kept {
+        ""
+    } else if matches!(
+        t.as_str(),
+        "image/png" | "image/jpeg" | "image/jpg" | "image/gif" | "image/webp"
+    ) {
+        "image"
+    } else if t.starts_with("text/") && t != "text/html" {
+        "text"
+    } else {
+        ""
+    }
+}
+
+/// Text attachments up to this size get their first lines shown on the case page.
+const TEXT_PREVIEW_MAX_BYTES: i64 = 1 << 20;
+
+/// The first 40 lines (at most 4,000 characters) of a text attachment.
+fn text_excerpt(b: &[u8]) -> String {
+    let s = String::from_utf8_lossy(&b[..b.len().min(16_384)]);
+    let mut out: String = s.lines().take(40).collect::<Vec<_>>().join("\n");
+    if out.chars().count() > 4000 {
+        out = out.chars().take(4000).collect();
+    }
+    out
+}
+
+/// The most of an image the preview serves; larger ones are downloaded.
+const PREVIEW_MAX: usize = 16 << 20;
+
+/// `GET /cases/{tid}/attachments/{sha256}/preview`: an image shown inline, only when its
+/// bytes are a PNG, JPEG, GIF or WebP; served with its sniffed type, `nosniff` and a
+/// sandboxing policy, so nothing in it runs even when opened on its own.
+pub async fn attachment_preview(
+    State(state): State<AppState>,
+    PageUser(_who): PageUser,
+    Path((tid, sha256)): Path<(String, String)>,
+) -> Result<Response, WebError> {
+    let (_, data) = case_attachment(&state, &tid, &sha256).await?;
+    let Some(kind) = image_type(&data).filter(|_| data.len() <= PREVIEW_MAX) else {
+        return Err(WebError::BadRequest(
+            "This attachment has no preview (it is not a PNG, JPEG, GIF or WebP image, or it is over 16 MB): download it instead.".into(),
+        ));
+    };
+    let mut res = (StatusCode::OK, data).into_response();
+    let h = res.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(kind));
+    h.insert(
+        header::CONTENT_DISPOSITION,
+        HeaderValue::from_static("inline"),
+    );
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static("default-src 'none'; sandbox"),
+    );
+    h.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("private, max-age=300"),
+    );
+    Ok(res)
 }
 
 pub async fn raw_message(
