@@ -269,13 +269,7 @@ async fn start_browser(profile: &Path) -> (Driver, Browser) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn analyst_logs_in_and_reads_a_case() {
-    if !Path::new(CHROMIUM).exists() || !Path::new(CHROMEDRIVER).exists() {
-        if std::env::var("CI").as_deref() == Ok("true") {
-            panic!("{CHROMIUM} or {CHROMEDRIVER} missing under CI: scripts/install-test-deps.sh should have installed them");
-        }
-        eprintln!(
-            "SKIPPED: {CHROMIUM} or {CHROMEDRIVER} missing; run scripts/install-test-deps.sh"
-        );
+    if chromium_missing() {
         return;
     }
     let dir = tempfile::tempdir().expect("tempdir");
@@ -404,11 +398,7 @@ async fn viewer_reads_the_dashboard_and_its_numbers_are_the_databases() {
     use incident_gateway::domain::Status;
     use std::collections::BTreeMap;
 
-    if !Path::new(CHROMIUM).exists() || !Path::new(CHROMEDRIVER).exists() {
-        if std::env::var("CI").as_deref() == Ok("true") {
-            panic!("{CHROMIUM} or {CHROMEDRIVER} missing under CI: scripts/install-test-deps.sh should have installed them");
-        }
-        eprintln!("SKIPPED: {CHROMIUM} or {CHROMEDRIVER} missing");
+    if chromium_missing() {
         return;
     }
     let dir = tempfile::tempdir().expect("tempdir");
@@ -621,13 +611,7 @@ async fn fits(b: &Browser, width: u32) -> (i64, i64) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_mail_people_read_fits_a_phone_and_outlooks_reading_pane() {
-    if !Path::new(CHROMIUM).exists() || !Path::new(CHROMEDRIVER).exists() {
-        if std::env::var("CI").as_deref() == Ok("true") {
-            panic!("{CHROMIUM} or {CHROMEDRIVER} missing under CI: scripts/install-test-deps.sh should have installed them");
-        }
-        eprintln!(
-            "SKIPPED: {CHROMIUM} or {CHROMEDRIVER} missing; run scripts/install-test-deps.sh"
-        );
+    if chromium_missing() {
         return;
     }
     use incident_gateway::actions::By;
@@ -724,4 +708,297 @@ async fn the_mail_people_read_fits_a_phone_and_outlooks_reading_pane() {
         }
     }
     b.quit().await;
+}
+
+/// Skips (or, under CI, fails) when Debian's Chromium is not installed.
+fn chromium_missing() -> bool {
+    if Path::new(CHROMIUM).exists() && Path::new(CHROMEDRIVER).exists() {
+        return false;
+    }
+    if std::env::var("CI").as_deref() == Ok("true") {
+        panic!("{CHROMIUM} or {CHROMEDRIVER} missing under CI: scripts/install-test-deps.sh should have installed them");
+    }
+    eprintln!("SKIPPED: {CHROMIUM} or {CHROMEDRIVER} missing; run scripts/install-test-deps.sh");
+    true
+}
+
+/// Runs `script` in the page and returns its value.
+async fn eval(b: &Browser, script: &str) -> Value {
+    b.call(
+        reqwest::Method::POST,
+        "/execute/sync",
+        Some(json!({ "script": script, "args": [] })),
+    )
+    .await
+}
+
+/// What the analyst did, counted as the closing note reports it.
+#[derive(Default, Debug)]
+struct Walk {
+    loads: u32,
+    clicks: u32,
+    typed: u32,
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_analysts_morning_with_the_forty_fixtures() {
+    if chromium_missing() {
+        return;
+    }
+    use incident_gateway::domain::TrackingId;
+    use incident_gateway::store::cases::{self, NewCase};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = env!("CARGO_MANIFEST_DIR");
+    let text = format!(
+        "[gateway]\ndata_dir = \"{}\"\ndirectory = \"{root}/fixtures/directory.toml\"\n[soc]\nassignee_domain = \"mass.gov\"\n",
+        dir.path().display(),
+    );
+    let config =
+        Config::from_toml_with_env(&text, "test", Vec::<(String, String)>::new()).expect("config");
+    let app = Application::build(config).await.expect("application");
+    let mut names: Vec<_> = std::fs::read_dir(format!("{root}/fixtures"))
+        .expect("fixtures")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "eml"))
+        .collect();
+    names.sort();
+    let mut screenshot_case = None;
+    for p in &names {
+        let raw = std::fs::read(p).expect("fixture");
+        let o = app
+            .pipeline
+            .ingest(&raw, &Origin::Pipe)
+            .await
+            .expect("ingest");
+        if p.to_string_lossy()
+            .contains("05-ransomware-dcr-outlook-screenshot")
+        {
+            screenshot_case = o.tracking_id.map(|t| t.to_string());
+        }
+    }
+    let screenshot_case = screenshot_case.expect("fixture 05 makes a case");
+    // A case reported two days ago on the clock the timers read.
+    let late = TrackingId::new("SOC", 2026, 990).expect("tid");
+    {
+        let mut tx = app.store.begin_write().await.expect("tx");
+        cases::insert(
+            &mut tx,
+            NewCase {
+                tracking_id: &late,
+                subject: "reported two days ago",
+                reporter_email: Some("r@mass.gov"),
+                reporter_name: None,
+                now: Utc::now() - chrono::Duration::hours(48),
+            },
+        )
+        .await
+        .expect("late case");
+        for (name, role) in [("ana", Role::Analyst), ("bo", Role::Analyst)] {
+            let hash = web::auth::hash_password("analyst-password-1").expect("hash");
+            users::add(&mut tx, name, role, &hash, Utc::now())
+                .await
+                .expect("user");
+        }
+        tx.commit().await.expect("commit");
+    }
+    let critical: Vec<String> = {
+        let mut c = app.store.acquire().await.expect("conn");
+        let mut v: Vec<String> = sqlx::query_scalar(
+            "select tracking_id from cases where coalesce(severity, severity_suggested) = 'critical'",
+        )
+        .fetch_all(&mut *c)
+        .await
+        .expect("critical");
+        v.sort();
+        v
+    };
+    assert!(
+        critical.len() >= 2,
+        "the fixtures hold suggested-critical cases: {critical:?}"
+    );
+    let outbox_of = |kind: &'static str| {
+        let store = app.store.clone();
+        async move {
+            let mut c = store.acquire().await.expect("conn");
+            let rows: Vec<(String, String)> =
+                sqlx::query_as("select recipient, kind from outbox where kind = ? order by id")
+                    .bind(kind)
+                    .fetch_all(&mut *c)
+                    .await
+                    .expect("outbox");
+            rows
+        }
+    };
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let base = format!("http://{}", listener.local_addr().expect("addr"));
+    let (stop, rx) = tokio::sync::watch::channel(false);
+    let server = tokio::spawn(web::serve_on(listener, app.web_state(), rx));
+    let (_driver, b) = start_browser(&dir.path().join("chromium-profile")).await;
+    let mut walk = Walk::default();
+
+    b.goto(&format!("{base}/cases")).await;
+    walk.loads += 1;
+    b.type_into("#username", "ana").await;
+    b.type_into("#password", "analyst-password-1").await;
+    b.click("#login-submit").await;
+    walk.typed += 2;
+    walk.clicks += 1;
+    walk.loads += 1;
+
+    // 1. "Needs me now" (the default): the suggested-critical cases first.
+    b.wait_text("#views .current", "Needs me now").await;
+    let rows = eval(
+        &b,
+        "return [...document.querySelectorAll('#queue tbody tr')].map(r => [r.dataset.case, r.querySelector('[data-label=Severity]').innerText]);",
+    )
+    .await;
+    let rows: Vec<(String, String)> = serde_json::from_value(rows).expect("rows");
+    let mut first: Vec<String> = rows[..critical.len()].iter().map(|r| r.0.clone()).collect();
+    first.sort();
+    assert_eq!(first, critical, "critical first: {rows:?}");
+    assert!(rows[0].1.contains("critical (suggested)"), "{rows:?}");
+    b.screenshot("morning-1-needs-me-now").await;
+
+    // 2. The overdue triage timer of the late case is highlighted.
+    let late_timer = format!("tr[data-case='{late}'] .timer.overdue");
+    b.wait_text(&late_timer, "triage overdue").await;
+    let colour = eval(
+        &b,
+        &format!(
+            "return getComputedStyle(document.querySelector(\"{late_timer}\")).backgroundColor;"
+        ),
+    )
+    .await;
+    assert_eq!(colour, "rgb(176, 0, 32)", "overdue is red");
+
+    // 3. One-step triage of the first critical case: one SCIO update, bo told once.
+    let tid = rows[0].0.clone();
+    let (updates, notices) = (
+        outbox_of("scio_update").await.len(),
+        outbox_of("soc_notice").await.len(),
+    );
+    b.click(&format!("tr[data-case='{tid}'] a.case-link")).await;
+    walk.clicks += 1;
+    walk.loads += 1;
+    b.wait_text("#case-title", &tid).await;
+    b.click("#triage-severity option[value=critical]").await;
+    b.click("#triage-priority option[value=p1]").await;
+    b.click("#triage-assignee option[value=bo]").await;
+    b.click("#triage-status option[value=investigating]").await;
+    b.type_into("#triage-note", "Servers isolated; restoring from backup.")
+        .await;
+    b.click("#triage-submit").await;
+    walk.clicks += 5;
+    walk.typed += 1;
+    walk.loads += 1;
+    b.wait_text("#action-done", "Triaged").await;
+    b.screenshot("morning-2-triaged").await;
+    assert_eq!(
+        outbox_of("scio_update").await.len(),
+        updates + 1,
+        "one SCIO message"
+    );
+    let to_bo = |n: Vec<(String, String)>| n.iter().filter(|(r, _)| r == "bo@mass.gov").count();
+    assert_eq!(to_bo(outbox_of("soc_notice").await), 1, "bo is told once");
+    assert!(outbox_of("soc_notice").await.len() > notices);
+    // A second triage of the same case does not tell bo again.
+    b.click("#triage-status option[value=contained]").await;
+    b.click("#triage-submit").await;
+    walk.clicks += 2;
+    walk.loads += 1;
+    b.wait_text("#action-done", "status contained").await;
+    assert_eq!(to_bo(outbox_of("soc_notice").await), 1, "still once");
+
+    // 4. Bulk: three unassigned cases to ana from the queue.
+    b.goto(&format!("{base}/cases?view=unassigned")).await;
+    walk.loads += 1;
+    let picks: Vec<String> = {
+        let v = eval(&b, "return [...document.querySelectorAll('#queue tbody tr')].slice(0, 3).map(r => r.dataset.case);").await;
+        serde_json::from_value(v).expect("three cases")
+    };
+    assert_eq!(picks.len(), 3);
+    for t in &picks {
+        b.click(&format!("tr[data-case='{t}'] td.select input"))
+            .await;
+    }
+    b.click("#bulk-assignee option[value=ana]").await;
+    b.click("#bulk-assign").await;
+    walk.clicks += 5;
+    walk.loads += 1;
+    b.wait_text("#bulk-done", "Assigned to ana: 3 case(s)")
+        .await;
+    b.screenshot("morning-3-bulk-assigned").await;
+    {
+        let mut c = app.store.acquire().await.expect("conn");
+        for t in &picks {
+            let a: Option<String> =
+                sqlx::query_scalar("select assignee from cases where tracking_id = ?")
+                    .bind(t)
+                    .fetch_one(&mut *c)
+                    .await
+                    .expect("case");
+            assert_eq!(a.as_deref(), Some("ana"), "{t}");
+        }
+    }
+
+    // 5. The ransom-note screenshot previews on its case page.
+    b.goto(&format!("{base}/cases/{screenshot_case}")).await;
+    walk.loads += 1;
+    b.find("img.att-preview").await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let w = eval(&b, "const i = document.querySelector('img.att-preview'); return i.complete ? i.naturalWidth : -1;").await;
+        if w.as_i64().unwrap_or(-1) > 0 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the image never loaded: {w}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    b.screenshot("morning-4-image-preview").await;
+
+    // 6. A phone at night: 400 px, no sideways scrolling, the actions reachable.
+    for page in [format!("{base}/cases"), format!("{base}/cases/{tid}")] {
+        b.goto(&page).await;
+        let (scroll, inner) = fits(&b, 400).await;
+        assert!(
+            scroll <= inner,
+            "{page} is {scroll} px wide in a {inner} px window"
+        );
+        b.screenshot(&format!(
+            "morning-5-400px-{}",
+            if page.ends_with("/cases") {
+                "queue"
+            } else {
+                "case"
+            }
+        ))
+        .await;
+    }
+    b.goto(&format!("{base}/cases?view=unassigned")).await;
+    let _ = fits(&b, 400).await;
+    let pick: String = serde_json::from_value(
+        eval(
+            &b,
+            "return document.querySelector('#queue tbody tr').dataset.case;",
+        )
+        .await,
+    )
+    .expect("a case");
+    b.click(&format!("tr[data-case='{pick}'] td.select input"))
+        .await;
+    b.click("#bulk-assignee option[value=bo]").await;
+    b.click("#bulk-assign").await;
+    b.wait_text("#bulk-done", "Assigned to bo: 1 case(s)").await;
+
+    let emails = outbox_of("scio_update").await.len() - updates;
+    println!(
+        "morning walk: {} page loads, {} clicks, {} typed entries, {emails} SCIO email(s)",
+        walk.loads, walk.clicks, walk.typed
+    );
+    b.quit().await;
+    let _ = stop.send(true);
+    let _ = server.await;
 }
