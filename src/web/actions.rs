@@ -226,8 +226,14 @@ const BULK_MAX: usize = 200;
 
 /// `back` as posted by the queue: a queue address of our own, else the queue.
 fn queue_back(back: &str) -> String {
+    // Printable ASCII only: it goes into a Location header (the queue's own links are
+    // percent-encoded), and never elsewhere.
     let ok = back == "/cases"
-        || (back.starts_with("/cases?") && !back.contains(['\r', '\n', '#', '\\']));
+        || (back.starts_with("/cases?")
+            && back.len() <= 2000
+            && back
+                .bytes()
+                .all(|b| b.is_ascii_graphic() && !matches!(b, b'#' | b'\\')));
     if ok {
         back.to_string()
     } else {
@@ -254,10 +260,10 @@ pub async fn bulk(
     who.may_change(get("csrf"))?;
     let mut tids: Vec<TrackingId> = Vec::new();
     for (_, v) in pairs.iter().filter(|(k, _)| k == "case") {
-        let t: TrackingId = v
-            .trim()
-            .parse()
-            .map_err(|_| WebError::BadRequest(format!("'{}' is not a tracking ID.", v.trim())))?;
+        let t: TrackingId = v.trim().parse().map_err(|_| {
+            let shown: String = v.trim().chars().take(40).collect();
+            WebError::BadRequest(format!("'{shown}' is not a tracking ID."))
+        })?;
         if !tids.contains(&t) {
             tids.push(t);
         }
@@ -398,4 +404,31 @@ async fn merge_confirmation(
         },
     )?
     .into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::queue_back;
+
+    #[test]
+    fn bulk_goes_back_only_to_a_queue_address_that_fits_a_header() {
+        assert_eq!(queue_back("/cases"), "/cases");
+        assert_eq!(
+            queue_back("/cases?view=all&q=p%C3%A9&page=2"),
+            "/cases?view=all&q=p%C3%A9&page=2"
+        );
+        for bad in [
+            "https://evil.example/",
+            "//evil.example/cases",
+            "/cases/../login",
+            "/cases?q=a\r\nSet-Cookie: x=1",
+            "/cases?q=\u{1}",
+            "/cases?q=a b",
+            "/cases?q=pé",
+            "/cases?#x",
+            "",
+        ] {
+            assert_eq!(queue_back(bad), "/cases", "{bad:?}");
+        }
+    }
 }
