@@ -51,6 +51,71 @@ pub struct Outcome {
     pub scio_note: Option<String>,
 }
 
+/// Resolving or closing a case: to which status, how it ended, and whether the
+/// reporter is told.
+#[derive(Debug, Clone, Copy)]
+pub struct Closing<'a> {
+    pub status: Status,
+    pub resolution: &'a str,
+    pub tell_reporter: bool,
+}
+
+/// What closing would send (see [`Actions::preview_close`]).
+pub struct ClosePreview {
+    pub scio: Result<(Vec<crate::routing::Contact>, crate::outbound::Rendered), String>,
+    pub reporter: Result<crate::notify::Closure, String>,
+}
+
+/// The resolution, trimmed; refused when the status is not an end or there is none.
+fn closing_resolution<'a>(c: &Closing<'a>) -> Result<&'a str, ActionError> {
+    if !matches!(c.status, Status::Resolved | Status::Closed) {
+        return Err(ActionError::Refused(format!(
+            "'{}' does not end a case: close it as resolved or closed",
+            c.status.as_str()
+        )));
+    }
+    let r = c.resolution.trim();
+    if r.is_empty() {
+        return Err(ActionError::Refused(
+            "a resolution is needed: say what was found and what was done".into(),
+        ));
+    }
+    if r.chars().count() > 4000 {
+        return Err(ActionError::Refused(
+            "the resolution is longer than 4,000 characters: shorten it, and put the detail in a note".into(),
+        ));
+    }
+    Ok(r)
+}
+
+/// The SCIO update's content when `case` moves to `status` with `resolution`.
+fn closing_change(
+    case: &CaseRow,
+    status: Status,
+    resolution: &str,
+    actor: &str,
+) -> Result<Change, ActionError> {
+    if case.status == status {
+        return Err(ActionError::Refused(format!(
+            "the case is already {}",
+            status.as_str()
+        )));
+    }
+    case.status
+        .can_move_to(status)
+        .map_err(ActionError::Refused)?;
+    let detail = serde_json::json!({ "old": case.status.as_str(), "new": status.as_str() });
+    Ok(Change {
+        lines: describe(EventKind::StatusChanged.as_str(), &detail)
+            .into_iter()
+            .collect(),
+        message: Some(format!("**Resolution:** {resolution}")),
+        cause: EventKind::CaseClosed.as_str().into(),
+        actor: actor.to_string(),
+        ..Change::default()
+    })
+}
+
 /// Analyst actions on cases.
 #[derive(Clone)]
 pub struct Actions {
@@ -297,24 +362,7 @@ impl Actions {
             shown.push("note to the SCIO".into());
         }
         let detail = serde_json::json!({ "changes": changes, "note": note, "outbox": queued });
-        analyst_event(
-            &mut tx,
-            case.id,
-            by,
-            EventKind::CaseTriaged,
-            detail.clone(),
-            now,
-        )
-        .await?;
-        commit_audited(
-            tx,
-            by,
-            EventKind::CaseTriaged.as_str(),
-            Some(case.id),
-            detail,
-            now,
-        )
-        .await?;
+        commit_recorded(tx, case.id, by, EventKind::CaseTriaged, detail, now).await?;
         Ok(Outcome {
             tracking_id: case.tracking_id,
             summary: format!(
@@ -325,6 +373,106 @@ impl Actions {
             queued,
             scio_note,
         })
+    }
+
+    /// Resolves or closes the case with the analyst's resolution, in ONE transaction:
+    /// the status change (its own event), one SCIO update carrying the resolution and,
+    /// when `tell_reporter`, one closing message to the reporter; a `case_closed` event
+    /// lists what was queued.
+    pub async fn close(
+        &self,
+        id: &TrackingId,
+        c: &Closing<'_>,
+        by: By<'_>,
+        now: DateTime<Utc>,
+    ) -> Result<Outcome, ActionError> {
+        let resolution = closing_resolution(c)?;
+        let actor = by.actor();
+        let mut tx = self.store.begin_write().await?;
+        let case = load(&mut tx, id).await?;
+        let change = closing_change(&case, c.status, resolution, &actor)?;
+        cases::set_attribute(
+            &mut tx,
+            case.id,
+            Attribute::Status,
+            Some(c.status.as_str()),
+            &actor,
+            now,
+        )
+        .await?;
+        let mut queued = Vec::new();
+        let scio_note = match self
+            .notifier
+            .scio_update(&mut tx, case.id, &change, now)
+            .await?
+        {
+            Sent::Queued { outbox_id, .. } => {
+                queued.push(outbox_id);
+                None
+            }
+            Sent::NoAudience(why) => Some(format!("no SCIO update: {why}")),
+        };
+        let reporter = if c.tell_reporter {
+            self.notifier
+                .reporter_closure(&mut tx, case.id, c.status, resolution, &actor, now)
+                .await?
+        } else {
+            Err("not asked to".to_string())
+        };
+        let reporter_note = match &reporter {
+            Ok(row) => {
+                queued.push(*row);
+                "the reporter is told".to_string()
+            }
+            Err(why) => format!("the reporter is not told ({why})"),
+        };
+        let detail = serde_json::json!({
+            "status": c.status,
+            "old": case.status,
+            "resolution": resolution,
+            "outbox": queued,
+            "reporter_told": reporter.is_ok(),
+            "reporter_note": reporter.as_ref().err(),
+            "scio_note": scio_note,
+        });
+        commit_recorded(tx, case.id, by, EventKind::CaseClosed, detail, now).await?;
+        let scio = if scio_note.is_none() {
+            "1 SCIO update queued"
+        } else {
+            "no SCIO update"
+        };
+        Ok(Outcome {
+            tracking_id: case.tracking_id,
+            summary: format!("{}: {scio}; {reporter_note}", c.status.as_str()),
+            queued,
+            scio_note,
+        })
+    }
+
+    /// The messages [`Actions::close`] would send, rendered, without changing anything:
+    /// the SCIO update (or why there is none) and the reporter's (or why not).
+    pub async fn preview_close(
+        &self,
+        id: &TrackingId,
+        c: &Closing<'_>,
+        now: DateTime<Utc>,
+    ) -> Result<ClosePreview, ActionError> {
+        let resolution = closing_resolution(c)?;
+        let mut conn = self.store.acquire().await?;
+        let case = load(&mut conn, id).await?;
+        let change = closing_change(&case, c.status, resolution, "")?;
+        let scio = self
+            .notifier
+            .preview(&mut conn, case.id, &change, now)
+            .await?;
+        let reporter = if c.tell_reporter {
+            self.notifier
+                .closure_draft(&mut conn, case.id, c.status, resolution)
+                .await?
+        } else {
+            Err("not asked to".to_string())
+        };
+        Ok(ClosePreview { scio, reporter })
     }
 
     /// Sets or clears a flag; setting one may queue its escalation notice (once per
@@ -767,8 +915,7 @@ impl Actions {
         } else {
             EventKind::IndicatorRestored
         };
-        analyst_event(&mut tx, case.id, by, event, detail.clone(), now).await?;
-        commit_audited(tx, by, event.as_str(), Some(case.id), detail, now).await?;
+        commit_recorded(tx, case.id, by, event, detail, now).await?;
         Ok(Outcome {
             tracking_id: case.tracking_id,
             summary: format!(
@@ -798,16 +945,7 @@ impl Actions {
         let old = sharing::set_tlp(&mut tx, case.id, tlp, now).await?;
         let shown_old = old.map_or_else(|| format!("{default} (default)"), |t| t.to_string());
         let detail = serde_json::json!({ "old": shown_old, "new": tlp.as_str() });
-        analyst_event(
-            &mut tx,
-            case.id,
-            by,
-            EventKind::TlpChanged,
-            detail.clone(),
-            now,
-        )
-        .await?;
-        commit_audited(tx, by, "tlp_changed", Some(case.id), detail, now).await?;
+        commit_recorded(tx, case.id, by, EventKind::TlpChanged, detail, now).await?;
         Ok(Outcome {
             tracking_id: case.tracking_id,
             summary: format!("TLP: {shown_old} → {tlp}"),
@@ -1070,6 +1208,20 @@ async fn analyst_event(
         },
     )
     .await
+}
+
+/// Records the action as the case's event of `kind` and in the audit trail (under
+/// the event kind's name), then commits it with everything it did.
+async fn commit_recorded(
+    mut tx: crate::store::WriteTx,
+    case_id: i64,
+    by: By<'_>,
+    kind: EventKind,
+    detail: serde_json::Value,
+    now: DateTime<Utc>,
+) -> Result<(), ActionError> {
+    analyst_event(&mut tx, case_id, by, kind, detail.clone(), now).await?;
+    commit_audited(tx, by, kind.as_str(), Some(case_id), detail, now).await
 }
 
 /// Records the action in the audit trail, then commits it with everything it did.

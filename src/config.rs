@@ -783,6 +783,9 @@ pub struct WebConfig {
     /// account name in this header (e.g. `X-Remote-User`). Off when unset. Only set it
     /// when the proxy is the sole way in and strips the header from clients' requests.
     pub trusted_user_header: Option<String>,
+    /// How often an open queue page asks whether new cases arrived (the "2 new cases"
+    /// notice), in seconds.
+    pub queue_refresh_seconds: u64,
 }
 
 impl Default for WebConfig {
@@ -796,6 +799,7 @@ impl Default for WebConfig {
             login_max_failures_per_ip: 20,
             login_window_minutes: 15,
             trusted_user_header: None,
+            queue_refresh_seconds: 20,
         }
     }
 }

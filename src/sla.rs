@@ -11,6 +11,7 @@ use crate::config::Config;
 use crate::domain::{Severity, Status};
 use crate::store::cases::CaseRow;
 use crate::store::parse_ts;
+use crate::store::queue::Cutoffs;
 
 /// The clocks of one case at one moment.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -63,6 +64,25 @@ pub fn timers(
         triage_due_at,
         update_overdue: update_due_at.is_some_and(|d| d <= now),
         update_due_at,
+    }
+}
+
+/// The same clocks for the whole queue at `now`: the moments before which a case is
+/// overdue, by severity, for the store's `overdue` view.
+pub fn cutoffs(config: &Config, now: DateTime<Utc>) -> Cutoffs {
+    let at = |d: chrono::Duration| crate::store::ts(now - d);
+    let by = |f: &dyn Fn(Option<Severity>) -> chrono::Duration| {
+        [
+            Severity::Critical,
+            Severity::High,
+            Severity::Medium,
+            Severity::Low,
+        ]
+        .map(|s| at(f(Some(s))))
+    };
+    Cutoffs {
+        triage: by(&|s| config.soc.triage_within(s)),
+        update: by(&|s| config.updates.interval(s)),
     }
 }
 

@@ -131,6 +131,27 @@ impl Browser {
         .await;
     }
 
+    /// Presses keys as a person would (W3C actions: key down, key up, each in turn),
+    /// into whatever has the focus.
+    async fn keys(&self, keys: &str) {
+        let actions: Vec<Value> = keys
+            .chars()
+            .flat_map(|k| {
+                let k = k.to_string();
+                [
+                    json!({ "type": "keyDown", "value": k }),
+                    json!({ "type": "keyUp", "value": k }),
+                ]
+            })
+            .collect();
+        self.call(
+            reqwest::Method::POST,
+            "/actions",
+            Some(json!({ "actions": [{ "type": "key", "id": "keyboard", "actions": actions }] })),
+        )
+        .await;
+    }
+
     async fn click(&self, css: &str) {
         let id = self.find(css).await;
         self.call(
@@ -738,6 +759,7 @@ struct Walk {
     loads: u32,
     clicks: u32,
     typed: u32,
+    keys: u32,
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -750,7 +772,7 @@ async fn an_analysts_morning_with_the_forty_fixtures() {
     let dir = tempfile::tempdir().expect("tempdir");
     let root = env!("CARGO_MANIFEST_DIR");
     let text = format!(
-        "[gateway]\ndata_dir = \"{}\"\ndirectory = \"{root}/fixtures/directory.toml\"\n[soc]\nassignee_domain = \"mass.gov\"\n",
+        "[gateway]\ndata_dir = \"{}\"\ndirectory = \"{root}/fixtures/directory.toml\"\n[soc]\nassignee_domain = \"mass.gov\"\n[web]\nqueue_refresh_seconds = 1\n",
         dir.path().display(),
     );
     let config =
@@ -880,8 +902,19 @@ async fn an_analysts_morning_with_the_forty_fixtures() {
         outbox_of("scio_update").await.len(),
         outbox_of("soc_notice").await.len(),
     );
-    b.click(&format!("tr[data-case='{tid}'] a.case-link")).await;
-    walk.clicks += 1;
+    // By keyboard: j to the first case (highlighted), o to open it.
+    b.keys("j").await;
+    let focused: String = serde_json::from_value(
+        eval(
+            &b,
+            "return document.querySelector('#queue tr.focused').dataset.case;",
+        )
+        .await,
+    )
+    .expect("a highlighted row");
+    assert_eq!(focused, tid, "j highlights the first case");
+    b.keys("o").await;
+    walk.keys += 2;
     walk.loads += 1;
     b.wait_text("#case-title", &tid).await;
     b.click("#triage-severity option[value=critical]").await;
@@ -931,6 +964,17 @@ async fn an_analysts_morning_with_the_forty_fixtures() {
     b.wait_text("#bulk-done", "Assigned to ana: 3 case(s)")
         .await;
     b.screenshot("morning-3-bulk-assigned").await;
+    // A report arrives while the queue is open: the page says so without a reload.
+    let arriving = format!(
+        "From: Dana Reyes <dana.reyes@mass.gov>\r\nTo: soc@mass.gov\r\nSubject: Suspicious invoice email\r\n\
+         Message-ID: <arriving-1@mass.gov>\r\nDate: {}\r\n\r\nI received a suspicious invoice email asking me to log in. I did not click.\r\n",
+        Utc::now().to_rfc2822()
+    );
+    app.pipeline
+        .ingest(arriving.as_bytes(), &Origin::Pipe)
+        .await
+        .expect("ingest");
+    b.wait_text("#new-cases", "1 new case has arrived").await;
     {
         let mut c = app.store.acquire().await.expect("conn");
         for t in &picks {
@@ -995,8 +1039,8 @@ async fn an_analysts_morning_with_the_forty_fixtures() {
 
     let emails = outbox_of("scio_update").await.len() - updates;
     println!(
-        "morning walk: {} page loads, {} clicks, {} typed entries, {emails} SCIO email(s)",
-        walk.loads, walk.clicks, walk.typed
+        "morning walk: {} page loads, {} clicks, {} typed entries, {} keys pressed, {emails} SCIO email(s)",
+        walk.loads, walk.clicks, walk.typed, walk.keys
     );
     b.quit().await;
     let _ = stop.send(true);

@@ -135,6 +135,43 @@ impl App {
         (cookie, csrf_of(&page.body))
     }
 
+    /// A case made directly in the store, reported `ago` before now (the clock the
+    /// timers read).
+    async fn case_reported(
+        &self,
+        tid: &incident_gateway::domain::TrackingId,
+        subject: &str,
+        ago: chrono::Duration,
+    ) {
+        use incident_gateway::store::cases::{self, NewCase};
+        let mut tx = self.store.begin_write().await.unwrap();
+        cases::insert(
+            &mut tx,
+            NewCase {
+                tracking_id: tid,
+                subject,
+                reporter_email: Some("r@agency.test"),
+                reporter_name: None,
+                now: Utc::now() - ago,
+            },
+        )
+        .await
+        .unwrap();
+        tx.commit().await.unwrap();
+    }
+
+    /// Accounts `ana` (analyst) and `val` (viewer), each logged in: (cookie, CSRF token).
+    async fn analyst_and_viewer(&self) -> ((String, String), (String, String)) {
+        self.add_user("ana", Role::Analyst, "analyst-password-1")
+            .await;
+        self.add_user("val", Role::Viewer, "viewer-password-1")
+            .await;
+        (
+            self.login("ana", "analyst-password-1").await,
+            self.login("val", "viewer-password-1").await,
+        )
+    }
+
     async fn try_login(&self, name: &str, password: &str) -> Resp {
         let form = self.get("/login", None).await;
         assert_eq!(form.status, StatusCode::OK);
@@ -1101,11 +1138,7 @@ async fn case_actions_run_for_analysts_with_csrf_and_are_recorded() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let app = app_with(&dor_directory(tmp.path())).await;
     let tid = app.ingest_fixture("01-phish-payroll-plain.eml").await;
-    app.add_user("ana", Role::Analyst, "analyst-password-1")
-        .await;
-    app.add_user("val", Role::Viewer, "viewer-password-1").await;
-    let (ana, csrf) = app.login("ana", "analyst-password-1").await;
-    let (val, vcsrf) = app.login("val", "viewer-password-1").await;
+    let ((ana, csrf), (val, vcsrf)) = app.analyst_and_viewer().await;
     let before = outbox_kinds(&app.store).await;
     assert!(
         before.iter().any(|(k, _)| k == "scio_new"),
@@ -1591,7 +1624,6 @@ async fn queue_defaults_to_needs_me_now_without_closed_cases() {
 #[tokio::test]
 async fn an_overdue_triage_timer_is_highlighted_on_queue_and_case() {
     use incident_gateway::domain::TrackingId;
-    use incident_gateway::store::cases::{self, NewCase};
     let a = app().await;
     a.add_user("ana", Role::Analyst, "analyst-password-1").await;
     let (cookie, _) = a.login("ana", "analyst-password-1").await;
@@ -1600,23 +1632,9 @@ async fn an_overdue_triage_timer_is_highlighted_on_queue_and_case() {
         TrackingId::new("SOC", 2026, 901).unwrap(),
         TrackingId::new("SOC", 2026, 902).unwrap(),
     );
-    {
-        let mut tx = a.store.begin_write().await.unwrap();
-        for (tid, ago) in [(&late, 48), (&fresh, 0)] {
-            cases::insert(
-                &mut tx,
-                NewCase {
-                    tracking_id: tid,
-                    subject: "timer case",
-                    reporter_email: Some("r@agency.test"),
-                    reporter_name: None,
-                    now: Utc::now() - chrono::Duration::hours(ago),
-                },
-            )
-            .await
-            .unwrap();
-        }
-        tx.commit().await.unwrap();
+    for (tid, ago) in [(&late, 48), (&fresh, 0)] {
+        a.case_reported(tid, "timer case", chrono::Duration::hours(ago))
+            .await;
     }
     let page = a.get("/cases", Some(&cookie)).await;
     let row_of = |tid: &TrackingId| {
@@ -1672,11 +1690,7 @@ async fn triage_is_one_step_one_scio_update_analysts_only() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let app = app_with(&dor_directory(tmp.path())).await;
     let tid = app.ingest_fixture("01-phish-payroll-plain.eml").await;
-    app.add_user("ana", Role::Analyst, "analyst-password-1")
-        .await;
-    app.add_user("val", Role::Viewer, "viewer-password-1").await;
-    let (ana, csrf) = app.login("ana", "analyst-password-1").await;
-    let (val, vcsrf) = app.login("val", "viewer-password-1").await;
+    let ((ana, csrf), (val, vcsrf)) = app.analyst_and_viewer().await;
     let before = outbox_kinds(&app.store).await;
     let path = format!("/cases/{tid}/triage");
     let form = |c: &str| {
@@ -2059,4 +2073,495 @@ async fn image_attachments_preview_inline_and_nothing_else_does() {
         .to_string();
     let r = app.get(&format!("{svg}/preview"), Some(&val)).await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST, "no SVG preview");
+}
+
+/// The tracking IDs the queue page lists, in order.
+fn listed(html: &str) -> Vec<String> {
+    html.split("<tr class=\"prio-")
+        .skip(1)
+        .filter_map(|row| {
+            let at = row.find("data-case=\"")? + "data-case=\"".len();
+            Some(row[at..at + row[at..].find('"')?].to_string())
+        })
+        .collect()
+}
+
+/// Today's date in America/New_York, moved by `days`.
+fn local_day(days: i64) -> String {
+    (Utc::now() + chrono::Duration::days(days))
+        .with_timezone(&chrono_tz::America::New_York)
+        .format("%Y-%m-%d")
+        .to_string()
+}
+
+#[tokio::test]
+async fn queue_search_finds_words_sorts_by_column_and_narrows_by_date_and_view() {
+    use incident_gateway::domain::TrackingId;
+    let a = app().await;
+    let payroll = a.ingest_fixture("01-phish-payroll-plain.eml").await;
+    let ransom = a
+        .ingest_fixture("05-ransomware-dcr-outlook-screenshot.eml")
+        .await;
+    let qakbot = a
+        .ingest_fixture("26-qakbot-three-hosts-log-attachment.eml")
+        .await;
+    // Reported ten days ago and never triaged: overdue on every clock.
+    let old = TrackingId::new("SOC", 2026, 977).unwrap();
+    a.case_reported(&old, "stale case", chrono::Duration::days(10))
+        .await;
+    let old = old.to_string();
+    a.add_user("ana", Role::Analyst, "analyst-password-1").await;
+    let (cookie, _) = a.login("ana", "analyst-password-1").await;
+    let list = |path: String| {
+        let a = &a;
+        let cookie = cookie.clone();
+        async move {
+            let r = a.get(&path, Some(&cookie)).await;
+            assert_eq!(r.status, StatusCode::OK, "{path}: {}", r.body);
+            (listed(&r.body), r.body)
+        }
+    };
+
+    // Words and word starts in the subject, the report, the indicators, the ID.
+    for (q, want) in [
+        ("ransom", vec![ransom.clone()]),
+        ("RANSOMWARE dcr", vec![ransom.clone()]),
+        ("Worcester", vec![qakbot.clone()]),
+        ("203.0.113", vec![qakbot.clone()]),
+        ("aa543fcf05dd2fbcb6eda3c59f46fe15", vec![qakbot.clone()]),
+        ("commonwealth-hrcms.com", vec![payroll.clone()]),
+        (qakbot.as_str(), vec![qakbot.clone()]),
+        ("ransomware Worcester", vec![]),
+        ("nosuchwordanywhere", vec![]),
+    ] {
+        let (got, _) = list(format!("/cases?view=all&q={}", enc(q))).await;
+        assert_eq!(got, want, "search {q:?}");
+    }
+    // Search syntax is text: quotes, stars and operators find nothing odd and break nothing.
+    for q in ["\"", "ransom*\" OR \"", "NEAR(a b)", "-- ;", "title:x"] {
+        let r = a
+            .get(&format!("/cases?view=all&q={}", enc(q)), Some(&cookie))
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{q:?}: {}", r.body);
+    }
+    let api = a
+        .send(
+            Request::get("/api/v1/cases?q=ransom")
+                .header(header::COOKIE, &cookie)
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(api.status, StatusCode::OK, "{}", api.body);
+    let v: serde_json::Value = serde_json::from_str(&api.body).unwrap();
+    assert_eq!(v["total"], 1, "the API searches the same way: {v}");
+
+    // Any column sorts, both ways; the header says which.
+    let (asc, body) = list("/cases?view=all&sort=received&dir=asc".into()).await;
+    assert_eq!(
+        asc,
+        vec![old.clone(), payroll.clone(), ransom.clone(), qakbot.clone()]
+    );
+    assert!(body.contains("aria-sort=\"ascending\""), "{body}");
+    let (desc, _) = list("/cases?view=all&sort=received&dir=desc".into()).await;
+    assert_eq!(desc, asc.iter().rev().cloned().collect::<Vec<_>>());
+    let (by_case, _) = list("/cases?view=all&sort=case".into()).await;
+    let mut ids = by_case.clone();
+    ids.sort();
+    assert_eq!(by_case, ids);
+    let (_, body) = list("/cases?view=all&sort=subject&dir=desc".into()).await;
+    assert!(body.contains("aria-sort=\"descending\""));
+    // A column that is not one falls back to the view's order, never into the SQL.
+    let (odd, _) = list(format!(
+        "/cases?view=all&sort={}",
+        enc("id; drop table cases")
+    ))
+    .await;
+    assert_eq!(odd.len(), 4);
+
+    // Date range (America/New_York days, both ends included); a bad date is said so.
+    let (recent, _) = list(format!("/cases?view=all&from={}", local_day(-2))).await;
+    assert!(!recent.contains(&old) && recent.len() == 3, "{recent:?}");
+    let (older, _) = list(format!("/cases?view=all&to={}", local_day(-5))).await;
+    assert_eq!(older, vec![old.clone()]);
+    let (all, body) = list(format!("/cases?view=all&from={}", enc("<b>31/11</b>"))).await;
+    assert_eq!(all.len(), 4);
+    assert!(
+        body.contains("The date '&lt;b&gt;31&#x2f;11&lt;&#x2f;b&gt;' is not a day")
+            && !body.contains("<b>31/11</b>"),
+        "{body}"
+    );
+
+    // Overdue: the stale case; waiting on the reporter: the report we asked details of.
+    let (overdue, body) = list("/cases?view=overdue".into()).await;
+    assert_eq!(overdue, vec![old.clone()]);
+    assert!(
+        body.contains(
+            "data-view=\"overdue\" aria-current=\"page\">Overdue <span class=\"count\">1</span>"
+        ),
+        "{body}"
+    );
+    let (waiting, _) = list("/cases?view=waiting".into()).await;
+    assert!(waiting.contains(&payroll), "{waiting:?}");
+    assert!(!waiting.contains(&ransom) && !waiting.contains(&qakbot) && !waiting.contains(&old));
+}
+
+#[tokio::test]
+async fn saved_views_are_the_analysts_own_audited_csrf_checked_and_escaped() {
+    let a = app().await;
+    a.ingest_fixture("05-ransomware-dcr-outlook-screenshot.eml")
+        .await;
+    a.add_user("ana", Role::Analyst, "analyst-password-1").await;
+    a.add_user("bo", Role::Analyst, "analyst-password-2").await;
+    a.add_user("val", Role::Viewer, "viewer-password-1").await;
+    let (ana, csrf) = a.login("ana", "analyst-password-1").await;
+    let (bo, bcsrf) = a.login("bo", "analyst-password-2").await;
+    let (val, vcsrf) = a.login("val", "viewer-password-1").await;
+    let name = "<script>alert(1)</script> critical";
+    let back = "/cases?view=all&severity=critical&q=ransom&page=3";
+    for (cookie, c) in [(&val, vcsrf.as_str()), (&ana, ""), (&ana, bcsrf.as_str())] {
+        let r = a
+            .post(
+                "/views",
+                Some(cookie),
+                &[("csrf", c), ("name", name), ("back", back)],
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.body);
+    }
+    let r = a
+        .post(
+            "/views",
+            Some(&ana),
+            &[("csrf", &csrf), ("name", " "), ("back", back)],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+    let r = a
+        .post(
+            "/views",
+            Some(&ana),
+            &[("csrf", &csrf), ("name", name), ("back", back)],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    let location = r.header(header::LOCATION);
+    assert!(
+        location.starts_with("/cases?view=all&severity=critical&q=ransom&done="),
+        "the page number is not part of the view: {location}"
+    );
+    let page = a.get("/cases", Some(&ana)).await;
+    assert!(
+        page.body.contains(
+            "<a href=\"/cases?view=all&amp;severity=critical&amp;q=ransom\">&lt;script&gt;alert(1)&lt;&#x2f;script&gt; critical</a>"
+        ),
+        "{}",
+        page.body
+    );
+    assert!(!page.body.contains("<script>alert(1)"));
+    // Someone else's page does not show it, and they cannot delete it.
+    let other = a.get("/cases", Some(&bo)).await;
+    assert!(!other.body.contains("alert(1)"));
+    let id: i64 = {
+        let mut c = a.store.acquire().await.unwrap();
+        sqlx::query_scalar("select id from saved_views where username = 'ana'")
+            .fetch_one(&mut *c)
+            .await
+            .unwrap()
+    };
+    let r = a
+        .post(
+            &format!("/views/{id}/delete"),
+            Some(&bo),
+            &[("csrf", &bcsrf)],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND, "{}", r.body);
+    let r = a
+        .post(
+            &format!("/views/{id}/delete"),
+            Some(&val),
+            &[("csrf", &vcsrf)],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    let r = a
+        .post(
+            &format!("/views/{id}/delete"),
+            Some(&ana),
+            &[("csrf", &csrf)],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    let page = a.get("/cases", Some(&ana)).await;
+    assert!(!page.body.contains("alert(1)</a>"));
+    let mut c = a.store.acquire().await.unwrap();
+    let audit: Vec<(String, String, String)> = sqlx::query_as(
+        "select username, action, detail_json from audit where action like '%_view' order by id",
+    )
+    .fetch_all(&mut *c)
+    .await
+    .unwrap();
+    assert_eq!(audit.len(), 2, "{audit:?}");
+    assert_eq!(
+        (audit[0].0.as_str(), audit[0].1.as_str()),
+        ("ana", "save_view")
+    );
+    assert!(audit[0].2.contains("severity=critical"), "{audit:?}");
+    assert_eq!(audit[1].1, "delete_view");
+}
+
+#[tokio::test]
+async fn the_queue_hears_of_new_cases_and_answers_304_while_nothing_changed() {
+    let a = app().await;
+    a.ingest_fixture("01-phish-payroll-plain.eml").await;
+    a.add_user("val", Role::Viewer, "viewer-password-1").await;
+    let (val, _) = a.login("val", "viewer-password-1").await;
+    let page = a.get("/cases", Some(&val)).await;
+    let at = page
+        .body
+        .find("data-newest=\"")
+        .expect("newest id on the page")
+        + 13;
+    let newest = &page.body[at..at + page.body[at..].find('"').unwrap()];
+    let path = format!("/cases/newer?after={newest}");
+    let r = a.get(&path, None).await;
+    assert_ne!(r.status, StatusCode::OK, "not without a login");
+    let r = a.get(&path, Some(&val)).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let v: serde_json::Value = serde_json::from_str(&r.body).unwrap();
+    assert_eq!(v["new"], 0, "{v}");
+    let etag = r.header(header::ETAG);
+    let same = get_with(&a, &path, &[("cookie", &val), ("if-none-match", &etag)]).await;
+    assert_eq!(same.status, StatusCode::NOT_MODIFIED);
+    a.ingest_fixture("05-ransomware-dcr-outlook-screenshot.eml")
+        .await;
+    a.ingest_fixture("26-qakbot-three-hosts-log-attachment.eml")
+        .await;
+    let r = get_with(&a, &path, &[("cookie", &val), ("if-none-match", &etag)]).await;
+    assert_eq!(r.status, StatusCode::OK);
+    let v: serde_json::Value = serde_json::from_str(&r.body).unwrap();
+    assert_eq!(v["new"], 2, "{v}");
+}
+
+#[tokio::test]
+async fn closing_asks_a_resolution_previews_and_tells_the_scio_and_the_reporter_once_each() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let app = app_with(&dor_directory(tmp.path())).await;
+    let tid = app.ingest_fixture("01-phish-payroll-plain.eml").await;
+    let ((ana, csrf), (val, vcsrf)) = app.analyst_and_viewer().await;
+    let path = format!("/cases/{tid}/close");
+    let resolution =
+        "Blocked the sender domain; no one entered a password. <script>alert(1)</script>";
+    let before = outbox_kinds(&app.store).await;
+    let page = app.get(&format!("/cases/{tid}"), Some(&ana)).await;
+    assert!(page.body.contains("id=\"close-form\""), "{}", page.body);
+
+    for (cookie, c) in [(&val, vcsrf.as_str()), (&ana, ""), (&ana, &"0".repeat(64))] {
+        for step in ["preview", "send"] {
+            let r = app
+                .post(
+                    &path,
+                    Some(cookie),
+                    &[
+                        ("csrf", c),
+                        ("status", "resolved"),
+                        ("resolution", resolution),
+                        ("tell_reporter", "on"),
+                        ("step", step),
+                    ],
+                )
+                .await;
+            assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.body);
+        }
+    }
+    for (status, text, why) in [
+        ("resolved", "  ", "a resolution is needed"),
+        ("investigating", resolution, "does not end a case"),
+    ] {
+        let r = app
+            .post(
+                &path,
+                Some(&ana),
+                &[
+                    ("csrf", &csrf),
+                    ("status", status),
+                    ("resolution", text),
+                    ("step", "send"),
+                ],
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+        assert!(r.body.contains(why), "{}", r.body);
+    }
+
+    // The preview shows both messages, escaped, and changes nothing.
+    let r = app
+        .post(
+            &path,
+            Some(&ana),
+            &[
+                ("csrf", &csrf),
+                ("status", "resolved"),
+                ("resolution", resolution),
+                ("tell_reporter", "on"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert!(r
+        .body
+        .contains("Nothing has changed and nothing has been sent yet."));
+    assert!(r.body.contains("scio@anf.state.ma.us"), "{}", r.body);
+    assert!(r.body.contains("To the reporter"), "{}", r.body);
+    assert!(
+        r.body.contains(&format!(
+            "[{tid}] Resolved: Suspicious payroll email to Chelsea office staff"
+        )),
+        "{}",
+        r.body
+    );
+    assert!(!r.body.contains("<script>alert(1)"), "escaped");
+    assert_eq!(
+        outbox_kinds(&app.store).await,
+        before,
+        "nothing queued by a preview"
+    );
+    assert_eq!(case_state(&app.store, &tid).await.1, "new");
+
+    // Sent from the preview's own form.
+    let confirm = csrf_of(&r.body);
+    let r = app
+        .post(
+            &path,
+            Some(&ana),
+            &[
+                ("csrf", &confirm),
+                ("status", "resolved"),
+                ("resolution", resolution),
+                ("tell_reporter", "on"),
+                ("step", "send"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    let location = r.header(header::LOCATION);
+    assert!(
+        location.starts_with(&format!("/cases/{tid}?done=")),
+        "{location}"
+    );
+    assert_eq!(case_state(&app.store, &tid).await.1, "resolved");
+    let page = app
+        .get(location.trim_end_matches("#actions"), Some(&ana))
+        .await;
+    assert!(
+        page.body
+            .contains("resolved: 1 SCIO update queued; the reporter is told"),
+        "{}",
+        page.body
+    );
+    assert!(
+        !page.body.contains("id=\"close-form\""),
+        "no second close form"
+    );
+    let after = outbox_kinds(&app.store).await;
+    let new: Vec<&String> = after[before.len()..].iter().map(|(k, _)| k).collect();
+    assert_eq!(new, ["scio_update", "closure"], "{after:?}");
+    let mut c = app.store.acquire().await.unwrap();
+    let (recipient, raw): (String, Vec<u8>) =
+        sqlx::query_as("select recipient, raw from outbox where kind = 'closure'")
+            .fetch_one(&mut *c)
+            .await
+            .unwrap();
+    let raw = String::from_utf8_lossy(&raw).into_owned();
+    assert_eq!(recipient, "maria.costa@dor.state.ma.us");
+    assert!(
+        raw.contains("In-Reply-To: <a3f9c2e1-5b7d-4c1a-9e2f-7d81c0b4e6a2@dor.state.ma.us>"),
+        "the reporter's thread: {raw}"
+    );
+    assert!(raw.contains("Blocked the sender domain"), "{raw}");
+    let scio: Vec<u8> = sqlx::query_scalar("select raw from outbox where kind = 'scio_update'")
+        .fetch_one(&mut *c)
+        .await
+        .unwrap();
+    let scio = String::from_utf8_lossy(&scio);
+    assert!(
+        scio.contains("Resolution:") && scio.contains("Blocked the sender domain"),
+        "{scio}"
+    );
+    let audit: i64 = sqlx::query_scalar(
+        "select count(*) from audit where action = 'case_closed' and username = 'ana'",
+    )
+    .fetch_one(&mut *c)
+    .await
+    .unwrap();
+    assert_eq!(audit, 1);
+    let events: i64 = sqlx::query_scalar(
+        "select count(*) from events e join cases c on c.id = e.case_id
+          where c.tracking_id = ? and e.kind = 'case_closed'",
+    )
+    .bind(&tid)
+    .fetch_one(&mut *c)
+    .await
+    .unwrap();
+    assert_eq!(events, 1);
+    drop(c);
+    // The same end twice is refused; nothing more is sent.
+    let r = app
+        .post(
+            &path,
+            Some(&ana),
+            &[
+                ("csrf", &csrf),
+                ("status", "resolved"),
+                ("resolution", "again"),
+                ("step", "send"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+    assert_eq!(outbox_kinds(&app.store).await.len(), after.len());
+}
+
+#[tokio::test]
+async fn an_indicator_says_which_other_cases_it_appears_in() {
+    let a = app().await;
+    let first = a
+        .ingest_fixture("26-qakbot-three-hosts-log-attachment.eml")
+        .await;
+    // The same alert reported again by someone else: a second case.
+    let raw = std::fs::read(format!(
+        "{}/fixtures/26-qakbot-three-hosts-log-attachment.eml",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap();
+    let again = String::from_utf8_lossy(&raw).replacen(
+        "Message-ID:",
+        "Message-ID: <second-report@mass.gov>\r\nX-Old-Message-ID:",
+        1,
+    );
+    let second = a.ingest(again.as_bytes()).await.expect("a second case");
+    assert_ne!(first, second);
+    let other = a.ingest_fixture("01-phish-payroll-plain.eml").await;
+    a.add_user("val", Role::Viewer, "viewer-password-1").await;
+    let (val, _) = a.login("val", "viewer-password-1").await;
+    let page = a.get(&format!("/cases/{first}"), Some(&val)).await;
+    let row = |body: &str, value: &str| {
+        let at = body
+            .find(&format!("<code>{value}</code>"))
+            .unwrap_or_else(|| panic!("{value} listed: {body}"));
+        body[at..at + body[at..].find("</tr>").unwrap()].to_string()
+    };
+    let ip = row(&page.body, "203.0.113.150");
+    assert!(
+        ip.contains(
+            "<a href=\"&#x2f;cases?view=all&amp;q=203.0.113.150\">seen in 1 other case</a>"
+        ),
+        "{ip}"
+    );
+    let md5 = row(&page.body, "aa543fcf05dd2fbcb6eda3c59f46fe15");
+    assert!(md5.contains("seen in 1 other case"), "{md5}");
+    let page = a.get(&format!("/cases/{other}"), Some(&val)).await;
+    let lone = row(&page.body, "192.0.2.57");
+    assert!(lone.contains("only here"), "{lone}");
 }

@@ -48,7 +48,12 @@ pub async fn start(name: &str) -> Option<Bench> {
         .and_then(|a| a.parse().ok())
         .unwrap_or(5000)
         .max(40);
-    let dir = tempfile::tempdir().expect("tempdir");
+    let mut dir = tempfile::tempdir().expect("tempdir");
+    if std::env::var_os("IGW_BENCH_KEEP").is_some() {
+        // Kept for a look afterwards (`EXPLAIN QUERY PLAN`, say).
+        dir.disable_cleanup(true);
+        println!("keeping the database under {}", dir.path().display());
+    }
     let fixtures = format!("{}/fixtures", env!("CARGO_MANIFEST_DIR"));
     let text = format!(
         "[gateway]\ndata_dir = \"{}\"\ndirectory = \"{fixtures}/directory.toml\"\n",

@@ -373,6 +373,7 @@ string_enum!(
         Escalation => "escalation",
         SocNotice => "soc_notice",
         TrendsReport => "trends_report",
+        Closure => "closure",
     }
 );
 
@@ -427,6 +428,8 @@ string_enum!(
         TlpChanged => "tlp_changed",
         CaseExported => "case_exported",
         CaseTriaged => "case_triaged",
+        CaseClosed => "case_closed",
+        ClosureQueued => "closure_queued",
     }
 );
 

@@ -1,6 +1,7 @@
-//! Mail about a case to people other than the reporter: the SCIO thread (`thread`),
-//! escalation notices (`escalation`), the periodic status updates (`periodic`), and
-//! events in words (`describe`). Every message passes the disclosure rule (`policy`)
+//! Mail about a case: the SCIO thread (`thread`), escalation notices (`escalation`),
+//! the periodic status updates (`periodic`), the SOC's own notices (`soc`), the
+//! closing message an analyst sends the reporter (`reporter`), and events in words
+//! (`describe`). Answers to the reporter's own mail are intake's. Every message passes the disclosure rule (`policy`)
 //! enters the outbox through `outbound::enqueue_recorded`, with its event.
 //!
 //! Everything here runs inside the caller's write transaction, so a change and the
@@ -9,6 +10,7 @@
 mod describe;
 mod escalation;
 mod periodic;
+mod reporter;
 mod soc;
 mod thread;
 
@@ -29,6 +31,7 @@ use crate::store::{self, parse_ts, StoreError};
 pub use describe::{describe, label};
 use describe::{first_lines, human_interval};
 pub use escalation::Cause;
+pub use reporter::Closure;
 
 /// Why a notice could not be queued.
 #[derive(Debug, thiserror::Error)]

@@ -158,3 +158,19 @@ pub async fn threads_last_spoke(
     let rows: Vec<(i64, String)> = qb.build_query_as().fetch_all(&mut *conn).await?;
     Ok(rows.into_iter().collect())
 }
+
+/// The Message-ID of the report that opened the case (what a message to the reporter
+/// answers, so it joins their thread), when it had one.
+pub async fn report_message_id(
+    conn: &mut SqliteConnection,
+    case_id: i64,
+) -> Result<Option<String>, StoreError> {
+    Ok(sqlx::query_scalar(
+        "select message_id from messages where case_id = ? and kind = 'report'
+           and message_id is not null order by id limit 1",
+    )
+    .bind(case_id)
+    .fetch_optional(&mut *conn)
+    .await?
+    .flatten())
+}

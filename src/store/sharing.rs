@@ -217,7 +217,7 @@ pub async fn queue_with_timers(
         "select c.id, c.tracking_id, c.status, c.severity, c.severity_suggested, c.priority,
             c.category, c.agency, c.assignee, c.reporter_email, c.reporter_name, c.subject,
             c.created_at, c.updated_at, c.reporter_undeliverable, c.needs_review,
-            coalesce(json_array_length(c.missing_json), 0) as missing_count,
+            c.missing_count,
             (select max(m.received_at) from messages m
               where m.case_id = c.id and lower(m.from_addr) = lower(c.reporter_email))
               as last_reporter_message_at,

@@ -432,3 +432,207 @@ mod tests {
         }
     }
 }
+
+/// The form that saves the queue as it is filtered now under a name.
+#[derive(Debug, Deserialize)]
+pub struct SaveViewForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    name: String,
+    /// The queue address, `/cases?…`.
+    #[serde(default)]
+    back: String,
+}
+
+/// `POST /views`: saves the queue's current filters as one of the analyst's own views
+/// (the same name again replaces it). Audited.
+pub async fn save_view(
+    State(state): State<AppState>,
+    PageUser(who): PageUser,
+    Form(form): Form<SaveViewForm>,
+) -> Result<Response, WebError> {
+    who.may_change(&form.csrf)?;
+    let name = form.name.trim();
+    if name.is_empty() || name.chars().count() > 60 || name.chars().any(char::is_control) {
+        return Err(WebError::BadRequest(
+            "A saved view needs a name of 1 to 60 characters (letters, digits, spaces, punctuation)."
+                .into(),
+        ));
+    }
+    let back = queue_back(form.back.trim());
+    // Only the filters: the page number and a confirmation are not part of a view.
+    let query: String = back
+        .strip_prefix("/cases")
+        .unwrap_or("")
+        .trim_start_matches('?')
+        .split('&')
+        .filter(|p| !p.is_empty() && !p.starts_with("page=") && !p.starts_with("done="))
+        .collect::<Vec<_>>()
+        .join("&");
+    let query = if query.is_empty() {
+        String::new()
+    } else {
+        format!("?{query}")
+    };
+    let now = Utc::now();
+    let mut tx = state.store.begin_write().await?;
+    if !crate::store::queue::save_view(&mut tx, &who.user.name, name, &query, now).await? {
+        return Err(WebError::BadRequest(format!(
+            "You keep {} saved views already; delete one first.",
+            crate::store::queue::SAVED_VIEWS_MAX
+        )));
+    }
+    audit_view(&mut tx, &who, "save_view", name, &query, now).await?;
+    tx.commit().await?;
+    let msg = format!("Saved the view '{name}'.");
+    let sep = if query.is_empty() { '?' } else { '&' };
+    Ok(Redirect::to(&format!(
+        "/cases{query}{sep}done={}",
+        super::pages::percent_encode(&msg)
+    ))
+    .into_response())
+}
+
+/// The form that deletes a saved view.
+#[derive(Debug, Deserialize)]
+pub struct DeleteViewForm {
+    #[serde(default)]
+    csrf: String,
+}
+
+/// `POST /views/{id}/delete`: deletes one of the analyst's own saved views. Audited.
+pub async fn delete_view(
+    State(state): State<AppState>,
+    PageUser(who): PageUser,
+    Path(id): Path<i64>,
+    Form(form): Form<DeleteViewForm>,
+) -> Result<Response, WebError> {
+    who.may_change(&form.csrf)?;
+    let now = Utc::now();
+    let mut tx = state.store.begin_write().await?;
+    let Some(gone) = crate::store::queue::delete_view(&mut tx, &who.user.name, id).await? else {
+        return Err(WebError::NotFound);
+    };
+    audit_view(&mut tx, &who, "delete_view", &gone.name, &gone.query, now).await?;
+    tx.commit().await?;
+    let msg = format!("Deleted the view '{}'.", gone.name);
+    Ok(Redirect::to(&format!(
+        "/cases?done={}",
+        super::pages::percent_encode(&msg)
+    ))
+    .into_response())
+}
+
+async fn audit_view(
+    conn: &mut sqlx::SqliteConnection,
+    who: &Who,
+    action: &str,
+    name: &str,
+    query: &str,
+    at: chrono::DateTime<Utc>,
+) -> Result<(), WebError> {
+    crate::store::users::audit(
+        conn,
+        crate::store::users::AuditEntry {
+            at,
+            username: &who.user.name,
+            action,
+            ip: Some(&who.ip),
+            case_id: None,
+            detail: serde_json::json!({ "name": name, "query": query }),
+        },
+    )
+    .await?;
+    Ok(())
+}
+
+/// The case page's form that resolves or closes a case.
+#[derive(Debug, Default, Deserialize)]
+pub struct CloseForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    status: String,
+    #[serde(default)]
+    resolution: String,
+    /// "on" tells the reporter.
+    #[serde(default)]
+    tell_reporter: String,
+    /// "send" closes; anything else previews.
+    #[serde(default)]
+    step: String,
+}
+
+/// `POST /cases/{tid}/close`: first a preview of the SCIO update and the reporter's
+/// message; then (`step=send`) the status, both messages and a `case_closed` event.
+pub async fn close(
+    State(state): State<AppState>,
+    PageUser(who): PageUser,
+    Path(tid): Path<String>,
+    Form(f): Form<CloseForm>,
+) -> Result<Response, WebError> {
+    who.may_change(&f.csrf)?;
+    let tid: TrackingId = tid.parse().map_err(|_| WebError::NotFound)?;
+    let status = parse(f.status.trim())?;
+    let closing = crate::actions::Closing {
+        status,
+        resolution: &f.resolution,
+        tell_reporter: f.tell_reporter == "on",
+    };
+    if f.step != "send" {
+        let p = state
+            .actions
+            .preview_close(&tid, &closing, Utc::now())
+            .await?;
+        let (scio, scio_why) = match p.scio {
+            Ok((to, r)) => (
+                Some(minijinja::context! {
+                    to => to.iter().map(|c| c.address.to_string()).collect::<Vec<_>>(),
+                    subject => r.subject,
+                    text => r.text,
+                }),
+                None,
+            ),
+            Err(why) => (None, Some(why)),
+        };
+        let (reporter, reporter_why) = match p.reporter {
+            Ok(c) => (
+                Some(minijinja::context! {
+                    to => c.to.address.to_string(),
+                    subject => c.rendered.subject,
+                    text => c.rendered.text,
+                    hold => c.hold,
+                }),
+                None,
+            ),
+            Err(why) => (None, Some(why)),
+        };
+        return Ok(render(
+            "close_preview.html",
+            minijinja::context! {
+                who => super::pages::who_ctx(&who),
+                tracking_id => tid.to_string(),
+                status => status.as_str(),
+                resolution => f.resolution,
+                tell_reporter => closing.tell_reporter,
+                scio => scio,
+                scio_why => scio_why,
+                reporter => reporter,
+                reporter_why => reporter_why,
+            },
+        )?
+        .into_response());
+    }
+    let out = state
+        .actions
+        .close(&tid, &closing, by(&who), Utc::now())
+        .await?;
+    tracing::info!(user = %who.user.name, case = %tid, summary = %out.summary, "case closed in the web UI");
+    Ok(Redirect::to(&format!(
+        "/cases/{}?done={}#actions",
+        out.tracking_id,
+        super::pages::percent_encode(&out.summary)
+    ))
+    .into_response())
+}

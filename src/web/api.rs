@@ -164,13 +164,15 @@ fn tid(s: &str) -> Result<TrackingId, ApiError> {
 
 async fn list(
     State(state): State<AppState>,
-    ApiUser(_who): ApiUser,
+    ApiUser(who): ApiUser,
     Query(f): Query<QueueFilter>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
+    let now = Utc::now();
+    let f = super::scoped(f, &who, &state.config, now);
     let mut c = state.store.acquire().await?;
     let page = queue::search(&mut c, &f, queue::PER_PAGE).await?;
     let rows: Vec<&cases::CaseRow> = page.cases.iter().map(|r| &r.case).collect();
-    let timers = super::timers_of(&mut c, &state.config, &rows, Utc::now()).await?;
+    let timers = super::timers_of(&mut c, &state.config, &rows, now).await?;
     let mut out = serde_json::to_value(&page)
         .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
     if let Some(list) = out["cases"].as_array_mut() {

@@ -55,6 +55,7 @@ pub async fn queue_csv(
     PageUser(who): PageUser,
     Query(f): Query<QueueFilter>,
 ) -> Result<Response, WebError> {
+    let f = super::scoped(f, &who, &state.config, Utc::now());
     run(&state, &who, Scope::Queue(Box::new(f)), Format::Csv).await
 }
 
@@ -73,6 +74,7 @@ pub async fn api_queue_csv(
     ApiUser(who): ApiUser,
     Query(f): Query<QueueFilter>,
 ) -> Result<Response, ApiError> {
+    let f = super::scoped(f, &who, &state.config, Utc::now());
     Ok(run(&state, &who, Scope::Queue(Box::new(f)), Format::Csv).await?)
 }
 

@@ -78,6 +78,19 @@ impl AppState {
 
 /// The SOC's clocks of each of `cases` (in their order) at `now`: one read of their
 /// SCIO threads for the lot.
+/// The queue filter as asked, with who "mine" is and the SOC's clocks now (the
+/// `overdue` view).
+pub(crate) fn scoped(
+    mut f: crate::store::queue::QueueFilter,
+    who: &auth::Who,
+    config: &Config,
+    now: chrono::DateTime<chrono::Utc>,
+) -> crate::store::queue::QueueFilter {
+    f.me = Some(who.user.name.clone());
+    f.cutoffs = Some(crate::sla::cutoffs(config, now));
+    f
+}
+
 pub(crate) async fn timers_of(
     conn: &mut sqlx::SqliteConnection,
     config: &Config,
@@ -200,6 +213,20 @@ fn templates() -> &'static minijinja::Environment<'static> {
                 minijinja::AutoEscape::None
             }
         });
+        // Stored times as people read them: `|local` in America/New_York, `|ago` relative.
+        env.add_filter("local", |t: String| {
+            crate::store::parse_ts(&t).map_or(t, crate::outbound::template::local_time)
+        });
+        env.add_filter("ago", |t: String| {
+            crate::store::parse_ts(&t).map_or(t, |t| {
+                let secs = (chrono::Utc::now() - t).num_seconds();
+                if secs < 60 {
+                    "just now".to_string()
+                } else {
+                    format!("{} ago", crate::sla::span(secs))
+                }
+            })
+        });
         for (name, src) in [
             ("base.html", include_str!("../../templates/web/base.html")),
             ("login.html", include_str!("../../templates/web/login.html")),
@@ -225,6 +252,10 @@ fn templates() -> &'static minijinja::Environment<'static> {
             (
                 "update_preview.html",
                 include_str!("../../templates/web/update_preview.html"),
+            ),
+            (
+                "close_preview.html",
+                include_str!("../../templates/web/close_preview.html"),
             ),
         ] {
             if let Err(e) = env.add_template(name, src) {
@@ -311,10 +342,14 @@ pub fn router(state: AppState) -> Router {
         .route("/logout", post(auth::logout))
         .route("/cases", get(pages::queue))
         .route("/cases/bulk", post(actions::bulk))
+        .route("/cases/newer", get(pages::newer_cases))
+        .route("/views", post(actions::save_view))
+        .route("/views/{id}/delete", post(actions::delete_view))
         .route("/cases/{tid}", get(pages::case))
         .route("/cases/{tid}/fields", post(pages::set_field))
         .route("/cases/{tid}/actions/{action}", post(actions::act))
         .route("/cases/{tid}/triage", post(actions::triage))
+        .route("/cases/{tid}/close", post(actions::close))
         .route("/cases/{tid}/attachments/{sha256}", get(pages::attachment))
         .route(
             "/cases/{tid}/attachments/{sha256}/preview",

@@ -46,6 +46,10 @@ fn query_string(f: &QueueFilter, page: i64) -> String {
         ("unverified", &f.unverified),
         ("q", &f.q),
         ("view", &f.view),
+        ("sort", &f.sort),
+        ("dir", &f.dir),
+        ("from", &f.from),
+        ("to", &f.to),
     ] {
         if let Some(v) = v.as_deref().filter(|v| !v.is_empty()) {
             parts.push(format!("{k}={}", percent_encode(v)));
@@ -69,20 +73,39 @@ pub(super) fn percent_encode(s: &str) -> String {
 pub async fn queue(
     State(state): State<AppState>,
     PageUser(who): PageUser,
-    Query(mut f): Query<QueueFilter>,
+    Query(f): Query<QueueFilter>,
     Query(q): Query<CaseQuery>,
 ) -> Result<Html<String>, WebError> {
-    f.me = Some(who.user.name.clone());
+    let now = Utc::now();
+    let mut f = super::scoped(f, &who, &state.config, now);
     // The default tab: what needs an analyst now (open cases, most urgent first).
     f.view = Some(f.view_key().to_string());
     let mut c = conn(&state).await?;
-    let views = queue::view_counts(&mut c, &who.user.name).await?;
+    let views = queue::view_counts(&mut c, &f).await?;
     let page = queue::search(&mut c, &f, queue::PER_PAGE).await?;
     let pages = (page.total + page.per_page - 1) / page.per_page;
     let prev = (page.page > 1).then(|| query_string(&f, page.page - 1));
     let next = (page.page < pages).then(|| query_string(&f, page.page + 1));
+    // Each column header sorts by it; again reverses it.
+    let sorted = f.sorted_by();
+    let sort_links: std::collections::BTreeMap<&str, serde_json::Value> = queue::SORTS
+        .iter()
+        .map(|(key, _, desc_first)| {
+            let here = sorted.filter(|(k, _)| k == key);
+            let desc = here.map_or(*desc_first, |(_, d)| !d);
+            let mut g = f.clone();
+            g.sort = Some(key.to_string());
+            g.dir = Some(if desc { "desc" } else { "asc" }.to_string());
+            let arrow = here.map_or("", |(_, d)| if d { " ▼" } else { " ▲" });
+            (
+                *key,
+                serde_json::json!({ "href": format!("/cases{}", query_string(&g, 1)), "arrow": arrow }),
+            )
+        })
+        .collect();
+    let (newest, _) = queue::newer_than(&mut c, i64::MAX).await?;
+    let saved = queue::saved_views(&mut c, &who.user.name).await?;
     let summary = queue::cases_by_status(&mut c).await?;
-    let now = chrono::Utc::now();
     let rows: Vec<&crate::store::cases::CaseRow> = page.cases.iter().map(|r| &r.case).collect();
     let timers = super::timer_views(
         &super::timers_of(&mut c, &state.config, &rows, now).await?,
@@ -112,10 +135,50 @@ pub async fn queue(
             timers => timers,
             done => q.done(),
             back => format!("/cases{}", query_string(&f, page.page)),
+            sort_links => sort_links,
+            bad_dates => f.bad_dates(),
+            newest => newest,
+            poll_ms => state.config.web.queue_refresh_seconds.clamp(1, 3600) * 1000,
+            saved => saved,
             analysts => users::analyst_names(&mut c).await?,
             statuses => crate::domain::Status::ALL.iter().map(|s| s.as_str()).collect::<Vec<_>>(),
         },
     )
+}
+
+/// What `GET /cases/newer?after=N` is asked.
+#[derive(Debug, Deserialize)]
+pub struct Newer {
+    #[serde(default)]
+    after: i64,
+}
+
+/// `GET /cases/newer?after=N`: how many cases arrived after case id N, and the newest
+/// id, for the queue page's "2 new cases" notice. Polled; answers 304 while nothing
+/// changed (`ETag` / `If-None-Match`).
+pub async fn newer_cases(
+    State(state): State<AppState>,
+    PageUser(_who): PageUser,
+    Query(q): Query<Newer>,
+    headers: axum::http::HeaderMap,
+) -> Result<Response, WebError> {
+    let mut c = conn(&state).await?;
+    let (newest, new) = queue::newer_than(&mut c, q.after).await?;
+    let etag = format!("\"{newest}-{}\"", q.after);
+    if headers
+        .get(header::IF_NONE_MATCH)
+        .is_some_and(|v| v.as_bytes() == etag.as_bytes())
+    {
+        return Ok((StatusCode::NOT_MODIFIED, [(header::ETAG, etag)]).into_response());
+    }
+    Ok((
+        [
+            (header::ETAG, etag),
+            (header::CACHE_CONTROL, "no-cache".to_string()),
+        ],
+        axum::Json(serde_json::json!({ "newest": newest, "new": new })),
+    )
+        .into_response())
 }
 
 /// A field as the case page shows it.
@@ -269,7 +332,7 @@ pub async fn case(
     }
     timeline.sort_by(|a, b| a.at.cmp(&b.at).then(a.rank().cmp(&b.rank())));
     let removed = crate::store::sharing::removed_indicators(&mut c, d.case.id).await?;
-    let iocs: Vec<(String, String, bool)> = d
+    let listed: Vec<(String, String, bool)> = d
         .iocs
         .as_object()
         .map(|o| {
@@ -287,6 +350,13 @@ pub async fn case(
                 .collect()
         })
         .unwrap_or_default();
+    // Each indicator with the other cases it appears in (linked to a search for it).
+    let mut iocs = Vec::with_capacity(listed.len());
+    for (kind, value, gone) in listed {
+        let seen = queue::other_cases_mentioning(&mut c, &value, d.case.id).await?;
+        let search = format!("/cases?view=all&q={}", percent_encode(&value));
+        iocs.push((kind, value, gone, seen, search));
+    }
     let tlp = crate::store::sharing::tlp(&mut c, d.case.id).await?;
     let missing: Vec<String> = serde_json::from_value(d.missing.clone()).unwrap_or_default();
     let analysts = users::analyst_names(&mut c).await?;

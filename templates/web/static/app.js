@@ -27,3 +27,68 @@ document.addEventListener("click", function (ev) {
     blocked.parentNode.insertBefore(a, blocked.nextSibling);
   }
 });
+
+// The queue: keyboard navigation (j/k move, o or Enter opens, x ticks, / searches)
+// and a notice when new cases arrive (polled, 304 while nothing changed).
+(function () {
+  var table = document.getElementById("queue");
+  if (!table) return;
+  var rows = function () { return Array.prototype.slice.call(table.querySelectorAll("tbody tr[data-case]")); };
+  var current = -1;
+  function focusRow(i) {
+    var list = rows();
+    if (!list.length) return;
+    current = Math.max(0, Math.min(list.length - 1, i));
+    list.forEach(function (r, n) { r.classList.toggle("focused", n === current); });
+    var link = list[current].querySelector("a.case-link");
+    if (link) link.focus({ preventScroll: true });
+    list[current].scrollIntoView({ block: "nearest" });
+  }
+  document.addEventListener("keydown", function (ev) {
+    if (ev.ctrlKey || ev.metaKey || ev.altKey) return;
+    var t = ev.target;
+    var typing = t instanceof Element && (t.closest("input, textarea, select") || t.isContentEditable);
+    if (typing) {
+      if (ev.key === "Escape" && t.blur) t.blur();
+      return;
+    }
+    var list = rows();
+    if (ev.key === "j") { focusRow(current + 1); ev.preventDefault(); }
+    else if (ev.key === "k") { focusRow(current < 0 ? 0 : current - 1); ev.preventDefault(); }
+    else if ((ev.key === "o" || ev.key === "Enter") && current >= 0 && list[current]) {
+      var a = list[current].querySelector("a.case-link");
+      if (a) { window.location.href = a.getAttribute("href"); ev.preventDefault(); }
+    } else if (ev.key === "x" && current >= 0 && list[current]) {
+      var box = list[current].querySelector("input[type=checkbox]");
+      if (box) { box.checked = !box.checked; ev.preventDefault(); }
+    } else if (ev.key === "/") {
+      var q = document.querySelector("#filters input[name=q]");
+      if (q) { q.focus(); q.select(); ev.preventDefault(); }
+    }
+  });
+
+  var newest = parseInt(table.getAttribute("data-newest") || "0", 10);
+  var notice = document.getElementById("new-cases");
+  var link = document.getElementById("new-cases-link");
+  if (!notice || !link || !window.fetch) return;
+  var etag = null;
+  var every = parseInt(table.getAttribute("data-poll-ms") || "20000", 10);
+  function poll() {
+    var headers = {};
+    if (etag) headers["If-None-Match"] = etag;
+    fetch("/cases/newer?after=" + newest, { headers: headers, credentials: "same-origin", cache: "no-store" })
+      .then(function (r) {
+        if (r.status === 304 || !r.ok) return null;
+        etag = r.headers.get("ETag");
+        return r.json();
+      })
+      .then(function (j) {
+        if (!j || !j["new"]) return;
+        link.textContent = j["new"] === 1 ? "1 new case has arrived: show it" : j["new"] + " new cases have arrived: show them";
+        notice.hidden = false;
+      })
+      .catch(function () {})
+      .then(function () { window.setTimeout(poll, every); });
+  }
+  window.setTimeout(poll, every);
+})();
