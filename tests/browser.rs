@@ -533,6 +533,9 @@ async fn viewer_reads_the_dashboard_and_its_numbers_are_the_databases() {
     b.type_into("#username", "vic").await;
     b.type_into("#password", "viewer-password-1").await;
     b.click("#login-submit").await;
+    // The login lands on the queue; wait for it, or that navigation may still be
+    // under way when the dashboard is asked for, and win.
+    b.find("#queue").await;
     b.goto(&format!("{base}/dashboard")).await;
     b.find("#c-by-category").await;
     assert_eq!(b.text("#total").await, rows.len().to_string());
