@@ -1,64 +1,61 @@
 -- The queue's search and views at thousands of cases.
 --
 -- Search: a full-text index (FTS5, words and word prefixes, accents folded) with one
--- document per case (tracking ID, subject, agency, reporter, field values, indicators)
--- and one per message (subject, sender, the reporter's note, forwarded or attached
--- evidence, indicators, attachment names and hashes). A case's document has the rowid
--- minus the case id; a message's, the message id, so a message found is joined to its
--- case as it is now (after a merge too). Triggers keep it in step with every write;
--- the two views below say once what each document holds.
+-- document per case (tracking ID, subject, agency, reporter) and one per message: its
+-- `search_body`, which intake writes with the message (subject, sender, the reporter's
+-- note, forwarded or attached evidence, indicators, attachment names and hashes; each
+-- text cut to its first 20,000 characters and the whole to 65,536, so a hostile
+-- megabyte costs no more than a report). A case's document has the rowid minus the case
+-- id; a message's, the message id, so a message found is joined to its case as it is
+-- now (after a merge too). Triggers keep the index in step with every write; no JSON is
+-- read on the way (a document made from a large analysis in SQL cost intake memory).
 create virtual table search_text using fts5(body, tokenize = 'unicode61 remove_diacritics 2');
+alter table messages add column search_body text;
 
-create view search_case_docs as
-select c.id as id,
-    concat_ws(' ', c.tracking_id, c.subject, c.agency, c.reporter_email, c.reporter_name,
-        (select group_concat(json_extract(f.value, '$.value'), ' ')
-           from json_each(case when json_valid(c.fields_json) then c.fields_json else '{}' end) f),
-        (select group_concat(i.value, ' ')
-           from json_each(case when json_valid(c.iocs_json) then c.iocs_json else '{}' end) t,
-                json_each(t.value) i
-          where t.type = 'array')) as body
-from cases c;
-
-create view search_message_docs as
-select m.id as id,
-    concat_ws(' ', m.subject, m.from_addr,
-        (select json_extract(a.j, '$.note')),
+-- Messages stored before this migration: their document made once from the analysis.
+update messages set search_body = (
+    select substr(concat_ws(' ', messages.subject, messages.from_addr,
+        substr(json_extract(a.j, '$.note'), 1, 20000),
         (select group_concat(concat_ws(' ', json_extract(e.value, '$.from'),
-                    json_extract(e.value, '$.subject'), json_extract(e.value, '$.text')), ' ')
+                    json_extract(e.value, '$.subject'),
+                    substr(json_extract(e.value, '$.text'), 1, 20000)), ' ')
            from json_each(a.j, '$.evidence') e),
         (select group_concat(i.value, ' ')
-           from json_each(a.j, '$.iocs') t, json_each(t.value) i
-          where t.type = 'array'),
+           from json_each(a.j, '$.iocs') t, json_each(t.value) i where t.type = 'array'),
         (select group_concat(concat_ws(' ', json_extract(x.value, '$.name'),
                     json_extract(x.value, '$.sha256')), ' ')
-           from json_each(a.j, '$.attachments') x)) as body
-from messages m
-join (select id, case when json_valid(analysis_json) then analysis_json else '{}' end as j
-        from messages) a on a.id = m.id;
+           from json_each(a.j, '$.attachments') x)), 1, 65536)
+      from (select case when json_valid(messages.analysis_json)
+                   then messages.analysis_json else '{}' end as j) a);
 
-insert into search_text (rowid, body) select -id, body from search_case_docs;
-insert into search_text (rowid, body) select id, body from search_message_docs;
+insert into search_text (rowid, body)
+    select -id, concat_ws(' ', tracking_id, subject, agency, reporter_email, reporter_name)
+      from cases;
+insert into search_text (rowid, body)
+    select id, coalesce(search_body, concat_ws(' ', subject, from_addr)) from messages;
 
 create trigger search_case_insert after insert on cases begin
-    insert into search_text (rowid, body) select -id, body from search_case_docs where id = new.id;
+    insert into search_text (rowid, body) values (-new.id,
+        concat_ws(' ', new.tracking_id, new.subject, new.agency, new.reporter_email, new.reporter_name));
 end;
 create trigger search_case_update
-after update of tracking_id, subject, agency, reporter_email, reporter_name, fields_json, iocs_json
-on cases begin
+after update of tracking_id, subject, agency, reporter_email, reporter_name on cases begin
     delete from search_text where rowid = -old.id;
-    insert into search_text (rowid, body) select -id, body from search_case_docs where id = new.id;
+    insert into search_text (rowid, body) values (-new.id,
+        concat_ws(' ', new.tracking_id, new.subject, new.agency, new.reporter_email, new.reporter_name));
 end;
 create trigger search_case_delete after delete on cases begin
     delete from search_text where rowid = -old.id;
 end;
 
 create trigger search_message_insert after insert on messages begin
-    insert into search_text (rowid, body) select id, body from search_message_docs where id = new.id;
+    insert into search_text (rowid, body)
+        values (new.id, coalesce(new.search_body, concat_ws(' ', new.subject, new.from_addr)));
 end;
-create trigger search_message_update after update of subject, from_addr, analysis_json on messages begin
+create trigger search_message_update after update of subject, from_addr, search_body on messages begin
     delete from search_text where rowid = old.id;
-    insert into search_text (rowid, body) select id, body from search_message_docs where id = new.id;
+    insert into search_text (rowid, body)
+        values (new.id, coalesce(new.search_body, concat_ws(' ', new.subject, new.from_addr)));
 end;
 create trigger search_message_delete after delete on messages begin
     delete from search_text where rowid = old.id;

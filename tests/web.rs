@@ -2565,3 +2565,57 @@ async fn an_indicator_says_which_other_cases_it_appears_in() {
     let lone = row(&page.body, "192.0.2.57");
     assert!(lone.contains("only here"), "{lone}");
 }
+
+#[tokio::test]
+async fn the_case_page_merge_asks_first_and_comes_back_to_the_case() {
+    let a = app().await;
+    let dup = a.ingest_fixture("01-phish-payroll-plain.eml").await;
+    let main = a
+        .ingest_fixture("05-ransomware-dcr-outlook-screenshot.eml")
+        .await;
+    let ((ana, csrf), _) = a.analyst_and_viewer().await;
+    let page = a.get(&format!("/cases/{dup}"), Some(&ana)).await;
+    assert!(page.body.contains("id=\"merge-form\""), "{}", page.body);
+    // Fields carry the names people read, the stored name on hover.
+    assert!(
+        page.body
+            .contains("<th title=\"reporter_phone\">Reporter&#x27;s phone</th>"),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains("Acknowledgement to "), "{}", page.body);
+    let form = [
+        ("csrf", csrf.as_str()),
+        ("action", "merge"),
+        ("case", dup.as_str()),
+        ("into", main.as_str()),
+        ("back", &format!("/cases/{dup}")),
+    ];
+    let r = a.post("/cases/bulk", Some(&ana), &form).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert!(
+        r.body.contains(&format!("Merge 1 case(s) into {main}")),
+        "{}",
+        r.body
+    );
+    assert_eq!(
+        case_state(&a.store, &dup).await.2,
+        None,
+        "not merged before the answer"
+    );
+    let confirm = csrf_of(&r.body);
+    let mut confirmed = form.to_vec();
+    confirmed[0] = ("csrf", confirm.as_str());
+    confirmed.push(("confirm", "yes"));
+    let r = a.post("/cases/bulk", Some(&ana), &confirmed).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    let location = r.header(header::LOCATION);
+    assert!(
+        location.starts_with(&format!("/cases/{dup}?done=")) && location.ends_with("#actions"),
+        "{location}"
+    );
+    assert_eq!(
+        case_state(&a.store, &dup).await.2.as_deref(),
+        Some(main.as_str())
+    );
+}

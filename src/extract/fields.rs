@@ -334,6 +334,40 @@ const BLOCK: &[(&str, &str, &str)] = &[
     ),
 ];
 
+/// A field's name as people read it: "Personal information involved" for
+/// `personal_information`; a name without its own label is written out
+/// ("Some new field").
+pub fn human_label(name: &str) -> String {
+    let known = match name {
+        "agency" => "Agency",
+        "reporter_name" => "Reporter",
+        "reporter_email" => "Reporter's email",
+        "reporter_phone" => "Reporter's phone",
+        "description" => "What happened",
+        "detected_at" => "Detected at",
+        "occurred_at" => "Occurred at",
+        "systems_affected" => "Systems affected",
+        "actions_taken" => "Actions taken",
+        "personal_information" => "Personal information involved",
+        "records_affected" => "Records affected",
+        "users_affected" => "Users affected",
+        "law_enforcement_contacted" => "Law enforcement contacted",
+        "law_enforcement_agency" => "Law enforcement agency",
+        "external_communications" => "External communications",
+        "functional_impact" => "Effect on the agency's work",
+        "third_party" => "Third party (vendor) involved",
+        _ => "",
+    };
+    if !known.is_empty() {
+        return known.to_string();
+    }
+    let words = name.replace('_', " ");
+    let mut c = words.chars();
+    c.next()
+        .map(|f| f.to_uppercase().collect::<String>() + c.as_str())
+        .unwrap_or_default()
+}
+
 /// The fill-in block lines for the missing fields, in the order of incident-fields.md.
 pub fn fill_in_block(missing: &[&str]) -> String {
     BLOCK

@@ -126,6 +126,51 @@ pub struct NewMessage<'a> {
     pub now: DateTime<Utc>,
 }
 
+/// At most this much of one text goes into a message's search document…
+const SEARCH_PIECE_CHARS: usize = 20_000;
+/// …and at most this much in all.
+const SEARCH_BODY_CHARS: usize = 65_536;
+
+/// What the queue's search reads of a message: subject, sender, the reporter's own
+/// text, forwarded or attached evidence, indicators, attachment names and hashes.
+fn search_body(e: &InboundEmail, a: Option<&crate::extract::report::Analysis>) -> String {
+    let mut body = String::new();
+    let mut chars = 0usize;
+    let mut add = |s: &str| {
+        let left = SEARCH_BODY_CHARS.saturating_sub(chars);
+        if left > 1 && !s.trim().is_empty() {
+            if chars > 0 {
+                body.push(' ');
+                chars += 1;
+            }
+            for c in s.chars().take(SEARCH_PIECE_CHARS.min(left - 1)) {
+                body.push(c);
+                chars += 1;
+            }
+        }
+    };
+    add(&e.subject);
+    if let Some(f) = &e.from {
+        add(f.address.as_str());
+    }
+    if let Some(a) = a {
+        add(&a.note);
+        for ev in &a.evidence {
+            add(ev.from.as_deref().unwrap_or(""));
+            add(ev.subject.as_deref().unwrap_or(""));
+            add(&ev.text);
+        }
+        for (_, v) in a.iocs.pairs() {
+            add(v);
+        }
+        for att in &a.attachments {
+            add(att.name.as_deref().unwrap_or(""));
+            add(&att.sha256);
+        }
+    }
+    body
+}
+
 pub async fn insert(conn: &mut SqliteConnection, m: NewMessage<'_>) -> Result<i64, StoreError> {
     let (mailbox, uidv, uid) = match m.origin {
         Origin::Imap {
@@ -149,8 +194,9 @@ pub async fn insert(conn: &mut SqliteConnection, m: NewMessage<'_>) -> Result<i6
     let id: i64 = sqlx::query_scalar(
         "insert into messages (case_id, kind, quarantine_reason, origin, mailbox, uid_validity, uid,
             message_id, content_hash, from_addr, subject, sent_date, in_reply_to, references_json,
-            parse_notes_json, attachments_json, size, raw, received_at, analysis_json, raw_chunks)
-         values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) returning id",
+            parse_notes_json, attachments_json, size, raw, received_at, analysis_json, raw_chunks,
+            search_body)
+         values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) returning id",
     )
     .bind(m.case_id)
     .bind(m.kind)
@@ -173,6 +219,7 @@ pub async fn insert(conn: &mut SqliteConnection, m: NewMessage<'_>) -> Result<i6
     .bind(ts(m.now))
     .bind(m.analysis.and_then(|a| serde_json::to_string(a).ok()))
     .bind(if chunked { chunks.len() as i64 } else { 0 })
+    .bind(search_body(e, m.analysis))
     .fetch_one(&mut *conn)
     .await?;
     if chunked {

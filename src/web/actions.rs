@@ -241,6 +241,15 @@ fn queue_back(back: &str) -> String {
     }
 }
 
+/// `back` as posted by the queue or a case page (its merge form): that case's page,
+/// else as [`queue_back`].
+fn bulk_back(back: &str) -> String {
+    match back.strip_prefix("/cases/") {
+        Some(t) if t.parse::<TrackingId>().is_ok() => back.to_string(),
+        _ => queue_back(back),
+    }
+}
+
 /// `POST /cases/bulk`: one action on every case ticked in the queue: assign, set the
 /// status, merge into one (after a confirmation page), or download them as CSV. Each
 /// change runs the same audited action as on the case page; a case that refuses (a
@@ -279,7 +288,7 @@ pub async fn bulk(
             tids.len()
         )));
     }
-    let back = queue_back(get("back"));
+    let back = bulk_back(get("back"));
     let action = get("action");
     let (name, value, targets, what) = match action {
         "assign" => {
@@ -371,8 +380,13 @@ pub async fn bulk(
         msg.push_str(&format!(" Not changed: {}.", refused.join("; ")));
     }
     let sep = if back.contains('?') { '&' } else { '?' };
+    let anchor = if back.starts_with("/cases/") {
+        "actions"
+    } else {
+        "queue"
+    };
     Ok(Redirect::to(&format!(
-        "{back}{sep}done={}#queue",
+        "{back}{sep}done={}#{anchor}",
         super::pages::percent_encode(&msg)
     ))
     .into_response())
@@ -408,7 +422,7 @@ async fn merge_confirmation(
 
 #[cfg(test)]
 mod tests {
-    use super::queue_back;
+    use super::{bulk_back, queue_back};
 
     #[test]
     fn bulk_goes_back_only_to_a_queue_address_that_fits_a_header() {
@@ -429,6 +443,19 @@ mod tests {
             "",
         ] {
             assert_eq!(queue_back(bad), "/cases", "{bad:?}");
+            assert_eq!(bulk_back(bad), "/cases", "{bad:?}");
+        }
+        assert_eq!(queue_back("/cases/SOC-2026-000001"), "/cases");
+        assert_eq!(
+            bulk_back("/cases/SOC-2026-000001"),
+            "/cases/SOC-2026-000001"
+        );
+        for bad in [
+            "/cases/../login",
+            "/cases/SOC-2026-000001/x",
+            "/cases/SOC-2026-000001?a",
+        ] {
+            assert_eq!(bulk_back(bad), "/cases", "{bad:?}");
         }
     }
 }

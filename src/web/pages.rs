@@ -185,6 +185,8 @@ pub async fn newer_cases(
 #[derive(Debug, Serialize)]
 struct FieldView {
     name: String,
+    /// The name as people read it.
+    label: String,
     value: String,
     part: String,
     line: i64,
@@ -211,6 +213,7 @@ fn field_views(fields: &serde_json::Value) -> Vec<FieldView> {
             let part = src["part"].as_str().unwrap_or("").to_string();
             FieldView {
                 name: name.clone(),
+                label: crate::extract::fields::human_label(name),
                 value: display_value(&f["value"]),
                 by_analyst: part == "analyst",
                 part,
@@ -245,6 +248,50 @@ impl TimelineEntry {
             _ => 2,
         }
     }
+}
+
+/// An inbound message in the timeline, as a sentence: "Report from a@b.gov".
+fn inbound_title(kind: &str, from: Option<&str>) -> String {
+    let what = match kind {
+        "report" => "Report",
+        "reply" => "Reply",
+        "auto_reply" => "Automatic reply",
+        "bounce" => "Bounce (our mail was not delivered)",
+        "bulk" => "Bulk mail",
+        other => {
+            return format!(
+                "{} from {}",
+                crate::notify::label(other),
+                from.unwrap_or("an unknown sender")
+            )
+        }
+    };
+    format!("{what} from {}", from.unwrap_or("an unknown sender"))
+}
+
+/// An outbound message in the timeline, as a sentence: "Acknowledgement to a@b.gov:
+/// sent".
+fn outbound_title(kind: &str, to: &str, status: &str) -> String {
+    let what = match kind {
+        "ack" => "Acknowledgement".to_string(),
+        "followup" => "Follow-up".to_string(),
+        "reminder" => "Reminder for missing details".to_string(),
+        "receipt" => "Receipt".to_string(),
+        "scio_new" => "New-incident notice to the SCIO thread".to_string(),
+        "scio_update" => "SCIO status update".to_string(),
+        "scio_copy" => "Copy of an SCIO update".to_string(),
+        "escalation" => "Escalation notice".to_string(),
+        "soc_notice" => "SOC notice".to_string(),
+        "closure" => "Closing message".to_string(),
+        other => crate::notify::label(other),
+    };
+    let state = match status {
+        "pending" => "queued",
+        "held" => "held for review",
+        "in_doubt" => "sent? (the server's answer was lost)",
+        other => other,
+    };
+    format!("{what} to {to}: {state}")
 }
 
 /// An event's detail as `key: value` lines.
@@ -305,7 +352,7 @@ pub async fn case(
         timeline.push(TimelineEntry {
             at: m.received_at.clone(),
             what: "inbound",
-            title: format!("{} received", m.kind),
+            title: inbound_title(&m.kind, m.from_addr.as_deref()),
             kind: String::new(),
             actor: m.from_addr.clone().unwrap_or_default(),
             detail: vec![("subject".into(), m.subject.clone().unwrap_or_default())],
@@ -323,7 +370,7 @@ pub async fn case(
         timeline.push(TimelineEntry {
             at: o.created_at.clone(),
             what: "outbound",
-            title: format!("{} to {} ({})", o.kind, o.recipient, o.status),
+            title: outbound_title(&o.kind, &o.recipient, &o.status),
             kind: String::new(),
             actor: "gateway".into(),
             detail: vec![("subject".into(), o.subject.clone())],
