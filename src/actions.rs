@@ -63,7 +63,7 @@ pub struct Closing<'a> {
 /// What closing would send (see [`Actions::preview_close`]).
 pub struct ClosePreview {
     pub scio: Result<(Vec<crate::routing::Contact>, crate::outbound::Rendered), String>,
-    pub reporter: Result<crate::notify::Closure, String>,
+    pub reporter: Result<crate::notify::ReporterMail, String>,
 }
 
 /// The resolution, trimmed; refused when the status is not an end or there is none.
@@ -663,6 +663,36 @@ impl Actions {
     }
 
     /// An internal note: recorded on the case, never mailed.
+    /// Clears the case's review flag (unverified correspondence, a bounce to the
+    /// reporter) once an analyst has looked, with what they concluded.
+    pub async fn clear_review(
+        &self,
+        id: &TrackingId,
+        conclusion: &str,
+        by: By<'_>,
+        now: DateTime<Utc>,
+    ) -> Result<Outcome, ActionError> {
+        let conclusion = conclusion.trim();
+        let mut tx = self.store.begin_write().await?;
+        let case = load(&mut tx, id).await?;
+        if !cases::clear_review(&mut tx, case.id).await? {
+            return Err(ActionError::Refused(format!(
+                "{} is not flagged for review",
+                case.tracking_id
+            )));
+        }
+        let detail = serde_json::json!({
+            "conclusion": (!conclusion.is_empty()).then_some(conclusion),
+        });
+        commit_recorded(tx, case.id, by, EventKind::ReviewCleared, detail, now).await?;
+        Ok(Outcome {
+            tracking_id: case.tracking_id,
+            summary: "Review flag cleared".into(),
+            queued: Vec::new(),
+            scio_note: None,
+        })
+    }
+
     pub async fn note(
         &self,
         id: &TrackingId,
@@ -789,7 +819,51 @@ impl Actions {
                 target.tracking_id
             )));
         }
+        // Before the merge moves its messages: the merged case's reporter (an answer to
+        // their report) and its own SCIO thread, if it has one, hear where it went.
+        let mut queued = Vec::new();
+        let reporter = self
+            .notifier
+            .reporter_merged(&mut tx, source.id, &target.tracking_id, &actor, now)
+            .await?;
+        let reporter_note = match &reporter {
+            Ok(row) => {
+                queued.push(*row);
+                "the reporter is told".to_string()
+            }
+            Err(why) => format!("the reporter is not told ({why})"),
+        };
+        let into_line = format!(
+            "Merged into {}: this case's updates continue on that case's thread.",
+            target.tracking_id
+        );
+        let mut scio_updates = self
+            .merge_line(
+                &mut tx,
+                source.id,
+                &into_line,
+                EventKind::MergedInto,
+                &actor,
+                now,
+                &mut queued,
+            )
+            .await?;
         let moved = cases::merge(&mut tx, source.id, target.id, now).await?;
+        let from_line = format!(
+            "{} ({}) was merged into this case.",
+            source.tracking_id, source.subject
+        );
+        scio_updates += self
+            .merge_line(
+                &mut tx,
+                target.id,
+                &from_line,
+                EventKind::MergedFrom,
+                &actor,
+                now,
+                &mut queued,
+            )
+            .await?;
         for (case_id, kind, other) in [
             (source.id, EventKind::MergedInto, &target.tracking_id),
             (target.id, EventKind::MergedFrom, &source.tracking_id),
@@ -817,19 +891,57 @@ impl Actions {
             by,
             "case_merged",
             Some(source.id),
-            serde_json::json!({ "into": target.tracking_id, "messages_moved": moved }),
+            serde_json::json!({
+                "into": target.tracking_id,
+                "messages_moved": moved,
+                "outbox": queued,
+                "reporter_told": reporter.is_ok(),
+            }),
             now,
         )
         .await?;
         Ok(Outcome {
             tracking_id: source.tracking_id.clone(),
             summary: format!(
-                "merged into {} ({moved} message(s) moved; {} is closed)",
+                "merged into {} ({moved} message(s) moved; {} is closed; {reporter_note}; {scio_updates} SCIO update(s) queued)",
                 target.tracking_id, source.tracking_id
             ),
-            queued: Vec::new(),
+            queued,
             scio_note: None,
         })
+    }
+
+    /// One line to a merged case's SCIO thread, when the case has a thread (a merge
+    /// never opens one); how many updates were queued.
+    #[allow(clippy::too_many_arguments)]
+    async fn merge_line(
+        &self,
+        tx: &mut SqliteConnection,
+        case_id: i64,
+        line: &str,
+        cause: EventKind,
+        actor: &str,
+        now: DateTime<Utc>,
+        queued: &mut Vec<i64>,
+    ) -> Result<usize, ActionError> {
+        if store::notices::scio_thread(tx, case_id).await?.is_empty() {
+            return Ok(0);
+        }
+        let change = Change {
+            lines: vec![line.to_string()],
+            cause: cause.as_str().into(),
+            actor: actor.to_string(),
+            ..Change::default()
+        };
+        Ok(
+            match self.notifier.scio_update(tx, case_id, &change, now).await? {
+                Sent::Queued { outbox_id, .. } => {
+                    queued.push(outbox_id);
+                    1
+                }
+                Sent::NoAudience(_) => 0,
+            },
+        )
     }
 
     /// Releases (sends) or drops a held outbound message; an event either way.

@@ -1315,6 +1315,76 @@ async fn unverified_correspondence_is_listed_beside_the_quarantine() {
     assert!(table.contains("someone@elsewhere.example"));
     assert!(table.contains(&escaped("<b>details</b>")), "{table}");
     assert!(!table.contains("<b>details</b>"));
+
+    // An analyst looks and clears the flag, once; viewers and forged forms cannot.
+    let review = |a: &App| {
+        let store = a.store.clone();
+        let tid = tid.clone();
+        async move {
+            let mut c = store.acquire().await.unwrap();
+            let r: bool =
+                sqlx::query_scalar("select needs_review from cases where tracking_id = ?")
+                    .bind(&tid)
+                    .fetch_one(&mut *c)
+                    .await
+                    .unwrap();
+            r
+        }
+    };
+    assert!(review(&app).await);
+    app.add_user("ana", Role::Analyst, "analyst-password-1")
+        .await;
+    let (ana, csrf) = app.login("ana", "analyst-password-1").await;
+    let page = app.get(&format!("/cases/{tid}"), Some(&ana)).await;
+    assert!(page.body.contains("id=\"clear-review\""), "{}", page.body);
+    let path = format!("/cases/{tid}/actions/clear_review");
+    let conclusion = "A colleague of the reporter, <i>confirmed</i> by phone";
+    let viewer_csrf = csrf_of(&app.get("/cases", Some(&val)).await.body);
+    for (cookie, c) in [(&val, viewer_csrf.as_str()), (&ana, "")] {
+        let r = app
+            .act(
+                &tid,
+                "clear_review",
+                cookie,
+                &[("csrf", c), ("message", conclusion)],
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN, "{path}: {}", r.body);
+    }
+    assert!(review(&app).await, "still flagged");
+    let r = app
+        .act(
+            &tid,
+            "clear_review",
+            &ana,
+            &[("csrf", &csrf), ("message", conclusion)],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    assert!(!review(&app).await, "cleared");
+    let page = app.get(&format!("/cases/{tid}"), Some(&ana)).await;
+    assert!(!page.body.contains("id=\"clear-review\""));
+    assert!(
+        page.body.contains("review_cleared") && page.body.contains(&escaped("<i>confirmed</i>"))
+    );
+    assert!(!page.body.contains("<i>confirmed</i>"));
+    let r = app
+        .act(&tid, "clear_review", &ana, &[("csrf", &csrf)])
+        .await;
+    assert_eq!(
+        r.status,
+        StatusCode::BAD_REQUEST,
+        "not flagged any more: {}",
+        r.body
+    );
+    let mut c = app.store.acquire().await.unwrap();
+    let audited: i64 = sqlx::query_scalar(
+        "select count(*) from audit where action = 'review_cleared' and username = 'ana'",
+    )
+    .fetch_one(&mut *c)
+    .await
+    .unwrap();
+    assert_eq!(audited, 1);
 }
 
 #[tokio::test]
@@ -2568,7 +2638,8 @@ async fn an_indicator_says_which_other_cases_it_appears_in() {
 
 #[tokio::test]
 async fn the_case_page_merge_asks_first_and_comes_back_to_the_case() {
-    let a = app().await;
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let a = app_with(&dor_directory(tmp.path())).await;
     let dup = a.ingest_fixture("01-phish-payroll-plain.eml").await;
     let main = a
         .ingest_fixture("05-ransomware-dcr-outlook-screenshot.eml")
@@ -2603,6 +2674,12 @@ async fn the_case_page_merge_asks_first_and_comes_back_to_the_case() {
         None,
         "not merged before the answer"
     );
+    assert!(
+        r.body.contains("maria.costa@dor.state.ma.us"),
+        "whom it tells: {}",
+        r.body
+    );
+    let before = outbox_kinds(&a.store).await;
     let confirm = csrf_of(&r.body);
     let mut confirmed = form.to_vec();
     confirmed[0] = ("csrf", confirm.as_str());
@@ -2618,4 +2695,35 @@ async fn the_case_page_merge_asks_first_and_comes_back_to_the_case() {
         case_state(&a.store, &dup).await.2.as_deref(),
         Some(main.as_str())
     );
+    // The merged case's reporter hears where their report went, in their own thread;
+    // its SCIO thread hears it once; the other case has no thread, and a merge opens none.
+    let after = outbox_kinds(&a.store).await;
+    let new: Vec<&str> = after[before.len()..]
+        .iter()
+        .map(|(k, _)| k.as_str())
+        .collect();
+    assert_eq!(new, ["merge_notice", "scio_update"], "{after:?}");
+    let mut c = a.store.acquire().await.unwrap();
+    let (to, subject, raw): (String, String, Vec<u8>) =
+        sqlx::query_as("select recipient, subject, raw from outbox where kind = 'merge_notice'")
+            .fetch_one(&mut *c)
+            .await
+            .unwrap();
+    assert_eq!(to, "maria.costa@dor.state.ma.us");
+    assert_eq!(
+        subject,
+        format!("[{main}] Your report {dup} is now part of {main}")
+    );
+    let raw = String::from_utf8_lossy(&raw);
+    assert!(
+        raw.contains("In-Reply-To: <a3f9c2e1-5b7d-4c1a-9e2f-7d81c0b4e6a2@dor.state.ma.us>"),
+        "{raw}"
+    );
+    let scio: Vec<u8> =
+        sqlx::query_scalar("select raw from outbox where kind = 'scio_update' order by id desc")
+            .fetch_one(&mut *c)
+            .await
+            .unwrap();
+    let scio = String::from_utf8_lossy(&scio);
+    assert!(scio.contains("Merged into"), "{scio}");
 }

@@ -374,6 +374,7 @@ string_enum!(
         SocNotice => "soc_notice",
         TrendsReport => "trends_report",
         Closure => "closure",
+        MergeNotice => "merge_notice",
     }
 );
 
@@ -429,7 +430,9 @@ string_enum!(
         CaseExported => "case_exported",
         CaseTriaged => "case_triaged",
         CaseClosed => "case_closed",
+        ReviewCleared => "review_cleared",
         ClosureQueued => "closure_queued",
+        MergeNoticeQueued => "merge_notice_queued",
     }
 );
 

@@ -1,6 +1,6 @@
 //! Mail about a case: the SCIO thread (`thread`), escalation notices (`escalation`),
 //! the periodic status updates (`periodic`), the SOC's own notices (`soc`), the
-//! closing message an analyst sends the reporter (`reporter`), and events in words
+//! messages an analyst's close or merge sends the reporter (`reporter`), and events in words
 //! (`describe`). Answers to the reporter's own mail are intake's. Every message passes the disclosure rule (`policy`)
 //! enters the outbox through `outbound::enqueue_recorded`, with its event.
 //!
@@ -31,7 +31,7 @@ use crate::store::{self, parse_ts, StoreError};
 pub use describe::{describe, label};
 use describe::{first_lines, human_interval};
 pub use escalation::Cause;
-pub use reporter::Closure;
+pub use reporter::ReporterMail;
 
 /// Why a notice could not be queued.
 #[derive(Debug, thiserror::Error)]

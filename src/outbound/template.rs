@@ -61,6 +61,7 @@ const TEMPLATES: &[(&str, &str)] = &[
     ),
     ("trends", include_str!("../../templates/email/trends.md")),
     ("closure", include_str!("../../templates/email/closure.md")),
+    ("merged", include_str!("../../templates/email/merged.md")),
 ];
 
 /// The set of email templates.
@@ -534,7 +535,7 @@ mod tests {
             "flags": p, "reported_at": p, "reporter": p, "interval": p,
             "next_update": p, "last_update": p, "via": p, "changes": [p, p],
             "description": p, "subject": p, "headline": p, "reason": p, "action": p,
-            "status_word": p, "status_verb": p, "resolution": p,
+            "status_word": p, "status_verb": p, "resolution": p, "into": p,
             "sender_unverified": if open { json!(p) } else { json!(null) },
             // The analyst's own Markdown is the one opt-out (see `only_the_analysts_...`).
             "message": if open { json!("The SOC is on it.") } else { json!(null) },

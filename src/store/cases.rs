@@ -601,6 +601,16 @@ pub async fn is_verified_participant(
     Ok(n > 0)
 }
 
+/// Clears the review flag once an analyst has looked; `false` when it was not set.
+pub async fn clear_review(conn: &mut SqliteConnection, case_id: i64) -> Result<bool, StoreError> {
+    let n = sqlx::query("update cases set needs_review = 0 where id = ? and needs_review = 1")
+        .bind(case_id)
+        .execute(&mut *conn)
+        .await?
+        .rows_affected();
+    Ok(n > 0)
+}
+
 /// Flags the case for an analyst's review.
 pub async fn flag_for_review(conn: &mut SqliteConnection, case_id: i64) -> Result<(), StoreError> {
     sqlx::query("update cases set needs_review = 1 where id = ?")

@@ -112,6 +112,7 @@ pub async fn perform(
         "assign" => a.assign(tid, Some(v), by, now).await?,
         "flag" => a.set_flag(tid, parse(v)?, i.on, by, now).await?,
         "note" => a.note(tid, i.message, by, now).await?,
+        "clear_review" => a.clear_review(tid, i.message, by, now).await?,
         "link" => a.link(tid, &parse(v)?, by, now).await?,
         "merge" => a.merge(tid, &parse(v)?, by, now).await?,
         "update" => a.update(tid, i.message, &i.cc, by, now).await?,
