@@ -663,6 +663,39 @@ impl Actions {
     }
 
     /// An internal note: recorded on the case, never mailed.
+    /// Adds (`on`) or removes a tag.
+    pub async fn set_tag(
+        &self,
+        id: &TrackingId,
+        tag: &crate::domain::Tag,
+        on: bool,
+        by: By<'_>,
+        now: DateTime<Utc>,
+    ) -> Result<Outcome, ActionError> {
+        let mut tx = self.store.begin_write().await?;
+        let case = load(&mut tx, id).await?;
+        if !cases::set_tag(&mut tx, case.id, tag, on, by.name, now).await? {
+            return Err(ActionError::Refused(format!(
+                "{} {} tagged {tag}",
+                case.tracking_id,
+                if on { "is already" } else { "is not" }
+            )));
+        }
+        let kind = if on {
+            EventKind::TagAdded
+        } else {
+            EventKind::TagRemoved
+        };
+        let detail = serde_json::json!({ "tag": tag.as_str() });
+        commit_recorded(tx, case.id, by, kind, detail, now).await?;
+        Ok(Outcome {
+            tracking_id: case.tracking_id,
+            summary: format!("{} {tag}", if on { "Tagged" } else { "Untagged" }),
+            queued: Vec::new(),
+            scio_note: None,
+        })
+    }
+
     /// Clears the case's review flag (unverified correspondence, a bounce to the
     /// reporter) once an analyst has looked, with what they concluded.
     pub async fn clear_review(

@@ -2727,3 +2727,106 @@ async fn the_case_page_merge_asks_first_and_comes_back_to_the_case() {
     let scio = String::from_utf8_lossy(&scio);
     assert!(scio.contains("Merged into"), "{scio}");
 }
+
+#[tokio::test]
+async fn tags_are_added_in_bulk_filtered_on_removed_audited_and_only_well_formed() {
+    let a = app().await;
+    let one = a.ingest_fixture("01-phish-payroll-plain.eml").await;
+    let two = a
+        .ingest_fixture("05-ransomware-dcr-outlook-screenshot.eml")
+        .await;
+    let three = a
+        .ingest_fixture("26-qakbot-three-hosts-log-attachment.eml")
+        .await;
+    let ((ana, csrf), (val, vcsrf)) = a.analyst_and_viewer().await;
+    let bulk = |c: &str, tag: &str| {
+        vec![
+            ("csrf", c.to_string()),
+            ("action", "tag".to_string()),
+            ("tag", tag.to_string()),
+            ("back", "/cases?view=all".to_string()),
+            ("case", one.clone()),
+            ("case", two.clone()),
+        ]
+    };
+    for (cookie, c) in [(&val, vcsrf.as_str()), (&ana, "")] {
+        let f = bulk(c, "invoice");
+        let f: Vec<(&str, &str)> = f.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let r = a.post("/cases/bulk", Some(cookie), &f).await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.body);
+    }
+    let f = bulk(&csrf, SCRIPT);
+    let f: Vec<(&str, &str)> = f.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let r = a.post("/cases/bulk", Some(&ana), &f).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+    assert!(
+        r.body.contains("is not a tag") && !r.body.contains(SCRIPT),
+        "{}",
+        r.body
+    );
+
+    let f = bulk(&csrf, "  Invoice Campaign ");
+    let f: Vec<(&str, &str)> = f.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let r = a.post("/cases/bulk", Some(&ana), &f).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    let page = a
+        .get("/cases?view=all&tag=invoice-campaign", Some(&ana))
+        .await;
+    let mut got = listed(&page.body);
+    got.sort();
+    assert_eq!(got, vec![one.clone(), two.clone()], "{}", page.body);
+    assert!(
+        page.body
+            .contains("<option value=\"invoice-campaign\" selected>invoice-campaign (2)</option>"),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains("class=\"tag\""));
+    let case = a.get(&format!("/cases/{one}"), Some(&val)).await;
+    assert!(case.body.contains(">invoice-campaign</a>"), "{}", case.body);
+    assert!(
+        !case.body.contains("id=\"tag-add\""),
+        "viewers get no tag form"
+    );
+
+    // Removed from one case on its page; the same removal again is refused.
+    for (cookie, c, want) in [
+        (&val, vcsrf.as_str(), StatusCode::FORBIDDEN),
+        (&ana, csrf.as_str(), StatusCode::SEE_OTHER),
+        (&ana, csrf.as_str(), StatusCode::BAD_REQUEST),
+    ] {
+        let r = a
+            .act(
+                &one,
+                "tag",
+                cookie,
+                &[("csrf", c), ("value", "invoice-campaign"), ("on", "off")],
+            )
+            .await;
+        assert_eq!(r.status, want, "{}", r.body);
+    }
+    let page = a
+        .get("/cases?view=all&tag=invoice-campaign", Some(&ana))
+        .await;
+    assert_eq!(listed(&page.body), vec![two.clone()]);
+    let r = a
+        .act(
+            &three,
+            "tag",
+            &ana,
+            &[("csrf", &csrf), ("value", "vendor:crestline"), ("on", "on")],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    let mut c = a.store.acquire().await.unwrap();
+    let audit: Vec<(String,)> =
+        sqlx::query_as("select action from audit where action like 'tag_%' order by id")
+            .fetch_all(&mut *c)
+            .await
+            .unwrap();
+    let audit: Vec<&str> = audit.iter().map(|(a,)| a.as_str()).collect();
+    assert_eq!(
+        audit,
+        ["tag_added", "tag_added", "tag_removed", "tag_added"]
+    );
+}

@@ -14,12 +14,53 @@ pub enum DomainError {
     TrackingId(String),
     #[error("'{0}' is not an email address")]
     Address(String),
+    #[error(
+        "'{0}' is not a tag: use 1 to 40 letters, digits, '-', '_', '.' or ':' (spaces become '-')"
+    )]
+    Tag(String),
     #[error("'{value}' is not a valid {what} (expected one of: {expected})")]
     Enum {
         what: &'static str,
         value: String,
         expected: &'static str,
     },
+}
+
+/// A tag analysts put on cases: lower case, `[a-z0-9._:-]`, 1 to 40 characters
+/// ("Invoice campaign" is read as `invoice-campaign`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub struct Tag(String);
+
+impl Tag {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl FromStr for Tag {
+    type Err = DomainError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let t: String = s
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join("-")
+            .to_lowercase();
+        let ok = (1..=40).contains(&t.chars().count())
+            && t.chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "-_.:".contains(c));
+        if ok {
+            Ok(Tag(t))
+        } else {
+            Err(DomainError::Tag(s.chars().take(60).collect()))
+        }
+    }
+}
+
+impl fmt::Display for Tag {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.pad(&self.0)
+    }
 }
 
 /// A case's public identifier, `PREFIX-YYYY-NNNNNN`.
@@ -431,6 +472,8 @@ string_enum!(
         CaseTriaged => "case_triaged",
         CaseClosed => "case_closed",
         ReviewCleared => "review_cleared",
+        TagAdded => "tag_added",
+        TagRemoved => "tag_removed",
         ClosureQueued => "closure_queued",
         MergeNoticeQueued => "merge_notice_queued",
     }
@@ -507,6 +550,26 @@ impl From<Tlp> for String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_tag_is_lower_case_words_joined_or_refused() {
+        let t = |s: &str| s.parse::<Tag>().map(|t| t.to_string());
+        assert_eq!(t("  Invoice   Campaign ").unwrap(), "invoice-campaign");
+        assert_eq!(t("vendor:crestline").unwrap(), "vendor:crestline");
+        assert_eq!(t("cve-2026.1_x").unwrap(), "cve-2026.1_x");
+        for bad in [
+            "",
+            "   ",
+            "<script>",
+            "a/b",
+            "x".repeat(41).as_str(),
+            "é",
+            "a\u{0}b",
+        ] {
+            assert!(t(bad).is_err(), "{bad:?}");
+        }
+        assert!(t(&"x".repeat(40)).is_ok());
+    }
 
     #[test]
     fn finds_tags_in_subjects() {

@@ -229,6 +229,42 @@ pub async fn flags(conn: &mut SqliteConnection, case_id: i64) -> Result<Vec<Flag
     Ok(names.iter().filter_map(|n| n.parse().ok()).collect())
 }
 
+/// The case's tags, in order.
+pub async fn tags(conn: &mut SqliteConnection, case_id: i64) -> Result<Vec<String>, StoreError> {
+    Ok(
+        sqlx::query_scalar("select tag from case_tags where case_id = ? order by tag")
+            .bind(case_id)
+            .fetch_all(&mut *conn)
+            .await?,
+    )
+}
+
+/// Adds (`on`) or removes a tag; whether anything changed.
+pub async fn set_tag(
+    conn: &mut SqliteConnection,
+    case_id: i64,
+    tag: &crate::domain::Tag,
+    on: bool,
+    by: &str,
+    now: DateTime<Utc>,
+) -> Result<bool, StoreError> {
+    let q = if on {
+        sqlx::query(
+            "insert into case_tags (case_id, tag, added_at, added_by) values (?, ?, ?, ?)
+             on conflict do nothing",
+        )
+        .bind(case_id)
+        .bind(tag.as_str())
+        .bind(ts(now))
+        .bind(by)
+    } else {
+        sqlx::query("delete from case_tags where case_id = ? and tag = ?")
+            .bind(case_id)
+            .bind(tag.as_str())
+    };
+    Ok(q.execute(&mut *conn).await?.rows_affected() > 0)
+}
+
 /// Sets or clears a flag; records `flag_set` / `flag_cleared` when it changed.
 /// Returns whether it changed.
 pub async fn set_flag(

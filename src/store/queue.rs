@@ -22,6 +22,8 @@ pub struct QueueFilter {
     pub unverified: Option<String>,
     /// Words searched in subjects, bodies, fields and indicators.
     pub q: Option<String>,
+    /// Only cases with this tag.
+    pub tag: Option<String>,
     /// The queue view (tab): `needs`, `mine`, `unassigned`, `closed`, `all`; none given: all
     /// cases (the `/cases` page asks for `needs` when none is given).
     pub view: Option<String>,
@@ -171,6 +173,11 @@ impl QueueFilter {
         }
         if flag(&self.unverified) {
             qb.push(" and c.needs_review = 1");
+        }
+        if let Some(t) = given(&self.tag) {
+            qb.push(" and c.id in (select t.case_id from case_tags t where t.tag = ");
+            qb.push_bind(t.to_lowercase());
+            qb.push(")");
         }
         if let Some(q) = given(&self.q) {
             // Every word must appear somewhere in the case or one of its messages: as a
@@ -336,33 +343,48 @@ pub async fn search(
     per_page: i64,
 ) -> Result<QueuePage, StoreError> {
     let page = f.page.unwrap_or(1).clamp(1, 100_000);
-    let mut count = QueryBuilder::<Sqlite>::new("select count(*) from cases c");
-    f.push_where(&mut count);
-    let total: i64 = count.build_query_scalar().fetch_one(&mut *conn).await?;
-
-    // The page's case ids first, from the narrow `cases_queue` index alone; then those
-    // 50 rows in full (their JSON columns are large and stored before most others).
+    // The page's case ids and the number of matches in one pass (a search runs once),
+    // from the narrow `cases_queue` index alone; then those rows in full (their JSON
+    // columns are large and stored before most others).
     let order = f.order();
     let mut qb = QueryBuilder::<Sqlite>::new(
         "select c.id, c.tracking_id, c.status, c.severity, c.severity_suggested, c.priority,
             c.category, c.agency, c.assignee, c.reporter_email, c.reporter_name, c.subject,
             c.created_at, c.updated_at, c.reporter_undeliverable, c.needs_review,
-            c.missing_count
-         from cases c where c.id in (select c.id from cases c",
+            c.missing_count, p.total
+         from (select c.id as pid, count(*) over () as total from cases c",
     );
     f.push_where(&mut qb);
     qb.push(format!(" order by {order} limit "));
     qb.push_bind(per_page);
     qb.push(" offset ");
     qb.push_bind((page - 1) * per_page);
-    qb.push(format!(") order by {order}"));
-    let cases = qb.build_query_as().fetch_all(&mut *conn).await?;
+    qb.push(format!(") p join cases c on c.id = p.pid order by {order}"));
+    let rows: Vec<PageRow> = qb.build_query_as().fetch_all(&mut *conn).await?;
+    let total = match rows.first() {
+        Some(r) => r.total,
+        None if page == 1 => 0,
+        // Past the last page: the count alone.
+        None => {
+            let mut count = QueryBuilder::<Sqlite>::new("select count(*) from cases c");
+            f.push_where(&mut count);
+            count.build_query_scalar().fetch_one(&mut *conn).await?
+        }
+    };
     Ok(QueuePage {
-        cases,
+        cases: rows.into_iter().map(|r| r.row).collect(),
         total,
         page,
         per_page,
     })
+}
+
+/// A page's row and how many rows all pages hold.
+#[derive(sqlx::FromRow)]
+struct PageRow {
+    #[sqlx(flatten)]
+    row: QueueRow,
+    total: i64,
 }
 
 /// A queue view an analyst saved: a name and the queue's query string (`?view=…&…`).
@@ -470,6 +492,38 @@ pub async fn other_cases_mentioning(
     .bind(case_id)
     .fetch_one(&mut *conn)
     .await?)
+}
+
+/// The tags of each of `case_ids`, in order.
+pub async fn tags_of(
+    conn: &mut SqliteConnection,
+    case_ids: &[i64],
+) -> Result<std::collections::HashMap<i64, Vec<String>>, StoreError> {
+    let mut out: std::collections::HashMap<i64, Vec<String>> = Default::default();
+    if case_ids.is_empty() {
+        return Ok(out);
+    }
+    let mut qb =
+        QueryBuilder::<Sqlite>::new("select case_id, tag from case_tags where case_id in (");
+    let mut ids = qb.separated(", ");
+    for id in case_ids {
+        ids.push_bind(*id);
+    }
+    qb.push(") order by case_id, tag");
+    let rows: Vec<(i64, String)> = qb.build_query_as().fetch_all(&mut *conn).await?;
+    for (id, tag) in rows {
+        out.entry(id).or_default().push(tag);
+    }
+    Ok(out)
+}
+
+/// Every tag in use, with how many cases carry it, for the filter menu.
+pub async fn all_tags(conn: &mut SqliteConnection) -> Result<Vec<(String, i64)>, StoreError> {
+    Ok(
+        sqlx::query_as("select tag, count(*) from case_tags group by tag order by tag")
+            .fetch_all(&mut *conn)
+            .await?,
+    )
 }
 
 /// Distinct values of a case column, for the filter menus.

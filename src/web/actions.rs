@@ -113,6 +113,7 @@ pub async fn perform(
         "flag" => a.set_flag(tid, parse(v)?, i.on, by, now).await?,
         "note" => a.note(tid, i.message, by, now).await?,
         "clear_review" => a.clear_review(tid, i.message, by, now).await?,
+        "tag" => a.set_tag(tid, &parse(v)?, i.on, by, now).await?,
         "link" => a.link(tid, &parse(v)?, by, now).await?,
         "merge" => a.merge(tid, &parse(v)?, by, now).await?,
         "update" => a.update(tid, i.message, &i.cc, by, now).await?,
@@ -331,6 +332,15 @@ pub async fn bulk(
                 format!("Merged into {into}:"),
             )
         }
+        "tag" => {
+            let tag: crate::domain::Tag = parse(get("tag"))?;
+            (
+                "tag",
+                tag.to_string(),
+                tids.clone(),
+                format!("Tagged {tag}:"),
+            )
+        }
         "export" => {
             let out = state
                 .actions
@@ -347,19 +357,18 @@ pub async fn bulk(
                 &out.file_name,
             ));
         }
-        _ => {
-            return Err(WebError::BadRequest(
-                "Choose what to do with the selected cases: assign, set status, merge or export."
-                    .into(),
-            ))
-        }
+        _ => return Err(WebError::BadRequest(
+            "Choose what to do with the selected cases: assign, set status, merge, tag or export."
+                .into(),
+        )),
     };
     let mut done = Vec::new();
     let mut refused = Vec::new();
     for t in &targets {
         let input = Input {
             value: &value,
-            on: false,
+            // A bulk tag adds it.
+            on: name == "tag",
             message: "",
             cc: Vec::new(),
             kind: "",

@@ -45,6 +45,7 @@ fn query_string(f: &QueueFilter, page: i64) -> String {
         ("needs_info", &f.needs_info),
         ("unverified", &f.unverified),
         ("q", &f.q),
+        ("tag", &f.tag),
         ("view", &f.view),
         ("sort", &f.sort),
         ("dir", &f.dir),
@@ -105,6 +106,13 @@ pub async fn queue(
         .collect();
     let (newest, _) = queue::newer_than(&mut c, i64::MAX).await?;
     let saved = queue::saved_views(&mut c, &who.user.name).await?;
+    let ids: Vec<i64> = page.cases.iter().map(|r| r.case.id).collect();
+    let tags = queue::tags_of(&mut c, &ids).await?;
+    let row_tags: Vec<Vec<String>> = ids
+        .iter()
+        .map(|id| tags.get(id).cloned().unwrap_or_default())
+        .collect();
+    let all_tags = queue::all_tags(&mut c).await?;
     let summary = queue::cases_by_status(&mut c).await?;
     let rows: Vec<&crate::store::cases::CaseRow> = page.cases.iter().map(|r| &r.case).collect();
     let timers = super::timer_views(
@@ -140,6 +148,8 @@ pub async fn queue(
             newest => newest,
             poll_ms => state.config.web.queue_refresh_seconds.clamp(1, 3600) * 1000,
             saved => saved,
+            row_tags => row_tags,
+            all_tags => all_tags,
             analysts => users::analyst_names(&mut c).await?,
             statuses => crate::domain::Status::ALL.iter().map(|s| s.as_str()).collect::<Vec<_>>(),
         },
@@ -447,6 +457,7 @@ pub async fn case(
             outbox => d.outbox,
             timeline => timeline,
             flags => d.flags,
+            tags => cases::tags(&mut c, d.case.id).await?,
             links => d.links,
             merged_into => d.merged_into,
             all_flags => crate::domain::Flag::ALL.iter().map(|f| f.as_str()).collect::<Vec<_>>(),
