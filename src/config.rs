@@ -89,6 +89,10 @@ pub struct SocConfig {
     pub notify_new_case_at: String,
     /// An analyst assigned a case by someone else hears of it by mail.
     pub notify_assignee: bool,
+    /// A verified answer from the reporter (or another participant) tells the case's
+    /// assignee by mail, once per answer; an unassigned case tells `soc_oncall` when its
+    /// severity is at or above `notify_new_case_at`.
+    pub notify_answers: bool,
     /// The mail domain of accounts whose name is not an address (`jdoe` →
     /// `jdoe@<domain>`); empty: only accounts named by an address are told.
     pub assignee_domain: String,
@@ -105,6 +109,7 @@ impl Default for SocConfig {
         Self {
             notify_new_case_at: "critical".into(),
             notify_assignee: true,
+            notify_answers: true,
             assignee_domain: String::new(),
             triage_critical_minutes: 15,
             triage_high_minutes: 60,

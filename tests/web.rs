@@ -2655,6 +2655,13 @@ async fn the_case_page_merge_asks_first_and_comes_back_to_the_case() {
         page.body
     );
     assert!(page.body.contains("Acknowledgement to "), "{}", page.body);
+    // The reporter's own words come before the actions.
+    let words = page
+        .body
+        .find("In the reporter's words")
+        .expect("the reporter's words");
+    assert!(words < page.body.find("id=\"actions\"").expect("actions"));
+    assert!(page.body[words..].contains("This morning at 9:40 the help desk"));
     let form = [
         ("csrf", csrf.as_str()),
         ("action", "merge"),
@@ -2829,4 +2836,83 @@ async fn tags_are_added_in_bulk_filtered_on_removed_audited_and_only_well_formed
         audit,
         ["tag_added", "tag_added", "tag_removed", "tag_added"]
     );
+}
+
+/// A verified answer from the reporter of fixture 01 (DOR), threaded under the report.
+fn dor_answer(tid: &str, n: u32, body: &str) -> Vec<u8> {
+    format!(
+        "From: Maria Costa <maria.costa@dor.state.ma.us>\r\nTo: soc@mass.gov\r\n\
+         Subject: RE: [{tid}] Received: Suspicious payroll email to Chelsea office staff\r\n\
+         Message-ID: <answer-{n}@dor.state.ma.us>\r\n\
+         In-Reply-To: <a3f9c2e1-5b7d-4c1a-9e2f-7d81c0b4e6a2@dor.state.ma.us>\r\n\
+         Authentication-Results: mx.mass.gov; dmarc=pass header.from=dor.state.ma.us\r\n\
+         Date: Tue, 13 Jan 2026 11:00:00 -0500\r\n\r\n{body}\r\n"
+    )
+    .into_bytes()
+}
+
+#[tokio::test]
+async fn a_verified_answer_tells_the_assignee_once_per_answer() {
+    use incident_gateway::actions::By;
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let a = app_with(&format!(
+        "{}trusted_authserv_id = \"mx.mass.gov\"\n[soc]\nassignee_domain = \"mass.gov\"\n",
+        dor_directory(tmp.path())
+    ))
+    .await;
+    let tid = a.ingest_fixture("01-phish-payroll-plain.eml").await;
+    a.add_user("bo", Role::Analyst, "analyst-password-2").await;
+    a.state
+        .actions
+        .assign(
+            &tid.parse().unwrap(),
+            Some("bo"),
+            By::cli("ana"),
+            Utc::now(),
+        )
+        .await
+        .expect("assign");
+    let answered = |a: &App| {
+        let store = a.store.clone();
+        async move {
+            let mut c = store.acquire().await.unwrap();
+            let rows: Vec<(String, String)> = sqlx::query_as(
+                "select o.recipient, json_extract(e.detail_json, '$.answer') from events e
+                   join outbox o on o.id = e.outbox_id
+                  where e.kind = 'soc_notice_queued'
+                    and json_extract(e.detail_json, '$.notice') = 'answered' order by e.id",
+            )
+            .fetch_all(&mut *c)
+            .await
+            .unwrap();
+            rows
+        }
+    };
+    assert!(answered(&a).await.is_empty());
+    let first = dor_answer(&tid, 1, "Systems affected: the payroll self-service portal");
+    assert_eq!(a.ingest(&first).await.as_deref(), Some(tid.as_str()));
+    let got = answered(&a).await;
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert_eq!(got[0].0, "bo@mass.gov");
+    // The same message again (a redelivery) tells nobody again; the next answer does.
+    a.ingest(&first).await;
+    assert_eq!(answered(&a).await.len(), 1);
+    a.ingest(&dor_answer(
+        &tid,
+        2,
+        "Actions taken: we blocked the sender.",
+    ))
+    .await;
+    let got = answered(&a).await;
+    assert_eq!(got.len(), 2, "{got:?}");
+    assert_ne!(got[0].1, got[1].1, "one per answer");
+    let mut c = a.store.acquire().await.unwrap();
+    let raw: Vec<u8> = sqlx::query_scalar(
+        "select raw from outbox where kind = 'soc_notice' and recipient = 'bo@mass.gov' order by id desc",
+    )
+    .fetch_one(&mut *c)
+    .await
+    .unwrap();
+    let raw = String::from_utf8_lossy(&raw);
+    assert!(raw.contains("The reporter answered"), "{raw}");
 }

@@ -163,6 +163,10 @@ impl Pipeline {
         if !applied.changed.is_empty() {
             self.notifier.after_report(tx, case_id, row, now).await?;
         }
+        // Whoever works the case hears that the reporter answered.
+        self.notifier
+            .soc_answered(tx, case_id, row, &applied.changed, now)
+            .await?;
 
         // The next message asks only for what is still missing (or says it is complete).
         self.follow_up(tx, case_id, row, analysis, &applied, now)

@@ -203,24 +203,8 @@ impl Notifier {
         message_row: i64,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        match self.after_report_inner(tx, case_id, message_row, now).await {
-            Err(e @ NotifyError::Compose { .. }) => {
-                let reason = e.to_string();
-                tracing::error!(case_id, %reason, "notification could not be written");
-                store::record_message_event(
-                    tx,
-                    case_id,
-                    message_row,
-                    now,
-                    EventKind::NotificationFailed,
-                    serde_json::json!({ "reason": reason }),
-                )
-                .await?;
-                Ok(())
-            }
-            Err(NotifyError::Store(e)) => Err(e),
-            Ok(()) => Ok(()),
-        }
+        let r = self.after_report_inner(tx, case_id, message_row, now).await;
+        super::recorded(tx, case_id, message_row, now, r).await
     }
 
     async fn after_report_inner(

@@ -241,6 +241,36 @@ impl Notifier {
     }
 }
 
+/// A notice caused by message `message_row` that could not be written (a template or
+/// address defect) is recorded on the case as `notification_failed` instead of failing
+/// the intake; a database error still fails it.
+async fn recorded(
+    tx: &mut SqliteConnection,
+    case_id: i64,
+    message_row: i64,
+    now: DateTime<Utc>,
+    r: Result<(), NotifyError>,
+) -> Result<(), StoreError> {
+    match r {
+        Err(e @ NotifyError::Compose { .. }) => {
+            let reason = e.to_string();
+            tracing::error!(case_id, %reason, "notification could not be written");
+            store::record_message_event(
+                tx,
+                case_id,
+                message_row,
+                now,
+                EventKind::NotificationFailed,
+                serde_json::json!({ "reason": reason }),
+            )
+            .await?;
+            Ok(())
+        }
+        Err(NotifyError::Store(e)) => Err(e),
+        Ok(()) => Ok(()),
+    }
+}
+
 /// One message to compose.
 struct Mail<'a> {
     case_id: i64,

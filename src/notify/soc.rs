@@ -10,11 +10,12 @@ use super::{Mail, Notifier, NotifyError, Snapshot};
 use crate::domain::{EmailAddress, EventKind, OutboxKind};
 use crate::outbound::Record;
 use crate::routing::Contact;
-use crate::store::{self, parse_ts, NewEvent};
+use crate::store::{self, parse_ts, NewEvent, StoreError};
 
 /// The two notices, as recorded in the events' `notice`.
 const NEW_CASE: &str = "new_case";
 const ASSIGNED: &str = "assigned";
+const ANSWERED: &str = "answered";
 
 impl Notifier {
     /// Tells on-call of a case whose severity has reached the configured threshold,
@@ -117,6 +118,93 @@ impl Notifier {
             )
             .await?;
         Ok(Some(id))
+    }
+
+    /// Tells whoever works the case that a participant's verified answer arrived
+    /// (message row `message_row`; `changed`: the fields it filled), once per answer:
+    /// the assignee, or on-call for an unassigned case at or above the new-case
+    /// threshold. A notice that cannot be written is recorded on the case.
+    pub async fn soc_answered(
+        &self,
+        tx: &mut SqliteConnection,
+        case_id: i64,
+        message_row: i64,
+        changed: &[String],
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let r = self
+            .soc_answered_inner(tx, case_id, message_row, changed, now)
+            .await;
+        super::recorded(tx, case_id, message_row, now, r).await
+    }
+
+    async fn soc_answered_inner(
+        &self,
+        tx: &mut SqliteConnection,
+        case_id: i64,
+        message_row: i64,
+        changed: &[String],
+        now: DateTime<Utc>,
+    ) -> Result<(), NotifyError> {
+        if !self.config.soc.notify_answers {
+            return Ok(());
+        }
+        let row = message_row.to_string();
+        if store::has_event_with(tx, case_id, EventKind::SocNoticeQueued, "answer", &row).await? {
+            return Ok(());
+        }
+        let snap = self.snapshot(tx, case_id).await?;
+        if !snap.status.is_open() {
+            return Ok(());
+        }
+        let to: Vec<Contact> = match snap.row.assignee.as_deref() {
+            Some(a) => match self.assignee_address(a) {
+                Some(address) => vec![Contact {
+                    name: None,
+                    address,
+                }],
+                None => return Ok(()),
+            },
+            None => {
+                let urgent = self
+                    .config
+                    .soc
+                    .new_case_threshold()
+                    .is_some_and(|t| snap.severity.is_some_and(|s| s.rank() >= t.rank()));
+                if !urgent {
+                    return Ok(());
+                }
+                self.directory.get().lists.soc_oncall.clone()
+            }
+        };
+        if to.is_empty() {
+            return Ok(());
+        }
+        let filled = if changed.is_empty() {
+            "It changed no field; read it on the case page.".to_string()
+        } else {
+            format!(
+                "It filled in: {}.",
+                changed
+                    .iter()
+                    .map(|f| super::label(f))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        };
+        let reason =
+            format!("The reporter answered on this case (message #{message_row}). {filled}");
+        self.soc_mail(
+            tx,
+            &snap,
+            &to,
+            ("The reporter answered", &reason),
+            serde_json::json!({ "notice": ANSWERED, "answer": row }),
+            "system",
+            now,
+        )
+        .await?;
+        Ok(())
     }
 
     fn assignee_address(&self, account: &str) -> Option<EmailAddress> {

@@ -260,6 +260,20 @@ impl TimelineEntry {
     }
 }
 
+/// What the reporter said happened (the description field), cut to a screenful, for
+/// the top of the case page.
+fn reporter_words(d: &cases::CaseDetail) -> Option<String> {
+    let text = d.fields.get("description")?.get("value")?.as_str()?.trim();
+    if text.is_empty() {
+        return None;
+    }
+    let mut cut: String = text.chars().take(1200).collect();
+    if cut.len() < text.len() {
+        cut.push_str(" …");
+    }
+    Some(cut)
+}
+
 /// An inbound message in the timeline, as a sentence: "Report from a@b.gov".
 fn inbound_title(kind: &str, from: Option<&str>) -> String {
     let what = match kind {
@@ -458,6 +472,8 @@ pub async fn case(
             timeline => timeline,
             flags => d.flags,
             tags => cases::tags(&mut c, d.case.id).await?,
+            reporter_words => reporter_words(&d),
+            report_message => d.messages.iter().find(|m| m.kind == "report").map(|m| m.id),
             links => d.links,
             merged_into => d.merged_into,
             all_flags => crate::domain::Flag::ALL.iter().map(|f| f.as_str()).collect::<Vec<_>>(),
