@@ -2404,6 +2404,30 @@ async fn the_queue_hears_of_new_cases_and_answers_304_while_nothing_changed() {
     let etag = r.header(header::ETAG);
     let same = get_with(&a, &path, &[("cookie", &val), ("if-none-match", &etag)]).await;
     assert_eq!(same.status, StatusCode::NOT_MODIFIED);
+    // The page's poll says it is a background request: it does not keep the session
+    // alive (its idle clock is not restarted), while a page load does.
+    let last_seen = || {
+        let store = a.store.clone();
+        async move {
+            let mut c = store.acquire().await.unwrap();
+            let t: String = sqlx::query_scalar("select max(last_seen_at) from web_sessions")
+                .fetch_one(&mut *c)
+                .await
+                .unwrap();
+            t
+        }
+    };
+    let before = last_seen().await;
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    let polled = get_with(&a, &path, &[("cookie", &val), ("x-igw-background", "1")]).await;
+    assert_eq!(polled.status, StatusCode::OK);
+    assert_eq!(
+        last_seen().await,
+        before,
+        "a poll does not touch the session"
+    );
+    a.get("/cases", Some(&val)).await;
+    assert!(last_seen().await > before, "a page load does");
     a.ingest_fixture("05-ransomware-dcr-outlook-screenshot.eml")
         .await;
     a.ingest_fixture("26-qakbot-three-hosts-log-attachment.eml")

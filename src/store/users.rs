@@ -266,12 +266,14 @@ pub async fn create_session(
 }
 
 /// The session for a cookie value, if it is neither idle too long nor past its end,
-/// and its account is enabled; touches it.
+/// and its account is enabled; touches it (restarts its idle clock) when `touch`: a
+/// page's own background poll does not, so an open tab does not keep a session alive.
 pub async fn session(
     conn: &mut SqliteConnection,
     session_id: &str,
     now: DateTime<Utc>,
     idle: Duration,
+    touch: bool,
 ) -> Result<Option<Session>, StoreError> {
     let hash = sha256_hex(session_id);
     let row: Option<(i64, String, String, bool, String, String, String)> = sqlx::query_as(
@@ -291,11 +293,13 @@ pub async fn session(
         delete_session(conn, session_id).await?;
         return Ok(None);
     }
-    sqlx::query("update web_sessions set last_seen_at = ? where id_sha256 = ?")
-        .bind(ts(now))
-        .bind(&hash)
-        .execute(&mut *conn)
-        .await?;
+    if touch {
+        sqlx::query("update web_sessions set last_seen_at = ? where id_sha256 = ?")
+            .bind(ts(now))
+            .bind(&hash)
+            .execute(&mut *conn)
+            .await?;
+    }
     Ok(Some(Session {
         user: user_from((id, name, role, disabled))?,
         csrf_token,

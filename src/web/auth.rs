@@ -137,7 +137,11 @@ async fn identify(
         return Ok(None);
     };
     let idle = Duration::minutes(state.web.session_idle_minutes.min(525_600) as i64);
-    let session = users::session(&mut conn, &sid, now, idle).await?;
+    // The queue's poll for new cases says it is one (`X-IGW-Background`): it must not
+    // keep an unattended session alive. Sending the header only ever shortens one's
+    // own session.
+    let touch = !parts.headers.contains_key(BACKGROUND);
+    let session = users::session(&mut conn, &sid, now, idle, touch).await?;
     // Behind an SSO proxy, a session is good only for the user the proxy vouches for.
     if let (Some(s), Some(sso)) = (&session, trusted_user(&parts.headers, state)) {
         if s.user.name != sso {
@@ -150,6 +154,9 @@ async fn identify(
         ip,
     }))
 }
+
+/// The header a page's background request carries (see [`users::session`]).
+pub const BACKGROUND: &str = "x-igw-background";
 
 /// The account name in the trusted reverse-proxy header, when that is configured.
 fn trusted_user(headers: &HeaderMap, state: &AppState) -> Option<String> {
