@@ -135,6 +135,18 @@ impl App {
         (cookie, csrf_of(&page.body))
     }
 
+    /// Cases from fixtures 01 (payroll phish, details missing), 05 (ransomware) and 26
+    /// (malware with indicators), in that order.
+    async fn ingest_three(&self) -> [String; 3] {
+        [
+            self.ingest_fixture("01-phish-payroll-plain.eml").await,
+            self.ingest_fixture("05-ransomware-dcr-outlook-screenshot.eml")
+                .await,
+            self.ingest_fixture("26-qakbot-three-hosts-log-attachment.eml")
+                .await,
+        ]
+    }
+
     /// A case made directly in the store, reported `ago` before now (the clock the
     /// timers read).
     async fn case_reported(
@@ -2168,13 +2180,7 @@ fn local_day(days: i64) -> String {
 async fn queue_search_finds_words_sorts_by_column_and_narrows_by_date_and_view() {
     use incident_gateway::domain::TrackingId;
     let a = app().await;
-    let payroll = a.ingest_fixture("01-phish-payroll-plain.eml").await;
-    let ransom = a
-        .ingest_fixture("05-ransomware-dcr-outlook-screenshot.eml")
-        .await;
-    let qakbot = a
-        .ingest_fixture("26-qakbot-three-hosts-log-attachment.eml")
-        .await;
+    let [payroll, ransom, qakbot] = a.ingest_three().await;
     // Reported ten days ago and never triaged: overdue on every clock.
     let old = TrackingId::new("SOC", 2026, 977).unwrap();
     a.case_reported(&old, "stale case", chrono::Duration::days(10))
@@ -2762,13 +2768,7 @@ async fn the_case_page_merge_asks_first_and_comes_back_to_the_case() {
 #[tokio::test]
 async fn tags_are_added_in_bulk_filtered_on_removed_audited_and_only_well_formed() {
     let a = app().await;
-    let one = a.ingest_fixture("01-phish-payroll-plain.eml").await;
-    let two = a
-        .ingest_fixture("05-ransomware-dcr-outlook-screenshot.eml")
-        .await;
-    let three = a
-        .ingest_fixture("26-qakbot-three-hosts-log-attachment.eml")
-        .await;
+    let [one, two, three] = a.ingest_three().await;
     let ((ana, csrf), (val, vcsrf)) = a.analyst_and_viewer().await;
     let bulk = |c: &str, tag: &str| {
         vec![

@@ -15,6 +15,8 @@ use crate::store::{notices, parse_ts};
 
 /// A message to the reporter, rendered, and to whom.
 pub struct ReporterMail {
+    /// The case's tracking ID (the message's Message-ID carries it).
+    pub tracking_id: String,
     pub to: Contact,
     pub rendered: Rendered,
     /// Why it would be held for review instead of sent, if it would.
@@ -140,6 +142,7 @@ impl Notifier {
             .hold_for(conn, Some(case_id), &address)
             .await?;
         Ok(Ok(ReporterMail {
+            tracking_id: snap.row.tracking_id.clone(),
             to: Contact {
                 name: snap.row.reporter_name.clone(),
                 address,
@@ -161,13 +164,12 @@ impl Notifier {
         actor: &str,
         now: DateTime<Utc>,
     ) -> Result<i64, NotifyError> {
-        let tracking_id = self.snapshot(tx, case_id).await?.row.tracking_id;
         let report = notices::report_message_id(tx, case_id).await?;
         let references: Vec<String> = report.iter().cloned().collect();
         let to = [draft.to.clone()];
         let spec = Mail {
             case_id,
-            tracking_id: &tracking_id,
+            tracking_id: &draft.tracking_id,
             kind,
             to: &to,
             in_reply_to: report.as_deref(),
