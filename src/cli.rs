@@ -89,7 +89,8 @@ pub enum Command {
         #[arg(long)]
         now: Option<String>,
     },
-    /// Queue the periodic SCIO status updates that are due (`run` does this every minute).
+    /// Queue the periodic SCIO status updates that are due, then the SOC's notices of
+    /// cases overdue for triage or an update (`run` does this every minute).
     Updates {
         /// Act as if it were this time (RFC 3339), e.g. to test the schedule.
         #[arg(long)]
@@ -514,12 +515,11 @@ async fn dispatch(command: Command, config: Config) -> anyhow::Result<ExitCode> 
         Command::Updates { now } => {
             let now = parse_now(now)?;
             let store = Store::connect(&config.database_url()).await?;
-            let n = actions(&config, store.clone())
-                .await?
-                .notifier()
-                .periodic(&store, now)
-                .await?;
+            let actions = actions(&config, store.clone()).await?;
+            let n = actions.notifier().periodic(&store, now).await?;
             println!("{n} status update(s) queued");
+            let n = actions.notifier().soc_overdue(&store, now).await?;
+            println!("{n} overdue notice(s) to the SOC queued");
             Ok(ExitCode::SUCCESS)
         }
         Command::Outbound { command } => outbound(config, command).await,

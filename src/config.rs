@@ -93,6 +93,10 @@ pub struct SocConfig {
     /// assignee by mail, once per answer; an unassigned case tells `soc_oncall` when its
     /// severity is at or above `notify_new_case_at`.
     pub notify_answers: bool,
+    /// An open case past its triage time, or past its SCIO update time with no update
+    /// queued, tells its assignee (unassigned: `soc_oncall`) by mail, once per clock
+    /// running out.
+    pub notify_overdue: bool,
     /// The mail domain of accounts whose name is not an address (`jdoe` →
     /// `jdoe@<domain>`); empty: only accounts named by an address are told.
     pub assignee_domain: String,
@@ -110,6 +114,7 @@ impl Default for SocConfig {
             notify_new_case_at: "critical".into(),
             notify_assignee: true,
             notify_answers: true,
+            notify_overdue: true,
             assignee_domain: String::new(),
             triage_critical_minutes: 15,
             triage_high_minutes: 60,

@@ -252,7 +252,7 @@ impl Supervisor {
 }
 
 /// Once a minute until shutdown: due reminders to reporters, due status updates to
-/// SCIO threads, the trends reports of periods just over.
+/// SCIO threads, the SOC's overdue notices, the trends reports of periods just over.
 async fn schedules(
     pipeline: Pipeline,
     reporter: crate::reports::Reporter,
@@ -273,6 +273,14 @@ async fn schedules(
             Ok(n) => tracing::info!(updates = n, "periodic SCIO updates queued"),
             Err(e) => {
                 tracing::error!(error = %e, "periodic SCIO updates could not be queued; will retry")
+            }
+        }
+        // After the updates: an update clock still run out is one that could not be queued.
+        match pipeline.notifier().soc_overdue(pipeline.store(), now).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(notices = n, "overdue notices to the SOC queued"),
+            Err(e) => {
+                tracing::error!(error = %e, "overdue notices to the SOC could not be queued; will retry")
             }
         }
         match reporter.send_due(now).await {

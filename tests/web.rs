@@ -2940,3 +2940,85 @@ async fn a_verified_answer_tells_the_assignee_once_per_answer() {
     let raw = String::from_utf8_lossy(&raw);
     assert!(raw.contains("The reporter answered"), "{raw}");
 }
+
+#[tokio::test]
+async fn a_clock_run_out_tells_on_call_then_the_assignee_once_each() {
+    use incident_gateway::actions::By;
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let path = tmp.path().join("directory.toml");
+    std::fs::write(
+        &path,
+        "[[secretariats]]\nid = \"ANF\"\nname = \"A and F\"\nscio = \"scio@anf.state.ma.us\"\n\n\
+         [[agencies]]\nname = \"Department of Revenue\"\naliases = [\"DOR\"]\ndomains = [\"dor.state.ma.us\"]\nsecretariat = \"ANF\"\n\n\
+         [lists]\nsoc_oncall = [\"oncall@mass.gov\"]\n",
+    )
+    .expect("directory");
+    let a = app_with(&format!(
+        "directory = \"{}\"\n[soc]\nassignee_domain = \"mass.gov\"\nnotify_new_case_at = \"off\"\n\
+         [updates]\ncritical_hours = 100\nhigh_hours = 100\nmedium_hours = 100\nlow_hours = 100\n",
+        path.display()
+    ))
+    .await;
+    let tid = a.ingest_fixture("01-phish-payroll-plain.eml").await;
+    let notifier = a.state.actions.notifier().clone();
+    let overdue = |a: &App| {
+        let store = a.store.clone();
+        async move {
+            let mut c = store.acquire().await.unwrap();
+            let rows: Vec<(String, String, Vec<u8>)> = sqlx::query_as(
+                "select o.recipient, json_extract(e.detail_json, '$.overdue'), o.raw from events e
+                   join outbox o on o.id = e.outbox_id
+                  where e.kind = 'soc_notice_queued'
+                    and json_extract(e.detail_json, '$.notice') = 'overdue' order by e.id",
+            )
+            .fetch_all(&mut *c)
+            .await
+            .unwrap();
+            rows
+        }
+    };
+    let now = Utc::now();
+    // Within its triage time nobody is told.
+    assert_eq!(notifier.soc_overdue(&a.store, now).await.unwrap(), 0);
+    // Two days on, untriaged: on-call hears once, however often the schedule runs.
+    let later = now + chrono::Duration::days(2);
+    assert_eq!(notifier.soc_overdue(&a.store, later).await.unwrap(), 1);
+    assert_eq!(notifier.soc_overdue(&a.store, later).await.unwrap(), 0);
+    let got = overdue(&a).await;
+    assert_eq!(
+        got.len(),
+        1,
+        "{:?}",
+        got.iter().map(|r| &r.1).collect::<Vec<_>>()
+    );
+    assert_eq!(got[0].0, "oncall@mass.gov");
+    assert!(got[0].1.starts_with("triage:"), "{}", got[0].1);
+    let mail = String::from_utf8_lossy(&got[0].2).replace("=\r\n", "");
+    assert!(
+        mail.contains(&format!("[{tid}] Triage is overdue")),
+        "{mail}"
+    );
+    assert!(mail.contains("Nobody has triaged this case"), "{mail}");
+
+    // Assigned: triaged, so that clock stops. The SCIO thread's clock (100 h) runs on;
+    // past it with no update queued, the assignee hears once.
+    a.state
+        .actions
+        .assign(&tid.parse().unwrap(), Some("bo"), By::cli("ana"), now)
+        .await
+        .expect("assign");
+    assert_eq!(notifier.soc_overdue(&a.store, later).await.unwrap(), 0);
+    let quiet = now + chrono::Duration::hours(101);
+    assert_eq!(notifier.soc_overdue(&a.store, quiet).await.unwrap(), 1);
+    assert_eq!(notifier.soc_overdue(&a.store, quiet).await.unwrap(), 0);
+    let got = overdue(&a).await;
+    assert_eq!(got.len(), 2);
+    assert_eq!(got[1].0, "bo@mass.gov");
+    assert!(got[1].1.starts_with("update:"), "{}", got[1].1);
+    let mail = String::from_utf8_lossy(&got[1].2).replace("=\r\n", "");
+    assert!(mail.contains("SCIO update overdue"), "{mail}");
+    // The periodic update queued, the clock starts again: nothing is overdue.
+    assert_eq!(notifier.periodic(&a.store, quiet).await.unwrap(), 1);
+    let after = quiet + chrono::Duration::minutes(1);
+    assert_eq!(notifier.soc_overdue(&a.store, after).await.unwrap(), 0);
+}

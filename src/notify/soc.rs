@@ -10,12 +10,14 @@ use super::{Mail, Notifier, NotifyError, Snapshot};
 use crate::domain::{EmailAddress, EventKind, OutboxKind};
 use crate::outbound::Record;
 use crate::routing::Contact;
-use crate::store::{self, parse_ts, NewEvent, StoreError};
+use crate::store::queue::{self, QueueFilter};
+use crate::store::{self, notices, parse_ts, NewEvent, Store, StoreError};
 
 /// The two notices, as recorded in the events' `notice`.
 const NEW_CASE: &str = "new_case";
 const ASSIGNED: &str = "assigned";
 const ANSWERED: &str = "answered";
+const OVERDUE: &str = "overdue";
 
 impl Notifier {
     /// Tells on-call of a case whose severity has reached the configured threshold,
@@ -205,6 +207,136 @@ impl Notifier {
         )
         .await?;
         Ok(())
+    }
+
+    /// Tells whoever works each open case whose clock has run out at `now`: untriaged
+    /// past its triage time, or its SCIO thread quiet past its update interval (the
+    /// periodic update could not be queued). Once per case and clock running out (a
+    /// new due time is a new notice); each in its own short transaction. Returns how
+    /// many notices were queued.
+    pub async fn soc_overdue(
+        &self,
+        store: &Store,
+        now: DateTime<Utc>,
+    ) -> Result<usize, NotifyError> {
+        if !self.config.soc.notify_overdue {
+            return Ok(0);
+        }
+        let filter = QueueFilter {
+            view: Some("overdue".into()),
+            cutoffs: Some(crate::sla::cutoffs(&self.config, now)),
+            ..QueueFilter::default()
+        };
+        let candidates: Vec<i64> = {
+            let mut conn = store.acquire().await?;
+            queue::search(&mut conn, &filter, 1_000)
+                .await?
+                .cases
+                .into_iter()
+                .map(|r| r.case.id)
+                .collect()
+        };
+        let mut queued = 0;
+        for case_id in candidates {
+            let mut tx = store.begin_write().await?;
+            match self.soc_overdue_case(&mut tx, case_id, now).await {
+                Ok(n) => {
+                    tx.commit().await?;
+                    queued += n;
+                }
+                // One case's notice that cannot be written must not hold back the others'.
+                Err(e @ NotifyError::Compose { .. }) => {
+                    let reason = e.to_string();
+                    tracing::error!(case_id, %reason, "overdue notice could not be written")
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(queued)
+    }
+
+    async fn soc_overdue_case(
+        &self,
+        tx: &mut SqliteConnection,
+        case_id: i64,
+        now: DateTime<Utc>,
+    ) -> Result<usize, NotifyError> {
+        let snap = self.snapshot(tx, case_id).await?;
+        let spoke = notices::threads_last_spoke(tx, &[case_id]).await?;
+        let t = crate::sla::timers(
+            &self.config,
+            &snap.row,
+            spoke.get(&case_id).map(String::as_str),
+            now,
+        );
+        let clocks = [
+            ("triage", t.triage_due_at.filter(|_| t.triage_overdue)),
+            ("update", t.update_due_at.filter(|_| t.update_overdue)),
+        ];
+        let mut queued = 0;
+        'clocks: for (clock, due) in clocks {
+            let Some(due) = due else { continue };
+            let key = format!("{clock}:{}", store::ts(due));
+            for kind in [EventKind::SocNoticeQueued, EventKind::SocNoticeUnrouted] {
+                if store::has_event_with(tx, case_id, kind, OVERDUE, &key).await? {
+                    continue 'clocks;
+                }
+            }
+            let to: Vec<Contact> = match snap.row.assignee.as_deref() {
+                Some(a) => self
+                    .assignee_address(a)
+                    .map(|address| {
+                        vec![Contact {
+                            name: None,
+                            address,
+                        }]
+                    })
+                    .unwrap_or_default(),
+                None => self.directory.get().lists.soc_oncall.clone(),
+            };
+            if to.is_empty() {
+                let reason = match snap.row.assignee.as_deref() {
+                    Some(a) => format!(
+                        "account '{a}' is not an address and [soc] assignee_domain is empty"
+                    ),
+                    None => "the directory has no [lists] soc_oncall addresses".into(),
+                };
+                let detail =
+                    serde_json::json!({ "notice": OVERDUE, OVERDUE: key, "reason": reason });
+                self.unrouted(tx, case_id, detail, now).await?;
+                continue;
+            }
+            let late = crate::sla::span((now - due).num_seconds());
+            let (headline, reason) = if clock == "triage" {
+                (
+                    "Triage is overdue",
+                    format!(
+                        "Nobody has triaged this case (set its severity, assignee or status) and its triage time ran out {late} ago, at {}.",
+                        super::local(due)
+                    ),
+                )
+            } else {
+                (
+                    "SCIO update overdue",
+                    format!(
+                        "The SCIO thread has heard nothing for longer than the update interval: the update was due {late} ago, at {}, and none could be queued. Send one from the case page.",
+                        super::local(due)
+                    ),
+                )
+            };
+            self.soc_mail(
+                tx,
+                &snap,
+                &to,
+                (headline, &reason),
+                serde_json::json!({ "notice": OVERDUE, OVERDUE: key }),
+                "system",
+                now,
+            )
+            .await?;
+            queued += 1;
+        }
+        Ok(queued)
     }
 
     fn assignee_address(&self, account: &str) -> Option<EmailAddress> {
