@@ -1022,6 +1022,87 @@ impl Actions {
         Ok(case_id)
     }
 
+    /// Opens a case from a message in the quarantine (an analyst judged it a report):
+    /// it is read again as a report and joins the new case, the sender is acknowledged
+    /// when `acknowledge`, the SCIO and SOC notices follow as for any new report.
+    /// Returns the new case's tracking ID and whether an acknowledgement was queued.
+    pub async fn open_from_quarantine(
+        &self,
+        row: i64,
+        acknowledge: bool,
+        by: By<'_>,
+        now: DateTime<Utc>,
+    ) -> Result<(String, bool), ActionError> {
+        {
+            let mut conn = self.store.acquire().await?;
+            let m = store::messages::by_id(&mut conn, row)
+                .await?
+                .ok_or_else(|| ActionError::Refused(format!("there is no message #{row}")))?;
+            if let Some(case_id) = m.case_id {
+                let tid = cases::tracking_id(&mut conn, case_id)
+                    .await?
+                    .unwrap_or_default();
+                return Err(ActionError::Refused(format!(
+                    "message #{row} already belongs to case {tid}"
+                )));
+            }
+        }
+        let (config, directory) = self.notifier.parts();
+        let pipeline =
+            crate::intake::Pipeline::with_directory(self.store.clone(), config, directory);
+        let (mut tx, outcome) = match pipeline.open_stored(row, acknowledge, now).await {
+            Ok(got) => got,
+            Err(StoreError::Invalid(why)) => return Err(ActionError::Refused(why)),
+            Err(e) => return Err(e.into()),
+        };
+        let tid = outcome.tracking_id.clone().unwrap_or_default();
+        let case_id = store::messages::by_id(&mut tx, row)
+            .await?
+            .and_then(|m| m.case_id)
+            .ok_or_else(|| StoreError::Invalid(format!("message #{row} joined no case")))?;
+        let detail = serde_json::json!({
+            "message_row": row,
+            "acknowledged": outcome.acknowledgement.is_some(),
+            "note": outcome.note,
+        });
+        commit_recorded(
+            tx,
+            case_id,
+            by,
+            EventKind::OpenedFromQuarantine,
+            detail,
+            now,
+        )
+        .await?;
+        tracing::info!(row, case = %tid, by = by.name, "case opened from the quarantine");
+        Ok((tid, outcome.acknowledgement.is_some()))
+    }
+
+    /// "Not an incident": a quarantined message leaves the open list, kept, with who
+    /// decided and why (audited).
+    pub async fn dismiss_quarantined(
+        &self,
+        row: i64,
+        note: &str,
+        by: By<'_>,
+        now: DateTime<Utc>,
+    ) -> Result<(), ActionError> {
+        let note = note.trim();
+        if note.chars().count() > 2_000 {
+            return Err(ActionError::Refused(
+                "the reason is over 2,000 characters; shorten it".into(),
+            ));
+        }
+        let mut tx = self.store.begin_write().await?;
+        if !store::messages::dismiss(&mut tx, row, by.name, note, now).await? {
+            return Err(ActionError::Refused(format!(
+                "message #{row} is not in the quarantine's open list (it belongs to a case, was dismissed already, or does not exist)"
+            )));
+        }
+        let detail = serde_json::json!({ "message_row": row, "note": note });
+        commit_audited(tx, by, "quarantine_dismissed", None, detail, now).await
+    }
+
     /// Marks an indicator of the case as removed (a false positive, e.g. a Microsoft
     /// link) or restores it: a removed one stays on the case page and is in no export.
     pub async fn set_indicator_removed(

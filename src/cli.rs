@@ -347,11 +347,31 @@ pub enum CaseCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum QuarantineCommand {
+    /// The messages still to look at (`--dismissed`: those called not an incident).
     List {
         #[arg(long)]
         json: bool,
         #[arg(long, default_value_t = 50)]
         limit: i64,
+        #[arg(long)]
+        dismissed: bool,
+    },
+    /// Open a case from a quarantined message (its row): read as a report, the sender
+    /// acknowledged unless `--no-ack`.
+    Open {
+        row: i64,
+        #[arg(long)]
+        no_ack: bool,
+        #[arg(long, env = "USER", default_value = "analyst")]
+        by: String,
+    },
+    /// "Not an incident": the message leaves the open list (it is kept).
+    Dismiss {
+        row: i64,
+        #[arg(long, default_value = "")]
+        note: String,
+        #[arg(long, env = "USER", default_value = "analyst")]
+        by: String,
     },
 }
 
@@ -485,11 +505,43 @@ async fn dispatch(command: Command, config: Config) -> anyhow::Result<ExitCode> 
             Ok(ExitCode::SUCCESS)
         }
         Command::Quarantine {
-            command: QuarantineCommand::List { json, limit },
+            command: QuarantineCommand::Open { row, no_ack, by },
+        } => {
+            let store = Store::connect(&config.database_url()).await?;
+            let (tid, acked) = actions(&config, store)
+                .await?
+                .open_from_quarantine(row, !no_ack, By::cli(&by), Utc::now())
+                .await?;
+            let told = if acked {
+                "acknowledgement queued"
+            } else {
+                "sender not told"
+            };
+            println!("{tid}: opened from message #{row} by {by}; {told}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Quarantine {
+            command: QuarantineCommand::Dismiss { row, note, by },
+        } => {
+            let store = Store::connect(&config.database_url()).await?;
+            actions(&config, store)
+                .await?
+                .dismiss_quarantined(row, &note, By::cli(&by), Utc::now())
+                .await?;
+            println!("message #{row}: not an incident ({by})");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Quarantine {
+            command:
+                QuarantineCommand::List {
+                    json,
+                    limit,
+                    dismissed,
+                },
         } => {
             let store = Store::connect(&config.database_url()).await?;
             let mut conn = store.acquire().await?;
-            let rows = messages::quarantine(&mut conn, limit).await?;
+            let rows = messages::quarantine(&mut conn, limit, dismissed).await?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&rows)?);
             } else {

@@ -3022,3 +3022,178 @@ async fn a_clock_run_out_tells_on_call_then_the_assignee_once_each() {
     let after = quiet + chrono::Duration::minutes(1);
     assert_eq!(notifier.soc_overdue(&a.store, after).await.unwrap(), 0);
 }
+
+/// The quarantined message's row (the newest message that belongs to no case).
+async fn newest_quarantined(store: &Store) -> i64 {
+    let mut c = store.acquire().await.unwrap();
+    sqlx::query_scalar("select max(id) from messages where case_id is null")
+        .fetch_one(&mut *c)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_quarantined_message_reads_safely_and_becomes_a_case_or_not_an_incident() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let a = app_with(&dor_directory(tmp.path())).await;
+    let ((ana, csrf), (val, vcsrf)) = a.analyst_and_viewer().await;
+    // A real report that its mail system stamped as automatic: quarantined, unanswered.
+    let stamped = String::from_utf8(hostile_message()).unwrap().replace(
+        "MIME-Version: 1.0\r\n",
+        "MIME-Version: 1.0\r\nAuto-Submitted: auto-generated\r\n",
+    );
+    assert!(a.ingest(stamped.as_bytes()).await.is_none(), "quarantined");
+    let row = newest_quarantined(&a.store).await;
+    let list = a.get("/quarantine", Some(&val)).await;
+    assert!(
+        list.body.contains(&format!("href=\"/messages/{row}\"")),
+        "{}",
+        list.body
+    );
+    // The message page: headers, the body without its scripts, the attachment's name
+    // as text; the decisions for analysts only.
+    let page = a.get(&format!("/messages/{row}"), Some(&val)).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(
+        page.body
+            .contains("We got a phishing email at 9:40 this morning."),
+        "{}",
+        page.body
+    );
+    assert!(
+        !page.body.contains(SCRIPT) && !page.body.contains("<img src=x"),
+        "{}",
+        page.body
+    );
+    assert!(
+        page.body.contains(&escaped(IMG)),
+        "the attachment's name, as text"
+    );
+    assert!(
+        !page.body.contains("Open a case from this"),
+        "not for viewers"
+    );
+    let page = a.get(&format!("/messages/{row}"), Some(&ana)).await;
+    assert!(page.body.contains("Open a case from this"), "{}", page.body);
+    assert!(page.body.contains("Not an incident"));
+
+    // Refused to a viewer and without the form token; nothing changes.
+    let open = format!("/messages/{row}/open-case");
+    let r = a
+        .post(
+            &open,
+            Some(&val),
+            &[("csrf", &vcsrf), ("acknowledge", "on")],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    let r = a.post(&open, Some(&ana), &[("acknowledge", "on")]).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    assert_eq!(newest_quarantined(&a.store).await, row);
+
+    // Opened: a case with the message as its report, the sender acknowledged once with
+    // the new tracking ID, the decision on the timeline and in the audit trail.
+    let r = a
+        .post(&open, Some(&ana), &[("csrf", &csrf), ("acknowledge", "on")])
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    let to = r.header(header::LOCATION);
+    assert!(to.starts_with("/cases/SOC-"), "{to}");
+    let tid = to
+        .trim_start_matches("/cases/")
+        .split('?')
+        .next()
+        .unwrap()
+        .to_string();
+    let case = a.get(&to, Some(&ana)).await;
+    assert!(
+        case.body
+            .contains(&format!("Case {tid} opened from message #{row}")),
+        "{}",
+        case.body
+    );
+    assert!(
+        case.body.contains("Opened from quarantine"),
+        "{}",
+        case.body
+    );
+    let mut c = a.store.acquire().await.unwrap();
+    let (kind, case_id): (String, Option<i64>) =
+        sqlx::query_as("select kind, case_id from messages where id = ?")
+            .bind(row)
+            .fetch_one(&mut *c)
+            .await
+            .unwrap();
+    assert_eq!(kind, "report");
+    assert!(case_id.is_some());
+    let acks: Vec<(String, String)> =
+        sqlx::query_as("select recipient, subject from outbox where kind = 'ack'")
+            .fetch_all(&mut *c)
+            .await
+            .unwrap();
+    assert_eq!(acks.len(), 1, "{acks:?}");
+    assert_eq!(acks[0].0, "pat.hostile@mass.gov");
+    assert!(acks[0].1.contains(&tid), "{acks:?}");
+    let audit: Vec<String> =
+        sqlx::query_scalar("select action from audit where action in ('opened_from_quarantine', 'quarantine_dismissed') order by id")
+            .fetch_all(&mut *c)
+            .await
+            .unwrap();
+    assert_eq!(audit, ["opened_from_quarantine"]);
+    drop(c);
+    // Twice is refused with the reason, and makes no second case.
+    let r = a
+        .post(&open, Some(&ana), &[("csrf", &csrf), ("acknowledge", "on")])
+        .await;
+    assert_eq!(r.status, StatusCode::CONFLICT);
+    assert!(
+        r.body.contains(&format!("already belongs to case {tid}")),
+        "{}",
+        r.body
+    );
+    let list = a.get("/quarantine", Some(&ana)).await;
+    assert!(!list.body.contains(&format!("href=\"/messages/{row}\"")));
+
+    // Not an incident: off the open list, listed as dismissed with who and why (as text).
+    let auto = "From: away@mass.gov\r\nTo: soc@mass.gov\r\nSubject: Away\r\n\
+Auto-Submitted: auto-replied\r\nMessage-ID: <ooo-9@mass.gov>\r\n\r\nI am away.\r\n";
+    assert!(a.ingest(auto.as_bytes()).await.is_none());
+    let away = newest_quarantined(&a.store).await;
+    let dismiss = format!("/messages/{away}/dismiss");
+    let r = a
+        .post(&dismiss, Some(&val), &[("csrf", &vcsrf), ("note", "x")])
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    let r = a
+        .post(&dismiss, Some(&ana), &[("csrf", &csrf), ("note", SCRIPT)])
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    let open_list = a.get("/quarantine", Some(&ana)).await;
+    assert!(!open_list
+        .body
+        .contains(&format!("href=\"/messages/{away}\"")));
+    assert!(
+        open_list.body.contains("Not an incident (1)"),
+        "{}",
+        open_list.body
+    );
+    let gone = a.get("/quarantine?dismissed=1", Some(&ana)).await;
+    assert!(
+        gone.body.contains(&format!("href=\"/messages/{away}\"")),
+        "{}",
+        gone.body
+    );
+    assert!(gone.body.contains(&escaped(SCRIPT)) && !gone.body.contains(SCRIPT));
+    let r = a
+        .post(&dismiss, Some(&ana), &[("csrf", &csrf), ("note", "again")])
+        .await;
+    assert_eq!(r.status, StatusCode::CONFLICT);
+    let mut c = a.store.acquire().await.unwrap();
+    let (n, by): (i64, String) = sqlx::query_as(
+        "select count(*), max(username) from audit where action = 'quarantine_dismissed'",
+    )
+    .fetch_one(&mut *c)
+    .await
+    .unwrap();
+    assert_eq!((n, by.as_str()), (1, "ana"));
+}

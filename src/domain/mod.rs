@@ -476,6 +476,8 @@ string_enum!(
         TagRemoved => "tag_removed",
         ClosureQueued => "closure_queued",
         MergeNoticeQueued => "merge_notice_queued",
+        OpenedFromQuarantine => "opened_from_quarantine",
+        IndicatorAdded => "indicator_added",
     }
 );
 

@@ -174,7 +174,7 @@ impl Pipeline {
             matched,
             bounced.as_ref(),
         ) {
-            Decision::NewCase => self.open_case(&mut tx, &m).await?,
+            Decision::NewCase => self.open_case(&mut tx, &m, None).await?,
             Decision::UnknownTag { tag } => self.quarantine_unknown_tag(&mut tx, &m, &tag).await?,
             Decision::Attach {
                 case_id,
@@ -274,6 +274,53 @@ impl Pipeline {
             acknowledgement: None,
             note: Some(format!("quarantined: {reason}")),
         })
+    }
+
+    /// Opens a case from a message in the quarantine, as if it had arrived as a report
+    /// now: read again, its case, participants, acknowledgement (only when
+    /// `acknowledge`, and never to one of our own addresses) and notices. Returns the
+    /// transaction uncommitted, so the caller records who decided it in the same commit.
+    pub async fn open_stored(
+        &self,
+        row: i64,
+        acknowledge: bool,
+        now: DateTime<Utc>,
+    ) -> Result<(crate::store::WriteTx, IngestOutcome), StoreError> {
+        let (raw, origin) = {
+            let mut conn = self.store.acquire().await?;
+            let raw = messages::raw(&mut conn, row).await?;
+            let origin = messages::origin(&mut conn, row).await?;
+            match (raw, origin) {
+                (Some(raw), Some(origin)) => (Arc::new(raw), origin),
+                _ => return Err(StoreError::Invalid(format!("there is no message #{row}"))),
+            }
+        };
+        let mut analysis = self.analyze_in_budget(raw.clone()).await;
+        let ours = analysis
+            .email
+            .reply_address()
+            .is_some_and(|a| self.own.contains(&a.address));
+        analysis.class.kind = MessageKind::Report;
+        analysis.class.acknowledge = acknowledge && !ours;
+        analysis.class.reason = match (acknowledge, ours) {
+            (_, true) => Some("the sender is one of our own addresses".into()),
+            (false, _) => Some(
+                "an analyst opened the case from the quarantine and chose not to acknowledge the sender"
+                    .into(),
+            ),
+            (true, false) => None,
+        };
+        let hash = content_hash(&raw);
+        let mut tx = self.store.begin_write().await?;
+        let m = Incoming {
+            raw: &raw,
+            origin: &origin,
+            analysis: &analysis,
+            hash: &hash,
+            now,
+        };
+        let outcome = self.open_case(&mut tx, &m, Some(row)).await?;
+        Ok((tx, outcome))
     }
 
     fn duplicate(&self, row: i64, tracking_id: Option<String>, kind: MessageKind) -> IngestOutcome {

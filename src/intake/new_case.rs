@@ -12,13 +12,17 @@ use super::persist::store_message;
 use super::{Incoming, IngestOutcome, Pipeline};
 use crate::domain::{EventKind, MessageKind, OutboxKind, TrackingId};
 use crate::extract::report::Analysis;
-use crate::store::{self, cases, outbox, StoreError};
+use crate::store::{self, cases, messages, outbox, StoreError};
 
 impl Pipeline {
+    /// Opens a case from a message: a new one (`stored` none: its row is written
+    /// here) or one already stored in the quarantine (`stored`: its row, which joins
+    /// the case as its report).
     pub(super) async fn open_case(
         &self,
         tx: &mut SqliteConnection,
         m: &Incoming<'_>,
+        stored: Option<i64>,
     ) -> Result<IngestOutcome, StoreError> {
         let (analysis, origin, now) = (m.analysis, m.origin, m.now);
         let email = &analysis.email;
@@ -36,7 +40,17 @@ impl Pipeline {
             },
         )
         .await?;
-        let row = store_message(tx, Some(case_id), MessageKind::Report, m).await?;
+        let row = match stored {
+            None => store_message(tx, Some(case_id), MessageKind::Report, m).await?,
+            Some(row) => {
+                if !messages::adopt(tx, row, case_id, MessageKind::Report.as_str()).await? {
+                    return Err(StoreError::Invalid(format!(
+                        "message #{row} is not in the quarantine any more (another analyst acted on it); reload the page"
+                    )));
+                }
+                row
+            }
+        };
         cases::set_analysis(tx, case_id, row, analysis).await?;
         self.add_participants(tx, case_id, email, now).await?;
         store::record_message_event(

@@ -113,6 +113,12 @@ impl Notifier {
         &self.config
     }
 
+    /// The configuration and the live directory this notifier works with (for a
+    /// pipeline built beside it).
+    pub fn parts(&self) -> (Arc<Config>, DirectoryHandle) {
+        (self.config.clone(), self.directory.clone())
+    }
+
     pub fn templates(&self) -> &Templates {
         &self.templates
     }

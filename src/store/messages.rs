@@ -46,9 +46,13 @@ pub struct MessageRow {
     pub moved_at: Option<String>,
     pub parse_notes_json: String,
     pub attachments_json: String,
+    /// An analyst's "not an incident" on a quarantined message: when, who, why.
+    pub dismissed_at: Option<String>,
+    pub dismissed_by: Option<String>,
+    pub dismiss_note: Option<String>,
 }
 
-pub const MESSAGE_COLUMNS: &str = "id, case_id, kind, quarantine_reason, origin, message_id, from_addr, subject, sent_date, size, received_at, (select moved_at from message_moves where message_row_id = messages.id) as moved_at, parse_notes_json, attachments_json";
+pub const MESSAGE_COLUMNS: &str = "id, case_id, kind, quarantine_reason, origin, message_id, from_addr, subject, sent_date, size, received_at, (select moved_at from message_moves where message_row_id = messages.id) as moved_at, parse_notes_json, attachments_json, dismissed_at, dismissed_by, dismiss_note";
 
 /// The row of a message already seen at this IMAP position.
 pub async fn find_by_uid(
@@ -393,17 +397,110 @@ pub async fn case_for_message_ids(
     .await?)
 }
 
-/// Messages that belong to no case: bounces, auto-replies, bulk, unparseable.
+/// Messages that belong to no case (bounces, auto-replies, bulk, unparseable), newest
+/// first: those still to look at, or (`dismissed`) those an analyst called not an
+/// incident.
 pub async fn quarantine(
     conn: &mut SqliteConnection,
     limit: i64,
+    dismissed: bool,
 ) -> Result<Vec<MessageRow>, StoreError> {
     Ok(sqlx::query_as(&format!(
-        "select {MESSAGE_COLUMNS} from messages where case_id is null order by id desc limit ?"
+        "select {MESSAGE_COLUMNS} from messages where case_id is null
+           and (dismissed_at is not null) = ? order by id desc limit ?"
     ))
+    .bind(dismissed)
     .bind(limit)
     .fetch_all(&mut *conn)
     .await?)
+}
+
+/// How many quarantined messages are still to look at, and how many were dismissed.
+pub async fn quarantine_counts(conn: &mut SqliteConnection) -> Result<(i64, i64), StoreError> {
+    Ok(sqlx::query_as(
+        "select coalesce(sum(dismissed_at is null), 0), coalesce(sum(dismissed_at is not null), 0)
+           from messages where case_id is null",
+    )
+    .fetch_one(&mut *conn)
+    .await?)
+}
+
+/// One stored message, without its raw bytes.
+pub async fn by_id(
+    conn: &mut SqliteConnection,
+    row: i64,
+) -> Result<Option<MessageRow>, StoreError> {
+    Ok(sqlx::query_as(&format!(
+        "select {MESSAGE_COLUMNS} from messages where id = ?"
+    ))
+    .bind(row)
+    .fetch_optional(&mut *conn)
+    .await?)
+}
+
+/// Where a stored message came from, as intake saw it.
+pub async fn origin(conn: &mut SqliteConnection, row: i64) -> Result<Option<Origin>, StoreError> {
+    /// origin label, mailbox, UIDVALIDITY, UID.
+    type Where = (String, Option<String>, Option<i64>, Option<i64>);
+    let got: Option<Where> =
+        sqlx::query_as("select origin, mailbox, uid_validity, uid from messages where id = ?")
+            .bind(row)
+            .fetch_optional(&mut *conn)
+            .await?;
+    Ok(got.map(
+        |(label, mailbox, uidv, uid)| match (label.as_str(), mailbox, uidv, uid) {
+            ("imap", Some(mailbox), Some(v), Some(u)) => Origin::Imap {
+                mailbox,
+                uid_validity: v as u32,
+                uid: u as u32,
+            },
+            ("demo", ..) => Origin::Demo,
+            _ => Origin::Pipe,
+        },
+    ))
+}
+
+/// Makes a quarantined message the report of case `case_id` (an analyst opened a case
+/// from it). False when it is no longer in the quarantine.
+pub async fn adopt(
+    conn: &mut SqliteConnection,
+    row: i64,
+    case_id: i64,
+    kind: &str,
+) -> Result<bool, StoreError> {
+    let done = sqlx::query(
+        "update messages set case_id = ?, kind = ?, quarantine_reason = null,
+                dismissed_at = null, dismissed_by = null, dismiss_note = null
+          where id = ? and case_id is null",
+    )
+    .bind(case_id)
+    .bind(kind)
+    .bind(row)
+    .execute(&mut *conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// An analyst's "not an incident" on a quarantined message (kept, off the open list).
+/// False when it is not in the quarantine or was dismissed already.
+pub async fn dismiss(
+    conn: &mut SqliteConnection,
+    row: i64,
+    by: &str,
+    note: &str,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<bool, StoreError> {
+    let done = sqlx::query(
+        "update messages set dismissed_at = ?, dismissed_by = ?, dismiss_note = ?
+          where id = ? and case_id is null and dismissed_at is null",
+    )
+    .bind(super::ts(now))
+    .bind(by)
+    .bind(note)
+    .bind(row)
+    .execute(&mut *conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
 }
 
 /// A message attached to a case but from someone not verified as its participant.
@@ -695,7 +792,7 @@ mod tests {
             .expect("moved twice");
         // A rewritten row would leave its old 4 MB of pages on the free list.
         assert_eq!(freelist(&mut conn).await, before);
-        let listed = quarantine(&mut conn, 10).await.expect("list");
+        let listed = quarantine(&mut conn, 10, false).await.expect("list");
         assert!(listed[0].moved_at.is_some());
     }
 

@@ -673,3 +673,78 @@ pub async fn close(
     ))
     .into_response())
 }
+
+/// The quarantine's decision forms.
+#[derive(Debug, Default, Deserialize)]
+pub struct QuarantineForm {
+    #[serde(default)]
+    csrf: String,
+    /// "on": acknowledge the sender with the new tracking ID.
+    #[serde(default)]
+    acknowledge: String,
+    /// Why it is not an incident.
+    #[serde(default)]
+    note: String,
+}
+
+/// `POST /messages/{id}/open-case`: a case from a quarantined message; the case page
+/// follows, saying so.
+pub async fn open_quarantined(
+    State(state): State<AppState>,
+    PageUser(who): PageUser,
+    Path(id): Path<i64>,
+    Form(f): Form<QuarantineForm>,
+) -> Result<Response, WebError> {
+    who.may_change(&f.csrf)?;
+    let opened = state
+        .actions
+        .open_from_quarantine(id, f.acknowledge == "on", by(&who), Utc::now())
+        .await
+        .map(|(tid, acked)| {
+            let done = format!(
+                "Case {tid} opened from message #{id}; {}.",
+                if acked {
+                    "the sender's acknowledgement is queued"
+                } else {
+                    "the sender was not told"
+                }
+            );
+            format!("/cases/{tid}?done={}", super::pages::percent_encode(&done))
+        });
+    decided(&state, &who, id, opened).await
+}
+
+/// `POST /messages/{id}/dismiss`: "not an incident"; back to the quarantine.
+pub async fn dismiss_quarantined(
+    State(state): State<AppState>,
+    PageUser(who): PageUser,
+    Path(id): Path<i64>,
+    Form(f): Form<QuarantineForm>,
+) -> Result<Response, WebError> {
+    who.may_change(&f.csrf)?;
+    let dismissed = state
+        .actions
+        .dismiss_quarantined(id, &f.note, by(&who), Utc::now())
+        .await
+        .map(|()| "/quarantine".to_string());
+    decided(&state, &who, id, dismissed).await
+}
+
+/// A quarantine decision's answer: on to `Ok`'s page, or the message page again with
+/// why it was refused (409).
+async fn decided(
+    state: &AppState,
+    who: &Who,
+    id: i64,
+    r: Result<String, crate::actions::ActionError>,
+) -> Result<Response, WebError> {
+    match r {
+        Ok(to) => Ok(Redirect::to(&to).into_response()),
+        Err(crate::actions::ActionError::Refused(why)) => Ok((
+            axum::http::StatusCode::CONFLICT,
+            super::pages::message_page(state, who, id, Some(why)).await?,
+        )
+            .into_response()),
+        Err(e) => Err(e.into()),
+    }
+}

@@ -233,6 +233,14 @@ fn templates() -> &'static minijinja::Environment<'static> {
             ("queue.html", include_str!("../../templates/web/queue.html")),
             ("case.html", include_str!("../../templates/web/case.html")),
             (
+                "message_body.html",
+                include_str!("../../templates/web/message_body.html"),
+            ),
+            (
+                "message.html",
+                include_str!("../../templates/web/message.html"),
+            ),
+            (
                 "bulk_merge.html",
                 include_str!("../../templates/web/bulk_merge.html"),
             ),
@@ -357,6 +365,9 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/cases.csv", get(export::queue_csv))
         .route("/cases/{tid}/export/{format}", get(export::case))
+        .route("/messages/{id}", get(pages::message))
+        .route("/messages/{id}/open-case", post(actions::open_quarantined))
+        .route("/messages/{id}/dismiss", post(actions::dismiss_quarantined))
         .route("/messages/{id}/raw", get(pages::raw_message))
         .route("/quarantine", get(pages::quarantine))
         .route("/outbound", get(pages::outbound))

@@ -692,16 +692,76 @@ pub async fn raw_message(
     ))
 }
 
+/// `/quarantine?dismissed=1` lists what analysts called not an incident.
+#[derive(Debug, Default, Deserialize)]
+pub struct QuarantineQuery {
+    #[serde(default)]
+    dismissed: Option<String>,
+}
+
 pub async fn quarantine(
     State(state): State<AppState>,
     PageUser(who): PageUser,
+    Query(q): Query<QuarantineQuery>,
 ) -> Result<Html<String>, WebError> {
+    let dismissed = q
+        .dismissed
+        .as_deref()
+        .is_some_and(|d| !d.is_empty() && d != "0");
     let mut c = conn(&state).await?;
-    let rows = messages::quarantine(&mut c, 200).await?;
+    let rows = messages::quarantine(&mut c, 200, dismissed).await?;
+    let counts = messages::quarantine_counts(&mut c).await?;
     let unverified = messages::unverified(&mut c, 200).await?;
     render(
         "quarantine.html",
-        minijinja::context! { who => who_ctx(&who), messages => rows, unverified => unverified },
+        minijinja::context! {
+            who => who_ctx(&who), messages => rows, unverified => unverified,
+            dismissed => dismissed, counts => [counts.0, counts.1],
+        },
+    )
+}
+
+/// `GET /messages/{id}`: one stored message read safely (headers, the sanitised body,
+/// its attachments), and for analysts the quarantine's decisions on it.
+pub async fn message(
+    State(state): State<AppState>,
+    PageUser(who): PageUser,
+    Path(id): Path<i64>,
+) -> Result<Html<String>, WebError> {
+    message_page(&state, &who, id, None).await
+}
+
+/// The message page, with `error` (a refused decision) shown above the decisions.
+pub(super) async fn message_page(
+    state: &AppState,
+    who: &Who,
+    id: i64,
+    error: Option<String>,
+) -> Result<Html<String>, WebError> {
+    let mut c = conn(state).await?;
+    let m = messages::by_id(&mut c, id)
+        .await?
+        .ok_or(WebError::NotFound)?;
+    let case_tid = match m.case_id {
+        Some(case_id) => cases::tracking_id(&mut c, case_id).await?,
+        None => None,
+    };
+    let raw = messages::raw(&mut c, id).await?.unwrap_or_default();
+    drop(c);
+    let body = safe_body_in_budget(raw, state.config.gateway.analysis_timeout_secs).await;
+    let notes: Vec<String> = serde_json::from_str(&m.parse_notes_json).unwrap_or_default();
+    let attachments: serde_json::Value =
+        serde_json::from_str(&m.attachments_json).unwrap_or_default();
+    // Mail that machines send (bounces, auto-replies, bulk) is not acknowledged unless
+    // the analyst asks; an unparseable message has no one to answer.
+    let ackable = m.kind == "report" || m.kind == "reply";
+    render(
+        "message.html",
+        minijinja::context! {
+            who => who_ctx(who), b => minijinja::context! { body => body }, notes => notes,
+            attachments => attachments, case_tid => case_tid, ackable => ackable,
+            error => error, m => m,
+        },
     )
 }
 
