@@ -305,6 +305,7 @@ impl Actions {
         let mut shown = Vec::new();
         for (attr, value) in &wanted {
             let old = cases::set_attribute(&mut tx, case.id, *attr, *value, &actor, now).await?;
+            let old_raw = old.clone();
             let shown_old = shown_old(&case, *attr, old);
             let detail = serde_json::json!({ "old": shown_old, "new": value });
             if matches!(attr, Attribute::Status | Attribute::Severity) {
@@ -312,7 +313,7 @@ impl Actions {
             }
             let name = attr_name(*attr);
             shown.push(format!("{name} {}", value.unwrap_or("unassigned")));
-            changes.push(serde_json::json!({ "attribute": name, "old": shown_old, "new": value }));
+            changes.push(serde_json::json!({ "attribute": name, "old": shown_old, "was": old_raw, "new": value }));
             if *attr == Attribute::Severity && *value == Some(Severity::Critical.as_str()) {
                 store::record_event(
                     &mut tx,
@@ -361,7 +362,17 @@ impl Actions {
         if note.is_some() {
             shown.push("note to the SCIO".into());
         }
-        let detail = serde_json::json!({ "changes": changes, "note": note, "outbox": queued });
+        let undo_until = t
+            .undo_for
+            .filter(|d| *d > chrono::Duration::zero())
+            .map(|d| now + d);
+        if let Some(until) = undo_until {
+            outbox::hold_until(&mut tx, &queued, until).await?;
+        }
+        let detail = serde_json::json!({
+            "changes": changes, "note": note, "outbox": queued,
+            "undo_until": undo_until.map(store::ts),
+        });
         commit_recorded(tx, case.id, by, EventKind::CaseTriaged, detail, now).await?;
         Ok(Outcome {
             tracking_id: case.tracking_id,
@@ -372,6 +383,110 @@ impl Actions {
             ),
             queued,
             scio_note,
+        })
+    }
+
+    /// The triage `by` made last on the case that can still be undone at `now`: its
+    /// event id and the end of its window.
+    pub async fn undoable_triage(
+        &self,
+        id: &TrackingId,
+        by: By<'_>,
+        now: DateTime<Utc>,
+    ) -> Result<Option<(i64, DateTime<Utc>)>, ActionError> {
+        let mut conn = self.store.acquire().await?;
+        let case = load(&mut conn, id).await?;
+        let Some((event, d)) =
+            store::last_event_by(&mut conn, case.id, EventKind::CaseTriaged, &by.actor()).await?
+        else {
+            return Ok(None);
+        };
+        let open = undo_window(&mut conn, case.id, event, &d).await?;
+        Ok(open.filter(|u| *u > now).map(|u| (event, u)))
+    }
+
+    /// Takes a triage back within its window, while nothing it queued has gone out:
+    /// each value it changed returns to what it was (each its own event, as any
+    /// change), the mail it queued is withdrawn, and a `triage_undone` event says so.
+    /// Refused once the window is over, when a value has changed again since, or when
+    /// its mail is already on its way.
+    pub async fn undo_triage(
+        &self,
+        id: &TrackingId,
+        event_id: i64,
+        by: By<'_>,
+        now: DateTime<Utc>,
+    ) -> Result<Outcome, ActionError> {
+        let actor = by.actor();
+        let mut tx = self.store.begin_write().await?;
+        let case = load(&mut tx, id).await?;
+        let refused = |why: &str| Err(ActionError::Refused(format!("cannot undo: {why}")));
+        let Some((by_actor, kind, d)) = store::event_of_case(&mut tx, case.id, event_id).await?
+        else {
+            return refused("there is no such triage on this case");
+        };
+        if kind != EventKind::CaseTriaged.as_str() || by_actor != actor {
+            return refused("only your own triage can be undone");
+        }
+        let key = event_id.to_string();
+        if store::has_event_with(&mut tx, case.id, EventKind::TriageUndone, "event", &key).await? {
+            return refused("it was undone already");
+        }
+        let until = undo_window(&mut tx, case.id, event_id, &d).await?;
+        if until.is_none_or(|u| u <= now) {
+            return refused("the few seconds to undo it are over; change the values instead");
+        }
+        let queued: Vec<i64> = d["outbox"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|v| v.as_i64())
+            .collect();
+        if !outbox::withdraw(&mut tx, &queued, now).await? {
+            return refused("its mail is already being sent");
+        }
+        let mut restored = Vec::new();
+        let changes = d["changes"].as_array().cloned().unwrap_or_default();
+        for c in changes.iter().rev() {
+            let attr = match c["attribute"].as_str() {
+                Some("status") => Attribute::Status,
+                Some("severity") => Attribute::Severity,
+                Some("priority") => Attribute::Priority,
+                Some("assignee") => Attribute::Assignee,
+                _ => continue,
+            };
+            let (now_value, was) = (c["new"].as_str(), c["was"].as_str());
+            if current(&case, attr) != now_value {
+                return refused(&format!(
+                    "its {} has been changed again since",
+                    attr_name(attr)
+                ));
+            }
+            cases::set_attribute(&mut tx, case.id, attr, was, &actor, now).await?;
+            restored.push(format!(
+                "{} back to {}",
+                attr_name(attr),
+                was.unwrap_or("unset")
+            ));
+        }
+        let detail = serde_json::json!({
+            "event": key, "restored": restored, "withdrawn": queued,
+        });
+        commit_recorded(tx, case.id, by, EventKind::TriageUndone, detail, now).await?;
+        let summary = if restored.is_empty() {
+            format!("Undone: {} message(s) withdrawn", queued.len())
+        } else {
+            format!(
+                "Undone: {}; {} message(s) withdrawn",
+                restored.join(", "),
+                queued.len()
+            )
+        };
+        Ok(Outcome {
+            tracking_id: case.tracking_id,
+            summary,
+            queued: Vec::new(),
+            scio_note: None,
         })
     }
 
@@ -1357,6 +1472,9 @@ pub struct Triage {
     pub status: Option<Status>,
     /// Written to the SCIO thread with the changes.
     pub note: Option<String>,
+    /// The undo window: what the triage queues waits this long, and
+    /// [`Actions::undo_triage`] can take it all back until then (`None`: no undo).
+    pub undo_for: Option<chrono::Duration>,
 }
 
 fn attr_name(attr: Attribute) -> &'static str {
@@ -1479,4 +1597,31 @@ async fn load(conn: &mut SqliteConnection, id: &TrackingId) -> Result<CaseRow, A
     Ok(cases::by_tracking_id(conn, id)
         .await?
         .ok_or_else(|| StoreError::NoSuchCase(id.to_string()))?)
+}
+
+/// The case's value of `attr` as stored.
+fn current(case: &CaseRow, attr: Attribute) -> Option<&str> {
+    match attr {
+        Attribute::Status => Some(case.status.as_str()),
+        Attribute::Severity => case.severity.as_deref(),
+        Attribute::Priority => case.priority.as_deref(),
+        Attribute::Assignee => case.assignee.as_deref(),
+    }
+}
+
+/// The end of a triage's undo window (its event `event` with detail `d`), unless it
+/// had none or was undone already.
+async fn undo_window(
+    conn: &mut sqlx::SqliteConnection,
+    case_id: i64,
+    event: i64,
+    d: &serde_json::Value,
+) -> Result<Option<DateTime<Utc>>, StoreError> {
+    let Some(until) = d["undo_until"].as_str().and_then(store::parse_ts) else {
+        return Ok(None);
+    };
+    let key = event.to_string();
+    let undone =
+        store::has_event_with(conn, case_id, EventKind::TriageUndone, "event", &key).await?;
+    Ok((!undone).then_some(until))
 }

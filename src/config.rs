@@ -796,6 +796,9 @@ pub struct WebConfig {
     /// How often an open queue page asks whether new cases arrived (the "2 new cases"
     /// notice), in seconds.
     pub queue_refresh_seconds: u64,
+    /// A triage in the web UI can be undone this many seconds (its mail waits as
+    /// long); 0: no undo, the mail leaves at once.
+    pub undo_seconds: u64,
 }
 
 impl Default for WebConfig {
@@ -810,6 +813,7 @@ impl Default for WebConfig {
             login_window_minutes: 15,
             trusted_user_header: None,
             queue_refresh_seconds: 20,
+            undo_seconds: 10,
         }
     }
 }

@@ -846,7 +846,7 @@ async fn an_analysts_morning_with_the_forty_fixtures() {
         async move {
             let mut c = store.acquire().await.expect("conn");
             let rows: Vec<(String, String)> =
-                sqlx::query_as("select recipient, kind from outbox where kind = ? order by id")
+                sqlx::query_as("select recipient, kind from outbox where kind = ? and status != 'dropped' order by id")
                     .bind(kind)
                     .fetch_all(&mut *c)
                     .await
@@ -947,6 +947,19 @@ async fn an_analysts_morning_with_the_forty_fixtures() {
     walk.loads += 1;
     b.wait_text("#action-done", "status contained").await;
     assert_eq!(to_bo(outbox_of("soc_notice").await), 1, "still once");
+    // That was a slip: undone within its seconds, before its SCIO update left.
+    assert_eq!(outbox_of("scio_update").await.len(), updates + 2);
+    b.click("#undo button").await;
+    walk.clicks += 1;
+    walk.loads += 1;
+    b.wait_text("#action-done", "Undone: status back to investigating")
+        .await;
+    assert_eq!(
+        outbox_of("scio_update").await.len(),
+        updates + 1,
+        "the undone triage's update is withdrawn"
+    );
+    b.wait_text("#case-status", "investigating").await;
 
     // 4. Bulk: three unassigned cases to ana from the queue.
     b.goto(&format!("{base}/cases?view=unassigned")).await;

@@ -3197,3 +3197,138 @@ Auto-Submitted: auto-replied\r\nMessage-ID: <ooo-9@mass.gov>\r\n\r\nI am away.\r
     .unwrap();
     assert_eq!((n, by.as_str()), (1, "ana"));
 }
+
+#[tokio::test]
+async fn a_triage_is_undone_within_its_seconds_and_its_mail_never_leaves() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let a = app_with(&dor_directory(tmp.path())).await;
+    let tid = a.ingest_fixture("01-phish-payroll-plain.eml").await;
+    let ((ana, csrf), (val, vcsrf)) = a.analyst_and_viewer().await;
+    let triage = |c: &str, status: &str| {
+        vec![
+            ("csrf", c.to_string()),
+            ("severity", "high".to_string()),
+            ("priority", "p2".to_string()),
+            ("assignee", String::new()),
+            ("status", status.to_string()),
+            ("note", String::new()),
+        ]
+    };
+    let path = format!("/cases/{tid}/triage");
+    let post_triage = |status: &'static str| {
+        let f = triage(&csrf, status);
+        let (a, ana, path) = (&a, &ana, &path);
+        async move {
+            let f: Vec<(&str, &str)> = f.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            let r = a.post(path, Some(ana), &f).await;
+            assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+            r.header(header::LOCATION)
+        }
+    };
+    let to = post_triage("investigating").await;
+    let page = a.get(to.trim_end_matches("#actions"), Some(&ana)).await;
+    assert!(
+        page.body
+            .contains("Its mail leaves in 10 s unless you undo"),
+        "{}",
+        page.body
+    );
+    let undo = regex::Regex::new(r#"action="(/cases/[^/]+/undo/\d+)""#)
+        .unwrap()
+        .captures(&page.body)
+        .map(|c| c[1].to_string())
+        .unwrap_or_else(|| panic!("an undo button: {}", page.body));
+    // The SCIO update waits out the window.
+    let mut c = a.store.acquire().await.unwrap();
+    let (id, status, due): (i64, String, String) = sqlx::query_as(
+        "select id, status, next_attempt_at from outbox where kind = 'scio_update' order by id desc limit 1",
+    )
+    .fetch_one(&mut *c)
+    .await
+    .unwrap();
+    drop(c);
+    assert_eq!(status, "pending");
+    let due = incident_gateway::store::parse_ts(&due).unwrap();
+    assert!(due > Utc::now() + chrono::Duration::seconds(5), "{due}");
+    // Not for a viewer (who sees no button), not without the token.
+    let viewer_page = a.get(&format!("/cases/{tid}"), Some(&val)).await;
+    assert!(!viewer_page.body.contains("Undo the triage"));
+    assert_eq!(
+        a.post(&undo, Some(&val), &[("csrf", &vcsrf)]).await.status,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        a.post(&undo, Some(&ana), &[]).await.status,
+        StatusCode::FORBIDDEN
+    );
+    // Undone: the values back, the update withdrawn, on record and audited.
+    let r = a.post(&undo, Some(&ana), &[("csrf", &csrf)]).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    let page = a
+        .get(
+            r.header(header::LOCATION).trim_end_matches("#actions"),
+            Some(&ana),
+        )
+        .await;
+    assert!(
+        page.body.contains("Undone: status back to new, priority back to p4, severity back to unset; 1 message(s) withdrawn"),
+        "{}",
+        page.body
+    );
+    assert!(!page.body.contains("Undo the triage"), "no second undo");
+    let (_, status, _) = case_state(&a.store, &tid).await;
+    assert_eq!(status, "new");
+    let mut c = a.store.acquire().await.unwrap();
+    let (s, severity): (String, Option<String>) = sqlx::query_as(
+        "select o.status, c.severity from outbox o join cases c on c.id = o.case_id where o.id = ?",
+    )
+    .bind(id)
+    .fetch_one(&mut *c)
+    .await
+    .unwrap();
+    assert_eq!((s.as_str(), severity), ("dropped", None));
+    let audit = users::audit_log(&mut c, 5).await.unwrap();
+    assert!(
+        audit
+            .iter()
+            .any(|e| e.action == "triage_undone" && e.username == "ana"),
+        "{audit:?}"
+    );
+    drop(c);
+    let again = a.post(&undo, Some(&ana), &[("csrf", &csrf)]).await;
+    assert_eq!(again.status, StatusCode::BAD_REQUEST);
+    assert!(
+        again.body.contains("it was undone already"),
+        "{}",
+        again.body
+    );
+
+    // Past its window, or once a value has moved on, an undo is refused and changes nothing.
+    post_triage("investigating").await;
+    let by = incident_gateway::actions::By::cli("ana");
+    let parsed: incident_gateway::domain::TrackingId = tid.parse().unwrap();
+    let (event, until) = a
+        .state
+        .actions
+        .undoable_triage(&parsed, by, Utc::now())
+        .await
+        .unwrap()
+        .expect("undoable");
+    let late = a.state.actions.undo_triage(&parsed, event, by, until).await;
+    assert!(format!("{late:?}").contains("are over"), "{late:?}");
+    a.state
+        .actions
+        .set_status(&parsed, "contained".parse().unwrap(), by, Utc::now())
+        .await
+        .unwrap();
+    let moved = a
+        .state
+        .actions
+        .undo_triage(&parsed, event, by, Utc::now())
+        .await;
+    assert!(
+        format!("{moved:?}").contains("status has been changed again"),
+        "{moved:?}"
+    );
+    assert_eq!(case_state(&a.store, &tid).await.1, "contained");
+}

@@ -478,6 +478,7 @@ string_enum!(
         MergeNoticeQueued => "merge_notice_queued",
         OpenedFromQuarantine => "opened_from_quarantine",
         IndicatorAdded => "indicator_added",
+        TriageUndone => "triage_undone",
     }
 );
 

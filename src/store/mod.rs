@@ -379,3 +379,45 @@ pub async fn events_since(
         })
         .collect()
 }
+
+/// One event of a case: its actor, kind and detail (`None`: no such event on that case).
+pub async fn event_of_case(
+    conn: &mut SqliteConnection,
+    case_id: i64,
+    event_id: i64,
+) -> Result<Option<(String, String, serde_json::Value)>, StoreError> {
+    let row: Option<(String, String, String)> =
+        sqlx::query_as("select actor, kind, detail_json from events where id = ? and case_id = ?")
+            .bind(event_id)
+            .bind(case_id)
+            .fetch_optional(&mut *conn)
+            .await?;
+    Ok(row.map(|(actor, kind, d)| {
+        let detail = serde_json::from_str(&d).unwrap_or(serde_json::Value::Null);
+        (actor, kind, detail)
+    }))
+}
+
+/// The newest event of `kind` on the case by `actor`: its id and detail.
+pub async fn last_event_by(
+    conn: &mut SqliteConnection,
+    case_id: i64,
+    kind: EventKind,
+    actor: &str,
+) -> Result<Option<(i64, serde_json::Value)>, StoreError> {
+    let row: Option<(i64, String)> = sqlx::query_as(
+        "select id, detail_json from events where case_id = ? and kind = ? and actor = ?
+         order by id desc limit 1",
+    )
+    .bind(case_id)
+    .bind(kind.as_str())
+    .bind(actor)
+    .fetch_optional(&mut *conn)
+    .await?;
+    Ok(row.map(|(id, d)| {
+        (
+            id,
+            serde_json::from_str(&d).unwrap_or(serde_json::Value::Null),
+        )
+    }))
+}

@@ -465,3 +465,44 @@ pub async fn raw(conn: &mut SqliteConnection, id: i64) -> Result<Option<Vec<u8>>
         .fetch_optional(&mut *conn)
         .await?)
 }
+
+/// Holds pending rows back until `until` (an action's undo window): the worker sends
+/// none of them before.
+pub async fn hold_until(
+    conn: &mut SqliteConnection,
+    ids: &[i64],
+    until: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    for id in ids {
+        sqlx::query("update outbox set next_attempt_at = max(next_attempt_at, ?) where id = ? and status = 'pending'")
+            .bind(ts(until))
+            .bind(id)
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(())
+}
+
+/// Drops rows an undo takes back, all or none: each must still be pending, never
+/// tried and not being sent (no live lease) at `now`. Returns false, changing
+/// nothing, when one of them is past that.
+pub async fn withdraw(
+    conn: &mut SqliteConnection,
+    ids: &[i64],
+    now: DateTime<Utc>,
+) -> Result<bool, StoreError> {
+    let mut dropped = 0;
+    for id in ids {
+        dropped += sqlx::query(
+            "update outbox set status = 'dropped', last_error = 'withdrawn: the action was undone'
+              where id = ? and status = 'pending' and attempts = 0
+                and (lease_until is null or lease_until <= ?)",
+        )
+        .bind(id)
+        .bind(ts(now))
+        .execute(&mut *conn)
+        .await?
+        .rows_affected();
+    }
+    Ok(dropped == ids.len() as u64)
+}

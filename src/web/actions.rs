@@ -208,6 +208,9 @@ pub async fn triage(
         assignee: Some(Some(f.assignee.trim().to_string()).filter(|a| !a.is_empty())),
         status: opt(&f.status)?,
         note: Some(f.note.clone()),
+        undo_for: Some(chrono::Duration::seconds(
+            state.web.undo_seconds.min(600) as i64
+        )),
     };
     let out = state.actions.triage(&tid, &t, by(&who), Utc::now()).await?;
     tracing::info!(user = %who.user.name, case = %tid, summary = %out.summary, "case triaged in the web UI");
@@ -215,10 +218,39 @@ pub async fn triage(
     if let Some(n) = &out.scio_note {
         done.push_str(&format!(" ({n})"));
     }
+    if state.web.undo_seconds > 0 && !out.queued.is_empty() {
+        done.push_str(&format!(
+            ". Its mail leaves in {} s unless you undo",
+            state.web.undo_seconds.min(600)
+        ));
+    }
     Ok(Redirect::to(&format!(
         "/cases/{}?done={}#actions",
         out.tracking_id,
         super::pages::percent_encode(&done)
+    ))
+    .into_response())
+}
+
+/// `POST /cases/{tid}/undo/{event}`: takes the analyst's triage back within its
+/// window; back to the case with what was undone (or why not).
+pub async fn undo(
+    State(state): State<AppState>,
+    PageUser(who): PageUser,
+    Path((tid, event)): Path<(String, i64)>,
+    Form(f): Form<super::auth::CsrfForm>,
+) -> Result<Response, WebError> {
+    who.may_change(&f.csrf)?;
+    let tid: TrackingId = tid.parse().map_err(|_| WebError::NotFound)?;
+    let out = state
+        .actions
+        .undo_triage(&tid, event, by(&who), Utc::now())
+        .await?;
+    tracing::info!(user = %who.user.name, case = %tid, summary = %out.summary, "triage undone in the web UI");
+    Ok(Redirect::to(&format!(
+        "/cases/{}?done={}#actions",
+        out.tracking_id,
+        super::pages::percent_encode(&out.summary)
     ))
     .into_response())
 }

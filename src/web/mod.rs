@@ -358,6 +358,7 @@ pub fn router(state: AppState) -> Router {
         .route("/cases/{tid}/actions/{action}", post(actions::act))
         .route("/cases/{tid}/triage", post(actions::triage))
         .route("/cases/{tid}/close", post(actions::close))
+        .route("/cases/{tid}/undo/{event}", post(actions::undo))
         .route("/cases/{tid}/attachments/{sha256}", get(pages::attachment))
         .route(
             "/cases/{tid}/attachments/{sha256}/preview",

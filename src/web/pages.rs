@@ -446,6 +446,22 @@ pub async fn case(
         attachments.push(minijinja::context! { a => a, preview => preview, text => text });
     }
     let now = chrono::Utc::now();
+    // The analyst's own triage still within its undo window, if any.
+    let undo = if who.user.role == users::Role::Analyst {
+        state
+            .actions
+            .undoable_triage(&tid, super::actions::by(&who), now)
+            .await?
+            .map(|(event, until)| {
+                minijinja::context! {
+                    event => event,
+                    until => crate::store::ts(until),
+                    seconds => (until - now).num_seconds().max(1),
+                }
+            })
+    } else {
+        None
+    };
     let timers = super::timer_views(
         &super::timers_of(&mut c, &state.config, &[&d.case], now).await?,
         now,
@@ -464,6 +480,7 @@ pub async fn case(
             tlp_is_default => tlp.is_none(),
             analysts => analysts,
             done => done,
+            undo => undo,
             tlps => crate::domain::Tlp::ALL.iter().map(|t| t.as_str()).collect::<Vec<_>>(),
             assessment => d.assessment,
             attachments => attachments,

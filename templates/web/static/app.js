@@ -93,3 +93,19 @@ document.addEventListener("click", function (ev) {
   }
   window.setTimeout(poll, every);
 })();
+
+// The undo button after a triage counts down and goes once its window is over (the
+// server refuses a late undo all the same).
+(function () {
+  var form = document.getElementById("undo");
+  if (!form) return;
+  var until = Date.parse(form.getAttribute("data-until"));
+  var left = document.getElementById("undo-left");
+  function tick() {
+    var s = Math.ceil((until - Date.now()) / 1000);
+    if (!(s > 0)) { form.remove(); return; }
+    left.textContent = s + " s left; nothing has been sent yet";
+    window.setTimeout(tick, 500);
+  }
+  tick();
+})();
