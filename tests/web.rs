@@ -3332,3 +3332,99 @@ async fn a_triage_is_undone_within_its_seconds_and_its_mail_never_leaves() {
     );
     assert_eq!(case_state(&a.store, &tid).await.1, "contained");
 }
+
+#[tokio::test]
+async fn fields_are_edited_with_typed_controls() {
+    let a = app().await;
+    let tid = a
+        .ingest_fixture("05-ransomware-dcr-outlook-screenshot.eml")
+        .await;
+    let ((ana, csrf), _) = a.analyst_and_viewer().await;
+    let page = a.get(&format!("/cases/{tid}"), Some(&ana)).await;
+    let row = |name: &str| {
+        let start = page
+            .body
+            .find(&format!("id=\"field-{name}\""))
+            .unwrap_or_else(|| panic!("no row for {name}"));
+        let end = page.body[start..].find("</tr>").unwrap() + start;
+        page.body[start..end].to_string()
+    };
+    let pi = row("personal_information");
+    assert!(pi.contains("<select name=\"value\""), "{pi}");
+    assert!(pi.contains("<option value=\"unknown\" selected>"), "{pi}");
+    let when = row("detected_at");
+    assert!(
+        when.contains("type=\"datetime-local\" name=\"value\" value=\"2026-05-16T05:35\""),
+        "{when}"
+    );
+    let systems = row("systems_affected");
+    assert!(
+        systems.contains("name=\"keep_0\" value=\"DCR-FS02\" checked"),
+        "{systems}"
+    );
+    assert!(systems.contains("name=\"keep_4\""), "{systems}");
+
+    let post = |form: Vec<(&'static str, String)>| {
+        let (a, ana, tid) = (&a, &ana, &tid);
+        async move {
+            let f: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            a.post(&format!("/cases/{tid}/fields"), Some(ana), &f).await
+        }
+    };
+    let typed = |field: &'static str, editor: &'static str, value: &str| {
+        vec![
+            ("csrf", csrf.clone()),
+            ("field", field.to_string()),
+            ("editor", editor.to_string()),
+            ("value", value.to_string()),
+        ]
+    };
+    assert_eq!(
+        post(typed("personal_information", "yesno", "yes"))
+            .await
+            .status,
+        StatusCode::SEE_OTHER
+    );
+    assert_eq!(field_value(&a, &tid, "personal_information").await, "yes");
+    let bad = post(typed("personal_information", "yesno", "maybe")).await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    assert!(bad.body.contains("yes, no, unknown"), "{}", bad.body);
+    // A New York wall-clock time is stored with its offset (EDT in May).
+    assert_eq!(
+        post(typed("detected_at", "datetime", "2026-05-16T06:10"))
+            .await
+            .status,
+        StatusCode::SEE_OTHER
+    );
+    assert_eq!(
+        field_value(&a, &tid, "detected_at").await,
+        "2026-05-16T06:10:00-04:00"
+    );
+    assert_eq!(
+        post(typed("detected_at", "datetime", "yesterday"))
+            .await
+            .status,
+        StatusCode::BAD_REQUEST
+    );
+    // The list: two kept, two added (one a script, stored and shown as text).
+    let mut f = vec![
+        ("csrf", csrf.clone()),
+        ("field", "systems_affected".to_string()),
+        ("editor", "list".to_string()),
+        ("keep_0", "DCR-FS02".to_string()),
+        ("keep_2", "DCR-APP07".to_string()),
+    ];
+    f.push(("add", format!("DCR-FS09, {SCRIPT}")));
+    assert_eq!(post(f).await.status, StatusCode::SEE_OTHER);
+    assert_eq!(
+        field_value(&a, &tid, "systems_affected").await,
+        serde_json::json!(["DCR-FS02", "DCR-APP07", "DCR-FS09", SCRIPT])
+    );
+    let page = a.get(&format!("/cases/{tid}"), Some(&ana)).await;
+    assert!(!page.body.contains(SCRIPT) && page.body.contains(&escaped(SCRIPT)));
+    // Without the form token nothing changes.
+    let mut f = typed("personal_information", "yesno", "no");
+    f[0].1 = String::new();
+    assert_eq!(post(f).await.status, StatusCode::FORBIDDEN);
+    assert_eq!(field_value(&a, &tid, "personal_information").await, "yes");
+}

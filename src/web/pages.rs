@@ -203,6 +203,118 @@ struct FieldView {
     text: String,
     message: Option<i64>,
     by_analyst: bool,
+    /// The edit control: `yesno`, `choice` (with `choices`), `datetime`, `list`,
+    /// `number` or `text`.
+    editor: &'static str,
+    choices: Vec<&'static str>,
+    /// The `datetime` editor's value: America/New_York, `YYYY-MM-DDTHH:MM`.
+    local: String,
+    /// The `list` editor's items.
+    items: Vec<String>,
+}
+
+/// The yes/no/unknown fields (incident-fields.md).
+const YES_NO: [&str; 4] = [
+    "personal_information",
+    "law_enforcement_contacted",
+    "external_communications",
+    "is_ongoing",
+];
+const YES_NO_CHOICES: [&str; 3] = ["yes", "no", "unknown"];
+const IMPACT_CHOICES: [&str; 4] = ["none", "low", "medium", "high"];
+
+/// The edit control a field gets, by its name and its value.
+fn editor_of(name: &str, value: &serde_json::Value) -> (&'static str, Vec<&'static str>) {
+    match name {
+        n if YES_NO.contains(&n) => ("yesno", YES_NO_CHOICES.to_vec()),
+        "functional_impact" => ("choice", IMPACT_CHOICES.to_vec()),
+        "detected_at" | "occurred_at" => ("datetime", Vec::new()),
+        "users_affected" | "records_affected" => ("number", Vec::new()),
+        "systems_affected" => ("list", Vec::new()),
+        _ if value.is_array() => ("list", Vec::new()),
+        _ => ("text", Vec::new()),
+    }
+}
+
+/// A stored time as the `datetime-local` control shows it (America/New_York).
+fn local_input(v: &serde_json::Value) -> String {
+    v.as_str()
+        .and_then(|s| chrono::DateTime::parse_from_rfc3339(s).ok())
+        .map(|t| {
+            t.with_timezone(&chrono_tz::America::New_York)
+                .format("%Y-%m-%dT%H:%M")
+                .to_string()
+        })
+        .unwrap_or_default()
+}
+
+/// What a typed editor posted, as the value to store: a `datetime-local` time (New
+/// York) with its offset, yes/no/unknown and the impact levels checked, a number, the
+/// list's kept items and the ones added (comma or line separated).
+fn typed_value(
+    editor: &str,
+    field: &str,
+    form: &std::collections::HashMap<String, String>,
+) -> Result<serde_json::Value, String> {
+    use chrono::TimeZone;
+    let value = form.get("value").map(|v| v.trim()).unwrap_or("");
+    match editor {
+        "datetime" => {
+            let naive = chrono::NaiveDateTime::parse_from_str(value, "%Y-%m-%dT%H:%M")
+                .map_err(|_| format!("'{value}' is not a date and time; pick one in the control (YYYY-MM-DD HH:MM)"))?;
+            let t = chrono_tz::America::New_York
+                .from_local_datetime(&naive)
+                .earliest()
+                .ok_or_else(|| {
+                    format!("{value} does not exist in New York (the clocks skip it)")
+                })?;
+            Ok(serde_json::Value::String(t.fixed_offset().to_rfc3339()))
+        }
+        "yesno" | "choice" => {
+            let allowed: &[&str] = if editor == "yesno" {
+                &YES_NO_CHOICES
+            } else {
+                &IMPACT_CHOICES
+            };
+            if allowed.contains(&value) {
+                Ok(serde_json::Value::String(value.to_string()))
+            } else {
+                Err(format!("{field} is one of {}", allowed.join(", ")))
+            }
+        }
+        "number" => value
+            .replace(',', "")
+            .parse::<u64>()
+            .map(serde_json::Value::from)
+            .map_err(|_| format!("{field} is a whole number (e.g. 40)")),
+        "list" => {
+            let mut kept: Vec<(usize, &str)> = form
+                .iter()
+                .filter_map(|(k, v)| Some((k.strip_prefix("keep_")?.parse().ok()?, v.as_str())))
+                .collect();
+            kept.sort();
+            let mut items: Vec<String> = kept
+                .into_iter()
+                .map(|(_, v)| v.trim().to_string())
+                .collect();
+            let added = form.get("add").map(String::as_str).unwrap_or("");
+            for a in added
+                .split([',', '\n', ';'])
+                .map(str::trim)
+                .filter(|a| !a.is_empty())
+            {
+                if !items.iter().any(|i| i == a) {
+                    items.push(a.to_string());
+                }
+            }
+            items.retain(|i| !i.is_empty());
+            if items.len() > 200 {
+                return Err(format!("{field} keeps at most 200 items"));
+            }
+            Ok(serde_json::Value::from(items))
+        }
+        _ => Err(format!("'{editor}' is not an editor")),
+    }
 }
 
 fn display_value(v: &serde_json::Value) -> String {
@@ -221,7 +333,16 @@ fn field_views(fields: &serde_json::Value) -> Vec<FieldView> {
         .map(|(name, f)| {
             let src = &f["source"];
             let part = src["part"].as_str().unwrap_or("").to_string();
+            let (editor, choices) = editor_of(name, &f["value"]);
+            let items = match &f["value"] {
+                serde_json::Value::Array(a) => a.iter().map(display_value).collect(),
+                _ => Vec::new(),
+            };
             FieldView {
+                editor,
+                choices,
+                local: local_input(&f["value"]),
+                items,
                 name: name.clone(),
                 label: crate::extract::fields::human_label(name),
                 value: display_value(&f["value"]),
@@ -258,6 +379,36 @@ impl TimelineEntry {
             _ => 2,
         }
     }
+}
+
+/// One action and what it caused: the entries of one instant (one transaction), led by
+/// the message that came in, else the analyst's own step, else the first entry.
+#[derive(Debug, Serialize)]
+struct TimelineGroup {
+    lead: TimelineEntry,
+    rest: Vec<TimelineEntry>,
+}
+
+/// The sorted timeline as groups of one instant each.
+fn group_timeline(entries: Vec<TimelineEntry>) -> Vec<TimelineGroup> {
+    let mut runs: Vec<Vec<TimelineEntry>> = Vec::new();
+    for e in entries {
+        match runs.last_mut() {
+            Some(run) if run[0].at == e.at => run.push(e),
+            _ => runs.push(vec![e]),
+        }
+    }
+    runs.into_iter()
+        .map(|mut run| {
+            let lead = run
+                .iter()
+                .position(|e| e.what == "inbound")
+                .or_else(|| run.iter().position(|e| e.actor.starts_with("analyst:")))
+                .unwrap_or(0);
+            let lead = run.remove(lead);
+            TimelineGroup { lead, rest: run }
+        })
+        .collect()
 }
 
 /// What the reporter said happened (the description field), cut to a screenful, for
@@ -402,6 +553,7 @@ pub async fn case(
         });
     }
     timeline.sort_by(|a, b| a.at.cmp(&b.at).then(a.rank().cmp(&b.rank())));
+    let timeline = group_timeline(timeline);
     let removed = crate::store::sharing::removed_indicators(&mut c, d.case.id).await?;
     let listed: Vec<(String, String, bool)> = d
         .iocs
@@ -501,33 +653,31 @@ pub async fn case(
     )
 }
 
-#[derive(Deserialize)]
-pub struct FieldForm {
-    #[serde(default)]
-    csrf: String,
-    #[serde(default)]
-    field: String,
-    #[serde(default)]
-    value: String,
-}
-
+/// `POST /cases/{tid}/fields`: `csrf`, `field`, `value`; a typed editor adds `editor`
+/// (see [`typed_value`]) and, for a list, `keep_N` and `add`.
 pub async fn set_field(
     State(state): State<AppState>,
     PageUser(who): PageUser,
     Path(tid): Path<String>,
-    Form(f): Form<FieldForm>,
+    Form(f): Form<std::collections::HashMap<String, String>>,
 ) -> Result<Response, WebError> {
-    who.may_change(&f.csrf)?;
+    let get = |k: &str| f.get(k).map(String::as_str).unwrap_or("");
+    who.may_change(get("csrf"))?;
     let tid = tracking_id(&tid)?;
-    let field = f.field.trim().to_string();
-    if f.value.trim().is_empty() {
-        return Err(WebError::BadRequest(format!(
-            "Give a value for {field}: an empty value is not saved."
-        )));
-    }
-    // As `case set-field`: a JSON value when it parses as one, text otherwise.
-    let value = serde_json::from_str(f.value.trim())
-        .unwrap_or_else(|_| serde_json::Value::String(f.value.trim().to_string()));
+    let field = get("field").trim().to_string();
+    let editor = get("editor");
+    let value = if editor.is_empty() || editor == "text" {
+        let raw = get("value").trim();
+        if raw.is_empty() {
+            return Err(WebError::BadRequest(format!(
+                "Give a value for {field}: an empty value is not saved."
+            )));
+        }
+        // As `case set-field`: a JSON value when it parses as one, text otherwise.
+        serde_json::from_str(raw).unwrap_or_else(|_| serde_json::Value::String(raw.to_string()))
+    } else {
+        typed_value(editor, &field, &f).map_err(WebError::BadRequest)?
+    };
     state
         .actions
         .set_field(&tid, &field, value, super::actions::by(&who), Utc::now())
