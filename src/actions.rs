@@ -1272,6 +1272,46 @@ impl Actions {
         })
     }
 
+    /// Adds an indicator the analyst found (typed as they have it, defanged or not;
+    /// `kind` empty: the kind the text is): on the case page and in exports.
+    pub async fn add_indicator(
+        &self,
+        id: &TrackingId,
+        kind: &str,
+        text: &str,
+        by: By<'_>,
+        now: DateTime<Utc>,
+    ) -> Result<Outcome, ActionError> {
+        let kind = kind.trim();
+        let Some((kind, value)) = crate::extract::iocs::typed(kind, text) else {
+            let what = if kind.is_empty() {
+                "an indicator"
+            } else {
+                kind
+            };
+            return Err(ActionError::Refused(format!(
+                "'{}' is not {what} (an address, domain, URL, email address, MD5/SHA-1/SHA-256 hash or CVE; well-known service domains are never indicators)",
+                text.trim().chars().take(200).collect::<String>()
+            )));
+        };
+        let mut tx = self.store.begin_write().await?;
+        let case = load(&mut tx, id).await?;
+        if !sharing::add_indicator(&mut tx, case.id, kind, &value).await? {
+            return Err(ActionError::Refused(format!(
+                "{} lists {kind} '{value}' already (restore it if it was removed)",
+                case.tracking_id
+            )));
+        }
+        let detail = serde_json::json!({ "kind": kind, "value": value });
+        commit_recorded(tx, case.id, by, EventKind::IndicatorAdded, detail, now).await?;
+        Ok(Outcome {
+            tracking_id: case.tracking_id,
+            summary: format!("{kind} {value} added: exports carry it"),
+            queued: Vec::new(),
+            scio_note: None,
+        })
+    }
+
     /// Sets the TLP the case is shared under.
     pub async fn set_tlp(
         &self,

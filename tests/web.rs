@@ -3428,3 +3428,92 @@ async fn fields_are_edited_with_typed_controls() {
     assert_eq!(post(f).await.status, StatusCode::FORBIDDEN);
     assert_eq!(field_value(&a, &tid, "personal_information").await, "yes");
 }
+
+#[tokio::test]
+async fn an_analyst_adds_an_indicator_defanged_or_not() {
+    let a = app().await;
+    let tid = a.ingest_fixture("01-phish-payroll-plain.eml").await;
+    let ((ana, csrf), (val, vcsrf)) = a.analyst_and_viewer().await;
+    let add = |kind: &'static str, value: &'static str, cookie: &str, token: &str| {
+        let (a, tid, cookie, token) = (&a, &tid, cookie.to_string(), token.to_string());
+        async move {
+            a.act(
+                tid,
+                "add_indicator",
+                &cookie,
+                &[("csrf", &token), ("kind", kind), ("value", value)],
+            )
+            .await
+        }
+    };
+    assert_eq!(
+        add("", "198.51.100.23", &val, &vcsrf).await.status,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        add("", "198.51.100.23", &ana, "").await.status,
+        StatusCode::FORBIDDEN
+    );
+    let r = add("", "hxxps://payroll-verify[.]example/step2", &ana, &csrf).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    let to = r.header(header::LOCATION);
+    assert!(to.ends_with("#indicators"), "{to}");
+    let page = a.get(to.trim_end_matches("#indicators"), Some(&ana)).await;
+    assert!(
+        page.body
+            .contains(&escaped("urls https://payroll-verify.example/step2 added")),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains(&format!(
+        "<code>{}</code>",
+        escaped("https://payroll-verify.example/step2")
+    )));
+    // Asked for its domain, the domain is what is kept.
+    let r = add(
+        "domains",
+        "hxxps://payroll-verify[.]example/step2",
+        &ana,
+        &csrf,
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    // Twice, or not an indicator at all: refused with why, nothing changes.
+    let again = add("", "https://payroll-verify.example/step2", &ana, &csrf).await;
+    assert_eq!(again.status, StatusCode::BAD_REQUEST);
+    assert!(again.body.contains("already"), "{}", again.body);
+    let junk = add("", SCRIPT, &ana, &csrf).await;
+    assert_eq!(junk.status, StatusCode::BAD_REQUEST);
+    assert!(junk.body.contains("is not an indicator"), "{}", junk.body);
+    assert!(!junk.body.contains(SCRIPT), "{}", junk.body);
+    let mut c = a.store.acquire().await.unwrap();
+    let iocs: String = sqlx::query_scalar("select iocs_json from cases")
+        .fetch_one(&mut *c)
+        .await
+        .unwrap();
+    let iocs: serde_json::Value = serde_json::from_str(&iocs).unwrap();
+    assert!(
+        iocs["urls"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|u| u == "https://payroll-verify.example/step2"),
+        "{iocs}"
+    );
+    assert!(
+        iocs["domains"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|u| u == "payroll-verify.example"),
+        "{iocs}"
+    );
+    let (events, audited): (i64, i64) = sqlx::query_as(
+        "select (select count(*) from events where kind = 'indicator_added'),
+                (select count(*) from audit where action = 'indicator_added' and username = 'ana')",
+    )
+    .fetch_one(&mut *c)
+    .await
+    .unwrap();
+    assert_eq!((events, audited), (2, 2));
+}

@@ -27,6 +27,11 @@ pub struct Iocs {
     pub truncated: bool,
 }
 
+/// The kinds, named as in the contract, in the order of [`Iocs::lists_mut`].
+const KINDS: [&str; 9] = [
+    "ipv4", "ipv6", "domains", "urls", "emails", "md5", "sha1", "sha256", "cves",
+];
+
 impl Iocs {
     fn lists_mut(&mut self) -> [&mut Vec<String>; 9] {
         [
@@ -79,11 +84,27 @@ impl Iocs {
 
     /// Keeps the indicators for which `keep(kind, value)` holds (kinds as in [`Self::pairs`]).
     pub fn retain(&mut self, mut keep: impl FnMut(&str, &str) -> bool) {
-        const KINDS: [&str; 9] = [
-            "ipv4", "ipv6", "domains", "urls", "emails", "md5", "sha1", "sha256", "cves",
-        ];
         for (kind, list) in KINDS.into_iter().zip(self.lists_mut()) {
             list.retain(|v| keep(kind, v));
+        }
+    }
+
+    /// Adds one indicator (`kind` as in [`Self::pairs`]), keeping its list sorted; false
+    /// when it is there already or the kind is unknown.
+    pub fn insert(&mut self, kind: &str, value: &str) -> bool {
+        let Some(list) = KINDS
+            .into_iter()
+            .zip(self.lists_mut())
+            .find_map(|(k, l)| (k == kind).then_some(l))
+        else {
+            return false;
+        };
+        match list.binary_search_by(|v| v.as_str().cmp(value)) {
+            Ok(_) => false,
+            Err(at) => {
+                list.insert(at, value.to_string());
+                true
+            }
         }
     }
 
@@ -108,6 +129,27 @@ impl Iocs {
         }
         self.truncated |= cut;
     }
+}
+
+/// The indicator an analyst typed (defanged or not), read as mail is read: of `kind`
+/// (as in [`Iocs::pairs`]; empty: the most specific one the text holds, a URL before
+/// its domain). `None`: the text is no such indicator (or a well-known service's).
+pub fn typed(kind: &str, text: &str) -> Option<(&'static str, String)> {
+    const SPECIFIC_FIRST: [&str; 9] = [
+        "urls", "emails", "sha256", "sha1", "md5", "cves", "ipv4", "ipv6", "domains",
+    ];
+    let text: String = text.trim().chars().take(2_000).collect();
+    let found = extract_iocs(&text, &Exclusions::default());
+    let pairs = found.pairs();
+    SPECIFIC_FIRST
+        .into_iter()
+        .filter(|k| kind.is_empty() || kind == *k)
+        .find_map(|k| {
+            pairs
+                .iter()
+                .find(|(pk, _)| *pk == k)
+                .map(|(pk, v)| (*pk, v.to_string()))
+        })
 }
 
 /// What must never be reported as an indicator.
@@ -619,6 +661,30 @@ pub fn extract_iocs(text: &str, exclude: &Exclusions) -> Iocs {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_typed_indicator_is_read_as_mail_is() {
+        assert_eq!(
+            typed("", "hxxps://evil-payroll[.]example/login"),
+            Some(("urls", "https://evil-payroll.example/login".to_string()))
+        );
+        assert_eq!(
+            typed("domains", "hxxps://evil-payroll[.]example/login"),
+            Some(("domains", "evil-payroll.example".to_string()))
+        );
+        assert_eq!(
+            typed("", "203.0.113[.]7"),
+            Some(("ipv4", "203.0.113.7".to_string()))
+        );
+        assert_eq!(typed("ipv4", "not an address"), None);
+        assert_eq!(typed("", "hello"), None);
+        let mut i = Iocs::default();
+        assert!(i.insert("ipv4", "203.0.113.9"));
+        assert!(i.insert("ipv4", "203.0.113.7"));
+        assert!(!i.insert("ipv4", "203.0.113.7"), "already there");
+        assert!(!i.insert("nonsense", "x"));
+        assert_eq!(i.ipv4, ["203.0.113.7", "203.0.113.9"]);
+    }
 
     fn ex() -> Exclusions {
         Exclusions {

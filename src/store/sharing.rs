@@ -146,6 +146,26 @@ pub async fn indicators(conn: &mut SqliteConnection, case_id: i64) -> Result<Ioc
     decode(case_id, "iocs_json", &iocs)
 }
 
+/// Adds an indicator an analyst found (`kind` as in `Iocs::pairs`); false when the case
+/// lists it already.
+pub async fn add_indicator(
+    conn: &mut SqliteConnection,
+    case_id: i64,
+    kind: &str,
+    value: &str,
+) -> Result<bool, StoreError> {
+    let mut iocs = indicators(conn, case_id).await?;
+    if !iocs.insert(kind, value) {
+        return Ok(false);
+    }
+    sqlx::query("update cases set iocs_json = ? where id = ?")
+        .bind(serde_json::to_string(&iocs).unwrap_or_else(|_| "{}".into()))
+        .bind(case_id)
+        .execute(&mut *conn)
+        .await?;
+    Ok(true)
+}
+
 /// The case with its shareable indicators.
 pub async fn shared_case(
     conn: &mut SqliteConnection,

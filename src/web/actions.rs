@@ -79,7 +79,18 @@ pub async fn act(
     };
     let out = perform(&state.actions, &tid, &action, &input, by(&who)).await?;
     tracing::info!(user = %who.user.name, case = %tid, action = %action, summary = %out.summary, "case action in the web UI");
-    Ok(Redirect::to(&format!("/cases/{}#timeline", out.tracking_id)).into_response())
+    // Back where the form was, saying what was done there.
+    let at = if action.ends_with("_indicator") {
+        "indicators"
+    } else {
+        "actions"
+    };
+    Ok(Redirect::to(&format!(
+        "/cases/{}?done={}&at={at}#{at}",
+        out.tracking_id,
+        super::pages::percent_encode(&out.summary)
+    ))
+    .into_response())
 }
 
 /// What an action request carries (a form or a JSON body).
@@ -117,6 +128,7 @@ pub async fn perform(
         "link" => a.link(tid, &parse(v)?, by, now).await?,
         "merge" => a.merge(tid, &parse(v)?, by, now).await?,
         "update" => a.update(tid, i.message, &i.cc, by, now).await?,
+        "add_indicator" => a.add_indicator(tid, i.kind, v, by, now).await?,
         "remove_indicator" | "restore_indicator" => {
             a.set_indicator_removed(tid, i.kind, v, action == "remove_indicator", by, now)
                 .await?

@@ -425,6 +425,16 @@ fn reporter_words(d: &cases::CaseDetail) -> Option<String> {
     Some(cut)
 }
 
+/// An event kind as a title: "SCIO update queued" for `scio_update_queued`.
+fn event_title(kind: &str) -> String {
+    let t = crate::notify::label(kind);
+    let t = t
+        .strip_prefix("Ack ")
+        .map(|rest| format!("Acknowledgement {rest}"))
+        .unwrap_or(t);
+    t.replacen("Scio ", "SCIO ", 1).replacen("Soc ", "SOC ", 1)
+}
+
 /// An inbound message in the timeline, as a sentence: "Report from a@b.gov".
 fn inbound_title(kind: &str, from: Option<&str>) -> String {
     let what = match kind {
@@ -487,6 +497,9 @@ fn detail_lines(detail: &serde_json::Value) -> Vec<(String, String)> {
 pub struct CaseQuery {
     #[serde(default)]
     done: Option<String>,
+    /// The section the action was taken in (`indicators`; else the actions).
+    #[serde(default)]
+    at: Option<String>,
 }
 
 impl CaseQuery {
@@ -514,7 +527,7 @@ pub async fn case(
             at: e.row.at.clone(),
             what: "event",
             title: crate::notify::describe(&e.row.kind, &e.detail)
-                .unwrap_or_else(|| crate::notify::label(&e.row.kind)),
+                .unwrap_or_else(|| event_title(&e.row.kind)),
             kind: e.row.kind.clone(),
             actor: e.row.actor.clone(),
             detail: detail_lines(&e.detail),
@@ -632,6 +645,8 @@ pub async fn case(
             tlp_is_default => tlp.is_none(),
             analysts => analysts,
             done => done,
+            ioc_kinds => ["ipv4", "ipv6", "domains", "urls", "emails", "md5", "sha1", "sha256", "cves"],
+            done_at => if q.at.as_deref() == Some("indicators") { "indicators" } else { "actions" },
             undo => undo,
             tlps => crate::domain::Tlp::ALL.iter().map(|t| t.as_str()).collect::<Vec<_>>(),
             assessment => d.assessment,
