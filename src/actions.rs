@@ -60,6 +60,29 @@ pub struct Closing<'a> {
     pub tell_reporter: bool,
 }
 
+/// What merging one case would send (see [`Actions::preview_merge`]).
+pub struct MergePreview {
+    pub tracking_id: String,
+    pub reporter: Result<crate::notify::ReporterMail, String>,
+    /// The line to the merged case's own SCIO thread, when it has one.
+    pub into_line: Option<String>,
+    /// The line to the surviving case's SCIO thread, when it has one.
+    pub from_line: Option<String>,
+}
+
+/// The line a merged case's own SCIO thread gets.
+fn merged_into_line(into: &str) -> String {
+    format!("Merged into {into}: this case's updates continue on that case's thread.")
+}
+
+/// The line the surviving case's SCIO thread gets for each case merged in.
+fn merged_from_line(source: &CaseRow) -> String {
+    format!(
+        "{} ({}) was merged into this case.",
+        source.tracking_id, source.subject
+    )
+}
+
 /// What closing would send (see [`Actions::preview_close`]).
 pub struct ClosePreview {
     pub scio: Result<(Vec<crate::routing::Contact>, crate::outbound::Rendered), String>,
@@ -981,10 +1004,7 @@ impl Actions {
             }
             Err(why) => format!("the reporter is not told ({why})"),
         };
-        let into_line = format!(
-            "Merged into {}: this case's updates continue on that case's thread.",
-            target.tracking_id
-        );
+        let into_line = merged_into_line(&target.tracking_id);
         let mut scio_updates = self
             .merge_line(
                 &mut tx,
@@ -997,10 +1017,7 @@ impl Actions {
             )
             .await?;
         let moved = cases::merge(&mut tx, source.id, target.id, now).await?;
-        let from_line = format!(
-            "{} ({}) was merged into this case.",
-            source.tracking_id, source.subject
-        );
+        let from_line = merged_from_line(&source);
         scio_updates += self
             .merge_line(
                 &mut tx,
@@ -1057,6 +1074,39 @@ impl Actions {
             queued,
             scio_note: None,
         })
+    }
+
+    /// What merging each of `others` into `into` would send, without changing
+    /// anything: per case, the message to its reporter (or why none) and the line to
+    /// each SCIO thread that exists.
+    pub async fn preview_merge(
+        &self,
+        into: &TrackingId,
+        others: &[TrackingId],
+    ) -> Result<Vec<MergePreview>, ActionError> {
+        let mut conn = self.store.acquire().await?;
+        let target = load(&mut conn, into).await?;
+        let target_thread = !store::notices::scio_thread(&mut conn, target.id)
+            .await?
+            .is_empty();
+        let mut out = Vec::with_capacity(others.len());
+        for id in others {
+            let source = load(&mut conn, id).await?;
+            let reporter = self
+                .notifier
+                .merged_draft(&mut conn, source.id, &target.tracking_id)
+                .await?;
+            let own_thread = !store::notices::scio_thread(&mut conn, source.id)
+                .await?
+                .is_empty();
+            out.push(MergePreview {
+                into_line: own_thread.then(|| merged_into_line(&target.tracking_id)),
+                from_line: target_thread.then(|| merged_from_line(&source)),
+                tracking_id: source.tracking_id,
+                reporter,
+            });
+        }
+        Ok(out)
     }
 
     /// One line to a merged case's SCIO thread, when the case has a thread (a merge

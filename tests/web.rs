@@ -2716,6 +2716,24 @@ async fn the_case_page_merge_asks_first_and_comes_back_to_the_case() {
         "whom it tells: {}",
         r.body
     );
+    // And the words, as they will be sent: the reporter's message and the SCIO lines.
+    let preview = &r.body[r.body.find("id=\"merge-preview\"").expect("the preview")..];
+    assert!(
+        preview.contains(&escaped(&format!(
+            "[{main}] Your report {dup} is now part of {main}"
+        ))),
+        "{preview}"
+    );
+    assert!(
+        preview.contains(&escaped(&format!(
+            "Merged into {main}: this case's updates continue on that case's thread."
+        ))),
+        "{preview}"
+    );
+    assert!(
+        preview.contains(&format!("{main} has no SCIO thread")),
+        "{preview}"
+    );
     let before = outbox_kinds(&a.store).await;
     let confirm = csrf_of(&r.body);
     let mut confirmed = form.to_vec();

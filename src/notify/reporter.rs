@@ -77,8 +77,7 @@ impl Notifier {
         actor: &str,
         now: DateTime<Utc>,
     ) -> Result<Result<i64, String>, NotifyError> {
-        let extra = serde_json::json!({ "into": into });
-        let draft = match self.reporter_draft(tx, case_id, "merged", extra).await? {
+        let draft = match self.merged_draft(tx, case_id, into).await? {
             Ok(d) => d,
             Err(why) => return Ok(Err(why)),
         };
@@ -94,6 +93,18 @@ impl Notifier {
         )
         .await
         .map(Ok)
+    }
+
+    /// The message [`Notifier::reporter_merged`] would send, rendered; `Err` says why
+    /// nobody would be told.
+    pub async fn merged_draft(
+        &self,
+        conn: &mut SqliteConnection,
+        case_id: i64,
+        into: &str,
+    ) -> Result<Result<ReporterMail, String>, NotifyError> {
+        let extra = serde_json::json!({ "into": into });
+        self.reporter_draft(conn, case_id, "merged", extra).await
     }
 
     /// Renders `template` for the reporter of `case_id`, with the context every such

@@ -462,12 +462,39 @@ async fn merge_confirmation(
             .ok_or(WebError::NotFound)?;
         rows.push(case);
     }
+    drop(c);
+    // The words each message would carry, as they would be sent.
+    let previews: Vec<minijinja::Value> = state
+        .actions
+        .preview_merge(into, others)
+        .await?
+        .into_iter()
+        .map(|p| {
+            let (reporter, reporter_why) = match p.reporter {
+                Ok(m) => (
+                    Some(minijinja::context! {
+                        to => m.to.address.to_string(),
+                        subject => m.rendered.subject,
+                        text => m.rendered.text,
+                        hold => m.hold,
+                    }),
+                    None,
+                ),
+                Err(why) => (None, Some(why)),
+            };
+            minijinja::context! {
+                tracking_id => p.tracking_id, reporter => reporter, reporter_why => reporter_why,
+                into_line => p.into_line, from_line => p.from_line,
+            }
+        })
+        .collect();
     Ok(render(
         "bulk_merge.html",
         minijinja::context! {
             who => super::pages::who_ctx(who),
             into => rows[0],
             others => rows[1..],
+            previews => previews,
             back => back,
         },
     )?
