@@ -3535,3 +3535,37 @@ async fn an_analyst_adds_an_indicator_defanged_or_not() {
     .unwrap();
     assert_eq!((events, audited), (2, 2));
 }
+
+#[tokio::test]
+async fn a_pdf_attachment_previews_its_first_page_as_text() {
+    let a = app().await;
+    a.add_user("val", Role::Viewer, "viewer-password-1").await;
+    let (val, _) = a.login("val", "viewer-password-1").await;
+    // A report whose whole content is a PDF made by Word: its first page, as text.
+    let tid = a
+        .ingest_fixture("dev/128-ransomware-frontdesk-dls-pdf-only.eml")
+        .await;
+    let page = a.get(&format!("/cases/{tid}"), Some(&val)).await;
+    let at = page
+        .body
+        .find("First page, as text")
+        .unwrap_or_else(|| panic!("a PDF preview: {}", page.body));
+    let shown = &page.body[at..at + page.body[at..].find("</pre>").unwrap()];
+    assert!(shown.contains("<pre class=\"att-text\">"), "{shown}");
+    assert!(shown.to_lowercase().contains("ransom"), "{shown}");
+    // Something that only claims to be a PDF says why there is no preview.
+    let fake = "From: Pat <pat@mass.gov>\r\nTo: soc@mass.gov\r\nSubject: Report attached\r\n\
+        Message-ID: <fake-pdf@mass.gov>\r\nMIME-Version: 1.0\r\n\
+        Content-Type: multipart/mixed; boundary=\"B\"\r\n\r\n--B\r\nContent-Type: text/plain\r\n\r\n\
+        See the attached report of a phishing email.\r\n--B\r\n\
+        Content-Type: application/pdf; name=\"report.pdf\"\r\nContent-Disposition: attachment; filename=\"report.pdf\"\r\n\r\n\
+        <script>alert(1)</script> not a pdf\r\n--B--\r\n";
+    let tid = a.ingest(fake.as_bytes()).await.expect("a case");
+    let page = a.get(&format!("/cases/{tid}"), Some(&val)).await;
+    assert!(
+        page.body
+            .contains("(No preview: it does not start like a PDF (%PDF-).)"),
+        "{}",
+        page.body
+    );
+}

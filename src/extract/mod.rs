@@ -14,6 +14,7 @@ pub mod extractors;
 pub mod fields;
 pub mod html;
 pub mod iocs;
+pub mod pdf;
 pub mod quote;
 pub mod report;
 pub mod rules;

@@ -605,6 +605,11 @@ pub async fn case(
             messages::attachment_data(&mut c, &a.sha256)
                 .await?
                 .map(|b| text_excerpt(&b))
+        } else if preview == "pdf" && a.size <= crate::extract::pdf::MAX_INPUT as i64 {
+            match messages::attachment_data(&mut c, &a.sha256).await? {
+                Some(b) => Some(pdf_excerpt(b, state.config.gateway.analysis_timeout_secs).await),
+                None => None,
+            }
         } else {
             None
         };
@@ -807,6 +812,8 @@ pub(super) fn preview_kind(a: &messages::AttachmentRow) -> &'static str {
         "image"
     } else if t.starts_with("text/") && t != "text/html" {
         "text"
+    } else if t == "application/pdf" {
+        "pdf"
     } else {
         ""
     }
@@ -823,6 +830,19 @@ fn text_excerpt(b: &[u8]) -> String {
         out = out.chars().take(4000).collect();
     }
     out
+}
+
+/// A PDF attachment's first page as text (read on the blocking pool, within the
+/// analysis budget), or why it cannot be shown.
+async fn pdf_excerpt(b: Vec<u8>, secs: u64) -> String {
+    let read =
+        crate::extract::bounds::in_budget(secs, move || crate::extract::pdf::first_page_text(&b))
+            .await;
+    match read {
+        Ok(Ok(text)) => text,
+        Ok(Err(why)) => format!("(No preview: {why}.)"),
+        Err(why) => format!("(No preview: reading it failed: {why}.)"),
+    }
 }
 
 /// The most of an image the preview serves; larger ones are downloaded.
