@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the tests need from Debian's packages, when missing: Postfix, Dovecot
 # (IMAP + LMTP) and openssl for the mail stack; rsyslog as the SIEM collector of
-# tests/siem.rs; Chromium and its WebDriver for the
+# tests/siem.rs; webhook (adnanh/webhook) as the chat endpoint of the SOC's webhook
+# test in tests/web.rs; Chromium and its WebDriver for the
 # browser tests; Node.js and npm for the OAuth2 authorization server of tests/oauth2.rs,
 # whose npm package (pinned by tests/oauth2-server/package-lock.json) goes into
 # $CARGO_TARGET_DIR/oauth2-server (default target/). One `apt-get update` at most.
@@ -38,7 +39,7 @@ missing() {
     fi
   done
 }
-mapfile -t mail < <(missing postfix dovecot-imapd dovecot-lmtpd openssl rsyslog)
+mapfile -t mail < <(missing postfix dovecot-imapd dovecot-lmtpd openssl rsyslog webhook)
 mapfile -t browser < <(missing chromium chromium-driver)
 py=()
 if ! command -v python3 >/dev/null; then

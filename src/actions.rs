@@ -1270,16 +1270,23 @@ impl Actions {
 
     /// Marks an indicator of the case as removed (a false positive, e.g. a Microsoft
     /// link) or restores it: a removed one stays on the case page and is in no export.
+    #[allow(clippy::too_many_arguments)]
     pub async fn set_indicator_removed(
         &self,
         id: &TrackingId,
         kind: &str,
         value: &str,
         removed: bool,
+        reason: &str,
         by: By<'_>,
         now: DateTime<Utc>,
     ) -> Result<Outcome, ActionError> {
-        let (kind, value) = (kind.trim(), value.trim());
+        let (kind, value, reason) = (kind.trim(), value.trim(), reason.trim());
+        if reason.chars().count() > 500 {
+            return Err(ActionError::Refused(
+                "the reason is over 500 characters; shorten it".into(),
+            ));
+        }
         let mut tx = self.store.begin_write().await?;
         let case = load(&mut tx, id).await?;
         let known = sharing::indicators(&mut tx, case.id).await?;
@@ -1290,7 +1297,7 @@ impl Actions {
             )));
         }
         let changed = if removed {
-            sharing::remove_indicator(&mut tx, case.id, kind, value, by.name, now).await?
+            sharing::remove_indicator(&mut tx, case.id, kind, value, by.name, reason, now).await?
         } else {
             sharing::restore_indicator(&mut tx, case.id, kind, value, now).await?
         };
@@ -1300,7 +1307,10 @@ impl Actions {
                 if removed { "removed" } else { "not removed" }
             )));
         }
-        let detail = serde_json::json!({ "kind": kind, "value": value });
+        let mut detail = serde_json::json!({ "kind": kind, "value": value });
+        if removed && !reason.is_empty() {
+            detail["reason"] = serde_json::json!(reason);
+        }
         let event = if removed {
             EventKind::IndicatorRemoved
         } else {

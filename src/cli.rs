@@ -318,6 +318,9 @@ pub enum CaseCommand {
         id: String,
         kind: String,
         value: String,
+        /// Why it is no indicator ("a Microsoft link"), shown beside it.
+        #[arg(long, default_value = "")]
+        reason: String,
         #[arg(long, env = "USER", default_value = "analyst")]
         by: String,
     },
@@ -1391,10 +1394,19 @@ async fn case_action(config: Config, command: CaseCommand) -> anyhow::Result<Exi
             id,
             kind,
             value,
+            reason,
             by,
         } => {
-            a.set_indicator_removed(&id.parse()?, &kind, &value, true, By::cli(&by), now)
-                .await?
+            a.set_indicator_removed(
+                &id.parse()?,
+                &kind,
+                &value,
+                true,
+                &reason,
+                By::cli(&by),
+                now,
+            )
+            .await?
         }
         CaseCommand::RestoreIndicator {
             id,
@@ -1402,7 +1414,7 @@ async fn case_action(config: Config, command: CaseCommand) -> anyhow::Result<Exi
             value,
             by,
         } => {
-            a.set_indicator_removed(&id.parse()?, &kind, &value, false, By::cli(&by), now)
+            a.set_indicator_removed(&id.parse()?, &kind, &value, false, "", By::cli(&by), now)
                 .await?
         }
         CaseCommand::SetTlp { id, tlp, by } => {

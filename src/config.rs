@@ -97,6 +97,13 @@ pub struct SocConfig {
     /// queued, tells its assignee (unassigned: `soc_oncall`) by mail, once per clock
     /// running out.
     pub notify_overdue: bool,
+    /// A chat incoming webhook (Microsoft Teams, Slack) that gets every SOC notice too,
+    /// as `{"text": …}` through the outbox; the URL is a secret (it carries its token)
+    /// and is never logged. `IGW_SOC__WEBHOOK_URL` sets it from the environment.
+    #[serde(deserialize_with = "lenient_opt_secret")]
+    pub webhook_url: Option<SecretString>,
+    /// A CA file to trust for the webhook's TLS besides the public roots.
+    pub webhook_ca_file: Option<std::path::PathBuf>,
     /// The mail domain of accounts whose name is not an address (`jdoe` →
     /// `jdoe@<domain>`); empty: only accounts named by an address are told.
     pub assignee_domain: String,
@@ -115,6 +122,8 @@ impl Default for SocConfig {
             notify_assignee: true,
             notify_answers: true,
             notify_overdue: true,
+            webhook_url: None,
+            webhook_ca_file: None,
             assignee_domain: String::new(),
             triage_critical_minutes: 15,
             triage_high_minutes: 60,
@@ -1016,6 +1025,10 @@ impl Config {
             }
         }
         let soc = &self.soc;
+        if let Some(url) = &soc.webhook_url {
+            use secrecy::ExposeSecret;
+            check_webhook_url(url.expose_secret()).map_err(ConfigError::Invalid)?;
+        }
         if soc.notify_new_case_at != "off" && soc.new_case_threshold().is_none() {
             return Err(ConfigError::Invalid(format!(
                 "[soc] notify_new_case_at = '{}': write critical, high, medium, low or off",
@@ -1198,6 +1211,33 @@ pub fn check_token_url(url: &str) -> Result<(), String> {
     };
     if rest.split(['/', '?']).next().unwrap_or("").is_empty() {
         return Err(format!("token_url {url} names no host"));
+    }
+    Ok(())
+}
+
+/// The webhook must be https (plain http only to this machine); the message never
+/// repeats the URL, whose path is its secret.
+pub fn check_webhook_url(url: &str) -> Result<(), String> {
+    let url = url.trim();
+    let (tls, rest) = if let Some(r) = url.strip_prefix("https://") {
+        (true, r)
+    } else if let Some(r) = url.strip_prefix("http://") {
+        (false, r)
+    } else {
+        return Err("[soc] webhook_url must start with https://".into());
+    };
+    let authority = rest.split(['/', '?']).next().unwrap_or("");
+    let host = match authority.rsplit_once(':') {
+        Some((h, p)) if p.chars().all(|c| c.is_ascii_digit()) => h,
+        _ => authority,
+    };
+    if host.is_empty() {
+        return Err("[soc] webhook_url names no host".into());
+    }
+    if !tls && !is_loopback(host) {
+        return Err(format!(
+            "[soc] webhook_url is plain http to {host}: its token would cross the network in clear text; use https://"
+        ));
     }
     Ok(())
 }

@@ -11,6 +11,7 @@ pub mod domain;
 pub mod export;
 pub mod extract;
 pub mod health;
+pub mod http;
 pub mod intake;
 pub mod notify;
 pub mod oauth2;

@@ -12,11 +12,7 @@ use std::path::Path;
 use std::sync::{Arc, Mutex as StdMutex, OnceLock};
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
-use http_body_util::{BodyExt, Full, Limited};
-use hyper::header::{ACCEPT, CONTENT_TYPE, HOST, RETRY_AFTER, USER_AGENT};
 use secrecy::{ExposeSecret, SecretString};
-use tokio::net::TcpStream;
 
 use crate::config::{check_token_url, Grant, OAuth2Config};
 
@@ -309,10 +305,18 @@ impl TokenSource {
         let shown = url.split('?').next().unwrap_or(&url).to_string();
         let timeout = Duration::from_secs(cfg.timeout_secs.max(1));
         let ca_file = cfg.ca_file.as_deref();
-        let reply = tokio::time::timeout(timeout, post_form(&url, ca_file, body))
-            .await
-            .map_err(|_| format!("no answer within {} s", timeout.as_secs()))
-            .and_then(|r| r);
+        let reply = tokio::time::timeout(
+            timeout,
+            crate::http::post(
+                &url,
+                ca_file,
+                "application/x-www-form-urlencoded",
+                body.into_bytes(),
+            ),
+        )
+        .await
+        .map_err(|_| format!("no answer within {} s", timeout.as_secs()))
+        .and_then(|r| r);
         let reply = reply.map_err(|reason| {
             (
                 OAuthError::Unreachable {
@@ -436,115 +440,6 @@ fn form_encode(v: &str) -> String {
     out
 }
 
-struct HttpReply {
-    status: u16,
-    body: Vec<u8>,
-    retry_after: Option<Duration>,
-}
-
-/// The parts of a token URL: TLS or not, host, port, path with query.
-fn split_url(url: &str) -> Result<(bool, String, u16, String), String> {
-    let (tls, rest) = match url.split_once("://") {
-        Some(("https", r)) => (true, r),
-        Some(("http", r)) => (false, r),
-        _ => return Err(format!("{url} is not an http(s) URL")),
-    };
-    let (authority, path) = match rest.find(['/', '?']) {
-        Some(i) => (&rest[..i], &rest[i..]),
-        None => (rest, "/"),
-    };
-    let default_port = if tls { 443 } else { 80 };
-    let (host, port) = match authority.rsplit_once(':') {
-        Some((h, p)) if !h.ends_with(':') && !p.contains(']') => (
-            h,
-            p.parse::<u16>()
-                .map_err(|_| format!("{url}: '{p}' is not a port"))?,
-        ),
-        _ => (authority, default_port),
-    };
-    let host = host.trim_start_matches('[').trim_end_matches(']');
-    let path = if path.starts_with('?') {
-        format!("/{path}")
-    } else {
-        path.to_string()
-    };
-    Ok((tls, host.to_string(), port, path))
-}
-
-/// POSTs a form over HTTP/1.1 (TLS with the public web roots and `ca_file` for https).
-async fn post_form(url: &str, ca_file: Option<&Path>, body: String) -> Result<HttpReply, String> {
-    let (tls, host, port, path) = split_url(url)?;
-    let tcp = TcpStream::connect((host.as_str(), port))
-        .await
-        .map_err(|e| format!("cannot connect to {host}:{port}: {e}"))?;
-    tcp.set_nodelay(true).ok();
-    let host_header = if port == if tls { 443 } else { 80 } {
-        host.clone()
-    } else {
-        format!("{host}:{port}")
-    };
-    let req = hyper::Request::post(path)
-        .header(HOST, host_header)
-        .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
-        .header(ACCEPT, "application/json")
-        .header(
-            USER_AGENT,
-            concat!("incident-gateway/", env!("CARGO_PKG_VERSION")),
-        )
-        .body(Full::new(Bytes::from(body)))
-        .map_err(|e| format!("cannot build the request: {e}"))?;
-    if tls {
-        let connector = crate::tls::connector(ca_file).map_err(|e| format!("[oauth2] {e}"))?;
-        let name = rustls::pki_types::ServerName::try_from(host.clone())
-            .map_err(|e| format!("'{host}' is not a valid server name: {e}"))?;
-        let stream = connector
-            .connect(name, tcp)
-            .await
-            .map_err(|e| format!("TLS with {host}:{port} failed: {e}"))?;
-        exchange(hyper_util::rt::TokioIo::new(stream), req).await
-    } else {
-        exchange(hyper_util::rt::TokioIo::new(tcp), req).await
-    }
-}
-
-async fn exchange<S>(io: S, req: hyper::Request<Full<Bytes>>) -> Result<HttpReply, String>
-where
-    S: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
-{
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(io)
-        .await
-        .map_err(|e| format!("HTTP handshake failed: {e}"))?;
-    let driver = tokio::spawn(conn);
-    let result = async {
-        let resp = sender
-            .send_request(req)
-            .await
-            .map_err(|e| format!("HTTP request failed: {e}"))?;
-        let status = resp.status().as_u16();
-        let retry_after = resp
-            .headers()
-            .get(RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse::<u64>().ok())
-            .map(Duration::from_secs);
-        // A token answer is a few kilobytes; anything far larger is not one.
-        let body = Limited::new(resp.into_body(), 256 * 1024)
-            .collect()
-            .await
-            .map_err(|e| format!("reading the answer failed: {e}"))?
-            .to_bytes()
-            .to_vec();
-        Ok(HttpReply {
-            status,
-            body,
-            retry_after,
-        })
-    }
-    .await;
-    driver.abort();
-    result
-}
-
 /// The SASL XOAUTH2 initial response (Google, Microsoft).
 pub fn xoauth2(user: &str, token: &AccessToken) -> String {
     format!("user={user}\x01auth=Bearer {}\x01\x01", token.expose())
@@ -565,6 +460,7 @@ mod tests {
 
     #[test]
     fn urls_split_and_plain_http_is_for_loopback_only() {
+        use crate::http::split_url;
         assert_eq!(
             split_url("https://login.microsoftonline.com/t/oauth2/v2.0/token").unwrap(),
             (

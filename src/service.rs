@@ -82,6 +82,12 @@ impl Application {
             self.config.outbox.clone(),
         )
         .with_guard(self.pipeline.notifier().disclosure().clone())
+        .with_webhook(self.config.soc.webhook_url.clone().map(|url| {
+            crate::outbound::worker::Webhook {
+                url,
+                ca_file: self.config.soc.webhook_ca_file.clone(),
+            }
+        }))
         .holding_in_doubt(
             self.config
                 .imap

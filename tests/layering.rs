@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 const RANKS: &[&[&str]] = &[
     &["domain"],
     &["config", "health", "tls"],
+    &["http"],
     &["oauth2"],
     &["extract"],
     &["store"],

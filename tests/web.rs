@@ -1549,7 +1549,7 @@ async fn sharing_from_the_case_page_the_queue_and_the_api() {
     assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
     let page = a.get(&format!("/cases/{tid}"), Some(&ana)).await;
     assert!(page.body.contains("TLP:GREEN"));
-    assert!(page.body.contains("removed (false positive)"));
+    assert!(page.body.contains("removed (false positive, by "));
     assert!(page.body.contains("actions/restore_indicator"));
     for format in ["stix", "misp"] {
         let r = a
@@ -3534,6 +3534,40 @@ async fn an_analyst_adds_an_indicator_defanged_or_not() {
     .await
     .unwrap();
     assert_eq!((events, audited), (2, 2));
+    drop(c);
+    // Removed with a reason: struck through with who and why (as text), on the event.
+    let why = "our <b>test</b> vendor";
+    let r = a
+        .act(
+            &tid,
+            "remove_indicator",
+            &ana,
+            &[
+                ("csrf", &csrf),
+                ("kind", "domains"),
+                ("value", "payroll-verify.example"),
+                ("message", why),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    let page = a.get(&format!("/cases/{tid}"), Some(&ana)).await;
+    assert!(
+        page.body.contains(&format!(
+            "removed (false positive, by ana: {})",
+            escaped(why)
+        )),
+        "{}",
+        page.body
+    );
+    let mut c = a.store.acquire().await.unwrap();
+    let reason: String = sqlx::query_scalar(
+        "select json_extract(detail_json, '$.reason') from events where kind = 'indicator_removed'",
+    )
+    .fetch_one(&mut *c)
+    .await
+    .unwrap();
+    assert_eq!(reason, why);
 }
 
 #[tokio::test]
@@ -3568,4 +3602,208 @@ async fn a_pdf_attachment_previews_its_first_page_as_text() {
         "{}",
         page.body
     );
+}
+
+/// A private adnanh/webhook server on a loopback port (the Debian package the test
+/// command installs): hook `soc` appends each payload to `payloads.jsonl` when the URL
+/// carries `token`, and answers 403 otherwise. Stopped when dropped.
+struct ChatWebhook {
+    child: std::process::Child,
+    dir: tempfile::TempDir,
+    port: u16,
+}
+
+impl ChatWebhook {
+    fn start(token: &str) -> Option<Self> {
+        let bin = ["/usr/bin/webhook", "/usr/local/bin/webhook"]
+            .into_iter()
+            .find(|p| std::path::Path::new(p).exists());
+        let Some(bin) = bin else {
+            assert!(
+                std::env::var("CI").is_err(),
+                "webhook is not installed: scripts/install-test-deps.sh installs it"
+            );
+            eprintln!(
+                "skipped: the webhook package is not installed (scripts/install-test-deps.sh)"
+            );
+            return None;
+        };
+        let dir = tempfile::tempdir().expect("tempdir");
+        let script = dir.path().join("record.sh");
+        std::fs::write(
+            &script,
+            "#!/bin/sh\nprintf '%s\\n' \"$1\" >> payloads.jsonl\n",
+        )
+        .unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let hooks = serde_json::json!([{
+            "id": "soc",
+            "execute-command": script,
+            "command-working-directory": dir.path(),
+            "pass-arguments-to-command": [{ "source": "entire-payload" }],
+            "http-methods": ["POST"],
+            "trigger-rule": { "match": {
+                "type": "value", "value": token,
+                "parameter": { "source": "url", "name": "token" },
+            }},
+            "trigger-rule-mismatch-http-response-code": 403,
+            // Answer once the payload is written (the command's output is the answer).
+            "include-command-output-in-response": true,
+        }]);
+        let hooks_file = dir.path().join("hooks.json");
+        std::fs::write(&hooks_file, hooks.to_string()).unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let child = std::process::Command::new(bin)
+            .args([
+                "-hooks",
+                &hooks_file.display().to_string(),
+                "-ip",
+                "127.0.0.1",
+            ])
+            .args(["-port", &port.to_string()])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start webhook");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "webhook did not listen"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        Some(Self { child, dir, port })
+    }
+
+    fn url(&self, token: &str) -> String {
+        format!("http://127.0.0.1:{}/hooks/soc?token={token}", self.port)
+    }
+
+    /// The payloads received so far.
+    fn received(&self) -> Vec<serde_json::Value> {
+        let text =
+            std::fs::read_to_string(self.dir.path().join("payloads.jsonl")).unwrap_or_default();
+        text.lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l}: {e}")))
+            .collect()
+    }
+}
+
+impl Drop for ChatWebhook {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[tokio::test]
+async fn soc_notices_reach_the_chat_webhook_once_and_its_token_stays_secret() {
+    let token = "t0ken-4f9a21";
+    let Some(hook) = ChatWebhook::start(token) else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let app = Application::build(chat_config(dir.path(), &hook.url(token)))
+        .await
+        .expect("app");
+    // A critical case (suggested): the on-call notice, by mail and to the chat.
+    let raw = std::fs::read(format!(
+        "{}/fixtures/05-ransomware-dcr-outlook-screenshot.eml",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap();
+    let out = app
+        .pipeline
+        .ingest(&raw, &Origin::Pipe)
+        .await
+        .expect("ingest");
+    let tid = out.tracking_id.expect("a case");
+    let worker = app.worker();
+    worker.drain().await.expect("drain");
+    let got = hook.received();
+    let mut c = app.store.acquire().await.unwrap();
+    let rows: Vec<(String, Option<String>)> =
+        sqlx::query_as("select status, last_error from outbox where kind = 'webhook'")
+            .fetch_all(&mut *c)
+            .await
+            .unwrap();
+    drop(c);
+    assert_eq!(got.len(), 1, "{got:?}; the webhook rows: {rows:?}");
+    let text = got[0]["text"].as_str().expect("text");
+    assert!(
+        text.starts_with(&format!(
+            "[{tid}] New case for the SOC: Department of Conservation and Recreation"
+        )),
+        "{text}"
+    );
+    assert!(text.contains("critical (suggested)"), "{text}");
+    // Posted once: another drain sends nothing again; the row is sent, on the timeline.
+    worker.drain().await.expect("drain");
+    assert_eq!(hook.received().len(), 1);
+    let mut c = app.store.acquire().await.unwrap();
+    let (status, events): (String, i64) = sqlx::query_as(
+        "select o.status, (select count(*) from events e where e.kind = 'webhook_queued')
+           from outbox o where o.kind = 'webhook'",
+    )
+    .fetch_one(&mut *c)
+    .await
+    .unwrap();
+    assert_eq!((status.as_str(), events), ("sent", 1));
+    drop(c);
+
+    // A wrong token: refused (403), failed for good, and the token is nowhere stored.
+    let dir2 = tempfile::tempdir().expect("tempdir");
+    let app2 = Application::build(chat_config(dir2.path(), &hook.url("wrong-secret-77")))
+        .await
+        .expect("app");
+    app2.pipeline
+        .ingest(&raw, &Origin::Pipe)
+        .await
+        .expect("ingest");
+    app2.worker().drain().await.expect("drain");
+    assert_eq!(
+        hook.received().len(),
+        1,
+        "nothing recorded for a wrong token"
+    );
+    let mut c = app2.store.acquire().await.unwrap();
+    let (status, error): (String, String) =
+        sqlx::query_as("select status, last_error from outbox where kind = 'webhook'")
+            .fetch_one(&mut *c)
+            .await
+            .unwrap();
+    assert_eq!(status, "failed");
+    assert!(error.contains("HTTP 403"), "{error}");
+    let leaked: i64 = sqlx::query_scalar(
+        "select (select count(*) from outbox where last_error like '%wrong-secret%' or raw like '%wrong-secret%')
+              + (select count(*) from events where detail_json like '%wrong-secret%')",
+    )
+    .fetch_one(&mut *c)
+    .await
+    .unwrap();
+    assert_eq!(leaked, 0);
+    // Plain http to another machine is refused at start, without repeating the URL.
+    let e = Config::from_toml_with_env(
+        "[soc]\nwebhook_url = \"http://chat.example.com/hook?token=abc123\"\n",
+        "test",
+        Vec::<(String, String)>::new(),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("clear text") && !e.contains("abc123"), "{e}");
+}
+
+/// A configuration on `data_dir` whose SOC notices also go to the webhook `url`.
+fn chat_config(data_dir: &std::path::Path, url: &str) -> Config {
+    let text = format!(
+        "[gateway]\ndata_dir = \"{}\"\n[soc]\nwebhook_url = \"{url}\"\n",
+        data_dir.display()
+    );
+    Config::from_toml_with_env(&text, "test", Vec::<(String, String)>::new()).expect("config")
 }

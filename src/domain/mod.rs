@@ -416,6 +416,7 @@ string_enum!(
         TrendsReport => "trends_report",
         Closure => "closure",
         MergeNotice => "merge_notice",
+        Webhook => "webhook",
     }
 );
 
@@ -479,6 +480,7 @@ string_enum!(
         OpenedFromQuarantine => "opened_from_quarantine",
         IndicatorAdded => "indicator_added",
         TriageUndone => "triage_undone",
+        WebhookQueued => "webhook_queued",
     }
 );
 

@@ -11,7 +11,7 @@ use crate::domain::{EmailAddress, EventKind, OutboxKind};
 use crate::outbound::Record;
 use crate::routing::Contact;
 use crate::store::queue::{self, QueueFilter};
-use crate::store::{self, notices, parse_ts, NewEvent, Store, StoreError};
+use crate::store::{self, notices, outbox, parse_ts, NewEvent, Store, StoreError};
 
 /// The two notices, as recorded in the events' `notice`.
 const NEW_CASE: &str = "new_case";
@@ -40,13 +40,6 @@ impl Notifier {
                 return Ok(None);
             }
         }
-        let to = self.directory.get().lists.soc_oncall.clone();
-        if to.is_empty() {
-            let reason = "the directory has no [lists] soc_oncall addresses";
-            let detail = serde_json::json!({ "notice": NEW_CASE, "reason": reason });
-            self.unrouted(tx, case_id, detail, now).await?;
-            return Ok(None);
-        }
         let severity = snap.severity.map(|s| s.as_str()).unwrap_or("unknown");
         let reason = format!(
             "A new case of severity {severity}{} was reported. Triage it within {}.",
@@ -57,12 +50,24 @@ impl Notifier {
             },
             crate::sla::span(self.config.soc.triage_within(snap.severity).num_seconds()),
         );
+        let headline = "New case for the SOC";
+        let to = self.directory.get().lists.soc_oncall.clone();
+        if to.is_empty() {
+            // No mail, but the chat still hears of it.
+            let why = "the directory has no [lists] soc_oncall addresses";
+            let detail = serde_json::json!({ "notice": NEW_CASE, "reason": why });
+            self.unrouted(tx, case_id, detail, now).await?;
+            let notice = serde_json::json!({ "notice": NEW_CASE });
+            self.soc_webhook(tx, &snap, (headline, &reason), notice, now)
+                .await?;
+            return Ok(None);
+        }
         let id = self
             .soc_mail(
                 tx,
                 &snap,
                 &to,
-                ("New case for the SOC", &reason),
+                (headline, &reason),
                 serde_json::json!({ "notice": NEW_CASE }),
                 "system",
                 now,
@@ -282,30 +287,6 @@ impl Notifier {
                     continue 'clocks;
                 }
             }
-            let to: Vec<Contact> = match snap.row.assignee.as_deref() {
-                Some(a) => self
-                    .assignee_address(a)
-                    .map(|address| {
-                        vec![Contact {
-                            name: None,
-                            address,
-                        }]
-                    })
-                    .unwrap_or_default(),
-                None => self.directory.get().lists.soc_oncall.clone(),
-            };
-            if to.is_empty() {
-                let reason = match snap.row.assignee.as_deref() {
-                    Some(a) => format!(
-                        "account '{a}' is not an address and [soc] assignee_domain is empty"
-                    ),
-                    None => "the directory has no [lists] soc_oncall addresses".into(),
-                };
-                let detail =
-                    serde_json::json!({ "notice": OVERDUE, OVERDUE: key, "reason": reason });
-                self.unrouted(tx, case_id, detail, now).await?;
-                continue;
-            }
             let late = crate::sla::span((now - due).num_seconds());
             let (headline, reason) = if clock == "triage" {
                 (
@@ -324,6 +305,33 @@ impl Notifier {
                     ),
                 )
             };
+            let to: Vec<Contact> = match snap.row.assignee.as_deref() {
+                Some(a) => self
+                    .assignee_address(a)
+                    .map(|address| {
+                        vec![Contact {
+                            name: None,
+                            address,
+                        }]
+                    })
+                    .unwrap_or_default(),
+                None => self.directory.get().lists.soc_oncall.clone(),
+            };
+            if to.is_empty() {
+                let why = match snap.row.assignee.as_deref() {
+                    Some(a) => format!(
+                        "account '{a}' is not an address and [soc] assignee_domain is empty"
+                    ),
+                    None => "the directory has no [lists] soc_oncall addresses".into(),
+                };
+                let detail = serde_json::json!({ "notice": OVERDUE, OVERDUE: key, "reason": why });
+                self.unrouted(tx, case_id, detail, now).await?;
+                // No mail, but the chat still hears of it.
+                let notice = serde_json::json!({ "notice": OVERDUE, OVERDUE: key });
+                self.soc_webhook(tx, &snap, (headline, &reason), notice, now)
+                    .await?;
+                continue;
+            }
             self.soc_mail(
                 tx,
                 &snap,
@@ -385,6 +393,7 @@ impl Notifier {
             references: &[],
             hold_reason: None,
         };
+        let notice = detail.clone();
         let record = Record {
             actor,
             queued: EventKind::SocNoticeQueued,
@@ -393,7 +402,55 @@ impl Notifier {
                 detail
             },
         };
-        self.queue(tx, &spec, &rendered, record, now).await
+        let id = self.queue(tx, &spec, &rendered, record, now).await?;
+        self.soc_webhook(tx, snap, (headline, reason), notice, now)
+            .await?;
+        Ok(id)
+    }
+
+    /// The same notice to the SOC's chat webhook, when `[soc] webhook_url` is set: one
+    /// `webhook` outbox row (posted by the worker) and a `webhook_queued` event. The
+    /// text is ours but for the agency, which is cut to plain words, so nothing from a
+    /// message becomes a link or markup in the chat.
+    async fn soc_webhook(
+        &self,
+        tx: &mut SqliteConnection,
+        snap: &Snapshot,
+        (headline, reason): (&str, &str),
+        mut detail: serde_json::Value,
+        now: DateTime<Utc>,
+    ) -> Result<(), NotifyError> {
+        if self.config.soc.webhook_url.is_none() {
+            return Ok(());
+        }
+        let text = webhook_text(snap, headline, reason);
+        let body = serde_json::json!({ "text": text }).to_string();
+        let message_id = format!(
+            "webhook.{}.{}",
+            snap.row.tracking_id,
+            uuid::Uuid::new_v4().simple()
+        );
+        let id = outbox::enqueue(
+            tx,
+            outbox::NewOutbound {
+                case_id: Some(snap.row.id),
+                kind: OutboxKind::Webhook,
+                message_id: &message_id,
+                from_addr: "",
+                recipients: &["webhook".to_string()],
+                subject: headline,
+                raw: body.as_bytes(),
+                hold_reason: None,
+                caused_by_message: None,
+                now,
+            },
+        )
+        .await?;
+        detail["outbox_id"] = serde_json::json!(id);
+        let mut ev = NewEvent::system(snap.row.id, now, EventKind::WebhookQueued, detail);
+        ev.outbox_id = Some(id);
+        store::record_event(tx, ev).await?;
+        Ok(())
     }
 
     async fn unrouted(
@@ -407,4 +464,33 @@ impl Notifier {
         store::record_event(tx, ev).await?;
         Ok(())
     }
+}
+
+/// The chat line of a SOC notice: "[SOC-2026-000012] New case for the SOC: Department
+/// of Revenue, phishing, critical (suggested). <reason>". The agency keeps letters,
+/// digits, spaces and `.,'-` only; `&`, `<` and `>` never reach the chat unescaped.
+fn webhook_text(snap: &Snapshot, headline: &str, reason: &str) -> String {
+    let agency: String = snap
+        .row
+        .agency
+        .as_deref()
+        .unwrap_or("agency not yet known")
+        .chars()
+        .filter(|c| c.is_alphanumeric() || matches!(c, ' ' | '.' | ',' | '\'' | '-'))
+        .take(120)
+        .collect();
+    let severity = match (snap.severity, snap.severity_suggested) {
+        (Some(s), true) => format!("{} (suggested)", s.as_str()),
+        (Some(s), false) => s.as_str().to_string(),
+        (None, _) => "severity not yet assessed".into(),
+    };
+    let category = super::label(snap.row.category.as_deref().unwrap_or("unclassified"));
+    let text = format!(
+        "[{}] {headline}: {}, {category}, {severity}. {reason}",
+        snap.row.tracking_id,
+        agency.trim()
+    );
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
 }

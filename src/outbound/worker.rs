@@ -196,7 +196,20 @@ pub struct Worker {
     /// The message being sent now, if any (its lease is given up if the send is
     /// abandoned at shutdown).
     in_hand: std::sync::Mutex<Option<i64>>,
+    /// Where `webhook` rows are posted (`[soc] webhook_url`).
+    webhook: Option<Webhook>,
 }
+
+/// The SOC's chat webhook: its URL (a secret) and a CA file to trust besides the
+/// public roots.
+#[derive(Clone)]
+pub struct Webhook {
+    pub url: secrecy::SecretString,
+    pub ca_file: Option<std::path::PathBuf>,
+}
+
+/// How long a webhook may take to answer.
+const WEBHOOK_TIMEOUT: StdDuration = StdDuration::from_secs(20);
 
 impl Worker {
     pub fn new(store: Store, transport: Transport, settings: OutboxConfig) -> Self {
@@ -208,7 +221,14 @@ impl Worker {
             hold_in_doubt: false,
             server_down: AtomicBool::new(true),
             in_hand: std::sync::Mutex::new(None),
+            webhook: None,
         }
+    }
+
+    /// Posts `webhook` rows to this webhook (none: they fail, saying it is not set).
+    pub fn with_webhook(mut self, webhook: Option<Webhook>) -> Self {
+        self.webhook = webhook;
+        self
     }
 
     /// Holds interrupted sends for the sent-folder search (see `hold_in_doubt`).
@@ -248,6 +268,10 @@ impl Worker {
     }
 
     async fn send_leased(&self, m: &outbox::Leased) -> Result<StepOutcome, StoreError> {
+        if m.kind == crate::domain::OutboxKind::Webhook.as_str() {
+            let delivery = self.post_webhook(m).await;
+            return self.finish(m, delivery).await;
+        }
         let recipients = m.recipients();
         if let Some(reason) = self.refused_recipient(m, &recipients).await? {
             return self.finish(m, Delivery::Held(reason)).await;
@@ -266,6 +290,41 @@ impl Worker {
             delivery = self.deliver_one_by_one(m, &recipients, err).await;
         }
         self.finish(m, delivery).await
+    }
+
+    /// Posts a `webhook` row's JSON. A failure to connect, a 429 or a 5xx is tried again
+    /// later (not as the mail server being down); another 4xx is a refusal for good.
+    /// The URL never appears in what is logged or stored, only its host.
+    async fn post_webhook(&self, m: &outbox::Leased) -> Delivery {
+        let Some(hook) = &self.webhook else {
+            return Delivery::Permanent(
+                "[soc] webhook_url is not set (any more); the notice was not posted".into(),
+            );
+        };
+        let posted = tokio::time::timeout(
+            WEBHOOK_TIMEOUT,
+            crate::http::post(
+                hook.url.expose_secret(),
+                hook.ca_file.as_deref(),
+                "application/json",
+                m.raw.clone(),
+            ),
+        )
+        .await;
+        match posted {
+            Err(_) => Delivery::Temporary(format!(
+                "the webhook did not answer within {} s",
+                WEBHOOK_TIMEOUT.as_secs()
+            )),
+            Ok(Err(e)) => Delivery::Temporary(format!("webhook: {e}")),
+            Ok(Ok(reply)) => match reply.status {
+                200..=299 => Delivery::Accepted(format!("webhook answered HTTP {}", reply.status)),
+                429 | 500..=599 => {
+                    Delivery::Temporary(format!("webhook answered HTTP {}", reply.status))
+                }
+                other => Delivery::Permanent(format!("webhook refused it: HTTP {other}")),
+            },
+        }
     }
 
     /// After a permanent refusal of a multi-recipient send: each recipient separately.

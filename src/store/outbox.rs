@@ -128,6 +128,8 @@ pub async fn list(
 pub struct Leased {
     pub id: i64,
     pub case_id: Option<i64>,
+    /// What it is (`webhook` rows are posted, not mailed).
+    pub kind: String,
     pub message_id: String,
     pub from_addr: String,
     pub to_json: String,
@@ -167,7 +169,7 @@ pub async fn lease_next(
               and (lease_until is null or (lease_until <= ?2
                    and (?3 = 0 or doubt_checked = 1 or lease_until <= ?4)))
             order by next_attempt_at, id limit 1)
-         returning id, case_id, message_id, from_addr, to_json, raw, attempts, created_at, released_by",
+         returning id, case_id, kind, message_id, from_addr, to_json, raw, attempts, created_at, released_by",
     )
     .bind(ts(now + lease))
     .bind(ts(now))

@@ -19,17 +19,19 @@ pub async fn remove_indicator(
     kind: &str,
     value: &str,
     by: &str,
+    reason: &str,
     now: DateTime<Utc>,
 ) -> Result<bool, StoreError> {
     let done = sqlx::query(
-        "insert or ignore into case_indicator_removals (case_id, kind, value, removed_by, removed_at)
-         values (?, ?, ?, ?, ?)",
+        "insert or ignore into case_indicator_removals (case_id, kind, value, removed_by, removed_at, reason)
+         values (?, ?, ?, ?, ?, ?)",
     )
     .bind(case_id)
     .bind(kind)
     .bind(value)
     .bind(by)
     .bind(ts(now))
+    .bind(reason)
     .execute(&mut *conn)
     .await?;
     // An export's `modified` follows the change, so a partner takes the new version.
@@ -69,6 +71,24 @@ pub async fn removed_indicators(
             .fetch_all(&mut *conn)
             .await?;
     Ok(rows.into_iter().collect())
+}
+
+/// Who removed each of the case's removed indicators, and why: `(kind, value)` →
+/// `(analyst, reason)`.
+pub async fn removal_notes(
+    conn: &mut SqliteConnection,
+    case_id: i64,
+) -> Result<std::collections::HashMap<(String, String), (String, String)>, StoreError> {
+    let rows: Vec<(String, String, String, String)> = sqlx::query_as(
+        "select kind, value, removed_by, reason from case_indicator_removals where case_id = ?",
+    )
+    .bind(case_id)
+    .fetch_all(&mut *conn)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(k, v, by, why)| ((k, v), (by, why)))
+        .collect())
 }
 
 /// The case's TLP as set by an analyst (`None`: the configured default applies).

@@ -130,7 +130,8 @@ pub async fn perform(
         "update" => a.update(tid, i.message, &i.cc, by, now).await?,
         "add_indicator" => a.add_indicator(tid, i.kind, v, by, now).await?,
         "remove_indicator" | "restore_indicator" => {
-            a.set_indicator_removed(tid, i.kind, v, action == "remove_indicator", by, now)
+            let removing = action == "remove_indicator";
+            a.set_indicator_removed(tid, i.kind, v, removing, i.message, by, now)
                 .await?
         }
         "tlp" => a.set_tlp(tid, parse(v)?, by, now).await?,

@@ -587,11 +587,22 @@ pub async fn case(
         })
         .unwrap_or_default();
     // Each indicator with the other cases it appears in (linked to a search for it).
+    let notes = crate::store::sharing::removal_notes(&mut c, d.case.id).await?;
     let mut iocs = Vec::with_capacity(listed.len());
     for (kind, value, gone) in listed {
         let seen = queue::other_cases_mentioning(&mut c, &value, d.case.id).await?;
         let search = format!("/cases?view=all&q={}", percent_encode(&value));
-        iocs.push((kind, value, gone, seen, search));
+        let note = notes
+            .get(&(kind.clone(), value.clone()))
+            .map(|(by, why)| {
+                if why.is_empty() {
+                    format!("by {by}")
+                } else {
+                    format!("by {by}: {why}")
+                }
+            })
+            .unwrap_or_default();
+        iocs.push((kind, value, gone, seen, search, note));
     }
     let tlp = crate::store::sharing::tlp(&mut c, d.case.id).await?;
     let missing: Vec<String> = serde_json::from_value(d.missing.clone()).unwrap_or_default();
