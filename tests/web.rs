@@ -2973,6 +2973,7 @@ async fn a_clock_run_out_tells_on_call_then_the_assignee_once_each() {
     .expect("directory");
     let a = app_with(&format!(
         "directory = \"{}\"\n[soc]\nassignee_domain = \"mass.gov\"\nnotify_new_case_at = \"off\"\n\
+         triage_critical_minutes = 60\ntriage_high_minutes = 60\ntriage_medium_minutes = 60\ntriage_low_minutes = 60\n\
          [updates]\ncritical_hours = 100\nhigh_hours = 100\nmedium_hours = 100\nlow_hours = 100\n",
         path.display()
     ))
@@ -2998,8 +2999,8 @@ async fn a_clock_run_out_tells_on_call_then_the_assignee_once_each() {
     let now = Utc::now();
     // Within its triage time nobody is told.
     assert_eq!(notifier.soc_overdue(&a.store, now).await.unwrap(), 0);
-    // Two days on, untriaged: on-call hears once, however often the schedule runs.
-    let later = now + chrono::Duration::days(2);
+    // Two hours on, untriaged: on-call hears once, however often the schedule runs.
+    let later = now + chrono::Duration::hours(2);
     assert_eq!(notifier.soc_overdue(&a.store, later).await.unwrap(), 1);
     assert_eq!(notifier.soc_overdue(&a.store, later).await.unwrap(), 0);
     let got = overdue(&a).await;
@@ -3039,6 +3040,11 @@ async fn a_clock_run_out_tells_on_call_then_the_assignee_once_each() {
     assert_eq!(notifier.periodic(&a.store, quiet).await.unwrap(), 1);
     let after = quiet + chrono::Duration::minutes(1);
     assert_eq!(notifier.soc_overdue(&a.store, after).await.unwrap(), 0);
+    // A clock run out more than a day ago is left to the Overdue view (a first run does
+    // not mail on-call about every old case).
+    let stale = quiet + chrono::Duration::hours(100 + 25);
+    assert_eq!(notifier.soc_overdue(&a.store, stale).await.unwrap(), 0);
+    assert_eq!(overdue(&a).await.len(), 2);
 }
 
 /// The quarantined message's row (the newest message that belongs to no case).

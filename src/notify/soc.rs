@@ -11,13 +11,16 @@ use crate::domain::{EmailAddress, EventKind, OutboxKind};
 use crate::outbound::Record;
 use crate::routing::Contact;
 use crate::store::queue::{self, QueueFilter};
-use crate::store::{self, notices, outbox, parse_ts, NewEvent, Store, StoreError};
+use crate::store::{self, cases, notices, outbox, parse_ts, NewEvent, Store, StoreError};
 
 /// The two notices, as recorded in the events' `notice`.
 const NEW_CASE: &str = "new_case";
 const ASSIGNED: &str = "assigned";
 const ANSWERED: &str = "answered";
 const OVERDUE: &str = "overdue";
+
+/// How long after a clock ran out its notice is still sent.
+const OVERDUE_NOTICE_WITHIN: chrono::Duration = chrono::Duration::hours(24);
 
 impl Notifier {
     /// Tells on-call of a case whose severity has reached the configured threshold,
@@ -243,6 +246,15 @@ impl Notifier {
         };
         let mut queued = 0;
         for case_id in candidates {
+            // Most overdue cases were told already: a read finds that without taking
+            // the write lock intake needs.
+            let due = {
+                let mut conn = store.acquire().await?;
+                self.clocks_to_tell(&mut conn, case_id, now).await?
+            };
+            if due.is_empty() {
+                continue;
+            }
             let mut tx = store.begin_write().await?;
             match self.soc_overdue_case(&mut tx, case_id, now).await {
                 Ok(n) => {
@@ -260,33 +272,57 @@ impl Notifier {
         Ok(queued)
     }
 
+    /// The clocks of the case that ran out within the last day and nobody was told of
+    /// yet: (clock, when it ran out, the notice's key). A clock that ran out longer ago
+    /// is left to the Overdue view: a first run must not mail on-call about every old
+    /// case at once.
+    async fn clocks_to_tell(
+        &self,
+        conn: &mut SqliteConnection,
+        case_id: i64,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<(&'static str, DateTime<Utc>, String)>, NotifyError> {
+        let Some(row) = cases::by_id(conn, case_id).await? else {
+            return Ok(Vec::new());
+        };
+        let spoke = notices::threads_last_spoke(conn, &[case_id]).await?;
+        let t = crate::sla::timers(
+            &self.config,
+            &row,
+            spoke.get(&case_id).map(String::as_str),
+            now,
+        );
+        let mut out = Vec::new();
+        for (clock, due, overdue) in [
+            ("triage", t.triage_due_at, t.triage_overdue),
+            ("update", t.update_due_at, t.update_overdue),
+        ] {
+            let Some(due) = due.filter(|d| overdue && now - *d <= OVERDUE_NOTICE_WITHIN) else {
+                continue;
+            };
+            let key = format!("{clock}:{}", store::ts(due));
+            let mut told = false;
+            for kind in [EventKind::SocNoticeQueued, EventKind::SocNoticeUnrouted] {
+                told |= store::has_event_with(conn, case_id, kind, OVERDUE, &key).await?;
+            }
+            if !told {
+                out.push((clock, due, key));
+            }
+        }
+        Ok(out)
+    }
+
     async fn soc_overdue_case(
         &self,
         tx: &mut SqliteConnection,
         case_id: i64,
         now: DateTime<Utc>,
     ) -> Result<usize, NotifyError> {
+        // Asked again in the write transaction: another run may have told them.
+        let due = self.clocks_to_tell(tx, case_id, now).await?;
         let snap = self.snapshot(tx, case_id).await?;
-        let spoke = notices::threads_last_spoke(tx, &[case_id]).await?;
-        let t = crate::sla::timers(
-            &self.config,
-            &snap.row,
-            spoke.get(&case_id).map(String::as_str),
-            now,
-        );
-        let clocks = [
-            ("triage", t.triage_due_at.filter(|_| t.triage_overdue)),
-            ("update", t.update_due_at.filter(|_| t.update_overdue)),
-        ];
         let mut queued = 0;
-        'clocks: for (clock, due) in clocks {
-            let Some(due) = due else { continue };
-            let key = format!("{clock}:{}", store::ts(due));
-            for kind in [EventKind::SocNoticeQueued, EventKind::SocNoticeUnrouted] {
-                if store::has_event_with(tx, case_id, kind, OVERDUE, &key).await? {
-                    continue 'clocks;
-                }
-            }
+        for (clock, due, key) in due {
             let late = crate::sla::span((now - due).num_seconds());
             let (headline, reason) = if clock == "triage" {
                 (
