@@ -70,6 +70,13 @@ pub struct MergePreview {
     pub from_line: Option<String>,
 }
 
+/// Whether opening a case from a quarantined message of `kind` acknowledges its sender
+/// unless the analyst says otherwise: mail that machines send (bounces, auto-replies,
+/// bulk) is not answered unless asked; an unparseable message has no one to answer.
+pub fn acknowledge_by_default(kind: &str) -> bool {
+    kind == "report" || kind == "reply"
+}
+
 /// The line a merged case's own SCIO thread gets.
 fn merged_into_line(into: &str) -> String {
     format!("Merged into {into}: this case's updates continue on that case's thread.")
@@ -389,11 +396,14 @@ impl Actions {
             .undo_for
             .filter(|d| *d > chrono::Duration::zero())
             .map(|d| now + d);
+        // Everything this triage wrote to the outbox: the SCIO update, the SOC's mail
+        // and its chat posts; held for the undo window, and what an undo withdraws.
+        let written = outbox::written_at(&mut tx, case.id, now).await?;
         if let Some(until) = undo_until {
-            outbox::hold_until(&mut tx, &queued, until).await?;
+            outbox::hold_until(&mut tx, &written, until).await?;
         }
         let detail = serde_json::json!({
-            "changes": changes, "note": note, "outbox": queued,
+            "changes": changes, "note": note, "outbox": written,
             "undo_until": undo_until.map(store::ts),
         });
         commit_recorded(tx, case.id, by, EventKind::CaseTriaged, detail, now).await?;
@@ -1356,7 +1366,7 @@ impl Actions {
         };
         let mut tx = self.store.begin_write().await?;
         let case = load(&mut tx, id).await?;
-        if !sharing::add_indicator(&mut tx, case.id, kind, &value).await? {
+        if !sharing::add_indicator(&mut tx, case.id, kind, &value, now).await? {
             return Err(ActionError::Refused(format!(
                 "{} lists {kind} '{value}' already (restore it if it was removed)",
                 case.tracking_id

@@ -359,10 +359,13 @@ pub enum QuarantineCommand {
         #[arg(long)]
         dismissed: bool,
     },
-    /// Open a case from a quarantined message (its row): read as a report, the sender
-    /// acknowledged unless `--no-ack`.
+    /// Open a case from a quarantined message (its row): read as a report. Its sender
+    /// is acknowledged when it was a person's mail (not a bounce, auto-reply or bulk),
+    /// as in the web UI; `--ack` or `--no-ack` decides instead.
     Open {
         row: i64,
+        #[arg(long, conflicts_with = "no_ack")]
+        ack: bool,
         #[arg(long)]
         no_ack: bool,
         #[arg(long, env = "USER", default_value = "analyst")]
@@ -508,12 +511,27 @@ async fn dispatch(command: Command, config: Config) -> anyhow::Result<ExitCode> 
             Ok(ExitCode::SUCCESS)
         }
         Command::Quarantine {
-            command: QuarantineCommand::Open { row, no_ack, by },
+            command:
+                QuarantineCommand::Open {
+                    row,
+                    ack,
+                    no_ack,
+                    by,
+                },
         } => {
             let store = Store::connect(&config.database_url()).await?;
+            let kind = {
+                let mut conn = store.acquire().await?;
+                messages::by_id(&mut conn, row).await?.map(|m| m.kind)
+            };
+            let acknowledge = ack
+                || (!no_ack
+                    && kind
+                        .as_deref()
+                        .is_some_and(crate::actions::acknowledge_by_default));
             let (tid, acked) = actions(&config, store)
                 .await?
-                .open_from_quarantine(row, !no_ack, By::cli(&by), Utc::now())
+                .open_from_quarantine(row, acknowledge, By::cli(&by), Utc::now())
                 .await?;
             let told = if acked {
                 "acknowledgement queued"

@@ -1227,6 +1227,11 @@ pub fn check_webhook_url(url: &str) -> Result<(), String> {
         return Err("[soc] webhook_url must start with https://".into());
     };
     let authority = rest.split(['/', '?']).next().unwrap_or("");
+    if authority.contains('@') {
+        return Err(
+            "[soc] webhook_url has a user or password before the host: not supported (a webhook carries its token in the path)".into(),
+        );
+    }
     let host = match authority.rsplit_once(':') {
         Some((h, p)) if p.chars().all(|c| c.is_ascii_digit()) => h,
         _ => authority,

@@ -28,6 +28,10 @@ pub fn split_url(url: &str) -> Result<(bool, String, u16, String), String> {
         Some(i) => (&rest[..i], &rest[i..]),
         None => (rest, "/"),
     };
+    if authority.contains('@') {
+        // Never repeated: what stands before the host is a user name and password.
+        return Err("a user or password before the host is not supported".to_string());
+    }
     let default_port = if tls { 443 } else { 80 };
     let (host, port) = match authority.rsplit_once(':') {
         Some((h, p)) if !h.ends_with(':') && !p.contains(']') => (
@@ -95,8 +99,15 @@ where
     let (mut sender, conn) = hyper::client::conn::http1::handshake(io)
         .await
         .map_err(|e| format!("HTTP handshake failed: {e}"))?;
-    let driver = tokio::spawn(conn);
-    let result = async {
+    // The connection task ends with this call, also when the caller's timeout drops it.
+    struct Abort(tokio::task::JoinHandle<Result<(), hyper::Error>>);
+    impl Drop for Abort {
+        fn drop(&mut self) {
+            self.0.abort();
+        }
+    }
+    let _driver = Abort(tokio::spawn(conn));
+    async {
         let resp = sender
             .send_request(req)
             .await
@@ -121,7 +132,5 @@ where
             retry_after,
         })
     }
-    .await;
-    driver.abort();
-    result
+    .await
 }

@@ -3225,15 +3225,22 @@ Auto-Submitted: auto-replied\r\nMessage-ID: <ooo-9@mass.gov>\r\n\r\nI am away.\r
 #[tokio::test]
 async fn a_triage_is_undone_within_its_seconds_and_its_mail_never_leaves() {
     let tmp = tempfile::tempdir().expect("tempdir");
-    let a = app_with(&dor_directory(tmp.path())).await;
+    // The chat webhook is set (nothing listens: no worker runs here), so a triage that
+    // assigns bo writes an SCIO update, bo's notice and its chat post.
+    let a = app_with(&format!(
+        "{}[soc]\nassignee_domain = \"mass.gov\"\nwebhook_url = \"http://127.0.0.1:9/hooks/soc\"\n",
+        dor_directory(tmp.path())
+    ))
+    .await;
     let tid = a.ingest_fixture("01-phish-payroll-plain.eml").await;
     let ((ana, csrf), (val, vcsrf)) = a.analyst_and_viewer().await;
+    a.add_user("bo", Role::Analyst, "analyst-password-2").await;
     let triage = |c: &str, status: &str| {
         vec![
             ("csrf", c.to_string()),
             ("severity", "high".to_string()),
             ("priority", "p2".to_string()),
-            ("assignee", String::new()),
+            ("assignee", "bo".to_string()),
             ("status", status.to_string()),
             ("note", String::new()),
         ]
@@ -3262,18 +3269,32 @@ async fn a_triage_is_undone_within_its_seconds_and_its_mail_never_leaves() {
         .captures(&page.body)
         .map(|c| c[1].to_string())
         .unwrap_or_else(|| panic!("an undo button: {}", page.body));
-    // The SCIO update waits out the window.
-    let mut c = a.store.acquire().await.unwrap();
-    let (id, status, due): (i64, String, String) = sqlx::query_as(
-        "select id, status, next_attempt_at from outbox where kind = 'scio_update' order by id desc limit 1",
-    )
-    .fetch_one(&mut *c)
-    .await
-    .unwrap();
-    drop(c);
-    assert_eq!(status, "pending");
-    let due = incident_gateway::store::parse_ts(&due).unwrap();
-    assert!(due > Utc::now() + chrono::Duration::seconds(5), "{due}");
+    // What it wrote waits out the window: the SCIO update, bo's notice, the chat post.
+    let written = |a: &App| {
+        let store = a.store.clone();
+        async move {
+            let mut c = store.acquire().await.unwrap();
+            let rows: Vec<(i64, String, String, String)> = sqlx::query_as(
+                "select id, kind, status, next_attempt_at from outbox
+                  where kind in ('scio_update', 'soc_notice', 'webhook') order by id",
+            )
+            .fetch_all(&mut *c)
+            .await
+            .unwrap();
+            rows
+        }
+    };
+    let rows = written(&a).await;
+    let kinds: Vec<&str> = rows.iter().map(|r| r.1.as_str()).collect();
+    assert_eq!(kinds, ["scio_update", "soc_notice", "webhook"], "{rows:?}");
+    for (_, kind, status, due) in &rows {
+        assert_eq!(status, "pending", "{kind}");
+        let due = incident_gateway::store::parse_ts(due).unwrap();
+        assert!(
+            due > Utc::now() + chrono::Duration::seconds(5),
+            "{kind}: {due}"
+        );
+    }
     // Not for a viewer (who sees no button), not without the token.
     let viewer_page = a.get(&format!("/cases/{tid}"), Some(&val)).await;
     assert!(!viewer_page.body.contains("Undo the triage"));
@@ -3295,22 +3316,16 @@ async fn a_triage_is_undone_within_its_seconds_and_its_mail_never_leaves() {
         )
         .await;
     assert!(
-        page.body.contains("Undone: status back to new, priority back to p4, severity back to unset; 1 message(s) withdrawn"),
+        page.body.contains("Undone: status back to new, assignee back to unset, priority back to p4, severity back to unset; 3 message(s) withdrawn"),
         "{}",
         page.body
     );
     assert!(!page.body.contains("Undo the triage"), "no second undo");
-    let (_, status, _) = case_state(&a.store, &tid).await;
-    assert_eq!(status, "new");
+    let (assignee, status, _) = case_state(&a.store, &tid).await;
+    assert_eq!((assignee, status.as_str()), (None, "new"));
+    let statuses: Vec<String> = written(&a).await.into_iter().map(|r| r.2).collect();
+    assert_eq!(statuses, ["dropped", "dropped", "dropped"]);
     let mut c = a.store.acquire().await.unwrap();
-    let (s, severity): (String, Option<String>) = sqlx::query_as(
-        "select o.status, c.severity from outbox o join cases c on c.id = o.case_id where o.id = ?",
-    )
-    .bind(id)
-    .fetch_one(&mut *c)
-    .await
-    .unwrap();
-    assert_eq!((s.as_str(), severity), ("dropped", None));
     let audit = users::audit_log(&mut c, 5).await.unwrap();
     assert!(
         audit
@@ -3327,8 +3342,16 @@ async fn a_triage_is_undone_within_its_seconds_and_its_mail_never_leaves() {
         again.body
     );
 
-    // Past its window, or once a value has moved on, an undo is refused and changes nothing.
+    // Assigned again: bo is told again (the withdrawn notice was never sent).
     post_triage("investigating").await;
+    let rows = written(&a).await;
+    let live: Vec<&str> = rows
+        .iter()
+        .filter(|r| r.2 == "pending")
+        .map(|r| r.1.as_str())
+        .collect();
+    assert_eq!(live, ["scio_update", "soc_notice", "webhook"], "{rows:?}");
+    // Past its window, or once a value has moved on, an undo is refused and changes nothing.
     let by = incident_gateway::actions::By::cli("ana");
     let parsed: incident_gateway::domain::TrackingId = tid.parse().unwrap();
     let (event, until) = a
@@ -3788,7 +3811,8 @@ async fn soc_notices_reach_the_chat_webhook_once_and_its_token_stays_secret() {
     assert!(error.contains("HTTP 403"), "{error}");
     let leaked: i64 = sqlx::query_scalar(
         "select (select count(*) from outbox where last_error like '%wrong-secret%' or raw like '%wrong-secret%')
-              + (select count(*) from events where detail_json like '%wrong-secret%')",
+              + (select count(*) from events where detail_json like '%wrong-secret%')
+              + (select count(*) from audit where detail_json like '%wrong-secret%')",
     )
     .fetch_one(&mut *c)
     .await

@@ -9,8 +9,8 @@ use std::collections::HashMap;
 use std::io::Read;
 
 /// The most of a file read.
-pub const MAX_INPUT: usize = 32 << 20;
-/// The most inflated from all streams together.
+pub const MAX_INPUT: usize = 16 << 20;
+/// The most read from all streams together, inflated or not.
 pub const MAX_INFLATED: usize = 16 << 20;
 /// The most characters of text returned.
 pub const MAX_TEXT: usize = 4_000;
@@ -44,7 +44,11 @@ pub fn first_page_text(pdf: &[u8]) -> Result<String, PdfError> {
     let objects = objects(pdf, &mut budget);
     let page = first_page(&objects).ok_or(PdfError::NoPage)?;
     let mut text = String::new();
-    for id in refs_after(&objects[&page].dict, "/Contents") {
+    let mut contents = refs_after(&objects[&page].dict, "/Contents");
+    // A stream named twice is read once.
+    let mut seen = std::collections::HashSet::new();
+    contents.retain(|id| seen.insert(*id));
+    for id in contents {
         let Some(content) = objects.get(&id).and_then(|o| decoded(o, &mut budget)) else {
             continue;
         };
@@ -118,7 +122,12 @@ fn objects<'a>(pdf: &'a [u8], budget: &mut usize) -> HashMap<u64, Object<'a>> {
             .chunks(2)
             .take(n as usize)
             .filter(|c| c.len() == 2)
-            .map(|c| (c[0], first as usize + c[1] as usize))
+            .filter_map(|c| {
+                Some((
+                    c[0],
+                    (first as usize).checked_add(usize::try_from(c[1]).ok()?)?,
+                ))
+            })
             .collect();
         for (i, (num, start)) in pairs.iter().enumerate() {
             let end = pairs.get(i + 1).map_or(data.len(), |p| p.1).min(data.len());
@@ -202,7 +211,14 @@ fn refs_after(dict: &str, key: &str) -> Vec<u64> {
     let after = dict[i + key.len()..].trim_start();
     let (span, many) = match after.strip_prefix('[') {
         Some(inner) => (&inner[..inner.find(']').unwrap_or(inner.len())], true),
-        None => (&after[..after.len().min(40)], false),
+        // The first 40 characters (never a cut inside one: the text is Latin-1 read).
+        None => (
+            after
+                .char_indices()
+                .nth(40)
+                .map_or(after, |(i, _)| &after[..i]),
+            false,
+        ),
     };
     let words: Vec<&str> = span
         .split(|c: char| c.is_ascii_whitespace() || matches!(c, '/' | '>' | '<'))
@@ -245,7 +261,10 @@ fn int_after(dict: &str, key: &str) -> Option<u64> {
 fn decoded(o: &Object<'_>, budget: &mut usize) -> Option<Vec<u8>> {
     let raw = o.stream.as_ref()?;
     if !o.dict.contains("/Filter") {
-        return Some(raw.to_vec());
+        // Uncompressed bytes count against the same budget as inflated ones.
+        let n = raw.len().min(*budget);
+        *budget -= n;
+        return (n > 0).then(|| raw[..n].to_vec());
     }
     if !has_name(&o.dict, "/Filter", "/FlateDecode") && !o.dict.contains("[/FlateDecode]") {
         return None;
@@ -537,6 +556,13 @@ mod tests {
         assert_eq!(first_page_text(b"%PDF-1.4\nnothing"), Err(PdfError::NoPage));
         let glyphs = pdf(b"BT <0003000400050006> Tj ET", false);
         assert_eq!(first_page_text(&glyphs), Err(PdfError::NoText));
+        // Non-ASCII bytes where names and numbers belong, numbers past any size, a
+        // stream named many times: no panic, bounded work.
+        let odd = b"%PDF-1.5\n1 0 obj\n<< /Type /Catalog /Pages (\xe9\xe9\xe9\xe9\xe9\xe9\xe9\xe9\xe9\xe9\xe9\xe9\xe9\xe9\xe9\xe9\xe9\xe9\xe9\xe9\xe9\xe9\xe9\xe9\xe9\xe9\xe9\xe9\xe9\xe9\xe9\xe9\xe9\xe9\xe9\xe9\xe9\xe9\xe9\xe9\xe9\xe9) >>\nendobj\n\
+            2 0 obj\n<< /Type /ObjStm /N 2 /First 18446744073709551615 /Length 9 >>\nstream\n1 0 2 99999999999999999999\nendstream\nendobj\n\
+            3 0 obj\n<< /Type /Page /Contents [4 0 R 4 0 R 4 0 R 4 0 R] >>\nendobj\n\
+            4 0 obj\n<< /Length 20 >>\nstream\nBT (\xe9t\xe9) Tj ET\nendstream\nendobj\n";
+        assert_eq!(first_page_text(odd).unwrap(), "\u{e9}t\u{e9}", "read once");
         // Truncated and garbled files end without a panic.
         let whole = pdf(b"BT (x) Tj ET", true);
         for cut in (0..whole.len()).step_by(7) {

@@ -39,7 +39,7 @@ impl Notifier {
             return Ok(None);
         }
         for kind in [EventKind::SocNoticeQueued, EventKind::SocNoticeUnrouted] {
-            if store::has_event_with(tx, case_id, kind, "notice", NEW_CASE).await? {
+            if store::has_sent_event_with(tx, case_id, kind, "notice", NEW_CASE).await? {
                 return Ok(None);
             }
         }
@@ -94,7 +94,7 @@ impl Notifier {
             return Ok(None);
         }
         for kind in [EventKind::SocNoticeQueued, EventKind::SocNoticeUnrouted] {
-            if store::has_event_with(tx, case_id, kind, "assignee", assignee).await? {
+            if store::has_sent_event_with(tx, case_id, kind, "assignee", assignee).await? {
                 return Ok(None);
             }
         }
@@ -160,7 +160,9 @@ impl Notifier {
             return Ok(());
         }
         let row = message_row.to_string();
-        if store::has_event_with(tx, case_id, EventKind::SocNoticeQueued, "answer", &row).await? {
+        if store::has_sent_event_with(tx, case_id, EventKind::SocNoticeQueued, "answer", &row)
+            .await?
+        {
             return Ok(());
         }
         let snap = self.snapshot(tx, case_id).await?;
@@ -303,7 +305,7 @@ impl Notifier {
             let key = format!("{clock}:{}", store::ts(due));
             let mut told = false;
             for kind in [EventKind::SocNoticeQueued, EventKind::SocNoticeUnrouted] {
-                told |= store::has_event_with(conn, case_id, kind, OVERDUE, &key).await?;
+                told |= store::has_sent_event_with(conn, case_id, kind, OVERDUE, &key).await?;
             }
             if !told {
                 out.push((clock, due, key));
@@ -503,8 +505,9 @@ impl Notifier {
 }
 
 /// The chat line of a SOC notice: "[SOC-2026-000012] New case for the SOC: Department
-/// of Revenue, phishing, critical (suggested). <reason>". The agency keeps letters,
-/// digits, spaces and `.,'-` only; `&`, `<` and `>` never reach the chat unescaped.
+/// of Revenue, phishing, critical (suggested). <reason>". The agency (read from the
+/// report) keeps letters, digits, spaces and `,'-` only, so no name in it becomes a link
+/// (no dots) or markup; `&`, `<` and `>` never reach the chat unescaped.
 fn webhook_text(snap: &Snapshot, headline: &str, reason: &str) -> String {
     let agency: String = snap
         .row
@@ -512,7 +515,7 @@ fn webhook_text(snap: &Snapshot, headline: &str, reason: &str) -> String {
         .as_deref()
         .unwrap_or("agency not yet known")
         .chars()
-        .filter(|c| c.is_alphanumeric() || matches!(c, ' ' | '.' | ',' | '\'' | '-'))
+        .filter(|c| c.is_alphanumeric() || matches!(c, ' ' | ',' | '\'' | '-'))
         .take(120)
         .collect();
     let severity = match (snap.severity, snap.severity_suggested) {

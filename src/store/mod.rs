@@ -335,6 +335,29 @@ pub async fn has_event_with(
         == 1)
 }
 
+/// As [`has_event_with`], leaving out events whose outbox row was dropped (a notice an
+/// undo withdrew, or an analyst dropped, was never sent: it may be sent again).
+pub async fn has_sent_event_with(
+    conn: &mut SqliteConnection,
+    case_id: i64,
+    kind: EventKind,
+    key: &str,
+    value: &str,
+) -> Result<bool, StoreError> {
+    Ok(sqlx::query_scalar::<_, i64>(
+        "select exists(select 1 from events e where e.case_id = ? and e.kind = ?
+         and json_extract(e.detail_json, '$.' || ?) = ?
+         and not exists (select 1 from outbox o where o.id = e.outbox_id and o.status = 'dropped'))",
+    )
+    .bind(case_id)
+    .bind(kind.as_str())
+    .bind(key)
+    .bind(value)
+    .fetch_one(&mut *conn)
+    .await?
+        == 1)
+}
+
 /// A text value from the detail of the case's first event of `kind`.
 pub async fn first_event_text(
     conn: &mut SqliteConnection,

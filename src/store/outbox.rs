@@ -508,3 +508,21 @@ pub async fn withdraw(
     }
     Ok(dropped == ids.len() as u64)
 }
+
+/// The rows written for the case at `now` (by one action's transaction): what an undo
+/// of that action takes back.
+pub async fn written_at(
+    conn: &mut SqliteConnection,
+    case_id: i64,
+    now: DateTime<Utc>,
+) -> Result<Vec<i64>, StoreError> {
+    Ok(
+        sqlx::query_scalar(
+            "select id from outbox where case_id = ? and created_at = ? order by id",
+        )
+        .bind(case_id)
+        .bind(ts(now))
+        .fetch_all(&mut *conn)
+        .await?,
+    )
+}

@@ -173,6 +173,7 @@ pub async fn add_indicator(
     case_id: i64,
     kind: &str,
     value: &str,
+    now: DateTime<Utc>,
 ) -> Result<bool, StoreError> {
     let mut iocs = indicators(conn, case_id).await?;
     if !iocs.insert(kind, value) {
@@ -183,6 +184,8 @@ pub async fn add_indicator(
         .bind(case_id)
         .execute(&mut *conn)
         .await?;
+    // An export's `modified` follows the change, so a partner takes the new version.
+    super::cases::touch(conn, case_id, now).await?;
     Ok(true)
 }
 

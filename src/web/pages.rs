@@ -389,6 +389,16 @@ struct TimelineGroup {
     rest: Vec<TimelineEntry>,
 }
 
+/// The events that name a whole step (its other events are what it did).
+const STEPS: [&str; 6] = [
+    "case_triaged",
+    "case_closed",
+    "triage_undone",
+    "opened_from_quarantine",
+    "case_merged",
+    "merged_into",
+];
+
 /// The sorted timeline as groups of one instant each.
 fn group_timeline(entries: Vec<TimelineEntry>) -> Vec<TimelineGroup> {
     let mut runs: Vec<Vec<TimelineEntry>> = Vec::new();
@@ -403,6 +413,7 @@ fn group_timeline(entries: Vec<TimelineEntry>) -> Vec<TimelineGroup> {
             let lead = run
                 .iter()
                 .position(|e| e.what == "inbound")
+                .or_else(|| run.iter().position(|e| STEPS.contains(&e.kind.as_str())))
                 .or_else(|| run.iter().position(|e| e.actor.starts_with("analyst:")))
                 .unwrap_or(0);
             let lead = run.remove(lead);
@@ -965,9 +976,7 @@ pub(super) async fn message_page(
     let notes: Vec<String> = serde_json::from_str(&m.parse_notes_json).unwrap_or_default();
     let attachments: serde_json::Value =
         serde_json::from_str(&m.attachments_json).unwrap_or_default();
-    // Mail that machines send (bounces, auto-replies, bulk) is not acknowledged unless
-    // the analyst asks; an unparseable message has no one to answer.
-    let ackable = m.kind == "report" || m.kind == "reply";
+    let ackable = crate::actions::acknowledge_by_default(&m.kind);
     render(
         "message.html",
         minijinja::context! {
