@@ -322,17 +322,7 @@ pub async fn has_event_with(
     key: &str,
     value: &str,
 ) -> Result<bool, StoreError> {
-    Ok(sqlx::query_scalar::<_, i64>(
-        "select exists(select 1 from events where case_id = ? and kind = ?
-         and json_extract(detail_json, '$.' || ?) = ?)",
-    )
-    .bind(case_id)
-    .bind(kind.as_str())
-    .bind(key)
-    .bind(value)
-    .fetch_one(&mut *conn)
-    .await?
-        == 1)
+    event_with(conn, (case_id, kind, key, value), false).await
 }
 
 /// As [`has_event_with`], leaving out events whose outbox row was dropped (a notice an
@@ -344,15 +334,25 @@ pub async fn has_sent_event_with(
     key: &str,
     value: &str,
 ) -> Result<bool, StoreError> {
+    event_with(conn, (case_id, kind, key, value), true).await
+}
+
+async fn event_with(
+    conn: &mut SqliteConnection,
+    (case_id, kind, key, value): (i64, EventKind, &str, &str),
+    sent_only: bool,
+) -> Result<bool, StoreError> {
     Ok(sqlx::query_scalar::<_, i64>(
         "select exists(select 1 from events e where e.case_id = ? and e.kind = ?
          and json_extract(e.detail_json, '$.' || ?) = ?
-         and not exists (select 1 from outbox o where o.id = e.outbox_id and o.status = 'dropped'))",
+         and not (? and exists (select 1 from outbox o
+                                 where o.id = e.outbox_id and o.status = 'dropped')))",
     )
     .bind(case_id)
     .bind(kind.as_str())
     .bind(key)
     .bind(value)
+    .bind(sent_only)
     .fetch_one(&mut *conn)
     .await?
         == 1)
