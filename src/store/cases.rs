@@ -533,10 +533,19 @@ pub struct EventView {
     pub detail: serde_json::Value,
 }
 
+/// Everything about one case, read in one transaction: one consistent moment, never a
+/// case row from before a commit beside events from after it.
 pub async fn detail(
     conn: &mut SqliteConnection,
     id: &TrackingId,
 ) -> Result<CaseDetail, StoreError> {
+    let mut tx = sqlx::Connection::begin(&mut *conn).await?;
+    let d = detail_in(&mut tx, id).await;
+    tx.rollback().await?;
+    d
+}
+
+async fn detail_in(conn: &mut SqliteConnection, id: &TrackingId) -> Result<CaseDetail, StoreError> {
     let case = by_tracking_id(conn, id)
         .await?
         .ok_or_else(|| StoreError::NoSuchCase(id.to_string()))?;
