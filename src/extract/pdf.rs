@@ -36,11 +36,16 @@ struct Object<'a> {
 
 /// The text of the first page, line by line as drawn.
 pub fn first_page_text(pdf: &[u8]) -> Result<String, PdfError> {
+    first_page_text_within(pdf, MAX_INFLATED)
+}
+
+/// [`first_page_text`] reading at most `budget` bytes of streams (intake's share).
+pub fn first_page_text_within(pdf: &[u8], budget: usize) -> Result<String, PdfError> {
     let pdf = &pdf[..pdf.len().min(MAX_INPUT)];
     if !pdf[..pdf.len().min(1024)].windows(5).any(|w| w == b"%PDF-") {
         return Err(PdfError::NotPdf);
     }
-    let mut budget = MAX_INFLATED;
+    let mut budget = budget.min(MAX_INFLATED);
     let objects = objects(pdf, &mut budget);
     let page = first_page(&objects).ok_or(PdfError::NoPage)?;
     let mut text = String::new();

@@ -286,6 +286,17 @@ fn analyze_whole(raw: &[u8], opts: &Options<'_>) -> Analysis {
                 0,
             );
         }
+        // A report sent as a form: a body of a line or two and the form attached as a
+        // PDF. The form's first page is then the reporter's text.
+        if note.split_whitespace().map(str::len).sum::<usize>() < FORM_BODY_MAX {
+            if let Some((label, form)) = msg.attachments().find_map(attached_form) {
+                notes.push(format!(
+                    "the body is short: the first page of the attached form {label} is read as the report"
+                ));
+                note.push_str("\n\n");
+                note.push_str(&form);
+            }
+        }
     }
 
     // Fields from the reporter's own words, plus the headers.
@@ -629,6 +640,37 @@ fn inline_evidence(fwd: &str, style: &str) -> Evidence {
     }
 }
 
+/// A body with fewer letters than this (not counting spaces) may be a cover note for
+/// an attached form.
+const FORM_BODY_MAX: usize = 400;
+/// The largest attached form read, and the most its streams may inflate to.
+const FORM_MAX_BYTES: usize = 4 << 20;
+
+/// An attached PDF that reads as an incident report form: its name and its first
+/// page's text (which must name an incident or a report).
+fn attached_form(part: &mail_parser::MessagePart<'_>) -> Option<(String, String)> {
+    let is_pdf = part
+        .content_type()
+        .is_some_and(|c| c.subtype().is_some_and(|s| s.eq_ignore_ascii_case("pdf")))
+        || part
+            .attachment_name()
+            .is_some_and(|n| n.to_ascii_lowercase().ends_with(".pdf"));
+    let bytes = part.contents();
+    if !is_pdf || bytes.len() > FORM_MAX_BYTES {
+        return None;
+    }
+    let text = super::pdf::first_page_text_within(bytes, FORM_MAX_BYTES).ok()?;
+    let head: String = text.chars().take(600).collect::<String>().to_lowercase();
+    if !(head.contains("incident") || head.contains("report") || head.contains("incidente")) {
+        return None;
+    }
+    let label = part
+        .attachment_name()
+        .map(super::clean_header)
+        .unwrap_or_else(|| "(a PDF)".into());
+    Some((label, text))
+}
+
 /// Records one attachment; opens attached messages and TNEF, up to a small depth.
 #[allow(clippy::too_many_arguments)]
 fn collect_attachment(
@@ -819,6 +861,61 @@ mod tests {
     }
 
     const FORWARDED: &str = "From: Jane Doe <jane@dor.state.ma.us>\r\nTo: soc@mass.gov\r\nSubject: FW: pay now\r\nMessage-ID: <a@dor>\r\nDate: Tue, 10 Mar 2026 09:45:00 -0400\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nPlease look at the attached phish. Call me at 617-555-0142.\r\n--b\r\nContent-Type: message/rfc822\r\nContent-Disposition: attachment; filename=phish.eml\r\n\r\nFrom: Payroll <pay@evil-payroll.test>\r\nSubject: Verify your account\r\n\r\nClick hxxps://evil-payroll[.]com/login now. Phone: 202-555-0199\r\n--b\r\nContent-Type: application/octet-stream\r\nContent-Disposition: attachment; filename=big.bin\r\nContent-Transfer-Encoding: base64\r\n\r\nAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\r\n--b--\r\n";
+
+    /// A message with `body` and a PDF attachment whose one page shows `lines`.
+    fn with_pdf(body: &str, lines: &[&str]) -> Vec<u8> {
+        let shown: String = lines.iter().map(|l| format!("({l}) Tj T* ")).collect();
+        let content = format!("BT 12 TL {shown}ET");
+        let pdf = format!(
+            "%PDF-1.4\n1 0 obj\n<< /Type /Catalog /Pages 2 0 R >>\nendobj\n\
+             2 0 obj\n<< /Type /Pages /Kids [3 0 R] /Count 1 >>\nendobj\n\
+             3 0 obj\n<< /Type /Page /Parent 2 0 R /Contents 4 0 R >>\nendobj\n\
+             4 0 obj\n<< /Length {} >>\nstream\n{content}\nendstream\nendobj\n%%EOF\n",
+            content.len()
+        );
+        use base64::Engine;
+        let b64 = base64::engine::general_purpose::STANDARD.encode(pdf.as_bytes());
+        format!(
+            "From: Gina Romano <gina.romano@dls.state.ma.us>\r\nTo: soc@mass.gov\r\nSubject: Incident report\r\n\
+             Message-ID: <form@dls>\r\nDate: Tue, 17 Feb 2026 14:05:00 -0500\r\nMIME-Version: 1.0\r\n\
+             Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\n{body}\r\n\
+             --b\r\nContent-Type: application/pdf; name=form.pdf\r\nContent-Disposition: attachment; filename=form.pdf\r\n\
+             Content-Transfer-Encoding: base64\r\n\r\n{b64}\r\n--b--\r\n"
+        )
+        .into_bytes()
+    }
+
+    #[test]
+    fn a_report_sent_as_an_attached_form_is_read_from_the_form() {
+        let (own, max) = opts(DEFAULT_MAX_PART_BYTES);
+        let o = Options {
+            own: &own,
+            agencies: &[],
+            tracking_prefix: "SOC",
+            max_part_bytes: max,
+        };
+        let form = [
+            "INFORMATION SECURITY INCIDENT REPORT FORM",
+            "Phone: 617-555-0117",
+            "Law enforcement contacted: no",
+        ];
+        let a = analyze(&with_pdf("Please see the attached form.", &form), &o);
+        assert_eq!(a.fields["reporter_phone"].value, "+16175550117");
+        assert_eq!(a.fields["law_enforcement_contacted"].value, "no");
+        assert!(
+            a.notes.iter().any(|n| n.contains("attached form form.pdf")),
+            "{:?}",
+            a.notes
+        );
+        // A long body is the report; a PDF that is no report form (an invoice) is
+        // evidence, never the reporter's words.
+        let long = "We received a phishing email. ".repeat(30);
+        let a = analyze(&with_pdf(&long, &form), &o);
+        assert!(!a.fields.contains_key("reporter_phone"), "{:?}", a.fields);
+        let invoice = ["INVOICE 4471", "Call 202-555-0199 to pay"];
+        let a = analyze(&with_pdf("See attached.", &invoice), &o);
+        assert!(!a.fields.contains_key("reporter_phone"), "{:?}", a.fields);
+    }
 
     #[test]
     fn forwarded_evidence_is_kept_apart_from_the_reporters_words() {
