@@ -9,6 +9,7 @@ pub mod auth;
 pub mod body;
 pub mod bounds;
 mod classify;
+pub mod docx;
 pub mod dsn;
 pub mod extractors;
 pub mod fields;

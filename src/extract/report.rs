@@ -287,11 +287,11 @@ fn analyze_whole(raw: &[u8], opts: &Options<'_>) -> Analysis {
             );
         }
         // A report sent as a form: a body of a line or two and the form attached as a
-        // PDF. The form's first page is then the reporter's text.
+        // PDF or Word document. The form (a PDF's first page) is then the reporter's text.
         if note.split_whitespace().map(str::len).sum::<usize>() < FORM_BODY_MAX {
             if let Some((label, form)) = msg.attachments().find_map(attached_form) {
                 notes.push(format!(
-                    "the body is short: the first page of the attached form {label} is read as the report"
+                    "the body is short: the attached form {label} is read as the report"
                 ));
                 note.push_str("\n\n");
                 note.push_str(&form);
@@ -646,20 +646,26 @@ const FORM_BODY_MAX: usize = 400;
 /// The largest attached form read, and the most its streams may inflate to.
 const FORM_MAX_BYTES: usize = 4 << 20;
 
-/// An attached PDF that reads as an incident report form: its name and its first
-/// page's text (which must name an incident or a report).
+/// An attached PDF or Word document that reads as an incident report form: its name
+/// and its text (a PDF's first page; it must name an incident or a report).
 fn attached_form(part: &mail_parser::MessagePart<'_>) -> Option<(String, String)> {
-    let is_pdf = part
+    let subtype = part
         .content_type()
-        .is_some_and(|c| c.subtype().is_some_and(|s| s.eq_ignore_ascii_case("pdf")))
-        || part
-            .attachment_name()
-            .is_some_and(|n| n.to_ascii_lowercase().ends_with(".pdf"));
+        .and_then(|c| c.subtype())
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    let name = part.attachment_name().unwrap_or("").to_ascii_lowercase();
     let bytes = part.contents();
-    if !is_pdf || bytes.len() > FORM_MAX_BYTES {
+    if bytes.len() > FORM_MAX_BYTES {
         return None;
     }
-    let text = super::pdf::first_page_text_within(bytes, FORM_MAX_BYTES).ok()?;
+    let text = if subtype == "pdf" || name.ends_with(".pdf") {
+        super::pdf::first_page_text_within(bytes, FORM_MAX_BYTES).ok()?
+    } else if subtype.ends_with("wordprocessingml.document") || name.ends_with(".docx") {
+        super::docx::text(bytes).ok()?
+    } else {
+        return None;
+    };
     let head: String = text.chars().take(600).collect::<String>().to_lowercase();
     if !(head.contains("incident") || head.contains("report") || head.contains("incidente")) {
         return None;
