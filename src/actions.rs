@@ -465,7 +465,7 @@ impl Actions {
         if store::has_event_with(&mut tx, case.id, EventKind::TriageUndone, "event", &key).await? {
             return refused("it was undone already");
         }
-        let until = undo_window(&mut tx, case.id, event_id, &d).await?;
+        let until = d["undo_until"].as_str().and_then(store::parse_ts);
         if until.is_none_or(|u| u <= now) {
             return refused("the few seconds to undo it are over; change the values instead");
         }

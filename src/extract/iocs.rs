@@ -28,7 +28,7 @@ pub struct Iocs {
 }
 
 /// The kinds, named as in the contract, in the order of [`Iocs::lists_mut`].
-const KINDS: [&str; 9] = [
+pub const KINDS: [&str; 9] = [
     "ipv4", "ipv6", "domains", "urls", "emails", "md5", "sha1", "sha256", "cves",
 ];
 

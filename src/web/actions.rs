@@ -603,19 +603,12 @@ pub async fn save_view(
     .into_response())
 }
 
-/// The form that deletes a saved view.
-#[derive(Debug, Deserialize)]
-pub struct DeleteViewForm {
-    #[serde(default)]
-    csrf: String,
-}
-
 /// `POST /views/{id}/delete`: deletes one of the analyst's own saved views. Audited.
 pub async fn delete_view(
     State(state): State<AppState>,
     PageUser(who): PageUser,
     Path(id): Path<i64>,
-    Form(form): Form<DeleteViewForm>,
+    Form(form): Form<super::auth::CsrfForm>,
 ) -> Result<Response, WebError> {
     who.may_change(&form.csrf)?;
     let now = Utc::now();

@@ -672,7 +672,7 @@ pub async fn case(
             tlp_is_default => tlp.is_none(),
             analysts => analysts,
             done => done,
-            ioc_kinds => ["ipv4", "ipv6", "domains", "urls", "emails", "md5", "sha1", "sha256", "cves"],
+            ioc_kinds => crate::extract::iocs::KINDS,
             done_at => if q.at.as_deref() == Some("indicators") { "indicators" } else { "actions" },
             undo => undo,
             tlps => crate::domain::Tlp::ALL.iter().map(|t| t.as_str()).collect::<Vec<_>>(),
