@@ -1222,19 +1222,8 @@ impl Actions {
                 )));
             }
         }
-        let (config, directory) = self.notifier.parts();
-        let pipeline =
-            crate::intake::Pipeline::with_directory(self.store.clone(), config, directory);
-        let (mut tx, outcome) = match pipeline.open_stored(row, acknowledge, now).await {
-            Ok(got) => got,
-            Err(StoreError::Invalid(why)) => return Err(ActionError::Refused(why)),
-            Err(e) => return Err(e.into()),
-        };
+        let (tx, outcome, case_id) = self.open_stored(row, acknowledge, None, now).await?;
         let tid = outcome.tracking_id.clone().unwrap_or_default();
-        let case_id = store::messages::by_id(&mut tx, row)
-            .await?
-            .and_then(|m| m.case_id)
-            .ok_or_else(|| StoreError::Invalid(format!("message #{row} joined no case")))?;
         let detail = serde_json::json!({
             "message_row": row,
             "acknowledged": outcome.acknowledgement.is_some(),
@@ -1251,6 +1240,129 @@ impl Actions {
         .await?;
         tracing::info!(row, case = %tid, by = by.name, "case opened from the quarantine");
         Ok((tid, outcome.acknowledgement.is_some()))
+    }
+
+    /// Opens a case from a stored message (see `Pipeline::open_stored`): the open
+    /// transaction, what intake did, and the new case.
+    async fn open_stored(
+        &self,
+        row: i64,
+        acknowledge: bool,
+        split_from: Option<i64>,
+        now: DateTime<Utc>,
+    ) -> Result<(crate::store::WriteTx, crate::intake::IngestOutcome, i64), ActionError> {
+        let (config, directory) = self.notifier.parts();
+        let pipeline =
+            crate::intake::Pipeline::with_directory(self.store.clone(), config, directory);
+        let (mut tx, outcome) = match pipeline
+            .open_stored(row, acknowledge, split_from, now)
+            .await
+        {
+            Ok(got) => got,
+            Err(StoreError::Invalid(why)) => return Err(ActionError::Refused(why)),
+            Err(e) => return Err(e.into()),
+        };
+        let case_id = store::messages::by_id(&mut tx, row)
+            .await?
+            .and_then(|m| m.case_id)
+            .ok_or_else(|| StoreError::Invalid(format!("message #{row} joined no case")))?;
+        Ok((tx, outcome, case_id))
+    }
+
+    /// Splits a report out of a campaign case: it opens a case of its own (read again,
+    /// its reporter acknowledged with the new tracking ID only when `acknowledge`), and
+    /// both cases record it. The campaign's first report is the campaign and stays.
+    pub async fn split_report(
+        &self,
+        id: &TrackingId,
+        row: i64,
+        acknowledge: bool,
+        by: By<'_>,
+        now: DateTime<Utc>,
+    ) -> Result<Outcome, ActionError> {
+        let campaign = {
+            let mut conn = self.store.acquire().await?;
+            let case = load(&mut conn, id).await?;
+            let summary = store::campaigns::summary(&mut conn, case.id, 1).await?;
+            if summary.first_row == Some(row) {
+                return Err(ActionError::Refused(format!(
+                    "message #{row} is the first report of {}: the campaign's own; split out a later report",
+                    case.tracking_id
+                )));
+            }
+            case
+        };
+        let (mut tx, outcome, case_id) = self
+            .open_stored(row, acknowledge, Some(campaign.id), now)
+            .await?;
+        let new_tid = outcome.tracking_id.clone().unwrap_or_default();
+        analyst_event(
+            &mut tx,
+            case_id,
+            by,
+            EventKind::SplitFrom,
+            serde_json::json!({ "message_row": row, "from": campaign.tracking_id }),
+            now,
+        )
+        .await?;
+        cases::touch(&mut tx, campaign.id, now).await?;
+        let detail = serde_json::json!({
+            "message_row": row,
+            "to": new_tid,
+            "acknowledged": outcome.acknowledgement.is_some(),
+        });
+        commit_recorded(tx, campaign.id, by, EventKind::ReportSplitOut, detail, now).await?;
+        tracing::info!(row, from = %campaign.tracking_id, to = %new_tid, by = by.name, "report split out of a campaign");
+        Ok(Outcome {
+            tracking_id: campaign.tracking_id,
+            summary: format!(
+                "message #{row} split out: it is case {new_tid} now{}",
+                if outcome.acknowledgement.is_some() {
+                    "; its reporter is told the new tracking ID"
+                } else {
+                    ""
+                }
+            ),
+            queued: outcome.acknowledgement.into_iter().collect(),
+            scio_note: None,
+        })
+    }
+
+    /// Sets what later reporters of a campaign are told ("we know, here is what to
+    /// do"); empty clears it (they get the usual acknowledgement again).
+    pub async fn set_campaign_answer(
+        &self,
+        id: &TrackingId,
+        text: &str,
+        by: By<'_>,
+        now: DateTime<Utc>,
+    ) -> Result<Outcome, ActionError> {
+        let text = text.trim();
+        if text.chars().count() > 4_000 {
+            return Err(ActionError::Refused(
+                "the answer is over 4,000 characters; shorten it".into(),
+            ));
+        }
+        let mut tx = self.store.begin_write().await?;
+        let case = load(&mut tx, id).await?;
+        let old = store::campaigns::set_answer(&mut tx, case.id, text).await?;
+        if old.as_deref() == Some(text) || (old.is_none() && text.is_empty()) {
+            return Err(ActionError::Refused(
+                "the campaign's answer is that already".into(),
+            ));
+        }
+        let detail = serde_json::json!({ "old": old, "new": (!text.is_empty()).then_some(text) });
+        commit_recorded(tx, case.id, by, EventKind::CampaignAnswerSet, detail, now).await?;
+        Ok(Outcome {
+            tracking_id: case.tracking_id,
+            summary: if text.is_empty() {
+                "campaign answer cleared: later reporters get the usual acknowledgement".into()
+            } else {
+                "campaign answer saved: later reporters of this message are told it".into()
+            },
+            queued: Vec::new(),
+            scio_note: None,
+        })
     }
 
     /// "Not an incident": a quarantined message leaves the open list, kept, with who

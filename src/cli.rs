@@ -332,6 +332,26 @@ pub enum CaseCommand {
         #[arg(long, env = "USER", default_value = "analyst")]
         by: String,
     },
+    /// Take one report out of a campaign case: it opens a case of its own (see the
+    /// case's Campaign panel or `case show` for the message numbers).
+    Split {
+        id: String,
+        /// The report's message number (`#1234` or `1234`).
+        message: String,
+        /// Tell its reporter the new tracking ID.
+        #[arg(long)]
+        ack: bool,
+        #[arg(long, env = "USER", default_value = "analyst")]
+        by: String,
+    },
+    /// Set what later reporters of a campaign are told ("known phish: delete it");
+    /// an empty TEXT clears it.
+    CampaignAnswer {
+        id: String,
+        text: String,
+        #[arg(long, env = "USER", default_value = "analyst")]
+        by: String,
+    },
     /// Set the TLP the case is shared under: clear, green, amber, amber+strict, red.
     SetTlp {
         id: String,
@@ -1435,6 +1455,23 @@ async fn case_action(config: Config, command: CaseCommand) -> anyhow::Result<Exi
             a.set_indicator_removed(&id.parse()?, &kind, &value, false, "", By::cli(&by), now)
                 .await?
         }
+        CaseCommand::Split {
+            id,
+            message,
+            ack,
+            by,
+        } => {
+            let row = message
+                .trim_start_matches('#')
+                .parse()
+                .map_err(|_| anyhow::anyhow!("'{message}' is not a message number (e.g. 1234)"))?;
+            a.split_report(&id.parse()?, row, ack, By::cli(&by), now)
+                .await?
+        }
+        CaseCommand::CampaignAnswer { id, text, by } => {
+            a.set_campaign_answer(&id.parse()?, &text, By::cli(&by), now)
+                .await?
+        }
         CaseCommand::SetTlp { id, tlp, by } => {
             a.set_tlp(&id.parse()?, tlp.parse()?, By::cli(&by), now)
                 .await?
@@ -1505,6 +1542,33 @@ fn print_case(d: &cases::CaseDetail) {
         c.reporter_email.as_deref().unwrap_or("-")
     );
     println!("  opened      {}", c.created_at);
+    let k = &d.campaign;
+    if k.reports > 1 {
+        let agencies: Vec<String> = k
+            .agencies
+            .iter()
+            .map(|(a, n)| format!("{a} ({n})"))
+            .collect();
+        println!(
+            "  campaign    {} reports by {} people in {} agencies: {}",
+            k.reports,
+            k.people,
+            k.agencies.len(),
+            agencies.join(", ")
+        );
+        for r in &k.list {
+            println!(
+                "    #{:<7} {} {} {}",
+                r.message_row,
+                cut(&r.received_at, 19),
+                r.reporter.as_deref().unwrap_or("-"),
+                r.agency.as_deref().unwrap_or("")
+            );
+        }
+        if let Some(a) = &k.answer {
+            println!("  later reporters are told: {}", cut(a, 200));
+        }
+    }
     println!("  category    {}", c.category.as_deref().unwrap_or("-"));
     println!("  priority    {}", c.priority.as_deref().unwrap_or("-"));
     println!("  agency      {}", c.agency.as_deref().unwrap_or("-"));

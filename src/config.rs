@@ -297,6 +297,9 @@ pub struct GatewayConfig {
     /// SOC mailbox must accept plus-addressed mail (Exchange Online and Google
     /// Workspace do). Off: bounces never mark a reporter undeliverable.
     pub verp: bool,
+    /// Reports that forward the same suspect message within this many hours of the
+    /// campaign's last report join its case (0: every report opens its own case).
+    pub campaign_window_hours: u32,
 }
 
 impl Default for GatewayConfig {
@@ -317,6 +320,7 @@ impl Default for GatewayConfig {
             trusted_authserv_id: None,
             trust_intake_server: false,
             verp: true,
+            campaign_window_hours: 72,
         }
     }
 }
@@ -611,6 +615,9 @@ pub struct OutboxConfig {
     /// A message being sent is leased for this long; when the sender dies mid-send
     /// (the outcome unknown), it is sent again, same bytes and Message-ID, after this.
     pub lease_secs: u64,
+    /// Messages sent at the same time (each over its own SMTP connection, kept open
+    /// between messages): a burst of acknowledgements goes out at the server's pace.
+    pub senders: usize,
 }
 
 impl Default for OutboxConfig {
@@ -621,6 +628,7 @@ impl Default for OutboxConfig {
             give_up_after_hours: 72,
             poll_interval_ms: 500,
             lease_secs: 120,
+            senders: 4,
         }
     }
 }

@@ -8,6 +8,7 @@ pub mod answers;
 pub mod auth;
 pub mod body;
 pub mod bounds;
+pub mod campaign;
 mod classify;
 pub mod docx;
 pub mod dsn;

@@ -139,6 +139,9 @@ pub struct Evidence {
     pub from: Option<String>,
     pub subject: Option<String>,
     pub date: Option<String>,
+    /// An attached message's own Message-ID (campaign fingerprints).
+    #[serde(skip)]
+    pub message_id: Option<String>,
     pub text: String,
     /// An attached message's trace and sender headers (Received, Return-Path, Reply-To),
     /// read for indicators only.
@@ -171,6 +174,9 @@ pub struct Analysis {
     pub escalations: Vec<Escalation>,
     /// Where each indicator was first found.
     pub indicator_sources: Vec<IndicatorSource>,
+    /// What identifies the suspect message a report forwards (`campaign`): reports
+    /// that share one join one campaign case.
+    pub fingerprints: Vec<String>,
     /// The reporter's own text, as read (quotes and forwards removed).
     pub note: String,
     pub notes: Vec<String>,
@@ -360,10 +366,14 @@ fn analyze_whole(raw: &[u8], opts: &Options<'_>) -> Analysis {
     // Bounces, automatic replies and list mail are not read for indicators.
     let mut iocs = Iocs::default();
     let mut indicator_sources = Vec::new();
+    let mut evidence_links = std::collections::BTreeSet::new();
     if matches!(kind, MessageKind::Report | MessageKind::Reply) {
         let mut seen = std::collections::HashSet::new();
         let mut add = |text: &str, place: String| {
             let found = extract_iocs(text, &exclusions);
+            if place.ends_with(" body") {
+                evidence_links.extend(found.urls.iter().cloned());
+            }
             // Where each was found, for the first ones only: a flood of indicators
             // must not cost memory in proportion (see tests/hostile_parse.rs).
             let room = MAX_INDICATOR_SOURCES.saturating_sub(indicator_sources.len());
@@ -547,6 +557,11 @@ fn analyze_whole(raw: &[u8], opts: &Options<'_>) -> Analysis {
     } else {
         Vec::new()
     };
+    let fingerprints = if kind == MessageKind::Report {
+        super::campaign::fingerprints(&evidence, &evidence_links, &attachments)
+    } else {
+        Vec::new()
+    };
     if !email.parsed {
         notes.push(
             "nothing could be read from this message; an analyst must look at the raw source"
@@ -573,6 +588,7 @@ fn analyze_whole(raw: &[u8], opts: &Options<'_>) -> Analysis {
         evidence,
         escalations,
         indicator_sources,
+        fingerprints,
         note,
         notes,
         email,
@@ -635,6 +651,7 @@ fn inline_evidence(fwd: &str, style: &str) -> Evidence {
         from,
         subject,
         date,
+        message_id: None,
         text: fwd.to_string(),
         headers: String::new(),
     }
@@ -740,6 +757,7 @@ fn collect_attachment(
                 }),
             subject: inner.subject().map(super::clean_header),
             date: inner.date().map(|d| d.to_rfc3339()),
+            message_id: inner.message_id().map(super::clean_header),
             text,
             headers: trace_headers(inner),
         });
@@ -757,6 +775,7 @@ fn collect_attachment(
                 from: None,
                 subject: None,
                 date: None,
+                message_id: None,
                 text: text.finish(&format!("the TNEF body of {label}"), notes),
                 headers: String::new(),
             });

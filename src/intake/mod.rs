@@ -3,6 +3,7 @@
 
 mod answer;
 mod attach;
+mod campaign;
 mod decide;
 pub mod imap;
 mod matching;
@@ -135,72 +136,123 @@ impl Pipeline {
     ) -> Result<IngestOutcome, StoreError> {
         let raw = Arc::new(raw);
         let analysis = self.analyze_in_budget(raw.clone()).await;
-        let raw: &[u8] = &raw;
+        let mut tx = self.store.begin_write().await?;
+        let outcome = self
+            .ingest_in(&mut tx, &raw, origin, &analysis, now)
+            .await?;
+        tx.commit().await?;
+        log_stored(&outcome);
+        Ok(outcome)
+    }
+
+    /// A batch of messages (a burst waiting in the mailbox): read in parallel on the
+    /// blocking pool (as many at once as the machine has cores), then stored in one
+    /// transaction, each message exactly as [`Pipeline::ingest`] stores it. `within`
+    /// runs in that transaction after each message is stored (intake's own
+    /// bookkeeping). All or nothing: an `Err` means nothing of the batch was written.
+    pub async fn ingest_batch<F>(
+        &self,
+        items: Vec<(Vec<u8>, Origin)>,
+        now: DateTime<Utc>,
+        mut within: F,
+    ) -> Result<Vec<IngestOutcome>, StoreError>
+    where
+        F: for<'c> FnMut(
+            &'c mut SqliteConnection,
+            &'c Origin,
+        ) -> futures::future::BoxFuture<'c, Result<(), StoreError>>,
+    {
+        use futures::StreamExt;
+        let parallel = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let items: Vec<(Arc<Vec<u8>>, Origin)> =
+            items.into_iter().map(|(r, o)| (Arc::new(r), o)).collect();
+        let analyses: Vec<Analysis> = futures::stream::iter(items.iter())
+            .map(|(raw, _)| self.analyze_in_budget(raw.clone()))
+            .buffered(parallel)
+            .collect()
+            .await;
+        let mut tx = self.store.begin_write().await?;
+        let mut out = Vec::with_capacity(items.len());
+        for ((raw, origin), analysis) in items.iter().zip(&analyses) {
+            let outcome = self.ingest_in(&mut tx, raw, origin, analysis, now).await?;
+            within(&mut tx, origin).await?;
+            out.push(outcome);
+        }
+        tx.commit().await?;
+        for o in &out {
+            log_stored(o);
+        }
+        Ok(out)
+    }
+
+    /// Stores `raw` and what `analysis` read from it in the caller's transaction.
+    async fn ingest_in(
+        &self,
+        tx: &mut SqliteConnection,
+        raw: &[u8],
+        origin: &Origin,
+        analysis: &Analysis,
+        now: DateTime<Utc>,
+    ) -> Result<IngestOutcome, StoreError> {
         let email = &analysis.email;
         let class = &analysis.class;
         let hash = content_hash(raw);
-
-        let mut tx = self.store.begin_write().await?;
         if let Some((row, case_id)) =
-            stored_before(&mut tx, origin, email.message_id.as_deref(), &hash).await?
+            stored_before(tx, origin, email.message_id.as_deref(), &hash).await?
         {
             let tracking = match case_id {
-                Some(id) => cases::tracking_id(&mut tx, id).await?,
+                Some(id) => cases::tracking_id(tx, id).await?,
                 None => None,
             };
-            tx.commit().await?;
             return Ok(self.duplicate(row, tracking, class.kind));
         }
 
         // Match: a bounce of our own mail by its VERP address, then the case the
         // threading headers or the subject tag name.
         let bounced = if class.kind == MessageKind::Bounce {
-            bounced_outbox(&mut tx, raw, &self.config.soc_address()).await?
+            bounced_outbox(tx, raw, &self.config.soc_address()).await?
         } else {
             None
         };
-        let matched = self.match_case(&mut tx, email).await?;
+        let matched = self.match_case(tx, email).await?;
         // Decide, then persist and answer.
         let m = Incoming {
             raw,
             origin,
-            analysis: &analysis,
+            analysis,
             hash: &hash,
             now,
         };
-        let outcome = match decide(
-            class.kind,
-            analysis.tracking_id.as_deref(),
-            matched,
-            bounced.as_ref(),
-        ) {
-            Decision::NewCase => self.open_case(&mut tx, &m, None).await?,
-            Decision::UnknownTag { tag } => self.quarantine_unknown_tag(&mut tx, &m, &tag).await?,
-            Decision::Attach {
-                case_id,
-                how,
-                kind,
-                bounced,
-            } => {
-                let outcome = self.attach(&mut tx, case_id, how, kind, &m).await?;
-                if let Some(recipient) = bounced {
-                    mark_undeliverable(&mut tx, case_id, &recipient, outcome.message_row, now)
-                        .await?;
+        Ok(
+            match decide(
+                class.kind,
+                analysis.tracking_id.as_deref(),
+                matched,
+                bounced.as_ref(),
+            ) {
+                Decision::NewCase => match self.campaign_of(tx, analysis, now).await? {
+                    Some((case_id, fingerprint)) => {
+                        self.join_campaign(tx, case_id, &fingerprint, &m).await?
+                    }
+                    None => self.open_case(tx, &m, None).await?,
+                },
+                Decision::UnknownTag { tag } => self.quarantine_unknown_tag(tx, &m, &tag).await?,
+                Decision::Attach {
+                    case_id,
+                    how,
+                    kind,
+                    bounced,
+                } => {
+                    let outcome = self.attach(tx, case_id, how, kind, &m).await?;
+                    if let Some(recipient) = bounced {
+                        mark_undeliverable(tx, case_id, &recipient, outcome.message_row, now)
+                            .await?;
+                    }
+                    outcome
                 }
-                outcome
-            }
-            Decision::Quarantine { kind } => quarantine(&mut tx, kind, &m).await?,
-        };
-        tx.commit().await?;
-        tracing::info!(
-            row = outcome.message_row,
-            kind = %outcome.kind,
-            case = outcome.tracking_id.as_deref().unwrap_or("-"),
-            new_case = outcome.new_case,
-            ack = outcome.acknowledgement.is_some(),
-            "message stored"
-        );
-        Ok(outcome)
+                Decision::Quarantine { kind } => quarantine(tx, kind, &m).await?,
+            },
+        )
     }
 
     /// A report carrying a tag of ours that matches no case: kept in the quarantine and
@@ -280,10 +332,14 @@ impl Pipeline {
     /// now: read again, its case, participants, acknowledgement (only when
     /// `acknowledge`, and never to one of our own addresses) and notices. Returns the
     /// transaction uncommitted, so the caller records who decided it in the same commit.
+    ///
+    /// `split_from`: the campaign case the message is a report of; it leaves that case
+    /// (an analyst split it out) in the same transaction.
     pub async fn open_stored(
         &self,
         row: i64,
         acknowledge: bool,
+        split_from: Option<i64>,
         now: DateTime<Utc>,
     ) -> Result<(crate::store::WriteTx, IngestOutcome), StoreError> {
         let (raw, origin) = {
@@ -312,6 +368,13 @@ impl Pipeline {
         };
         let hash = content_hash(&raw);
         let mut tx = self.store.begin_write().await?;
+        if let Some(case_id) = split_from {
+            if !crate::store::campaigns::split_out(&mut tx, case_id, row).await? {
+                return Err(StoreError::Invalid(format!(
+                    "message #{row} is not a report of this case any more (another analyst acted on it); reload the page"
+                )));
+            }
+        }
         let m = Incoming {
             raw: &raw,
             origin: &origin,
@@ -338,6 +401,20 @@ impl Pipeline {
     fn recipient_allowed(&self, a: &EmailAddress) -> bool {
         self.notifier.disclosure().allowed_without_case(a)
     }
+}
+
+fn log_stored(outcome: &IngestOutcome) {
+    if outcome.duplicate {
+        return;
+    }
+    tracing::info!(
+        row = outcome.message_row,
+        kind = %outcome.kind,
+        case = outcome.tracking_id.as_deref().unwrap_or("-"),
+        new_case = outcome.new_case,
+        ack = outcome.acknowledgement.is_some(),
+        "message stored"
+    );
 }
 
 /// One inbound message as the stages after analysis see it.

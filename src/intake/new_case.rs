@@ -12,7 +12,22 @@ use super::persist::store_message;
 use super::{Incoming, IngestOutcome, Pipeline};
 use crate::domain::{EventKind, MessageKind, OutboxKind, TrackingId};
 use crate::extract::report::Analysis;
-use crate::store::{self, cases, messages, outbox, StoreError};
+use crate::store::{self, campaigns, cases, messages, outbox, StoreError};
+
+/// The report an acknowledgement answers: its case, its message row, the case's ID.
+pub(super) struct Reported<'a> {
+    pub(super) case_id: i64,
+    pub(super) row: i64,
+    pub(super) tid: &'a TrackingId,
+}
+
+/// What the acknowledgement of a report that joined a campaign says besides the usual.
+pub(super) struct CampaignAck {
+    /// How many reports the campaign has, this one included.
+    pub(super) reports: i64,
+    /// The analyst's answer for later reporters (or the SOC's words for a closed case).
+    pub(super) known: Option<String>,
+}
 
 impl Pipeline {
     /// Opens a case from a message: a new one (`stored` none: its row is written
@@ -53,6 +68,18 @@ impl Pipeline {
         };
         cases::set_analysis(tx, case_id, row, analysis).await?;
         self.add_participants(tx, case_id, email, now).await?;
+        campaigns::record_report(
+            tx,
+            campaigns::NewReport {
+                case_id,
+                message_row: row,
+                reporter: reporter.map(|r| r.address.as_str()),
+                agency: analysis.fields.get("agency").and_then(|f| f.value.as_str()),
+                fingerprints: &analysis.fingerprints,
+                now,
+            },
+        )
+        .await?;
         store::record_message_event(
             tx,
             case_id,
@@ -88,7 +115,17 @@ impl Pipeline {
             .await?;
         }
         let (ack, note) = self
-            .acknowledge(tx, case_id, row, &tid, analysis, now)
+            .acknowledge(
+                tx,
+                Reported {
+                    case_id,
+                    row,
+                    tid: &tid,
+                },
+                analysis,
+                None,
+                now,
+            )
             .await?;
         // The SCIO thread, reported flags and their escalations.
         self.notifier.after_report(tx, case_id, row, now).await?;
@@ -107,12 +144,12 @@ impl Pipeline {
     pub(super) async fn acknowledge(
         &self,
         tx: &mut SqliteConnection,
-        case_id: i64,
-        row: i64,
-        tid: &TrackingId,
+        report: Reported<'_>,
         analysis: &Analysis,
+        campaign: Option<&CampaignAck>,
         now: DateTime<Utc>,
     ) -> Result<(Option<i64>, Option<String>), StoreError> {
+        let Reported { case_id, row, tid } = report;
         let email = &analysis.email;
         let class = &analysis.class;
         let Some(to) = email.reply_address().filter(|_| class.acknowledge) else {
@@ -134,6 +171,8 @@ impl Pipeline {
         }
 
         let ctx = serde_json::json!({
+            "campaign_reports": campaign.map(|c| c.reports),
+            "message": campaign.and_then(|c| c.known.as_deref()),
             "tracking_id": tid.to_string(),
             "original_subject": if email.subject.is_empty() { "(no subject)" } else { email.subject.as_str() },
             "reporter_name": reporter_name(analysis),

@@ -7,6 +7,7 @@
 //! Everything here runs inside the caller's write transaction, so a change and the
 //! mail it causes are committed together (design invariant 2).
 
+mod campaign;
 mod describe;
 mod escalation;
 mod periodic;
@@ -28,6 +29,7 @@ use crate::routing::{Audience, Contact, DirectoryHandle};
 use crate::store::cases::{self, CaseRow};
 use crate::store::{self, parse_ts, StoreError};
 
+pub use campaign::CampaignNotice;
 pub use describe::{describe, label};
 use describe::{first_lines, human_interval};
 pub use escalation::Cause;

@@ -7,7 +7,7 @@ use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::task::{Context, Poll};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use lettre::address::Envelope;
 use lettre::transport::smtp::authentication::{Credentials, Mechanism, DEFAULT_MECHANISMS};
@@ -54,7 +54,67 @@ impl SmtpFailure {
     }
 }
 
-/// Connection settings for one SMTP server; each send opens its own connection.
+/// Connections kept open for the next send: a burst of acknowledgements goes over a
+/// few connections instead of a new one (TCP, TLS, EHLO, AUTH) per message.
+#[derive(Default)]
+struct Pool {
+    idle: std::sync::Mutex<Vec<Idle>>,
+}
+
+/// An open connection between sends.
+struct Idle {
+    conn: AsyncSmtpConnection,
+    since: Instant,
+    /// Messages sent over it so far.
+    used: u32,
+}
+
+/// Most connections kept open between sends.
+const POOL_MAX_IDLE: usize = 8;
+/// A connection unused for this long is closed rather than used again (servers time
+/// idle clients out; Postfix after 300 s, Exchange Online sooner).
+const POOL_IDLE_FOR: Duration = Duration::from_secs(20);
+/// Messages sent over one connection before it is closed and a new one opened.
+const POOL_MAX_USES: u32 = 100;
+
+impl Pool {
+    /// The most recently used open connection that is not too old, if any; the stale
+    /// ones are closed.
+    fn take(&self, step: Duration) -> Option<Idle> {
+        let mut idle = self.idle.lock().ok()?;
+        while let Some(i) = idle.pop() {
+            if i.since.elapsed() < POOL_IDLE_FOR {
+                return Some(i);
+            }
+            quit_later(i.conn, step);
+        }
+        None
+    }
+
+    fn put(&self, conn: AsyncSmtpConnection, used: u32, step: Duration) {
+        if used >= POOL_MAX_USES {
+            return quit_later(conn, step);
+        }
+        match self.idle.lock() {
+            Ok(mut idle) if idle.len() < POOL_MAX_IDLE => idle.push(Idle {
+                conn,
+                since: Instant::now(),
+                used,
+            }),
+            _ => quit_later(conn, step),
+        }
+    }
+}
+
+/// Says QUIT in the background (nothing waits for a goodbye).
+fn quit_later(mut conn: AsyncSmtpConnection, step: Duration) {
+    tokio::spawn(async move {
+        let _ = tokio::time::timeout(step, conn.quit()).await;
+    });
+}
+
+/// Connection settings for one SMTP server, and the connections kept open between
+/// sends (clones share them).
 #[derive(Clone)]
 pub struct SmtpClient {
     host: String,
@@ -67,23 +127,24 @@ pub struct SmtpClient {
     /// The limit of each step: connect, greeting and EHLO, TLS, AUTH, each command.
     step: Duration,
     hello: ClientId,
+    pool: std::sync::Arc<Pool>,
 }
 
-/// An accepted message: the server's reply, and the connection still to be closed.
+/// An accepted message: the server's reply, and the connection it went over.
 pub struct Accepted {
     pub reply: String,
     conn: AsyncSmtpConnection,
+    used: u32,
     step: Duration,
+    pool: std::sync::Arc<Pool>,
 }
 
 impl Accepted {
-    /// Says QUIT in the background: the message is already accepted, and nothing
-    /// may stand between the server's acceptance and marking it sent.
-    pub fn close_later(self) {
-        let (mut conn, step) = (self.conn, self.step);
-        tokio::spawn(async move {
-            let _ = tokio::time::timeout(step, conn.quit()).await;
-        });
+    /// Keeps the connection open for the next send (or closes it in the background
+    /// when it has carried enough): the message is already accepted, and nothing may
+    /// stand between the server's acceptance and marking it sent.
+    pub fn keep(self) {
+        self.pool.put(self.conn, self.used, self.step);
     }
 }
 
@@ -105,6 +166,7 @@ impl SmtpClient {
             oauth2: None,
             step: step.max(Duration::from_secs(1)),
             hello: ClientId::default(),
+            pool: std::sync::Arc::default(),
         }
     }
 
@@ -131,11 +193,31 @@ impl SmtpClient {
     pub async fn send(&self, envelope: &Envelope, raw: &[u8]) -> Result<Accepted, SmtpFailure> {
         // Every step of the connection, MAIL, RCPT, DATA and the message: a last
         // bound in case a step's own limit were ever missed.
-        let steps = 9 + envelope.to().len() as u32;
+        let steps = 10 + envelope.to().len() as u32;
         let limit = self.step * steps + Self::transmit_allowance(raw.len());
         let attempt = async {
-            let mut conn = self.connect().await?;
-            let resp = self.transfer(&mut conn, envelope, raw).await?;
+            // An open connection first. One the server has closed meanwhile fails
+            // before the message is under way, so the message then goes over a new one;
+            // so does one that failed for this message's envelope (a fresh connection
+            // gives the server's own answer).
+            let (mut conn, used) = match self.pool.take(self.step) {
+                Some(mut idle) => match self.begin(&mut idle.conn, envelope, raw).await {
+                    Ok(()) => (idle.conn, idle.used),
+                    Err(e) => {
+                        tracing::debug!(error = %e.text(), "an open SMTP connection failed before the message; a new one is used");
+                        quit_later(idle.conn, self.step);
+                        let mut conn = self.connect().await?;
+                        self.begin(&mut conn, envelope, raw).await?;
+                        (conn, 0)
+                    }
+                },
+                None => {
+                    let mut conn = self.connect().await?;
+                    self.begin(&mut conn, envelope, raw).await?;
+                    (conn, 0)
+                }
+            };
+            let resp = self.message(&mut conn, raw).await?;
             Ok(Accepted {
                 reply: format!(
                     "{} {}",
@@ -143,7 +225,9 @@ impl SmtpClient {
                     resp.message().collect::<Vec<_>>().join(" ")
                 ),
                 conn,
+                used: used + 1,
                 step: self.step,
+                pool: self.pool.clone(),
             })
         };
         match tokio::time::timeout(limit, attempt).await {
@@ -156,14 +240,13 @@ impl SmtpClient {
         }
     }
 
-    /// MAIL FROM, RCPT TO for each recipient, DATA and the message, each within its
-    /// limit (the message: the step limit plus time to transmit it).
-    async fn transfer(
+    /// MAIL FROM, RCPT TO for each recipient and DATA, each within its limit.
+    async fn begin(
         &self,
         conn: &mut AsyncSmtpConnection,
         envelope: &Envelope,
         raw: &[u8],
-    ) -> Result<Response, SmtpFailure> {
+    ) -> Result<(), SmtpFailure> {
         let mut params = Vec::new();
         let non_ascii = envelope
             .from()
@@ -199,6 +282,15 @@ impl SmtpClient {
                 .await?;
         }
         self.command(conn, "DATA", Data).await?;
+        Ok(())
+    }
+
+    /// The message after DATA, within the step limit plus time to transmit it.
+    async fn message(
+        &self,
+        conn: &mut AsyncSmtpConnection,
+        raw: &[u8],
+    ) -> Result<Response, SmtpFailure> {
         let limit = self.step + Self::transmit_allowance(raw.len());
         match tokio::time::timeout(limit, conn.message(raw)).await {
             Ok(r) => r.map_err(|e| self.failure(&e)),

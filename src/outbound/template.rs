@@ -60,6 +60,10 @@ const TEMPLATES: &[(&str, &str)] = &[
         include_str!("../../templates/email/soc_notice.md"),
     ),
     ("trends", include_str!("../../templates/email/trends.md")),
+    (
+        "scio_campaign",
+        include_str!("../../templates/email/scio_campaign.md"),
+    ),
     ("closure", include_str!("../../templates/email/closure.md")),
     ("merged", include_str!("../../templates/email/merged.md")),
 ];
@@ -518,8 +522,17 @@ mod tests {
             "agencies": [{"name": p, "n": 1}], "majors": [p, p],
             "complete": {"on_arrival": 1, "after_answer": 1, "by_analyst": 0, "incomplete": 1},
         });
-        if let (Some(c), Some(t)) = (ctx.as_object_mut(), trends.as_object()) {
-            c.extend(t.clone());
+        // A campaign's (the SCIO notice, a later reporter's acknowledgement).
+        let campaign = json!({
+            "first_report": p, "reports": 2, "agency_count": 1, "suspect_subject": p,
+            "campaign_reports": if open { json!(2) } else { json!(null) },
+        });
+        if let Some(c) = ctx.as_object_mut() {
+            for extra in [trends, campaign] {
+                if let Some(t) = extra.as_object() {
+                    c.extend(t.clone());
+                }
+            }
         }
         ctx
     }
@@ -536,6 +549,7 @@ mod tests {
             "next_update": p, "last_update": p, "via": p, "changes": [p, p],
             "description": p, "subject": p, "headline": p, "reason": p, "action": p,
             "status_word": p, "status_verb": p, "resolution": p, "into": p,
+
             "sender_unverified": if open { json!(p) } else { json!(null) },
             // The analyst's own Markdown is the one opt-out (see `only_the_analysts_...`).
             "message": if open { json!("The SOC is on it.") } else { json!(null) },

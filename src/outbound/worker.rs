@@ -85,7 +85,7 @@ impl Transport {
             Transport::Smtp(client) => match client.send(envelope, raw).await {
                 Ok(accepted) => {
                     let reply = accepted.reply.clone();
-                    accepted.close_later();
+                    accepted.keep();
                     Delivery::Accepted(reply)
                 }
                 Err(SmtpFailure::Permanent(e)) => Delivery::Permanent(e),
@@ -193,9 +193,9 @@ pub struct Worker {
     /// A send found the server unreachable since the last one that got through (at
     /// start: messages of an earlier run may be waiting for it).
     server_down: AtomicBool,
-    /// The message being sent now, if any (its lease is given up if the send is
-    /// abandoned at shutdown).
-    in_hand: std::sync::Mutex<Option<i64>>,
+    /// The message each sender has in hand, if any (its lease is given up if the send
+    /// is abandoned at shutdown).
+    in_hand: std::sync::Mutex<Vec<Option<i64>>>,
     /// Where `webhook` rows are posted (`[soc] webhook_url`).
     webhook: Option<Webhook>,
 }
@@ -220,7 +220,7 @@ impl Worker {
             guard: None,
             hold_in_doubt: false,
             server_down: AtomicBool::new(true),
-            in_hand: std::sync::Mutex::new(None),
+            in_hand: std::sync::Mutex::new(vec![None; MAX_SENDERS]),
             webhook: None,
         }
     }
@@ -246,6 +246,16 @@ impl Worker {
 
     /// Sends at most one due message. Tests and `demo` drive this directly.
     pub async fn send_next(&self) -> Result<StepOutcome, StoreError> {
+        self.send_next_as(0).await
+    }
+
+    /// How many messages go out at once (`[outbox] senders`).
+    fn senders(&self) -> usize {
+        self.settings.senders.clamp(1, MAX_SENDERS)
+    }
+
+    /// [`Worker::send_next`] by sender `slot`.
+    async fn send_next_as(&self, slot: usize) -> Result<StepOutcome, StoreError> {
         let now = Utc::now();
         let lease = Duration::seconds(self.settings.lease_secs.clamp(1, 86_400) as i64);
         let leased = {
@@ -255,16 +265,25 @@ impl Worker {
         let Some(m) = leased else {
             return Ok(StepOutcome::Idle);
         };
-        self.set_in_hand(Some(m.id));
+        self.set_in_hand(slot, Some(m.id));
         let outcome = self.send_leased(&m).await;
-        self.set_in_hand(None);
+        self.set_in_hand(slot, None);
         outcome
     }
 
-    fn set_in_hand(&self, id: Option<i64>) {
+    fn set_in_hand(&self, slot: usize, id: Option<i64>) {
         if let Ok(mut g) = self.in_hand.lock() {
-            *g = id;
+            if let Some(s) = g.get_mut(slot) {
+                *s = id;
+            }
         }
+    }
+
+    fn in_hand(&self, slot: usize) -> Option<i64> {
+        self.in_hand
+            .lock()
+            .ok()
+            .and_then(|g| g.get(slot).copied().flatten())
     }
 
     async fn send_leased(&self, m: &outbox::Leased) -> Result<StepOutcome, StoreError> {
@@ -546,40 +565,66 @@ impl Worker {
 
     /// Sends until nothing is due (for `demo` and `outbound flush`), or until the
     /// server turns out unreachable: the rest then waits, instead of each message
-    /// waiting out the time limit in turn.
+    /// waiting out the time limit in turn. `[outbox] senders` send at once.
     pub async fn drain(&self) -> Result<Vec<StepOutcome>, StoreError> {
-        let mut out = Vec::new();
-        loop {
-            match self.send_next().await? {
-                StepOutcome::Idle => return Ok(out),
-                o @ StepOutcome::Unreachable { .. } => {
-                    out.push(o);
-                    return Ok(out);
+        let down = AtomicBool::new(false);
+        let runs = (0..self.senders()).map(|slot| {
+            let down = &down;
+            async move {
+                let mut out = Vec::new();
+                while !down.load(Ordering::SeqCst) {
+                    match self.send_next_as(slot).await? {
+                        StepOutcome::Idle => break,
+                        o @ StepOutcome::Unreachable { .. } => {
+                            down.store(true, Ordering::SeqCst);
+                            out.push(o);
+                        }
+                        o => out.push(o),
+                    }
                 }
-                o => out.push(o),
+                Ok::<_, StoreError>(out)
             }
+        });
+        let mut out = Vec::new();
+        for r in futures::future::join_all(runs).await {
+            out.extend(r?);
         }
+        Ok(out)
     }
 
-    /// Runs until `shutdown` turns true. The send in hand gets a few seconds to
-    /// finish; one still waiting for a server after that is abandoned (its lease
-    /// expires and it goes again later, with the same Message-ID).
-    pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
+    /// Runs until `shutdown` turns true, `[outbox] senders` sends at a time. Each
+    /// sender wakes when a write in this process commits (what may have queued mail)
+    /// and at least every `poll_interval_ms` (mail queued by another process). The
+    /// sends in hand get a few seconds to finish; one still waiting for a server after
+    /// that is abandoned (its lease expires and it goes again later, with the same
+    /// Message-ID).
+    pub async fn run(self, shutdown: watch::Receiver<bool>) {
+        let runs = (0..self.senders()).map(|slot| self.run_sender(slot, shutdown.clone()));
+        futures::future::join_all(runs).await;
+        tracing::info!("outbox worker stopped");
+    }
+
+    async fn run_sender(&self, slot: usize, mut shutdown: watch::Receiver<bool>) {
         const GRACE: StdDuration = StdDuration::from_secs(5);
         let idle = StdDuration::from_millis(self.settings.poll_interval_ms.max(50));
+        let commits = self.store.commits();
         let mut failures = 0u32;
         loop {
             if *shutdown.borrow() {
                 break;
             }
-            let step = self.send_next();
+            // Interest in the next commit before looking, so one in between counts.
+            let committed = commits.notified();
+            tokio::pin!(committed);
+            committed.as_mut().enable();
+            let step = self.send_next_as(slot);
             tokio::pin!(step);
             let result = tokio::select! {
                 r = &mut step => r,
                 _ = shutdown.changed() => match tokio::time::timeout(GRACE, &mut step).await {
                     Ok(r) => r,
                     Err(_) => {
-                        let id = self.in_hand.lock().ok().and_then(|g| *g);
+                        let id = self.in_hand(slot);
                         tracing::warn!(outbox_id = ?id, grace_s = GRACE.as_secs(), "shutdown: the send in hand did not finish in time and is abandoned; it is sent again at the next start, with the same Message-ID");
                         if let Some(id) = id {
                             self.abandon(id).await;
@@ -588,23 +633,24 @@ impl Worker {
                     }
                 },
             };
-            let wait = match result {
+            let (wait, on_commit) = match result {
                 Ok(StepOutcome::Idle) => {
                     failures = 0;
-                    idle
+                    (idle, true)
                 }
+                // The server is down: new mail does not change that.
                 Ok(StepOutcome::Unreachable { .. }) => {
                     failures = 0;
-                    idle
+                    (idle, false)
                 }
                 Ok(_) => {
                     failures = 0;
-                    StdDuration::ZERO
+                    (StdDuration::ZERO, false)
                 }
                 Err(e) => {
                     failures += 1;
                     tracing::error!(error = %e, "outbox worker cannot reach the database; retrying");
-                    StdDuration::from_secs(1u64 << failures.min(5))
+                    (StdDuration::from_secs(1u64 << failures.min(5)), false)
                 }
             };
             if wait.is_zero() {
@@ -612,12 +658,15 @@ impl Worker {
             }
             tokio::select! {
                 _ = tokio::time::sleep(wait) => {}
+                _ = &mut committed, if on_commit => {}
                 _ = shutdown.changed() => {}
             }
         }
-        tracing::info!("outbox worker stopped");
     }
 }
+
+/// The most senders one worker runs.
+const MAX_SENDERS: usize = 16;
 
 /// Delay before attempt `attempts + 1`: base × 2^attempts, capped.
 pub fn backoff(s: &OutboxConfig, attempts: u32) -> Duration {

@@ -476,6 +476,7 @@ pub async fn merge(
     .bind(source)
     .execute(&mut *conn)
     .await?;
+    super::campaigns::merge(conn, source, target).await?;
     sqlx::query("update cases set merged_into = ?, status = 'closed', updated_at = ? where id = ?")
         .bind(target)
         .bind(ts(now))
@@ -523,6 +524,8 @@ pub struct CaseDetail {
     pub messages: Vec<MessageRow>,
     pub events: Vec<EventView>,
     pub outbox: Vec<OutboxRow>,
+    /// Its reports: one, or the many of a campaign (the first 200 listed).
+    pub campaign: super::campaigns::Summary,
 }
 
 /// An event with its detail decoded, as shown to people and tools.
@@ -585,6 +588,7 @@ async fn detail_in(conn: &mut SqliteConnection, id: &TrackingId) -> Result<CaseD
             })
             .collect(),
         outbox: outbox::for_case(conn, case.id).await?,
+        campaign: super::campaigns::summary(conn, case.id, 200).await?,
         case,
     })
 }

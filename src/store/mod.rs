@@ -1,6 +1,7 @@
 //! Storage through sqlx on SQLite: one module per aggregate, SQL beside the code using it.
 
 pub mod attempts;
+pub mod campaigns;
 pub mod cases;
 pub mod feed;
 pub mod messages;
@@ -71,6 +72,9 @@ impl StoreError {
 #[derive(Debug, Clone)]
 pub struct Store {
     pool: SqlitePool,
+    /// Woken at each commit of a write transaction of this process (the outbox
+    /// worker waits on it instead of polling alone).
+    committed: std::sync::Arc<tokio::sync::Notify>,
 }
 
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
@@ -146,7 +150,10 @@ impl Store {
         let migrated = MIGRATOR.run(&pool).await;
         drop(lock);
         migrated?;
-        Ok(Self { pool })
+        Ok(Self {
+            pool,
+            committed: std::sync::Arc::default(),
+        })
     }
 
     /// A connection for reads (and single statements outside a transaction).
@@ -165,17 +172,32 @@ impl Store {
     /// A write transaction that takes the write lock at once, so two writers queue on
     /// `busy_timeout` instead of failing when a read upgrades to a write.
     pub async fn begin_write(&self) -> Result<WriteTx, StoreError> {
-        Ok(WriteTx(self.pool.begin_with("BEGIN IMMEDIATE").await?))
+        Ok(WriteTx(
+            self.pool.begin_with("BEGIN IMMEDIATE").await?,
+            self.committed.clone(),
+        ))
+    }
+
+    /// Notified after each commit of a write transaction in this process: what may
+    /// have queued mail. Register interest (`Notified::enable`) before looking, so a
+    /// commit in between is not missed.
+    pub fn commits(&self) -> std::sync::Arc<tokio::sync::Notify> {
+        self.committed.clone()
     }
 }
 
 /// A write transaction: used as a connection by the store's functions, committed with
 /// [`WriteTx::commit`]; dropped without commit, it rolls back.
-pub struct WriteTx(sqlx::Transaction<'static, sqlx::Sqlite>);
+pub struct WriteTx(
+    sqlx::Transaction<'static, sqlx::Sqlite>,
+    std::sync::Arc<tokio::sync::Notify>,
+);
 
 impl WriteTx {
     pub async fn commit(self) -> Result<(), StoreError> {
-        Ok(self.0.commit().await?)
+        self.0.commit().await?;
+        self.1.notify_waiters();
+        Ok(())
     }
 }
 

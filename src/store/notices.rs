@@ -54,7 +54,7 @@ pub async fn any_to_officials(
 ) -> Result<bool, StoreError> {
     let n: i64 = sqlx::query_scalar(&format!(
         "select count(*) from outbox, json_each(?) j
-         where message_id = j.value and kind in ({SCIO_KINDS}, 'scio_copy', 'escalation')"
+         where message_id = j.value and kind in ({SCIO_KINDS}, 'scio_copy', 'scio_campaign', 'escalation')"
     ))
     .bind(serde_json::to_string(message_ids).unwrap_or_else(|_| "[]".into()))
     .fetch_one(&mut *conn)

@@ -164,10 +164,15 @@ pub async fn lease_next(
     Ok(sqlx::query_as(
         "update outbox set lease_until = ?1
          where id = (
-            select id from outbox
+            select id from outbox o
             where status = 'pending' and next_attempt_at <= ?2
               and (lease_until is null or (lease_until <= ?2
                    and (?3 = 0 or doubt_checked = 1 or lease_until <= ?4)))
+              -- Not while an earlier message to the same recipients is in flight
+              -- (several senders): a thread arrives in order.
+              and not exists (select 1 from outbox b
+                   where b.status = 'pending' and b.lease_until > ?2
+                     and b.to_json = o.to_json and b.id < o.id)
             order by next_attempt_at, id limit 1)
          returning id, case_id, kind, message_id, from_addr, to_json, raw, attempts, created_at, released_by",
     )

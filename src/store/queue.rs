@@ -122,6 +122,8 @@ pub struct QueueRow {
     #[serde(flatten)]
     pub case: CaseRow,
     pub missing_count: i64,
+    /// How many reports the case has (more than one: a campaign).
+    pub report_count: i64,
 }
 
 impl QueueFilter {
@@ -351,7 +353,7 @@ pub async fn search(
         "select c.id, c.tracking_id, c.status, c.severity, c.severity_suggested, c.priority,
             c.category, c.agency, c.assignee, c.reporter_email, c.reporter_name, c.subject,
             c.created_at, c.updated_at, c.reporter_undeliverable, c.needs_review,
-            c.missing_count, p.total
+            c.missing_count, c.report_count, p.total
          from (select c.id as pid, count(*) over () as total from cases c",
     );
     f.push_where(&mut qb);

@@ -179,14 +179,24 @@ pub async fn add_indicator(
     if !iocs.insert(kind, value) {
         return Ok(false);
     }
-    sqlx::query("update cases set iocs_json = ? where id = ?")
-        .bind(serde_json::to_string(&iocs).unwrap_or_else(|_| "{}".into()))
-        .bind(case_id)
-        .execute(&mut *conn)
-        .await?;
+    set_indicators(conn, case_id, &iocs).await?;
     // An export's `modified` follows the change, so a partner takes the new version.
     super::cases::touch(conn, case_id, now).await?;
     Ok(true)
+}
+
+/// Replaces the case's indicator list (the caller touches the case).
+pub async fn set_indicators(
+    conn: &mut SqliteConnection,
+    case_id: i64,
+    iocs: &Iocs,
+) -> Result<(), StoreError> {
+    sqlx::query("update cases set iocs_json = ? where id = ?")
+        .bind(serde_json::to_string(iocs).unwrap_or_else(|_| "{}".into()))
+        .bind(case_id)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
 }
 
 /// The case with its shareable indicators.
@@ -260,7 +270,7 @@ pub async fn queue_with_timers(
         "select c.id, c.tracking_id, c.status, c.severity, c.severity_suggested, c.priority,
             c.category, c.agency, c.assignee, c.reporter_email, c.reporter_name, c.subject,
             c.created_at, c.updated_at, c.reporter_undeliverable, c.needs_review,
-            c.missing_count,
+            c.missing_count, c.report_count,
             (select max(m.received_at) from messages m
               where m.case_id = c.id and lower(m.from_addr) = lower(c.reporter_email))
               as last_reporter_message_at,

@@ -82,6 +82,8 @@ pub async fn act(
     // Back where the form was, saying what was done there.
     let at = if action.ends_with("_indicator") {
         "indicators"
+    } else if action == "campaign_answer" || action == "split_report" {
+        "campaign"
     } else {
         "actions"
     };
@@ -135,6 +137,13 @@ pub async fn perform(
                 .await?
         }
         "tlp" => a.set_tlp(tid, parse(v)?, by, now).await?,
+        "campaign_answer" => a.set_campaign_answer(tid, i.message, by, now).await?,
+        "split_report" => {
+            let row = v.trim_start_matches('#').parse().map_err(|_| {
+                WebError::BadRequest(format!("'{v}' is not a message number (e.g. 1234)"))
+            })?;
+            a.split_report(tid, row, i.on, by, now).await?
+        }
         _ => return Err(WebError::NotFound),
     })
 }

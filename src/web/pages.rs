@@ -532,6 +532,14 @@ pub async fn case(
     let tid = tracking_id(&tid)?;
     let mut c = conn(&state).await?;
     let d = cases::detail(&mut c, &tid).await?;
+    // A campaign's later reports are listed in its panel, not each in full: the page
+    // of a case reported by 2,000 people stays a page.
+    let campaign = &d.campaign;
+    let folded: std::collections::HashSet<i64> =
+        crate::store::campaigns::later_reports(&mut c, d.case.id, CAMPAIGN_SHOWN_IN_FULL)
+            .await?
+            .into_iter()
+            .collect();
     let mut timeline: Vec<TimelineEntry> = Vec::new();
     for e in &d.events {
         timeline.push(TimelineEntry {
@@ -548,6 +556,9 @@ pub async fn case(
     let mut bodies = Vec::new();
     let mut raws = messages::inline_raws_for_case(&mut c, d.case.id).await?;
     for m in &d.messages {
+        if folded.contains(&m.id) {
+            continue;
+        }
         timeline.push(TimelineEntry {
             at: m.received_at.clone(),
             what: "inbound",
@@ -577,7 +588,13 @@ pub async fn case(
         });
     }
     timeline.sort_by(|a, b| a.at.cmp(&b.at).then(a.rank().cmp(&b.rank())));
-    let timeline = group_timeline(timeline);
+    let mut timeline = group_timeline(timeline);
+    let before = timeline.len();
+    timeline.retain(|g| {
+        !(g.lead.kind == crate::domain::EventKind::CampaignReportAdded.as_str()
+            && g.lead.message.is_some_and(|m| folded.contains(&m)))
+    });
+    let folded_reports = before - timeline.len();
     let removed = crate::store::sharing::removed_indicators(&mut c, d.case.id).await?;
     let listed: Vec<(String, String, bool)> = d
         .iocs
@@ -673,12 +690,14 @@ pub async fn case(
             analysts => analysts,
             done => done,
             ioc_kinds => crate::extract::iocs::KINDS,
-            done_at => if q.at.as_deref() == Some("indicators") { "indicators" } else { "actions" },
+            done_at => match q.at.as_deref() { Some("indicators") => "indicators", Some("campaign") => "campaign", _ => "actions" },
             undo => undo,
             tlps => crate::domain::Tlp::ALL.iter().map(|t| t.as_str()).collect::<Vec<_>>(),
             assessment => d.assessment,
             attachments => attachments,
             bodies => bodies,
+            campaign => (campaign.reports > 1).then(|| campaign_view(campaign)),
+            folded_reports => folded_reports,
             outbox => d.outbox,
             timeline => timeline,
             flags => d.flags,
@@ -693,6 +712,42 @@ pub async fn case(
             priorities => crate::domain::Priority::ALL.iter().map(|f| f.as_str()).collect::<Vec<_>>(),
         },
     )
+}
+
+/// Reports of a campaign shown in full (body and timeline entry); later ones are
+/// folded into the campaign panel.
+const CAMPAIGN_SHOWN_IN_FULL: i64 = 10;
+
+/// The campaign panel: counts, agencies, reports per minute (as bars), the reports.
+fn campaign_view(c: &crate::store::campaigns::Summary) -> minijinja::Value {
+    let peak = c
+        .per_minute
+        .iter()
+        .map(|(_, n)| *n)
+        .max()
+        .unwrap_or(1)
+        .max(1);
+    let minutes: Vec<minijinja::Value> = c
+        .per_minute
+        .iter()
+        .map(|(minute, n)| {
+            let local = crate::store::parse_ts(&format!("{minute}:00Z"))
+                .map(crate::outbound::template::local_time)
+                .unwrap_or_else(|| minute.clone());
+            minijinja::context! { minute => local, n => n, width => (n * 100 / peak).max(1) }
+        })
+        .collect();
+    minijinja::context! {
+        reports => c.reports,
+        people => c.people,
+        agencies => c.agencies,
+        agency_count => c.agencies.len(),
+        minutes => minutes,
+        list => c.list,
+        unlisted => c.reports - c.list.len() as i64,
+        answer => c.answer,
+        first_row => c.first_row,
+    }
 }
 
 /// `POST /cases/{tid}/fields`: `csrf`, `field`, `value`; a typed editor adds `editor`

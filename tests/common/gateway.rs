@@ -160,6 +160,11 @@ poll_interval_ms = 100
         None
     }
 
+    /// The running gateway's process id.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(|c| c.id())
+    }
+
     /// SIGKILL: no cleanup at all, as a crash.
     pub fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
