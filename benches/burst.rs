@@ -12,7 +12,9 @@
 //!    the SCIO notices per agency and campaign.
 //!
 //! Run as root (it starts a private mail stack): `cargo bench --bench burst`
-//! (`IGW_BENCH_PARTS=drain` or `burst` for one part). Under `cargo test` it does nothing.
+//! (`IGW_BENCH_PARTS=drain` or `burst` for one part; `IGW_BENCH_RUST_LOG` sets the
+//! gateway's log filter and `IGW_BENCH_KEEP_LOG=FILE` keeps the drain's log, e.g. with
+//! `sqlx::query=debug` for every statement's time). Under `cargo test` it does nothing.
 
 #[path = "../tests/common/mod.rs"]
 mod common;
@@ -57,6 +59,24 @@ async fn main() {
         .await;
     }
     println!("machine after: {}", load());
+}
+
+/// The log without terminal colour codes.
+fn strip_ansi(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            for d in chars.by_ref() {
+                if d.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// The load average, as `uptime` gives it.
@@ -192,7 +212,9 @@ async fn drain(stack: &MailStack, n: usize) {
     println!("ceiling: fetch + move of {moved} messages, 100 per command: {ceiling_rate:.0} msg/s");
 
     let start = Instant::now();
-    gw.start(&[]);
+    let filter = std::env::var("IGW_BENCH_RUST_LOG")
+        .unwrap_or_else(|_| "info,sqlx=warn,incident_gateway::intake=debug".into());
+    gw.start(&[("RUST_LOG", filter.as_str())]);
     let pid = gw.pid().expect("gateway pid");
     let mut conn = loop {
         if gw.data_dir().join("gateway.db").exists() {
@@ -231,6 +253,25 @@ async fn drain(stack: &MailStack, n: usize) {
         "ratio to the ceiling: {:.3} (target 0.8; the issue's floor is 2,500 msg/s)",
         rate / ceiling_rate
     );
+    // Where the batches' time went (the gateway's "batch stored" lines).
+    let (mut batches, mut read_ms, mut stored_ms) = (0u64, 0u64, 0u64);
+    let log = strip_ansi(&gw.log_text());
+    for line in log.lines().filter(|l| l.contains("batch stored")) {
+        let field = |k: &str| {
+            line.split_whitespace()
+                .find_map(|w| w.strip_prefix(k))
+                .and_then(|v| v.trim_matches('"').parse::<u64>().ok())
+                .unwrap_or(0)
+        };
+        batches += 1;
+        read_ms += field("read_ms=");
+        stored_ms += field("stored_ms=");
+    }
+    println!(
+        "{batches} batches: {:.2} s reading (analysis, 2 at a time), {:.2} s storing (one transaction each)",
+        read_ms as f64 / 1000.0,
+        stored_ms as f64 / 1000.0
+    );
     // Acknowledgements: every one sent, and at what rate.
     peak = peak.max(wait_acks(&mut conn, n, pid, Duration::from_secs(1800)).await);
     let (count, first, last): (i64, Option<String>, Option<String>) = sqlx::query_as(
@@ -249,6 +290,10 @@ async fn drain(stack: &MailStack, n: usize) {
     );
     peak = peak.max(peak_rss_mb(pid).unwrap_or(0.0));
     println!("gateway peak RSS during the drain: {peak:.0} MB (target 150 MB)");
+    if let Ok(to) = std::env::var("IGW_BENCH_KEEP_LOG") {
+        let _ = std::fs::write(&to, log);
+        println!("the gateway's log: {to}");
+    }
     gw.terminate();
 }
 

@@ -845,8 +845,8 @@ impl Poller {
         Ok(())
     }
 
-    /// Ingests and moves every message in the folder; stops between messages on shutdown.
-    /// Returns how many were new (stored by this pass).
+    /// Ingests and moves every message in the folder, a batch at a time; stops between
+    /// batches on shutdown. Returns how many were new (stored by this pass).
     pub async fn drain(
         &self,
         s: &mut ImapSession,
@@ -857,35 +857,29 @@ impl Poller {
         let mut uids: Vec<u32> = timed(s.uid_search("ALL")).await?.into_iter().collect();
         uids.sort_unstable();
         let mailbox = self.cfg.mailbox.clone();
-        let (mut new, mut moved) = (0, 0);
-        for &uid in &uids {
+        // Stored before but not moved (the process died in between): moved first.
+        let (mut stored, mut fresh) = (Vec::new(), Vec::new());
+        {
+            let mut conn = self.conn().await?;
+            for &uid in &uids {
+                match messages::find_by_uid(&mut conn, &mailbox, uid_validity, uid).await? {
+                    Some(row) => stored.push((uid, row)),
+                    None => fresh.push(uid),
+                }
+            }
+        }
+        let mut moved = stored.len();
+        self.move_stored(s, &stored, uid_validity, feats).await?;
+        let mut new = 0;
+        for batch in batches(&fresh, &sizes(s, &fresh).await?) {
             if *shutdown.borrow() {
                 break;
             }
-            let origin = Origin::Imap {
-                mailbox: mailbox.clone(),
-                uid_validity,
-                uid,
-            };
-            let known = {
-                let mut conn = self.conn().await?;
-                messages::find_by_uid(&mut conn, &mailbox, uid_validity, uid).await?
-            };
-            let row = match known {
-                Some(row) => row,
-                None => {
-                    let Some(raw) = fetch(s, uid).await? else {
-                        continue; // expunged by someone else meanwhile
-                    };
-                    new += 1;
-                    self.ingest_counted(raw, &origin, uid_validity, uid).await?
-                }
-            };
+            let stored = self.ingest_uids(s, &batch, uid_validity).await?;
+            new += stored.len();
             failpoint("after-commit");
-            self.move_to_processed(s, uid, uid_validity, feats).await?;
-            let mut conn = self.conn().await?;
-            messages::mark_moved(&mut conn, row, Utc::now()).await?;
-            moved += 1;
+            self.move_stored(s, &stored, uid_validity, feats).await?;
+            moved += stored.len();
         }
         if !feats.mv && !feats.uidplus && moved > 0 {
             self.expunge_ours(s, uid_validity).await?;
@@ -899,6 +893,168 @@ impl Poller {
         }
         Ok(new)
     }
+
+    /// Fetches and stores one batch: in one UID FETCH and one transaction when none of
+    /// its messages was being read when the process last died; else (and when the
+    /// batch cannot be stored whole) one message at a time, each attempt counted, so a
+    /// message that kills intake is found and set aside ([`Self::ingest_counted`]).
+    /// The stored messages' UIDs and rows.
+    async fn ingest_uids(
+        &self,
+        s: &mut ImapSession,
+        batch: &[u32],
+        uid_validity: u32,
+    ) -> Result<Vec<(u32, i64)>, ImapError> {
+        let mailbox = &self.cfg.mailbox;
+        let retried = {
+            let mut conn = self.conn().await?;
+            attempts::unfinished(&mut conn, mailbox, uid_validity, batch).await?
+        };
+        if batch.len() > 1 && !retried {
+            let bodies = fetch_many(s, batch).await?;
+            let store = self.pipeline.store();
+            let mut tx = store.begin_write().await?;
+            for (uid, _) in &bodies {
+                attempts::begin(&mut tx, mailbox, uid_validity, *uid, Utc::now()).await?;
+            }
+            tx.commit().await?;
+            for (_, raw) in &bodies {
+                failpoint_on_marker(raw);
+            }
+            let uids: Vec<u32> = bodies.iter().map(|(uid, _)| *uid).collect();
+            let items = bodies
+                .into_iter()
+                .map(|(uid, raw)| (raw, self.origin(uid_validity, uid)))
+                .collect();
+            // Each message's attempt ends in the commit that stores it.
+            match self.pipeline.ingest_batch(items, Utc::now()).await {
+                Ok(outcomes) => {
+                    for &uid in &uids {
+                        self.note_survived((uid_validity, uid), true);
+                    }
+                    return Ok(uids
+                        .into_iter()
+                        .zip(outcomes.iter().map(|o| o.message_row))
+                        .collect());
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, n = uids.len(), "a batch could not be stored whole; its messages are stored one at a time");
+                    // Not a death: the batch's attempts do not count against its messages.
+                    let mut conn = self.conn().await?;
+                    for &uid in &uids {
+                        attempts::end(&mut conn, mailbox, uid_validity, uid, false).await?;
+                    }
+                }
+            }
+        }
+        let mut out = Vec::with_capacity(batch.len());
+        for &uid in batch {
+            let Some(raw) = fetch(s, uid).await? else {
+                continue; // expunged by someone else meanwhile
+            };
+            let origin = self.origin(uid_validity, uid);
+            out.push((
+                uid,
+                self.ingest_counted(raw, &origin, uid_validity, uid).await?,
+            ));
+        }
+        Ok(out)
+    }
+
+    fn origin(&self, uid_validity: u32, uid: u32) -> Origin {
+        Origin::Imap {
+            mailbox: self.cfg.mailbox.clone(),
+            uid_validity,
+            uid,
+        }
+    }
+
+    /// Moves stored messages to the processed folder (one UID MOVE per batch where the
+    /// server has MOVE) and records that they were moved.
+    async fn move_stored(
+        &self,
+        s: &mut ImapSession,
+        stored: &[(u32, i64)],
+        uid_validity: u32,
+        feats: Features,
+    ) -> Result<(), ImapError> {
+        if stored.is_empty() {
+            return Ok(());
+        }
+        if feats.mv {
+            for chunk in stored.chunks(BATCH_MAX) {
+                let set = uid_set(chunk.iter().map(|(uid, _)| *uid));
+                timed(s.uid_mv(&set, &self.cfg.processed_mailbox)).await?;
+            }
+        } else {
+            for (uid, _) in stored {
+                self.move_to_processed(s, *uid, uid_validity, feats).await?;
+            }
+        }
+        let mut tx = self.pipeline.store().begin_write().await?;
+        for (_, row) in stored {
+            messages::mark_moved(&mut tx, *row, Utc::now()).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
+/// Most messages fetched and stored together.
+const BATCH_MAX: usize = 100;
+/// Most bytes of messages fetched and stored together (one larger message goes alone).
+const BATCH_MAX_BYTES: u64 = 8 << 20;
+/// UIDs per UID FETCH of sizes (the command line stays well under servers' limits).
+const SIZES_PER_COMMAND: usize = 500;
+
+/// `1,2,7`.
+fn uid_set(uids: impl Iterator<Item = u32>) -> String {
+    uids.map(|u| u.to_string()).collect::<Vec<_>>().join(",")
+}
+
+/// Each message's size (RFC822.SIZE), to keep a batch's bytes bounded.
+async fn sizes(
+    s: &mut ImapSession,
+    uids: &[u32],
+) -> Result<std::collections::HashMap<u32, u64>, ImapError> {
+    let mut out = std::collections::HashMap::with_capacity(uids.len());
+    for chunk in uids.chunks(SIZES_PER_COMMAND) {
+        let set = uid_set(chunk.iter().copied());
+        let fetched = timed(async {
+            s.uid_fetch(&set, "(UID RFC822.SIZE)")
+                .await?
+                .try_collect::<Vec<_>>()
+                .await
+        })
+        .await?;
+        for f in fetched {
+            if let (Some(uid), Some(size)) = (f.uid, f.size) {
+                out.insert(uid, u64::from(size));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The UIDs in order, cut into batches of at most [`BATCH_MAX`] messages and
+/// [`BATCH_MAX_BYTES`] (a message of unknown size counts as the whole budget).
+fn batches(uids: &[u32], sizes: &std::collections::HashMap<u32, u64>) -> Vec<Vec<u32>> {
+    let mut out: Vec<Vec<u32>> = Vec::new();
+    let mut bytes = 0u64;
+    for &uid in uids {
+        let size = sizes.get(&uid).copied().unwrap_or(BATCH_MAX_BYTES);
+        match out.last_mut() {
+            Some(b) if b.len() < BATCH_MAX && bytes + size <= BATCH_MAX_BYTES => {
+                b.push(uid);
+                bytes += size;
+            }
+            _ => {
+                out.push(vec![uid]);
+                bytes = size;
+            }
+        }
+    }
+    out
 }
 
 /// Empties the queue of unsolicited responses; true when one of them announced new
@@ -915,6 +1071,27 @@ fn take_announcements(s: &mut ImapSession) -> bool {
     announced
 }
 
+/// The messages of `uids` in one UID FETCH, in UID order (one expunged meanwhile is
+/// left out).
+async fn fetch_many(s: &mut ImapSession, uids: &[u32]) -> Result<Vec<(u32, Vec<u8>)>, ImapError> {
+    let set = uid_set(uids.iter().copied());
+    let fetched = timed(async {
+        s.uid_fetch(&set, "(UID BODY.PEEK[])")
+            .await?
+            .try_collect::<Vec<_>>()
+            .await
+    })
+    .await?;
+    let mut out: Vec<(u32, Vec<u8>)> = fetched
+        .iter()
+        .filter_map(|f| Some((f.uid?, f.body()?.to_vec())))
+        .filter(|(uid, _)| uids.contains(uid))
+        .collect();
+    out.sort_by_key(|(uid, _)| *uid);
+    out.dedup_by_key(|(uid, _)| *uid);
+    Ok(out)
+}
+
 async fn fetch(s: &mut ImapSession, uid: u32) -> Result<Option<Vec<u8>>, ImapError> {
     let fetched = timed(async {
         s.uid_fetch(uid.to_string(), "(UID BODY.PEEK[])")
@@ -928,4 +1105,39 @@ async fn fetch(s: &mut ImapSession, uid: u32) -> Result<Option<Vec<u8>>, ImapErr
         .find(|f| f.uid == Some(uid))
         .and_then(|f| f.body())
         .map(|b| b.to_vec()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn batches_are_bounded_by_count_and_bytes() {
+        let uids: Vec<u32> = (1..=250).collect();
+        let small: std::collections::HashMap<u32, u64> = uids.iter().map(|u| (*u, 1_000)).collect();
+        let b = batches(&uids, &small);
+        assert_eq!(b.iter().map(Vec::len).collect::<Vec<_>>(), [100, 100, 50]);
+        assert_eq!(b.concat(), uids, "every UID once, in order");
+        // Large messages: as many as fit in the byte budget; one over it goes alone.
+        let mut sizes = small.clone();
+        sizes.insert(3, BATCH_MAX_BYTES + 1);
+        for u in 10..=13 {
+            sizes.insert(u, 3 << 20);
+        }
+        let b = batches(&uids[..20], &sizes);
+        assert_eq!(b[0], [1, 2]);
+        assert_eq!(b[1], [3]);
+        assert!(b
+            .iter()
+            .all(|x| x.len() == 1 || x.iter().map(|u| sizes[u]).sum::<u64>() <= BATCH_MAX_BYTES));
+        assert_eq!(b.concat(), uids[..20].to_vec());
+        // A size the server did not give counts as the whole budget.
+        let b = batches(&[1, 2, 3], &std::collections::HashMap::new());
+        assert_eq!(b, [vec![1], vec![2], vec![3]]);
+    }
+
+    #[test]
+    fn a_uid_set_is_comma_separated() {
+        assert_eq!(uid_set([4, 9, 10].into_iter()), "4,9,10");
+    }
 }

@@ -147,41 +147,55 @@ impl Pipeline {
 
     /// A batch of messages (a burst waiting in the mailbox): read in parallel on the
     /// blocking pool (as many at once as the machine has cores), then stored in one
-    /// transaction, each message exactly as [`Pipeline::ingest`] stores it. `within`
-    /// runs in that transaction after each message is stored (intake's own
-    /// bookkeeping). All or nothing: an `Err` means nothing of the batch was written.
-    pub async fn ingest_batch<F>(
+    /// transaction, each message exactly as [`Pipeline::ingest`] stores it. An IMAP
+    /// message's intake attempt (`store::attempts`) ends in that same commit. All or
+    /// nothing: an `Err` means nothing of the batch was written.
+    pub async fn ingest_batch(
         &self,
         items: Vec<(Vec<u8>, Origin)>,
         now: DateTime<Utc>,
-        mut within: F,
-    ) -> Result<Vec<IngestOutcome>, StoreError>
-    where
-        F: for<'c> FnMut(
-            &'c mut SqliteConnection,
-            &'c Origin,
-        ) -> futures::future::BoxFuture<'c, Result<(), StoreError>>,
-    {
+    ) -> Result<Vec<IngestOutcome>, StoreError> {
         use futures::StreamExt;
         let parallel = std::thread::available_parallelism().map_or(2, |n| n.get());
         let items: Vec<(Arc<Vec<u8>>, Origin)> =
             items.into_iter().map(|(r, o)| (Arc::new(r), o)).collect();
-        let analyses: Vec<Analysis> = futures::stream::iter(items.iter())
-            .map(|(raw, _)| self.analyze_in_budget(raw.clone()))
+        let started = std::time::Instant::now();
+        let readings: Vec<_> = items
+            .iter()
+            .map(|(raw, _)| {
+                let (pipeline, raw) = (self.clone(), raw.clone());
+                async move { pipeline.analyze_in_budget(raw).await }
+            })
+            .collect();
+        let analyses: Vec<Analysis> = futures::stream::iter(readings)
             .buffered(parallel)
             .collect()
             .await;
+        let read = started.elapsed();
         let mut tx = self.store.begin_write().await?;
         let mut out = Vec::with_capacity(items.len());
         for ((raw, origin), analysis) in items.iter().zip(&analyses) {
             let outcome = self.ingest_in(&mut tx, raw, origin, analysis, now).await?;
-            within(&mut tx, origin).await?;
+            if let Origin::Imap {
+                mailbox,
+                uid_validity,
+                uid,
+            } = origin
+            {
+                crate::store::attempts::end(&mut tx, mailbox, *uid_validity, *uid, true).await?;
+            }
             out.push(outcome);
         }
         tx.commit().await?;
         for o in &out {
             log_stored(o);
         }
+        tracing::debug!(
+            n = out.len(),
+            read_ms = read.as_millis() as u64,
+            stored_ms = (started.elapsed() - read).as_millis() as u64,
+            "batch stored"
+        );
         Ok(out)
     }
 

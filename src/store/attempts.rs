@@ -33,6 +33,26 @@ pub async fn begin(
     Ok(n)
 }
 
+/// Whether any of these messages has an attempt that did not end (the process died
+/// while reading it, or while reading the batch it was in).
+pub async fn unfinished(
+    conn: &mut SqliteConnection,
+    mailbox: &str,
+    uid_validity: u32,
+    uids: &[u32],
+) -> Result<bool, StoreError> {
+    let n: i64 = sqlx::query_scalar(
+        "select count(*) from intake_attempts, json_each(?3) j
+          where mailbox = ?1 and uid_validity = ?2 and uid = j.value and attempts > 0",
+    )
+    .bind(mailbox)
+    .bind(uid_validity as i64)
+    .bind(serde_json::to_string(uids).unwrap_or_else(|_| "[]".into()))
+    .fetch_one(&mut *conn)
+    .await?;
+    Ok(n > 0)
+}
+
 /// The attempt ended without the process dying (stored, or refused with an error that
 /// says nothing about the message, such as the database being unavailable): it does
 /// not count against the message.
