@@ -461,5 +461,10 @@ async fn burst(stack: &MailStack, n: usize, secs: u64) {
         );
     }
     println!("gateway peak RSS during the burst: {peak:.0} MB");
+    if let Ok(to) = std::env::var("IGW_BENCH_KEEP_LOG") {
+        let to = format!("{to}.burst");
+        let _ = std::fs::write(&to, strip_ansi(&gw.log_text()));
+        println!("the gateway's log: {to}");
+    }
     gw.terminate();
 }

@@ -10,6 +10,8 @@ create table case_reports (
     received_at text not null
 );
 create index case_reports_case on case_reports(case_id, received_at);
+create index case_reports_reporter on case_reports(case_id, reporter);
+create index case_reports_agency on case_reports(case_id, agency collate nocase);
 
 create table case_fingerprints (
     fingerprint text not null,

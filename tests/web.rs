@@ -3837,3 +3837,128 @@ fn chat_config(data_dir: &std::path::Path, url: &str) -> Config {
     );
     Config::from_toml_with_env(&text, "test", Vec::<(String, String)>::new()).expect("config")
 }
+
+/// A report with the same suspect message attached (the report-phishing button).
+fn campaign_report(from: &str, subject: &str) -> Vec<u8> {
+    format!(
+        "From: {from}\r\nTo: soc@mass.gov\r\nSubject: {subject}\r\nMessage-ID: <{}@dor.state.ma.us>\r\nDate: Tue, 10 Mar 2026 09:45:00 -0400\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nPhishing, reported with the button.\r\n--b\r\nContent-Type: message/rfc822\r\n\r\nFrom: IT Desk <desk@quota-keep.example.net>\r\nSubject: Your mailbox is full\r\nMessage-ID: <quota-1@quota-keep.example.net>\r\n\r\nKeep your mailbox: https://quota-keep.example.net/keep\r\n--b--\r\n",
+        uuid::Uuid::new_v4().simple()
+    )
+    .into_bytes()
+}
+
+#[tokio::test]
+async fn a_campaign_case_lists_its_reports_takes_an_answer_and_splits_one_out() {
+    let app = app().await;
+    let tid = app
+        .ingest(&campaign_report(
+            "amy@dor.state.ma.us",
+            "FW: Your mailbox is full",
+        ))
+        .await
+        .unwrap();
+    let hostile = "FW: <script>alert(1)</script> full";
+    for (from, subject) in [
+        ("bob@dor.state.ma.us", hostile),
+        ("cy@eohhs.mass.gov", "Fwd: phish"),
+    ] {
+        let joined = app.ingest(&campaign_report(from, subject)).await.unwrap();
+        assert_eq!(joined, tid, "the same suspect message joins the case");
+    }
+    let ((ana, csrf), (val, vcsrf)) = app.analyst_and_viewer().await;
+    let queue = app.get("/cases?view=all", Some(&ana)).await;
+    assert!(queue.body.contains("3 reports"), "{}", queue.body);
+
+    let page = app.get(&format!("/cases/{tid}"), Some(&ana)).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains("id=\"campaign\""), "{}", page.body);
+    assert!(page.body.contains("reported by 3 people"), "{}", page.body);
+    assert!(page.body.contains("Campaign: 3 reports"));
+    assert!(
+        !page.body.contains("<script>alert(1)"),
+        "a reporter's subject is text"
+    );
+    assert!(page.body.contains(&escaped("<script>alert(1)</script>")));
+    assert_eq!(
+        page.body.matches("class=\"split-report\"").count(),
+        2,
+        "not the first report"
+    );
+    let viewer_page = app.get(&format!("/cases/{tid}"), Some(&val)).await;
+    assert_eq!(
+        viewer_page.body.matches("class=\"split-report\"").count(),
+        0
+    );
+
+    // The answer for later reporters: saved, shown as text.
+    let r = app
+        .act(
+            &tid,
+            "campaign_answer",
+            &ana,
+            &[
+                ("csrf", &csrf),
+                ("message", "Known phish: delete it. <b>Do not click.</b>"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    assert!(
+        r.header(header::LOCATION).ends_with("#campaign"),
+        "{}",
+        r.header(header::LOCATION)
+    );
+    let page = app.get(&r.header(header::LOCATION), Some(&ana)).await;
+    assert!(page.body.contains("id=\"campaign-done\""), "{}", page.body);
+    assert!(page
+        .body
+        .contains(&escaped("Known phish: delete it. <b>Do not click.</b>")));
+    assert!(!page.body.contains("<b>Do not click.</b>"));
+
+    // A viewer cannot split; the analyst splits the second report out.
+    let d = incident_gateway::store::cases::detail(
+        &mut app.store.acquire().await.unwrap(),
+        &tid.parse().unwrap(),
+    )
+    .await
+    .unwrap();
+    let second = d.campaign.list[1].message_row.to_string();
+    let r = app
+        .act(
+            &tid,
+            "split_report",
+            &val,
+            &[("csrf", &vcsrf), ("value", &second)],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    let r = app
+        .act(
+            &tid,
+            "split_report",
+            &ana,
+            &[("csrf", &csrf), ("value", &second)],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    let page = app.get(&r.header(header::LOCATION), Some(&ana)).await;
+    assert!(page.body.contains("split out: it is case"), "{}", page.body);
+    assert!(page.body.contains("Campaign: 2 reports"), "{}", page.body);
+    let (cases, _) =
+        incident_gateway::store::cases::counts(&mut app.store.acquire().await.unwrap())
+            .await
+            .unwrap();
+    assert_eq!(cases, 2, "the split report is a case of its own");
+    // The first report is the campaign's own: refused, with the reason.
+    let first = d.campaign.first_row.unwrap().to_string();
+    let r = app
+        .act(
+            &tid,
+            "split_report",
+            &ana,
+            &[("csrf", &csrf), ("value", &first)],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert!(r.body.contains("first report"), "{}", r.body);
+}

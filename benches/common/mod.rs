@@ -55,8 +55,9 @@ pub async fn start(name: &str) -> Option<Bench> {
         println!("keeping the database under {}", dir.path().display());
     }
     let fixtures = format!("{}/fixtures", env!("CARGO_MANIFEST_DIR"));
+    // Copies of one fixture stand for distinct reports here, not for a campaign.
     let text = format!(
-        "[gateway]\ndata_dir = \"{}\"\ndirectory = \"{fixtures}/directory.toml\"\n",
+        "[gateway]\ndata_dir = \"{}\"\ndirectory = \"{fixtures}/directory.toml\"\ncampaign_window_hours = 0\n",
         dir.path().display()
     );
     let config = incident_gateway::config::Config::from_toml_with_env(

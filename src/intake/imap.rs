@@ -613,15 +613,30 @@ impl Poller {
                 .unwrap_or(Duration::MAX)
                 .max(Duration::from_secs(1));
             if feats.idle && !self.cfg.disable_idle {
+                // Mail that arrives just before IDLE begins is announced while IDLE
+                // starts; async-imap queues that EXISTS with the unsolicited responses
+                // instead of waking the wait, which would then sleep to the renewal
+                // (a burst's stragglers waited a whole idle_renew_secs). So the queue
+                // is looked at once IDLE has begun.
+                let queued = s.unsolicited_responses.clone();
                 let mut idle = s.idle();
                 timed(idle.init()).await?;
                 let renew = self.idle_wait().await.min(token_left);
-                let woke = {
+                let early = std::iter::from_fn(|| queued.try_recv().ok()).any(|r| {
+                    matches!(
+                        r,
+                        async_imap::types::UnsolicitedResponse::Exists(_)
+                            | async_imap::types::UnsolicitedResponse::Recent(_)
+                    )
+                });
+                let woke = if early {
+                    Some(None)
+                } else {
                     let (wait, _stop) = idle.wait_with_timeout(renew);
                     // async-imap restarts its timeout at every response, keepalives
                     // (`* OK Still here`) included: the renewal runs on our own clock.
                     tokio::select! {
-                        r = tokio::time::timeout(renew, wait) => Some(r),
+                        r = tokio::time::timeout(renew, wait) => Some(Some(r)),
                         _ = shutdown.changed() => None,
                     }
                 };
@@ -634,10 +649,11 @@ impl Poller {
                 // server that stopped answering is noticed here within IO_TIMEOUT.
                 s = timed(idle.done()).await?;
                 match woke {
-                    Ok(r) => {
+                    Some(Ok(r)) => {
                         r?;
                     }
-                    Err(_) => tracing::debug!("IDLE renewed"),
+                    Some(Err(_)) => tracing::debug!("IDLE renewed"),
+                    None => tracing::debug!("new mail announced as IDLE began"),
                 }
             } else {
                 tokio::select! {
