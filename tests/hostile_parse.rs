@@ -23,7 +23,10 @@ const BASELINE_BYTES: u64 = 40 << 20;
 /// `ingest` also opens the database and runs its migrations (a tiny message peaks at
 /// about 26 MB), and writes the reading as JSON beside the message (fields and
 /// analysis, bound whole: about 20 MB more for the 1 MB run of `<`, the worst case).
-const INGEST_BASELINE_BYTES: u64 = 48 << 20;
+/// That run peaked at 49 MB in December 2026 and at 50–51 MB once campaigns and
+/// batched intake were added (more schema, more statements prepared): the allowance
+/// is 52 MB, still 3 MB per MB of message on top.
+const INGEST_BASELINE_BYTES: u64 = 49 << 20;
 
 /// How a child process ended.
 struct Run {
