@@ -138,7 +138,12 @@ async fn one_phish_reported_by_many_is_one_case() {
     let mut gw = Gateway::new(stack, Wire::Plain, "");
     let dir_file = gw.data_dir().join("directory.toml");
     std::fs::write(&dir_file, p.directory()).unwrap();
-    gw.set_gateway_keys(&format!("directory = \"{}\"", dir_file.display()));
+    // Mail from the intake server counts as authenticated: a participant's reply would
+    // change the case, so a later reporter's must be seen not to.
+    gw.set_gateway_keys(&format!(
+        "directory = \"{}\"\ntrust_intake_server = true",
+        dir_file.display()
+    ));
     gw.start(&[]);
     let r = &p.reporters;
     let phish = format!("{}@mailbox-keep.example.net", uuid::Uuid::new_v4().simple());
@@ -184,6 +189,29 @@ async fn one_phish_reported_by_many_is_one_case() {
         "{text}"
     );
     assert!(text.contains("2 reports so far"), "{text}");
+    // A later reporter is not asked for the case's details (the case is the first
+    // report's).
+    assert!(!text.contains("we still need a few details"), "{text}");
+    assert!(text.contains("Nothing more is needed from you"), "{text}");
+
+    // Their answer to it changes nothing on the case (it names another agency, which
+    // would reroute the SCIO thread) and gets no answer; the analysts see it.
+    let ack_id = common::mailbox::header(&ack[0], "Message-ID").unwrap();
+    let reply = format!(
+        "From: Staff <{}>\r\nTo: {}\r\nSubject: Re: {s}\r\nMessage-ID: <{}@agency.test>\r\nIn-Reply-To: {ack_id}\r\nReferences: {ack_id}\r\nDate: {}\r\nMIME-Version: 1.0\r\nContent-Type: text/plain\r\n\r\nAgency: {osmp}\r\nI clicked the link before I saw it was fake.\r\n",
+        r[1],
+        gw.soc,
+        uuid::Uuid::new_v4().simple(),
+        chrono::Utc::now().to_rfc2822(),
+    );
+    send(stack, &gw, &r[1], reply.as_bytes()).await;
+    wait_stored(&gw, 3);
+    let d = gw.cli_json(&["case", "show", &tid, "--json"]);
+    assert_eq!(
+        d["agency"], dtst,
+        "a later reporter's reply does not move the case"
+    );
+    assert_eq!(d["needs_review"], true, "the analysts are asked to read it");
 
     // Staff of a second agency: they join too, and their SCIO hears once.
     send(
@@ -215,7 +243,7 @@ async fn one_phish_reported_by_many_is_one_case() {
         &attached_report(&r[1], &gw.soc, dtst, &phish, subject),
     )
     .await;
-    wait_stored(&gw, 5);
+    wait_stored(&gw, 6);
 
     // Another phish is another case.
     let other = format!("{}@parcel.example.org", uuid::Uuid::new_v4().simple());
@@ -286,7 +314,7 @@ async fn one_phish_reported_by_many_is_one_case() {
                 && e["detail"]["reason"]
                     .as_str()
                     .unwrap_or("")
-                    .contains("reported this campaign before")),
+                    .contains("acknowledged for this campaign before")),
         "the second report of the same person is recorded as not acknowledged"
     );
     let text = String::from_utf8_lossy(&gw.cli(&["case", "show", &tid]).stdout).to_string();
@@ -333,6 +361,18 @@ async fn one_phish_reported_by_many_is_one_case() {
         .unwrap()
         .iter()
         .any(|e| e["kind"] == "report_split_out"));
+    assert_eq!(gw.cases().len(), 3);
+    // The split case does not draw later reports of the phish away from the campaign.
+    send(
+        stack,
+        &gw,
+        &r[6],
+        &attached_report(&r[6], &gw.soc, dtst, &phish, subject),
+    )
+    .await;
+    let ack = wait_mail(stack, &gw, &r[6], 1).await;
+    let (s, _) = read(&ack[0]);
+    assert!(s.starts_with(&format!("[{tid}] Received:")), "{s}");
     assert_eq!(gw.cases().len(), 3);
 
     // Every reporter was acknowledged exactly once (r[3] twice: the split told it the

@@ -59,8 +59,8 @@ impl Pipeline {
             .and_then(|f| f.value.as_str())
             .map(str::trim)
             .filter(|a| !a.is_empty());
-        let seen_before = match reporter {
-            Some(r) => campaigns::reporter_seen(tx, case_id, r).await?,
+        let acked_before = match reporter {
+            Some(r) => campaigns::acknowledged(tx, case_id, r).await?,
             None => false,
         };
         let new_agency = match agency {
@@ -79,7 +79,32 @@ impl Pipeline {
             },
         )
         .await?;
-        self.add_participants(tx, case_id, email, now).await?;
+        // Later reporters are not participants of the case: it is the first report's
+        // (their reply cannot change its fields or route it elsewhere, and case details
+        // never go to them by that right). They are in `case_reports`, and what they
+        // write back is kept for the analysts (see `replies`).
+        // What this report says that the campaign's flags may not: for an analyst.
+        let raised: Vec<String> = [
+            "personal_information",
+            "law_enforcement_contacted",
+            "external_communications",
+        ]
+        .into_iter()
+        .filter(|f| {
+            analysis
+                .fields
+                .get(*f)
+                .is_some_and(|v| v.value.as_str() == Some("yes"))
+        })
+        .map(String::from)
+        .chain(analysis.escalations.iter().map(|e| e.reason.clone()))
+        .collect();
+        if !raised.is_empty() {
+            cases::flag_for_review(tx, case_id).await?;
+        }
+        let unauthenticated = self
+            .record_unauthenticated(tx, case_id, row, email, now)
+            .await?;
         // The case lists every report's indicators.
         let mut iocs = sharing::indicators(tx, case_id).await?;
         let before = iocs.pairs().len();
@@ -103,7 +128,8 @@ impl Pipeline {
                 "people": summary.people,
                 "agencies": summary.agencies.len(),
                 "category": analysis.category,
-                "missing": analysis.missing,
+                "raised": raised,
+                "sender_not_authenticated": unauthenticated,
             }),
         )
         .await?;
@@ -120,9 +146,9 @@ impl Pipeline {
                 key: case_id.to_string(),
                 what: format!("tracking ID: {e}"),
             })?;
-        let (ack, note) = if seen_before {
+        let (ack, note) = if acked_before {
             let why = format!(
-                "{} reported this campaign before and was acknowledged then",
+                "{} was acknowledged for this campaign before",
                 reporter.unwrap_or("the sender")
             );
             suppress(tx, Some(case_id), row, now, why).await?
@@ -143,7 +169,10 @@ impl Pipeline {
             self.acknowledge(tx, report, analysis, Some(&campaign), now)
                 .await?
         };
-        if let (true, Some(agency)) = (new_agency, agency) {
+        // The agency a report names is told only when the sender is authenticated (or
+        // authentication is not configured): an agency's name in a forged report must
+        // not bring its SCIO a notice.
+        if let (true, Some(agency), None) = (new_agency, agency, &unauthenticated) {
             let suspect = analysis.evidence.iter().find_map(|e| e.subject.as_deref());
             let notice = CampaignNotice {
                 agency,

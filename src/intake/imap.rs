@@ -585,17 +585,25 @@ impl Poller {
             r#move = feats.mv,
             "IMAP intake connected"
         );
+        // Whether an announcement seen as IDLE begins is taken as new mail: not after
+        // one that led to nothing (a server announcing an unchanged mailbox at each
+        // IDLE would otherwise keep intake searching without a pause).
+        let mut woke_early = false;
         loop {
             // Mail that arrives while we drain is announced (EXISTS) during that work and
             // not again: search once more until a pass finds nothing and nothing new was
             // announced, and only then wait.
+            let mut found = 0;
             loop {
                 let new = self.drain(&mut s, uid_validity, feats, shutdown).await?;
+                found += new;
                 let announced = take_announcements(&mut s);
                 if (new == 0 && !announced) || *shutdown.borrow() {
                     break;
                 }
             }
+            let trust_early = !(woke_early && found == 0);
+            woke_early = false;
             if *shutdown.borrow() {
                 let _ = tokio::time::timeout(Duration::from_secs(5), s.logout()).await;
                 return Ok(());
@@ -626,9 +634,10 @@ impl Poller {
                     matches!(
                         r,
                         async_imap::types::UnsolicitedResponse::Exists(_)
-                            | async_imap::types::UnsolicitedResponse::Recent(_)
+                            | async_imap::types::UnsolicitedResponse::Recent(1..)
                     )
-                });
+                }) && trust_early;
+                woke_early = early;
                 let woke = if early {
                     Some(None)
                 } else {

@@ -75,7 +75,14 @@ impl Pipeline {
                 message_row: row,
                 reporter: reporter.map(|r| r.address.as_str()),
                 agency: analysis.fields.get("agency").and_then(|f| f.value.as_str()),
-                fingerprints: &analysis.fingerprints,
+                // A report split out of a campaign, or opened from the quarantine,
+                // stands alone: it does not draw later reports of its message away
+                // from the campaign they belong to.
+                fingerprints: if stored.is_none() {
+                    &analysis.fingerprints
+                } else {
+                    &[]
+                },
                 now,
             },
         )
@@ -103,17 +110,8 @@ impl Pipeline {
 
         // Officials told of this case are also told when its sender could not be
         // authenticated (only when sender authentication is configured at all).
-        if let Some(reason) = self.unauthenticated_report(email) {
-            store::record_message_event(
-                tx,
-                case_id,
-                row,
-                now,
-                EventKind::SenderNotAuthenticated,
-                serde_json::json!({ "reason": reason }),
-            )
+        self.record_unauthenticated(tx, case_id, row, email, now)
             .await?;
-        }
         let (ack, note) = self
             .acknowledge(
                 tx,
@@ -170,6 +168,13 @@ impl Pipeline {
             return suppress(tx, Some(case_id), row, now, why).await;
         }
 
+        // A campaign's later reporter is not asked for the case's details: the case
+        // is the first report's, and what they saw is in their own message.
+        let missing: &[String] = if campaign.is_some() {
+            &[]
+        } else {
+            &analysis.missing
+        };
         let ctx = serde_json::json!({
             "campaign_reports": campaign.map(|c| c.reports),
             "message": campaign.and_then(|c| c.known.as_deref()),
@@ -179,9 +184,9 @@ impl Pipeline {
             "received_at": crate::outbound::template::local_time(now),
             "soc_name": self.config.gateway.name,
             "soc_phone": self.config.gateway.phone,
-            "missing": missing_items(&analysis.missing),
+            "missing": missing_items(missing),
             "missing_block": crate::extract::fields::fill_in_block(
-                &analysis.missing.iter().map(String::as_str).collect::<Vec<_>>()
+                &missing.iter().map(String::as_str).collect::<Vec<_>>()
             ),
         });
         self.enqueue_answer(

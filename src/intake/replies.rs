@@ -71,6 +71,31 @@ impl Pipeline {
 
     /// Why a new report's sender is not authenticated, when sender authentication is
     /// configured and the report did not pass it.
+    /// Records on the case (`sender_not_authenticated`, with message `row`) why a
+    /// report's sender could not be authenticated, when it could not; returns why.
+    pub(super) async fn record_unauthenticated(
+        &self,
+        tx: &mut SqliteConnection,
+        case_id: i64,
+        row: i64,
+        email: &InboundEmail,
+        now: DateTime<Utc>,
+    ) -> Result<Option<String>, StoreError> {
+        let reason = self.unauthenticated_report(email);
+        if let Some(reason) = &reason {
+            store::record_message_event(
+                tx,
+                case_id,
+                row,
+                now,
+                EventKind::SenderNotAuthenticated,
+                serde_json::json!({ "reason": reason }),
+            )
+            .await?;
+        }
+        Ok(reason)
+    }
+
     pub(super) fn unauthenticated_report(&self, email: &InboundEmail) -> Option<String> {
         if self.config.gateway.trusted_authserv_id.is_none()
             && !self.config.gateway.trust_intake_server
@@ -122,6 +147,21 @@ impl Pipeline {
             .as_ref()
             .map(|f| f.address.as_str().to_lowercase());
         let participant = self.is_participant(tx, case_id, email).await?;
+        // A campaign's later reporter answering their acknowledgement: kept for the
+        // analysts and told to whoever works the case, never a change to the case (it
+        // is the first report's) and no answer that would say more about it.
+        if let (false, Some(s)) = (participant, &sender) {
+            if crate::store::campaigns::reporter_seen(tx, case_id, s).await? {
+                cases::flag_for_review(tx, case_id).await?;
+                self.notifier
+                    .soc_answered(tx, case_id, row, &[], now)
+                    .await?;
+                return Ok((
+                    None,
+                    "a later reporter of this campaign wrote back: kept for the analysts; no field changed".into(),
+                ));
+            }
+        }
         let (verified, why) = self.verify_sender(email, participant);
         let actor = format!(
             "sender:{}",

@@ -32,7 +32,7 @@ pub async fn record_report(
     .bind(r.message_row)
     .bind(r.case_id)
     .bind(r.reporter.map(str::to_ascii_lowercase))
-    .bind(r.agency)
+    .bind(r.agency.map(str::trim).filter(|a| !a.is_empty()))
     .bind(ts(r.now))
     .execute(&mut *conn)
     .await?;
@@ -91,6 +91,24 @@ pub async fn find(
         }
     }
     Ok(best.map(|(_, case_id, f)| (case_id, f)))
+}
+
+/// Whether `address` was acknowledged on this case already (an acknowledgement queued
+/// to it and not dropped): a reporter of a campaign is answered once.
+pub async fn acknowledged(
+    conn: &mut SqliteConnection,
+    case_id: i64,
+    address: &str,
+) -> Result<bool, StoreError> {
+    Ok(sqlx::query_scalar::<_, i64>(
+        "select count(*) from outbox
+          where case_id = ? and kind = 'ack' and status != 'dropped' and recipient = ?",
+    )
+    .bind(case_id)
+    .bind(address.to_ascii_lowercase())
+    .fetch_one(&mut *conn)
+    .await?
+        > 0)
 }
 
 /// Whether `address` reported in this case already.

@@ -601,18 +601,19 @@ async fn assemble<'q>(
     Ok(out)
 }
 
-/// The bytes of a case's messages stored inline (up to one chunk each), by row, in one
-/// query (the case page). A message stored in chunks is left out, to be read alone with
+/// The bytes of these messages stored inline (up to one chunk each), by row, in one
+/// query (the case page, for the messages it shows). A message stored in chunks is left out, to be read alone with
 /// [`raw`], so the page never holds more than one large message at a time.
-pub async fn inline_raws_for_case(
+pub async fn inline_raws(
     conn: &mut SqliteConnection,
-    case_id: i64,
+    rows: &[i64],
 ) -> Result<std::collections::HashMap<i64, Vec<u8>>, StoreError> {
-    let rows: Vec<(i64, Vec<u8>)> =
-        sqlx::query_as("select id, raw from messages where case_id = ? and raw_chunks = 0")
-            .bind(case_id)
-            .fetch_all(&mut *conn)
-            .await?;
+    let rows: Vec<(i64, Vec<u8>)> = sqlx::query_as(
+        "select m.id, m.raw from messages m, json_each(?) j where m.id = j.value and m.raw_chunks = 0",
+    )
+    .bind(serde_json::to_string(rows).unwrap_or_else(|_| "[]".into()))
+    .fetch_all(&mut *conn)
+    .await?;
     Ok(rows.into_iter().collect())
 }
 
@@ -748,10 +749,13 @@ mod tests {
                 inline.insert(row, raw);
             }
         }
-        assert_eq!(
-            inline_raws_for_case(&mut conn, case).await.expect("raws"),
-            inline
-        );
+        let rows: Vec<i64> = for_case(&mut conn, case)
+            .await
+            .expect("rows")
+            .iter()
+            .map(|m| m.id)
+            .collect();
+        assert_eq!(inline_raws(&mut conn, &rows).await.expect("raws"), inline);
         for (row, raw) in chunked {
             assert_eq!(super::raw(&mut conn, row).await.expect("raw"), Some(raw));
         }

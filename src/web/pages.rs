@@ -540,8 +540,25 @@ pub async fn case(
             .await?
             .into_iter()
             .collect();
+    // The acknowledgements of folded reports, and what their sending recorded, are
+    // folded with them (the first ones stay, as the first reports do).
+    let hidden_outbox: std::collections::HashSet<i64> = if folded.is_empty() {
+        Default::default()
+    } else {
+        d.outbox
+            .iter()
+            .filter(|o| o.kind == crate::domain::OutboxKind::Ack.as_str())
+            .skip(CAMPAIGN_SHOWN_IN_FULL as usize)
+            .map(|o| o.id)
+            .collect()
+    };
     let mut timeline: Vec<TimelineEntry> = Vec::new();
     for e in &d.events {
+        if e.row.message_row_id.is_some_and(|m| folded.contains(&m))
+            || e.row.outbox_id.is_some_and(|o| hidden_outbox.contains(&o))
+        {
+            continue;
+        }
         timeline.push(TimelineEntry {
             at: e.row.at.clone(),
             what: "event",
@@ -554,7 +571,13 @@ pub async fn case(
         });
     }
     let mut bodies = Vec::new();
-    let mut raws = messages::inline_raws_for_case(&mut c, d.case.id).await?;
+    let shown: Vec<i64> = d
+        .messages
+        .iter()
+        .map(|m| m.id)
+        .filter(|id| !folded.contains(id))
+        .collect();
+    let mut raws = messages::inline_raws(&mut c, &shown).await?;
     for m in &d.messages {
         if folded.contains(&m.id) {
             continue;
@@ -576,7 +599,7 @@ pub async fn case(
         let body = safe_body_in_budget(raw, state.config.gateway.analysis_timeout_secs).await;
         bodies.push(minijinja::context! { message => m, body => body, notes => notes });
     }
-    for o in &d.outbox {
+    for o in d.outbox.iter().filter(|o| !hidden_outbox.contains(&o.id)) {
         timeline.push(TimelineEntry {
             at: o.created_at.clone(),
             what: "outbound",
@@ -588,13 +611,8 @@ pub async fn case(
         });
     }
     timeline.sort_by(|a, b| a.at.cmp(&b.at).then(a.rank().cmp(&b.rank())));
-    let mut timeline = group_timeline(timeline);
-    let before = timeline.len();
-    timeline.retain(|g| {
-        !(g.lead.kind == crate::domain::EventKind::CampaignReportAdded.as_str()
-            && g.lead.message.is_some_and(|m| folded.contains(&m)))
-    });
-    let folded_reports = before - timeline.len();
+    let timeline = group_timeline(timeline);
+    let folded_reports = folded.len();
     let removed = crate::store::sharing::removed_indicators(&mut c, d.case.id).await?;
     let listed: Vec<(String, String, bool)> = d
         .iocs
