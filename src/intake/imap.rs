@@ -585,9 +585,10 @@ impl Poller {
             r#move = feats.mv,
             "IMAP intake connected"
         );
-        // Whether an announcement seen as IDLE begins is taken as new mail: not after
-        // one that led to nothing (a server announcing an unchanged mailbox at each
-        // IDLE would otherwise keep intake searching without a pause).
+        // An announcement seen as IDLE begins is taken as new mail, but after one that
+        // led to nothing the next such wake waits a moment first (a server announcing
+        // an unchanged mailbox at each IDLE would otherwise keep intake searching
+        // without a pause; one ignored outright cost a real straggler the renewal).
         let mut woke_early = false;
         loop {
             // Mail that arrives while we drain is announced (EXISTS) during that work and
@@ -602,7 +603,7 @@ impl Poller {
                     break;
                 }
             }
-            let trust_early = !(woke_early && found == 0);
+            let spurious = woke_early && found == 0;
             woke_early = false;
             if *shutdown.borrow() {
                 let _ = tokio::time::timeout(Duration::from_secs(5), s.logout()).await;
@@ -636,11 +637,16 @@ impl Poller {
                         async_imap::types::UnsolicitedResponse::Exists(_)
                             | async_imap::types::UnsolicitedResponse::Recent(1..)
                     )
-                }) && trust_early;
+                });
                 woke_early = early;
-                let woke = if early {
+                let woke = if early && !spurious {
                     Some(None)
                 } else {
+                    let renew = if early {
+                        renew.min(Duration::from_secs(2))
+                    } else {
+                        renew
+                    };
                     let (wait, _stop) = idle.wait_with_timeout(renew);
                     // async-imap restarts its timeout at every response, keepalives
                     // (`* OK Still here`) included: the renewal runs on our own clock.
