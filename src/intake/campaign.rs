@@ -76,6 +76,7 @@ impl Pipeline {
                 agency,
                 fingerprints: &analysis.fingerprints,
                 now,
+                opens: false,
             },
         )
         .await?;
@@ -178,6 +179,7 @@ impl Pipeline {
                 agency,
                 message_row: row,
                 suspect_subject: suspect,
+                campaign: &summary,
             };
             self.notifier
                 .campaign_agency(tx, case_id, &notice, now)

@@ -1124,18 +1124,7 @@ async fn fetch_many(s: &mut ImapSession, uids: &[u32]) -> Result<Vec<(u32, Vec<u
 }
 
 async fn fetch(s: &mut ImapSession, uid: u32) -> Result<Option<Vec<u8>>, ImapError> {
-    let fetched = timed(async {
-        s.uid_fetch(uid.to_string(), "(UID BODY.PEEK[])")
-            .await?
-            .try_collect::<Vec<_>>()
-            .await
-    })
-    .await?;
-    Ok(fetched
-        .iter()
-        .find(|f| f.uid == Some(uid))
-        .and_then(|f| f.body())
-        .map(|b| b.to_vec()))
+    Ok(fetch_many(s, &[uid]).await?.pop().map(|(_, raw)| raw))
 }
 
 #[cfg(test)]

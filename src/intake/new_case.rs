@@ -84,6 +84,7 @@ impl Pipeline {
                     &[]
                 },
                 now,
+                opens: true,
             },
         )
         .await?;

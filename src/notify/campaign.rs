@@ -18,6 +18,8 @@ pub struct CampaignNotice<'a> {
     pub message_row: i64,
     /// The suspect message's subject, as the report forwarded it.
     pub suspect_subject: Option<&'a str>,
+    /// The campaign as it stands with this report (`store::campaigns::summary`).
+    pub campaign: &'a campaigns::Summary,
 }
 
 impl Notifier {
@@ -62,7 +64,7 @@ impl Notifier {
             return Ok(None);
         };
         let snap = self.snapshot(tx, case_id).await?;
-        let summary = campaigns::summary(tx, case_id, 0).await?;
+        let summary = n.campaign;
         let mut ctx = self.context(&snap, now);
         ctx["agency"] = serde_json::json!(audience.agency);
         ctx["via"] = serde_json::json!(audience.via);

@@ -16,6 +16,8 @@ pub struct NewReport<'a> {
     pub agency: Option<&'a str>,
     pub fingerprints: &'a [String],
     pub now: DateTime<Utc>,
+    /// The report that opened the case (else it joins one and is counted on it).
+    pub opens: bool,
 }
 
 /// Records a report of a case and its fingerprints; counts it on the case when it is
@@ -24,7 +26,6 @@ pub async fn record_report(
     conn: &mut SqliteConnection,
     r: NewReport<'_>,
 ) -> Result<(), StoreError> {
-    let first = !has_reports(conn, r.case_id).await?;
     sqlx::query(
         "insert into case_reports (message_row, case_id, reporter, agency, received_at)
          values (?, ?, ?, ?, ?) on conflict (message_row) do nothing",
@@ -48,23 +49,13 @@ pub async fn record_report(
         .execute(&mut *conn)
         .await?;
     }
-    if !first {
+    if !r.opens {
         sqlx::query("update cases set report_count = report_count + 1 where id = ?")
             .bind(r.case_id)
             .execute(&mut *conn)
             .await?;
     }
     Ok(())
-}
-
-async fn has_reports(conn: &mut SqliteConnection, case_id: i64) -> Result<bool, StoreError> {
-    Ok(
-        sqlx::query_scalar::<_, i64>("select count(*) from case_reports where case_id = ?")
-            .bind(case_id)
-            .fetch_one(&mut *conn)
-            .await?
-            > 0,
-    )
 }
 
 /// The case a report with these fingerprints belongs to: the one that saw one of them
