@@ -276,6 +276,17 @@ fn run(dir: &Path, root: &Path, verbose: bool, repeat: u32) -> Split {
             .chain(gf.keys())
             .filter(|k| k.as_str() != "description")
             .collect();
+        // Where a wrong value was read, for `--verbose`.
+        let from = |f: &str| {
+            analysis
+                .fields
+                .get(f)
+                .map(|v| {
+                    let t: String = v.source.text.chars().take(160).collect();
+                    format!("\n      <- {}:{} {t:?}", v.source.part, v.source.line)
+                })
+                .unwrap_or_default()
+        };
         for f in names {
             let c = s.per_field.entry(f.clone()).or_default();
             let want = tf.get(f).filter(|v| !v.is_null());
@@ -286,13 +297,13 @@ fn run(dir: &Path, root: &Path, verbose: bool, repeat: u32) -> Split {
                     c.fp += 1;
                     c.fn_ += 1;
                     if verbose {
-                        println!("  {name} {f}: got {h} want {w}");
+                        println!("  {name} {f}: got {h} want {w}{}", from(f));
                     }
                 }
                 (Some(h), None) => {
                     c.fp += 1;
                     if verbose {
-                        println!("  {name} {f}: got {h}, truth has none");
+                        println!("  {name} {f}: got {h}, truth has none{}", from(f));
                     }
                 }
                 (None, Some(w)) => {

@@ -275,6 +275,13 @@ const TOPICS: &[Topic] = &[
             "communicated externally",
             "external communication",
             "outside the agency",
+            "externally",
+            "nothing external",
+            "anything external",
+            "nothing public",
+            "told anyone",
+            "told no one",
+            "told nobody",
             "fuera de la agencia",
             "fora da agência",
             "fora do órgão",
@@ -288,8 +295,26 @@ const TOPICS: &[Topic] = &[
             "resident",
             "customer",
             "constituent",
-            "applicants",
-            "recipients",
+            "applicant",
+            "provider",
+            "recipient",
+            "taxpayer",
+            "anyone outside",
+            "no one outside",
+            "nobody outside",
+            "supplier",
+            "families",
+            "family",
+            "client",
+            "consumer",
+            "parents",
+            "claimant",
+            "proveedores",
+            "fornecedores",
+            "clientes",
+            "familias",
+            "famílias",
+            "empresa",
             "our contact at",
             "vendor",
             "the bank",
@@ -332,6 +357,21 @@ const TOPICS: &[Topic] = &[
             "chamamos",
             "publicamos",
             "comunicado",
+            "published",
+            "announcement",
+            "contact",
+            "outreach",
+            "communication",
+            "inquiry",
+            "involvement",
+            "comunicación",
+            "comunicação",
+            "llamé",
+            "avisé",
+            "liguei",
+            "avisei",
+            "contatei",
+            "informei",
         ],
         // Told us: news coming in is not our communication going out; and telling
         // the police is the other question.
@@ -478,6 +518,7 @@ pub fn clauses(sentence: &str) -> Vec<String> {
         ", e ",
         " mas ",
         " porém",
+        " so ",
         ". ",
         " - ",
         " \u{2013} ",
@@ -492,11 +533,13 @@ pub fn clauses(sentence: &str) -> Vec<String> {
     parts
 }
 
-fn negated(clause: &str) -> bool {
+/// The clause is negated ("not", "never", "haven't", "nunca", "não"…).
+pub fn negated(clause: &str) -> bool {
     NEGATORS.iter().any(|n| has_cue(clause, n)) || clause.contains("n't ")
 }
 
-fn not_stated(clause: &str) -> bool {
+/// The clause asks, supposes or plans ("should we…", "if…", "will…"): it states nothing.
+pub fn not_stated(clause: &str) -> bool {
     clause.contains('?') || NOT_STATED.iter().any(|c| clause.contains(c))
 }
 
@@ -533,6 +576,29 @@ fn answer_in(field: &str, clause: &str, sentence: &str) -> Option<Tri> {
         return None;
     }
     if topic.not_about.iter().any(|c| clause.contains(c)) {
+        return None;
+    }
+    // "Clients were replying to mail she never sent" names people, not telling them:
+    // an outside party answers only beside a verb of telling.
+    // The press and the public are an answer by themselves ("no press, nothing public").
+    const MEDIA: &[&str] = &[
+        "press",
+        "media",
+        "the public",
+        "journalist",
+        "prensa",
+        "medios",
+        "periodista",
+        "público",
+        "imprensa",
+        "jornalista",
+        "externamente",
+    ];
+    if field == "external_communications"
+        && !strong
+        && !MEDIA.iter().any(|c| has_cue(clause, c))
+        && !topic.verbs.iter().any(|v| has_cue(clause, v))
+    {
         return None;
     }
     let unknown = UNKNOWN.iter().any(|c| has_cue(clause, c));
@@ -632,6 +698,46 @@ pub fn answer(field: &str, sentence: &str) -> Option<Tri> {
     } else {
         found.first().copied()
     }
+}
+
+/// What a labelled value answers when it is neither a plain yes/no nor a sentence
+/// [`answer`] reads: "I have not told anyone" (no), "still checking" (unknown), and for
+/// law enforcement and external communications any other statement names who was told
+/// ("solo la respuesta a la persona que llamó", "Worcester PD, report 26-114": yes).
+pub fn label_answer(field: &str, value: &str) -> Option<Tri> {
+    let v = normalize(value);
+    let v = v.trim().trim_end_matches('.');
+    if v.is_empty() || v.chars().all(|c| !c.is_alphanumeric()) {
+        return None;
+    }
+    if UNKNOWN.iter().any(|c| has_cue(v, c))
+        || [
+            "checking",
+            "investigating",
+            "verificando",
+            "averiguando",
+            "pending",
+        ]
+        .iter()
+        .any(|c| has_cue(v, c))
+    {
+        return Some(Tri::Unknown);
+    }
+    if not_stated(v) {
+        return None;
+    }
+    if negated(v)
+        || ["nope", "n/a", "no one", "nobody", "nadie", "ninguém"]
+            .iter()
+            .any(|c| has_cue(v, c))
+    {
+        return Some(Tri::No);
+    }
+    matches!(
+        field,
+        "law_enforcement_contacted" | "external_communications"
+    )
+    .then_some(Tri::Yes)
 }
 
 /// The answer of a labelled value ("Police contacted: yes, State Police", "no PII",
@@ -791,5 +897,34 @@ mod tests {
         assert_eq!(tri_value("Sí, la policía estatal"), Some(Tri::Yes));
         assert_eq!(tri_value("Não"), Some(Tri::No));
         assert_eq!(tri_value("sent it to the FBI"), None);
+        let label = |f: &str, v: &str| label_answer(f, v).map(|t| t.as_str());
+        assert_eq!(
+            label("external_communications", "I have not told anyone"),
+            Some("no")
+        );
+        assert_eq!(
+            label(
+                "external_communications",
+                "solo la respuesta a la persona que llamó"
+            ),
+            Some("yes")
+        );
+        assert_eq!(
+            label("law_enforcement_contacted", "Worcester PD, report 26-114"),
+            Some("yes")
+        );
+        assert_eq!(
+            label("personal_information", "still checking"),
+            Some("unknown")
+        );
+        assert_eq!(label("personal_information", "names on a list"), None);
+        assert_eq!(ext("Nothing has gone out externally."), Some("no"));
+        assert_eq!(ext("No police, nothing external."), Some("no"));
+        assert_eq!(ext("Clients were replying to emails she never sent."), None);
+        assert_eq!(ext("We have not contacted the taxpayers."), Some("no"));
+        assert_eq!(
+            ext("There is no sign anyone outside MCB accessed it."),
+            None
+        );
     }
 }

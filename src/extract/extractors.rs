@@ -6,9 +6,9 @@ use serde_json::Value;
 
 use super::answers::{self, Tri};
 use super::fields::{
-    canonical_agency, display_name, find_agency, impact, label_field, le_agency, number_word,
-    phone, sentences, Context, FieldValue, Fields, Source, COUNT, HOST, LOCAL_HOST, OWN_ACCOUNT,
-    SYSTEM,
+    canonical_agency, display_name, find_agency, impact, label_field, label_field_loose, le_agency,
+    number_word, phone, sentences, Context, FieldValue, Fields, Source, COUNT, HOST, LOCAL_HOST,
+    OWN_ACCOUNT, SYSTEM,
 };
 use super::when::{self, Role};
 
@@ -120,7 +120,7 @@ pub fn language(text: &str) -> &'static str {
 fn split_label(line: &str) -> Option<(&str, &str)> {
     for sep in [':', '|', '\t', '?'] {
         if let Some((l, v)) = line.split_once(sep) {
-            if label_field(l).is_some() {
+            if label_field_loose(l).is_some() {
                 return Some((l, v.trim_start_matches([':', '|', ' ', '\t'])));
             }
         }
@@ -145,15 +145,19 @@ pub fn labelled(input: &Input<'_>, f: &mut Fields) {
         let line = clean_line(raw);
         let (field, value, at) = match split_label(&line) {
             Some((label, value)) if !value.trim().is_empty() => {
-                let Some(field) = label_field(label) else {
+                let Some(field) = label_field_loose(label) else {
                     continue;
                 };
                 (field, value.trim().to_string(), i)
             }
             _ => {
                 // A label alone ("Phone" or "Phone:"), its value on the next line.
+                // A label by its key words only when it is marked as one.
+                let marked = line.trim_end().ends_with([':', '?']);
                 let bare = line.trim_end_matches([':', '|']).trim();
-                let Some(field) = label_field(bare) else {
+                let Some(field) =
+                    label_field(bare).or_else(|| marked.then(|| label_field_loose(bare)).flatten())
+                else {
                     continue;
                 };
                 let Some((j, next)) = super::body::next_text_line(lines, i) else {
@@ -191,7 +195,9 @@ fn label_value(
         | "law_enforcement_contacted"
         | "external_communications"
         | "is_ongoing" => {
-            let t = answers::tri_value(value).or_else(|| answers::answer(field, value))?;
+            let t = answers::tri_value(value)
+                .or_else(|| answers::answer(field, value))
+                .or_else(|| answers::label_answer(field, value))?;
             if field == "law_enforcement_contacted" && t == Tri::Yes {
                 if let Some(agency) = le_agency(value) {
                     input.put(f, "law_enforcement_agency", Value::String(agency), i);
@@ -464,78 +470,34 @@ fn personal_information(input: &Input<'_>, f: &mut Fields) {
     }
 }
 
-/// Sentences that say what was done (blocked, reset, isolated…), up to three.
+/// What was done, in the reporter's words (see [`actions::deeds`]): up to three parts
+/// that say someone did something, else those only said to have happened, else that
+/// nothing has been done yet.
 pub fn actions(input: &Input<'_>, f: &mut Fields) {
     if f.contains_key("actions_taken") {
         return;
     }
-    const VERBS: &[&str] = &[
-        "disconnected",
-        "isolated",
-        "unplugged",
-        "reset",
-        "blocked",
-        "quarantined",
-        "wiped",
-        "reimaged",
-        "re-imaged",
-        "disabled",
-        "revoked",
-        "changed the password",
-        "changed her password",
-        "changed his password",
-        "changed my password",
-        "took it offline",
-        "taken offline",
-        "shut down",
-        "removed",
-        "deleted",
-        "purged",
-        "filed a police report",
-        "pulled",
-        "locked",
-        "remote wipe",
-        "contained",
-        "aislamos",
-        "bloqueamos",
-        "desconectamos",
-        "cambiamos la contraseña",
-        "restablecimos",
-        "eliminamos",
-        "borramos",
-        "isolamos",
-        "bloqueamos",
-        "desconectamos",
-        "trocamos a senha",
-        "redefinimos",
-        "removemos",
-        "apagamos",
-    ];
-    let mut found: Vec<(usize, String)> = Vec::new();
+    let mut found: Vec<(usize, String, u8)> = Vec::new();
     for (i, unit) in &input.units {
-        for sentence in unit.split_inclusive(';') {
-            let s = answers::normalize(sentence);
-            if s.contains("nothing yet") || s.contains("no action") {
-                found.push((*i, "Nothing yet".into()));
-            } else if VERBS.iter().any(|v| s.contains(v))
-                && !s.trim_start().starts_with("please")
-                && !s.contains('?')
-            {
-                found.push((*i, sentence.trim().to_string()));
+        for sentence in unit.split_inclusive(". ") {
+            if let Some((text, rank)) = super::actions::deeds(sentence) {
+                found.push((*i, text, rank));
             }
         }
-        if found.len() >= 3 {
+        if found.iter().filter(|x| x.2 == 0).count() >= 3 {
             break;
         }
     }
-    if let Some((i, _)) = found.first() {
-        let text = found
-            .iter()
-            .map(|(_, s)| s.as_str())
-            .collect::<Vec<_>>()
-            .join(" ");
-        input.put(f, "actions_taken", Value::String(text), *i);
-    }
+    let Some(best) = found.iter().map(|x| x.2).min() else {
+        return;
+    };
+    let chosen: Vec<&(usize, String, u8)> = found.iter().filter(|x| x.2 == best).take(3).collect();
+    let text = chosen
+        .iter()
+        .map(|(_, s, _)| s.as_str())
+        .collect::<Vec<_>>()
+        .join(" ");
+    input.put(f, "actions_taken", Value::String(text), chosen[0].0);
 }
 
 /// Host names (upper case with digits) and "the … server/laptop/portal" phrases.

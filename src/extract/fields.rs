@@ -564,23 +564,26 @@ pub(crate) fn sentences(lines: &[&str]) -> Vec<(usize, String)> {
     let mut out = Vec::new();
     let mut cur = String::new();
     let mut start = 0;
+    let mut after_label = false;
     for (i, raw) in lines.iter().enumerate() {
         let line = raw.trim();
-        // Blank lines and short label lines end a paragraph.
+        // Blank lines end a paragraph, a labelled line ("Systems affected: …",
+        // "Contact phone: …") begins its own sentence, and after one a capital does.
+        let labelled = starts_labelled(line);
         if line.is_empty()
-            || (line.contains(':')
-                && line.len() < 80
-                && !cur.is_empty()
-                && cur.ends_with(['.', '!', '?']))
+            || (!cur.is_empty()
+                && (labelled || (after_label && line.starts_with(char::is_uppercase))))
         {
             if !cur.trim().is_empty() {
                 out.push((start, std::mem::take(&mut cur)));
             }
             cur.clear();
             if line.is_empty() {
+                after_label = false;
                 continue;
             }
         }
+        after_label = labelled;
         for word in line.split_whitespace() {
             if cur.is_empty() {
                 start = i;
@@ -599,6 +602,20 @@ pub(crate) fn sentences(lines: &[&str]) -> Vec<(usize, String)> {
     out
 }
 
+/// `Label: value` with a label of a few words and no digits (not "at 2:40"), or one of
+/// the fill-in labels however worded.
+fn starts_labelled(line: &str) -> bool {
+    let line = line.trim_start_matches(['-', '*', '•', '>', '|', ' ']);
+    let Some((key, _)) = line.split_once(':') else {
+        return false;
+    };
+    let words = key.split_whitespace().count();
+    (1..=6).contains(&words)
+        && !key.chars().any(|c| c.is_ascii_digit())
+        && (label_field_loose(key).is_some()
+            || (words <= 3 && key.starts_with(|c: char| c.is_uppercase())))
+}
+
 /// Extracts fields from the reporter's own text (see [`super::extractors`]).
 pub fn extract_fields(text: &str, part: &str, ctx: &Context<'_>) -> Fields {
     super::extractors::run(text, part, ctx)
@@ -607,20 +624,129 @@ pub fn extract_fields(text: &str, part: &str, ctx: &Context<'_>) -> Fields {
 /// The field a fill-in label names, in English, Spanish or Portuguese: case, bullets,
 /// a trailing `(yes/no/unknown)` and similar parentheses are ignored.
 pub(crate) fn label_field(label: &str) -> Option<&'static str> {
-    let l = super::answers::normalize(label);
-    let l = l.split('(').next().unwrap_or(&l);
-    let l = l
-        .trim()
-        .trim_start_matches(['-', '*', '•', '>', '|', ' '])
-        .trim_end_matches(['?', ':', '*', ' '])
-        .trim();
+    let l = label_key(label);
     if l.is_empty() || l.len() > 60 {
         return None;
     }
     LABELS
         .iter()
-        .find(|(_, vs)| vs.contains(&l))
+        .find(|(_, vs)| vs.contains(&l.as_str()))
         .map(|(f, _)| *f)
+}
+
+/// A label as [`label_field`] compares it: normalised, without its parentheses,
+/// bullets, opening `¿` and closing `?`/`:`.
+fn label_key(label: &str) -> String {
+    let l = super::answers::normalize(label);
+    let l = l.split('(').next().unwrap_or(&l);
+    l.trim()
+        .trim_start_matches(['-', '*', '•', '>', '|', ' ', '¿', '['])
+        .trim_end_matches(['?', ':', '*', ' ', ']'])
+        .trim()
+        .to_string()
+}
+
+/// Key words of a label → field, tried in order, each with words that rule it out:
+/// "Recommended actions" is a product's advice, not what was done; "Discovered by" names
+/// a person, not a time.
+#[rustfmt::skip]
+const LOOSE_LABELS: &[(&str, &[&str], &[&str])] = &[
+    (
+        "law_enforcement_contacted",
+        &["police", "law enforcement", "policía", "policia", "polícia", "fbi", "fuerzas del orden", "autoridades"],
+        &[],
+    ),
+    (
+        "personal_information",
+        &["pii", "phi", "personal", "pessoa", "sensitive data", "datos sensibles", "dados sensíveis", "dados sensiveis"],
+        &[],
+    ),
+    (
+        "actions_taken",
+        &["action", "acción", "acciones", "ação", "ações", "acoes", "steps taken", "done so far", "have you done", "has been done", "did you do", "we did", "remediat", "mitigat", "containment", "medidas", "providências", "providencias", "hizo", "hicimos", "fez", "fizemos", "feito", "hecho"],
+        &["recommend", "required", "needed", "suggest", "next step", "recomend", "to do", "pendiente", "pendente", "call to action"],
+    ),
+    (
+        "reporter_phone",
+        &["phone", "teléfono", "telefono", "telefone", "cell", "celular", "mobile", "callback", "call back", "contact number"],
+        &["attacker", "scam", "suspicious", "sender", "caller id", "from number"],
+    ),
+    (
+        "detected_at",
+        &["detect", "discover", "noticed", "notice", "identified", "detecta", "descubri", "notó", "noto", "percebe", "identific"],
+        &["by", "por", "who", "quién", "quem", "method", "how", "source"],
+    ),
+    (
+        "occurred_at",
+        &["occur", "began", "start", "happened", "ocurr", "ocorr", "comenz", "começ", "inici", "sucedi", "aconteceu"],
+        &["what", "qué", "que", "how", "why"],
+    ),
+    (
+        "systems_affected",
+        &["system", "host", "device", "asset", "endpoint", "computer", "server", "workstation", "sistema", "equipo", "equipamento", "dispositivo", "computador", "servidor"],
+        &["operating", "owner", "type", "os ", "tipo"],
+    ),
+    (
+        "agency",
+        &["agency", "agencia", "agência", "department", "departamento", "organization", "organización", "organização", "órgão"],
+        &["phone", "number", "contact", "address", "email"],
+    ),
+];
+
+/// The field a label names by its key words when it is none of [`LABELS`]' own
+/// wordings: "Outside parties notified?", "¿Se comunicó algo fuera de su agencia?",
+/// "What have you done so far?". Only for a label that stands as one (before `:`, `?`,
+/// a table cell's edge), of at most eight words without digits.
+pub(crate) fn label_field_loose(label: &str) -> Option<&'static str> {
+    if let Some(f) = label_field(label) {
+        return Some(f);
+    }
+    let l = label_key(label);
+    let words = l.split_whitespace().count();
+    if l.is_empty() || words > 8 || l.chars().any(|c| c.is_ascii_digit()) {
+        return None;
+    }
+    let has = |cues: &[&str]| cues.iter().any(|c| l.contains(c));
+    // Telling someone outside: both halves, or the word alone ("External:").
+    let outside = has(&[
+        "extern",
+        "outside",
+        "fuera de",
+        "fora d",
+        "third part",
+        "public",
+        "press",
+        "media",
+        "prensa",
+        "imprensa",
+        "terceros",
+        "terceiros",
+    ]);
+    let told = has(&[
+        "communicat",
+        "comunic",
+        "notif",
+        "told",
+        "tell",
+        "inform",
+        "contact",
+        "statement",
+        "notice",
+        "aviso",
+        "avisad",
+        "press",
+        "media",
+        "prensa",
+        "imprensa",
+    ]);
+    let police = has(LOOSE_LABELS[0].1);
+    if !police && ((outside && told) || ["external", "externo", "externa"].contains(&l.as_str())) {
+        return Some("external_communications");
+    }
+    LOOSE_LABELS
+        .iter()
+        .find(|(_, cues, unless)| has(cues) && !has(unless))
+        .map(|(field, _, _)| *field)
 }
 
 pub(crate) fn impact(l: &str) -> Option<&'static str> {
@@ -816,6 +942,35 @@ mod tests {
 
     fn val(f: &Fields, k: &str) -> Value {
         f.get(k).map(|v| v.value.clone()).unwrap_or(Value::Null)
+    }
+
+    #[test]
+    fn labels_by_their_key_words() {
+        let cases = [
+            ("Outside parties notified?", Some("external_communications")),
+            (
+                "¿Se comunicó algo fuera de su agencia?",
+                Some("external_communications"),
+            ),
+            ("External", Some("external_communications")),
+            (
+                "Was the State Police told",
+                Some("law_enforcement_contacted"),
+            ),
+            ("What have you done so far?", Some("actions_taken")),
+            ("Recommended actions", None),
+            ("Date/time you first noticed", Some("detected_at")),
+            ("Discovered by", None),
+            ("Best phone to reach you", Some("reporter_phone")),
+            ("Equipo o sistema afectado", Some("systems_affected")),
+            ("Public IP", None),
+            ("We saw this at 9:40", None),
+        ];
+        for (label, want) in cases {
+            assert_eq!(label_field_loose(label), want, "{label}");
+        }
+        // The exact wordings alone for a label standing without its colon.
+        assert_eq!(label_field("Outside parties notified"), None);
     }
 
     #[test]

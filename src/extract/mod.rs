@@ -3,6 +3,7 @@
 //! `mail_parser::Message` borrows the raw bytes; it is converted once, here, into
 //! [`InboundEmail`] so nothing downstream depends on its lifetime.
 
+pub mod actions;
 pub mod alerts;
 pub mod answers;
 pub mod auth;
