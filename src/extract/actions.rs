@@ -134,7 +134,7 @@ const TO_SOC: &[&str] = &[
 /// What a clause says was done: `Some(true)` an action, `Some(false)` nothing done yet,
 /// `None` neither.
 pub fn taken(clause: &str) -> Option<bool> {
-    let c = unquoted(&answers::normalize(clause));
+    let c = answers::unquoted(&answers::normalize(clause));
     if NONE_YET.is_match(&c) {
         return Some(false);
     }
@@ -245,21 +245,6 @@ fn parts(sentence: &str) -> Vec<&str> {
     cuts.push(sentence.len());
     cuts.dedup();
     cuts.windows(2).map(|w| &sentence[w[0]..w[1]]).collect()
-}
-
-/// The clause without what it quotes: a lure's words ("su cuenta fue suspendida") are
-/// not the reporter's.
-fn unquoted(c: &str) -> String {
-    let mut out = String::with_capacity(c.len());
-    let mut inside = false;
-    for ch in c.chars() {
-        match ch {
-            '"' | '«' | '»' => inside = !inside,
-            _ if !inside => out.push(ch),
-            _ => {}
-        }
-    }
-    out
 }
 
 #[cfg(test)]

@@ -22,6 +22,21 @@ impl Tri {
     }
 }
 
+/// The text without what it quotes in double quotes: a lure's words ("su cuenta fue
+/// suspendida", "EOTSS IT: your account will be deactivated") are not the reporter's.
+pub fn unquoted(c: &str) -> String {
+    let mut out = String::with_capacity(c.len());
+    let mut inside = false;
+    for ch in c.chars() {
+        match ch {
+            '"' | '«' | '»' | '\u{201C}' | '\u{201D}' => inside = !inside,
+            _ if !inside => out.push(ch),
+            _ => {}
+        }
+    }
+    out
+}
+
 /// Curly quotes and apostrophes made plain, dashes made hyphens, lower case.
 pub fn normalize(s: &str) -> String {
     s.chars()
@@ -282,6 +297,33 @@ const TOPICS: &[Topic] = &[
             "told anyone",
             "told no one",
             "told nobody",
+            "told anybody",
+            "public statement",
+            "statement to the press",
+            "media inquiry",
+            "media inquiries",
+            "external comms",
+            "shared outside",
+            "sent outside",
+            "gone outside",
+            "outside of the agency",
+            "outside our agency",
+            "outside of our agency",
+            "outside the department",
+            "outside our department",
+            "outside the office",
+            "informado a nadie",
+            "avisado a nadie",
+            "dicho a nadie",
+            "contado a nadie",
+            "comunicado nada",
+            "nadie fuera",
+            "nadie de fuera",
+            "informado ninguém",
+            "avisado ninguém",
+            "ninguém de fora",
+            "ninguém fora",
+            "comunicamos nada",
             "fuera de la agencia",
             "fora da agência",
             "fora do órgão",

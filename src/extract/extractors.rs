@@ -120,7 +120,14 @@ pub fn language(text: &str) -> &'static str {
 fn split_label(line: &str) -> Option<(&str, &str)> {
     for sep in [':', '|', '\t', '?'] {
         if let Some((l, v)) = line.split_once(sep) {
-            if label_field_loose(l).is_some() {
+            // A signature's "Agency name | street address" is no table row: between
+            // cells only the fill-in wordings count.
+            let known = if sep == '|' {
+                label_field(l)
+            } else {
+                label_field_loose(l)
+            };
+            if known.is_some() {
                 return Some((l, v.trim_start_matches([':', '|', ' ', '\t'])));
             }
         }
@@ -145,7 +152,11 @@ pub fn labelled(input: &Input<'_>, f: &mut Fields) {
         let line = clean_line(raw);
         let (field, value, at) = match split_label(&line) {
             Some((label, value)) if !value.trim().is_empty() => {
-                let Some(field) = label_field_loose(label) else {
+                let Some(field) = label_field(label).or_else(|| {
+                    (!line.contains(" | "))
+                        .then(|| label_field_loose(label))
+                        .flatten()
+                }) else {
                     continue;
                 };
                 (field, value.trim().to_string(), i)
@@ -508,6 +519,27 @@ pub fn systems(input: &Input<'_>, f: &mut Fields) {
     let mut items: Vec<String> = Vec::new();
     let mut first = None;
     for (i, l) in input.lines.iter().enumerate() {
+        // A mail client's or a ticket system's own line names its product, not a system.
+        let low = &input.lower[i];
+        if [
+            "sent from my",
+            "enviado desde mi",
+            "enviado do meu",
+            "enviado de meu",
+            "get outlook for",
+            "obtener outlook para",
+            "obter o outlook para",
+            "in the self-service portal",
+            "you can view this",
+            "view this incident",
+            "view this request",
+            "view request",
+        ]
+        .iter()
+        .any(|c| low.contains(c))
+        {
+            continue;
+        }
         let upper = HOST.find_iter(l).map(|m| m.as_str()).filter(|h| {
             h.chars().any(|c| c.is_ascii_digit())
                 && !h.starts_with("CVE-")

@@ -684,12 +684,12 @@ const LOOSE_LABELS: &[(&str, &[&str], &[&str])] = &[
     (
         "systems_affected",
         &["system", "host", "device", "asset", "endpoint", "computer", "server", "workstation", "sistema", "equipo", "equipamento", "dispositivo", "computador", "servidor"],
-        &["operating", "owner", "type", "os ", "tipo"],
+        &["operating", "owner", "type", "os ", "tipo", "administrator", "admin", "analyst", "engineer", "manager", "specialist", "team", "support", "services", "data", "datos", "dados"],
     ),
     (
         "agency",
         &["agency", "agencia", "agência", "department", "departamento", "organization", "organización", "organização", "órgão"],
-        &["phone", "number", "contact", "address", "email"],
+        &["phone", "number", "contact", "address", "email", " of ", "massachusetts", "commonwealth", "executive", " and "],
     ),
 ];
 
@@ -740,7 +740,20 @@ pub(crate) fn label_field_loose(label: &str) -> Option<&'static str> {
         "imprensa",
     ]);
     let police = has(LOOSE_LABELS[0].1);
-    if !police && ((outside && told) || ["external", "externo", "externa"].contains(&l.as_str())) {
+    let alone = [
+        "external",
+        "externo",
+        "externa",
+        "communications",
+        "comms",
+        "comunicaciones",
+        "comunicações",
+        "press",
+        "media",
+        "prensa",
+        "imprensa",
+    ];
+    if !police && ((outside && told) || alone.contains(&l.as_str())) {
         return Some("external_communications");
     }
     LOOSE_LABELS
@@ -892,20 +905,42 @@ pub(crate) fn find_agency(lines: &[&str], ctx: &Context<'_>) -> Option<(String, 
     }
     // Full names anywhere (the signature is the usual place), then aliases as whole words.
     let lower_names: Vec<String> = list.iter().map(|(n, _, _)| n.to_lowercase()).collect();
+    // A line addressed to the SOC names where the report goes ("Escalated to EOTSS
+    // SOC"), and a quoted lure names whom it pretends to be: neither is the reporter's.
+    let readable = |l: &str| {
+        let low = super::answers::unquoted(&l.to_lowercase());
+        (!super::answers::has_cue(&low, "soc")).then_some(low)
+    };
     for (i, l) in lines.iter().enumerate().rev() {
-        let low = l.to_lowercase();
-        if let Some((name, _)) = lower_names
+        let Some(low) = readable(l) else { continue };
+        // Several names on one line ("Division of Banks | Office of Consumer Affairs
+        // and Business Regulation"): an agency before its secretariat, then the first
+        // written; of names inside one another, the longest.
+        let found: Vec<(usize, usize, &String)> = lower_names
             .iter()
             .enumerate()
-            .filter(|(_, n)| low.contains(n.as_str()))
-            .map(|(k, n)| (&list[k].0, n.len()))
-            .max_by_key(|(_, len)| *len)
+            .filter_map(|(k, n)| low.find(n.as_str()).map(|at| (at, n.len(), &list[k].0)))
+            .collect();
+        let inside = |a: &(usize, usize, &String)| {
+            found
+                .iter()
+                .any(|b| b.1 > a.1 && b.0 <= a.0 && a.0 + a.1 <= b.0 + b.1)
+        };
+        if let Some((_, _, name)) = found
+            .iter()
+            .filter(|a| !inside(a))
+            .min_by_key(|(at, _, name)| (name.starts_with("Executive Office"), *at))
         {
-            return Some((name.clone(), i));
+            return Some(((*name).clone(), i));
         }
     }
     for (i, l) in lines.iter().enumerate() {
-        let words: Vec<&str> = l
+        if readable(l).is_none() {
+            continue;
+        }
+        // Aliases keep their case ("DOR", not the "dor" of "dolor").
+        let kept = super::answers::unquoted(l);
+        let words: Vec<&str> = kept
             .split(|c: char| !c.is_alphanumeric())
             .filter(|w| !w.is_empty())
             .collect();
@@ -942,6 +977,33 @@ mod tests {
 
     fn val(f: &Fields, k: &str) -> Value {
         f.get(k).map(|v| v.value.clone()).unwrap_or(Value::Null)
+    }
+
+    #[test]
+    fn the_agency_before_its_secretariat_and_never_the_soc() {
+        let c = Context {
+            date: None,
+            sender: Some("jane@mass.gov"),
+            sender_name: None,
+            agencies: &[],
+        };
+        let name = |lines: &[&str]| find_agency(lines, &c).map(|(n, _)| n);
+        assert_eq!(
+            name(&["Division of Banks | Office of Consumer Affairs and Business Regulation"]),
+            Some("Division of Banks".into())
+        );
+        assert_eq!(
+            name(&["Incident INC0104455 -- Escalated to EOTSS SOC"]),
+            None
+        );
+        assert_eq!(
+            name(&["It said \"EOTSS IT: your account will be deactivated\""]),
+            None
+        );
+        assert_eq!(
+            name(&["Escalated to EOTSS SOC", "Department of Fish and Game"]),
+            Some("Department of Fish and Game".into())
+        );
     }
 
     #[test]

@@ -537,6 +537,9 @@ fn analyze_whole(raw: &[u8], opts: &Options<'_>) -> Analysis {
         priority,
         major_incident_suggested,
     } = rules::assess_as(first, first_reasons, &email.subject, &assess_text, &fields);
+    if kind == MessageKind::Report {
+        reached_by_the_lure(&mut fields, category, &assess_text);
+    }
     let escalations = if kind == MessageKind::Report {
         escalations_of(
             &note,
@@ -594,6 +597,59 @@ fn analyze_whole(raw: &[u8], opts: &Options<'_>) -> Analysis {
         email,
         class,
     }
+}
+
+/// A phish or a taken-over account names no system when the one it reached is the
+/// reporter's own: "Jane Doe's mailbox" (or phone, for a text message; or account),
+/// marked as inferred so the analyst sees it was not written.
+fn reached_by_the_lure(fields: &mut Fields, category: Category, text: &str) {
+    if fields.contains_key("systems_affected")
+        || !matches!(category, Category::Phishing | Category::AccountCompromise)
+    {
+        return;
+    }
+    let who = ["reporter_name", "reporter_email"]
+        .iter()
+        .find_map(|k| fields.get(*k).and_then(|v| v.value.as_str()))
+        .map(str::to_string);
+    let Some(who) = who else {
+        return;
+    };
+    let lower = answers::normalize(text);
+    let texted = [
+        "text message",
+        "a text ",
+        "got a text",
+        "sms",
+        "smishing",
+        "mensaje de texto",
+        "mensagem de texto",
+        "imessage",
+    ]
+    .iter()
+    .any(|c| lower.contains(c));
+    let what = if texted {
+        "phone (text message)"
+    } else if category == Category::AccountCompromise {
+        "account"
+    } else {
+        "mailbox"
+    };
+    fields.insert(
+        "systems_affected".into(),
+        FieldValue {
+            value: serde_json::json!([format!("{who}'s {what}")]),
+            source: Source {
+                part: "inferred".into(),
+                line: 0,
+                text: format!(
+                    "a {} report naming no other system: the reporter's own {what}",
+                    category.as_str()
+                ),
+                message: None,
+            },
+        },
+    );
 }
 
 /// An HTML part as text, noting when the converter's ceiling cut it.

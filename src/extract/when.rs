@@ -13,7 +13,7 @@ use std::sync::LazyLock;
 
 use chrono::{
     DateTime, Datelike, Duration, FixedOffset, NaiveDate, NaiveDateTime, NaiveTime, TimeZone,
-    Weekday,
+    Timelike, Weekday,
 };
 use chrono_tz::America::New_York;
 use chrono_tz::Tz;
@@ -102,6 +102,12 @@ static TIME: LazyLock<Regex> = LazyLock::new(|| {
         r"|\b(?P<h2>\d{1,2})\s*(?P<ap2>a\.?\s?m\b\.?|p\.?\s?m\b\.?)",
         r"|\b(?P<h3>\d{1,2})h(?P<m3>\d{2})?\b",
         r"|\b(?P<h4>[01]\d|2[0-3])(?P<m4>[0-5]\d)\s*(?:hrs|hours|horas|h)\b",
+        // A bare hour or a military time after "at", "around", "a las"…: "Sunday night
+        // around 10", "como a las 3 de la tarde", "around 0530 this morning". Taken
+        // only with a day or a part of the day beside it (see `times_in`).
+        r"|\b(?:at|around|about|approx\.?|~|como\ a\ las|a\ las|às|as|por\ volta\ das|cerca\ das)\s*",
+        r"(?:(?P<h6>[01]\d|2[0-3])(?P<m6>[0-5]\d)(?P<hs6>\s*(?:hrs|hours|horas|h)\b)?|(?P<h5>\d{1,2})(?P<ap5>\s*(?:a\.?\s?m\b\.?|p\.?\s?m\b\.?))?)",
+        r"(?:\s|$|[,;)]|\.(?:\s|$))",
     ))
     .expect("time regex")
 });
@@ -546,6 +552,103 @@ fn in_zone(local: NaiveDateTime, zone: Option<Zone>) -> Option<DateTime<FixedOff
     Some(at.with_timezone(&New_York).fixed_offset())
 }
 
+/// The words after a bare number count things ("40 users", "1200 Main St", "10%").
+fn counts_after(rest: &str) -> bool {
+    let next = rest
+        .trim_start()
+        .split(|c: char| !c.is_alphanumeric() && c != '%')
+        .next()
+        .unwrap_or("");
+    next.starts_with('%')
+        || next.starts_with(|c: char| c.is_ascii_digit())
+        || (next.len() > 2
+            && ![
+                "this",
+                "today",
+                "yesterday",
+                "last",
+                "that",
+                "on",
+                "in",
+                "the",
+                "tonight",
+                "et",
+                "est",
+                "edt",
+                "utc",
+                "gmt",
+                "hrs",
+                "hours",
+                "o",
+                "de",
+                "da",
+                "do",
+                "del",
+                "ayer",
+                "hoy",
+                "ontem",
+                "hoje",
+                "and",
+                "or",
+                "when",
+                "while",
+                "but",
+                "y",
+            ]
+            .contains(&next)
+            && !PM_WORDS.iter().chain(AM_WORDS).any(|w| next.starts_with(w)))
+}
+
+/// "a few min ago", "20 minutes ago", "an hour ago", "hace 20 minutos", "há 2 horas".
+static AGO: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(
+        r"(?x)
+        \b(?P<n>\d{1,3}|a\ few|few|a\ couple(?:\ of)?|an?|one|two|three)\s*(?P<u>min(?:ute)?s?|hours?|hrs?)\s+ago\b
+      | \b(?:hace|há|ha)\s+(?P<n2>\d{1,3}|unos|unas|uns|umas|un|una|um|uma|poco|pouco)\s*(?P<u2>minutos?|horas?)\b",
+    )
+    .expect("ago regex")
+});
+
+/// Times counted back from the message's Date ("a few min ago").
+fn ago_in(s: &str, sent: DateTime<FixedOffset>, out: &mut Vec<Found>) {
+    for c in AGO.captures_iter(s) {
+        let (Some(n), Some(u)) = (c.name("n").or(c.name("n2")), c.name("u").or(c.name("u2")))
+        else {
+            continue;
+        };
+        let n: i64 = match n.as_str() {
+            "a" | "an" | "one" | "un" | "una" | "um" | "uma" => 1,
+            "two" => 2,
+            "a couple" | "a couple of" => 2,
+            "a few" | "few" | "three" | "unos" | "unas" | "uns" | "umas" | "poco" | "pouco" => 3,
+            d => match d.parse() {
+                Ok(d) => d,
+                Err(_) => continue,
+            },
+        };
+        let minutes = if u.as_str().starts_with('h') {
+            n * 60
+        } else {
+            n
+        };
+        let (at, end) = c.get(0).map_or((0, 0), |m| (m.start(), m.end()));
+        // "About 20 minutes ago (around 1:30)": the clock time says it better.
+        let soon = s.get(end..(end + 20).min(s.len())).unwrap_or("");
+        if TIME.is_match(soon) {
+            continue;
+        }
+        // To the minute: "20 minutes ago" is no more precise than that.
+        let t = sent - Duration::minutes(minutes);
+        let t = t - Duration::seconds(i64::from(t.second()));
+        let t = t.with_timezone(&New_York);
+        out.push(Found {
+            at: t.fixed_offset().to_rfc3339(),
+            role: role(s, at),
+            offset: at,
+        });
+    }
+}
+
 /// Every time of day in `sentence`, resolved against `sent` (the Date header).
 /// `day_first`: numeric dates are day/month (Spanish and Portuguese reports).
 pub fn times_in(
@@ -554,10 +657,17 @@ pub fn times_in(
     day_first: bool,
 ) -> Vec<Found> {
     let mut out = Vec::new();
-    if !sentence.bytes().any(|b| b.is_ascii_digit()) {
+    let lower_ago =
+        sentence.contains("ago") || sentence.contains("hace") || sentence.contains("há");
+    if !lower_ago && !sentence.bytes().any(|b| b.is_ascii_digit()) {
         return out;
     }
     let s = normalize(sentence);
+    if lower_ago {
+        if let Some(sent) = sent {
+            ago_in(&s, sent, &mut out);
+        }
+    }
     // The days the sentence names, read once (only when it holds a time of day).
     let mut days: Option<Vec<(usize, NaiveDate, Option<bool>)>> = None;
     for c in TIME.captures_iter(&s) {
@@ -603,9 +713,19 @@ pub fn times_in(
             (h, c.name("m3"), None)
         } else if let Some(h) = c.name("h4") {
             (h, c.name("m4"), None)
+        } else if let Some(h) = c.name("h6") {
+            (h, c.name("m6"), None)
+        } else if let Some(h) = c.name("h5") {
+            (h, None, c.name("ap5"))
         } else {
             continue;
         };
+        // "around 10" and "at 0530" stand for times only beside a day or a part of the
+        // day, and never before a count ("about 40 users", "at 1200 Main St").
+        let loose = c.name("h5").is_some() || (c.name("h6").is_some() && c.name("hs6").is_none());
+        if loose && c.name("ap5").is_none() && counts_after(&s[whole.end()..]) {
+            continue;
+        }
         let (Ok(mut hour), minute) = (
             h.as_str().parse::<u32>(),
             m.and_then(|m| m.as_str().parse::<u32>().ok()).unwrap_or(0),
@@ -619,7 +739,11 @@ pub fn times_in(
             _ => None,
         };
         // A bare "9:40" needs a reason to be a time (not a score or a ratio).
-        let military = c.name("h4").is_some() || c.name("h3").is_some() || marker.is_some();
+        let military = c.name("h4").is_some()
+            || c.name("h3").is_some()
+            || c.name("hs6").is_some()
+            || marker.is_some();
+        let day_words = |w: &str| PM_WORDS.iter().chain(AM_WORDS).any(|x| w.contains(x));
         if hour > 23 || minute > 59 || (pm.is_some() && (hour == 0 || hour > 12)) {
             continue;
         }
@@ -652,6 +776,9 @@ pub fn times_in(
             }
             (None, Some(true)) if (1..7).contains(&hour) && window.contains("tarde") => hour += 12,
             _ => {}
+        }
+        if loose && marker.is_none() && zone.is_none() && nearest.is_none() && !day_words(window) {
+            continue;
         }
         let cued = military
             || zone.is_some()
@@ -787,6 +914,42 @@ mod tests {
         assert_eq!(
             times_in("Detectado el 12/01 a las 14:05.", sent(d), true)[0].at,
             "2026-01-12T14:05:00-05:00"
+        );
+    }
+
+    #[test]
+    fn bare_hours_beside_a_day_and_times_counted_back() {
+        // Monday 16 March 2026, 07:40 EDT.
+        let mon = "Mon, 16 Mar 2026 07:40:02 -0400";
+        let at = |s: &str| first(s, mon).map(|x| x.0);
+        assert_eq!(
+            at("Sunday night around 10 my wife's phone got an email."),
+            Some("2026-03-15T22:00:00-04:00".into())
+        );
+        assert_eq!(
+            at("Ayer como a las 3 de la tarde empezó."),
+            Some("2026-03-15T15:00:00-04:00".into())
+        );
+        assert_eq!(
+            at("Around 0530 this morning I got prompts."),
+            Some("2026-03-16T05:30:00-04:00".into())
+        );
+        assert_eq!(
+            at("Got this text a few min ago."),
+            Some("2026-03-16T07:37:00-04:00".into())
+        );
+        assert_eq!(
+            at("Perdí el celular hace 20 minutos."),
+            Some("2026-03-16T07:20:00-04:00".into())
+        );
+        // Counts and addresses are not hours; a bare hour with no day is not a time.
+        assert_eq!(at("This morning about 40 users got it."), None);
+        assert_eq!(at("The office at 1200 Main St this morning."), None);
+        assert_eq!(at("We were told at 10 of them."), None);
+        // The clock time beside "ago" says it better.
+        assert_eq!(
+            at("About 20 minutes ago (around 7:15) the mouse moved."),
+            Some("2026-03-16T07:15:00-04:00".into())
         );
     }
 
