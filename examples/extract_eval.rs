@@ -237,16 +237,28 @@ fn run(dir: &Path, root: &Path, verbose: bool, repeat: u32) -> Split {
             s.cat_ok += 1;
         } else {
             s.cat_errors.push(format!(
-                "{name}: {} (truth {})",
-                got["category"], truth["category"]
+                "{name}: {} (truth {}){}",
+                got["category"],
+                truth["category"],
+                if verbose {
+                    format!(" because {:?}", analysis.category_reasons)
+                } else {
+                    String::new()
+                }
             ));
         }
         if got["severity_suggested"] == truth["severity_suggested"] {
             s.sev_ok += 1;
         } else {
             s.sev_errors.push(format!(
-                "{name}: {} (truth {})",
-                got["severity_suggested"], truth["severity_suggested"]
+                "{name}: {} (truth {}){}",
+                got["severity_suggested"],
+                truth["severity_suggested"],
+                if verbose {
+                    format!(" because {:?}", analysis.severity_reasons)
+                } else {
+                    String::new()
+                }
             ));
         }
         if got["kind"] == truth["kind"] {

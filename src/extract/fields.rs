@@ -775,6 +775,13 @@ pub(crate) fn impact(l: &str) -> Option<&'static str> {
         "outage",
         "unavailable",
         "offline for",
+        "unusable",
+        "unreachable",
+        "not working",
+        "can't get through",
+        "cannot get through",
+        "fuera de servicio",
+        "fora do ar",
     ]
     .iter()
     .any(|c| l.contains(c))

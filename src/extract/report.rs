@@ -190,12 +190,18 @@ pub struct Analysis {
 impl Analysis {
     /// The `parse --json` contract: exactly the keys other tools rely on.
     pub fn contract(&self) -> serde_json::Value {
+        // An out-of-office, a bounce or a newsletter reports no incident: nothing to
+        // classify or grade.
+        let incident = !matches!(
+            self.kind,
+            MessageKind::AutoReply | MessageKind::Bounce | MessageKind::Bulk
+        );
         serde_json::json!({
             "kind": self.kind,
             "acknowledge": self.acknowledge,
             "tracking_id": self.tracking_id,
-            "category": self.category,
-            "severity_suggested": self.severity_suggested,
+            "category": incident.then_some(&self.category),
+            "severity_suggested": incident.then_some(&self.severity_suggested),
             "fields": self.fields,
             "missing": self.missing,
             "iocs": self.iocs,

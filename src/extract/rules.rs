@@ -83,6 +83,19 @@ const CUES: &[(Category, &[(&str, u32)])] = &[
     (
         Category::DenialOfService,
         &[
+            ("flooded with", 3),
+            ("tdos", 5),
+            ("telephony denial", 5),
+            ("automated calls", 3),
+            ("requests/sec", 3),
+            ("requests per second", 3),
+            ("botnet", 3),
+            ("random-subdomain", 3),
+            ("dns flood", 5),
+            ("query flood", 4),
+            ("inundad", 2),
+            ("fora do ar", 2),
+            ("caído", 1),
             ("ddos", 5),
             ("denial of service", 5),
             ("traffic flood", 4),
@@ -96,6 +109,18 @@ const CUES: &[(Category, &[(&str, u32)])] = &[
     (
         Category::WebDefacement,
         &[
+            ("página de facebook", 2),
+            ("página oficial", 2),
+            ("site alterado", 4),
+            ("sitio alterado", 4),
+            ("desfigur", 4),
+            ("pichad", 4),
+            ("page takeover", 4),
+            ("page was hijacked", 4),
+            ("posting scam", 3),
+            ("posting crypto", 3),
+            ("modificado", 1),
+            ("alterado", 1),
             ("kiosk", 1),
             ("hacked", 1),
             ("defaced", 5),
@@ -112,26 +137,62 @@ const CUES: &[(Category, &[(&str, u32)])] = &[
         Category::VendorIncident,
         &[
             ("our vendor was breached", 5),
+            ("vendor incident", 6),
+            ("incidente de proveedor", 6),
+            ("incidente do fornecedor", 6),
+            ("provider was compromised", 5),
+            ("provider was breached", 5),
+            ("their hosting environment", 5),
+            ("their environment", 4),
+            ("their support environment", 5),
+            ("their network", 3),
+            ("their servers", 3),
+            ("on their end", 3),
+            ("on their side", 3),
+            ("vendor notice", 4),
+            ("notice below from", 3),
+            ("notified us that they", 4),
+            ("they are responding to", 4),
+            ("their letter", 3),
+            ("the vendor says", 3),
+            ("vendor reports", 4),
+            ("provider reports", 4),
+            ("vendor's remote", 3),
+            ("su proveedor", 2),
+            ("nuestro proveedor", 3),
+            ("nosso fornecedor", 3),
             ("vendor was breached", 5),
             ("third-party incident", 4),
             ("supplier notified", 4),
             ("notice of security incident", 4),
             ("vendor notified", 3),
             ("vendor", 1),
-            ("msp", 2),
+            ("our msp", 3),
             ("managed service provider", 3),
             ("saas provider", 2),
             ("their systems", 1),
             ("our vendor", 3),
             ("the vendor's", 2),
             ("notified us that", 3),
-            ("third party", 2),
-            ("third-party", 2),
+            ("third party", 1),
+            ("third-party", 1),
         ],
     ),
     (
         Category::LostOrStolenDevice,
         &[
+            ("left my", 3),
+            ("left it on", 2),
+            ("can't find", 2),
+            ("cannot find", 2),
+            ("misplaced", 3),
+            ("dejé", 2),
+            ("olvidé", 2),
+            ("esqueci", 2),
+            ("deixei", 2),
+            ("lost and found", 3),
+            ("sumiu", 2),
+            ("desapareci", 2),
             ("robaron", 4),
             ("robada", 4),
             ("robado", 4),
@@ -142,8 +203,9 @@ const CUES: &[(Category, &[(&str, u32)])] = &[
             ("roubado", 4),
             ("roubada", 4),
             ("roubaram", 4),
-            ("furtado", 4),
-            ("furtada", 4),
+            ("foi furtado", 4),
+            ("foi furtada", 4),
+            ("furtaram", 4),
             ("perdi ", 3),
             ("perdeu", 3),
             ("lost the", 2),
@@ -169,6 +231,26 @@ const CUES: &[(Category, &[(&str, u32)])] = &[
     (
         Category::DataExposure,
         &[
+            ("exposed", 2),
+            ("open to the internet", 4),
+            ("publicly readable", 4),
+            ("no password", 1),
+            ("elasticsearch", 2),
+            ("unredacted", 4),
+            ("without redaction", 4),
+            ("sin redactar", 4),
+            ("wrong person", 3),
+            ("wrong agency", 3),
+            ("persona equivocada", 4),
+            ("pessoa errada", 4),
+            ("publicó", 2),
+            ("publicado por error", 4),
+            ("someone else's", 3),
+            ("otra persona", 2),
+            ("outra pessoa", 2),
+            ("exposición de datos", 5),
+            ("exposição de dados", 5),
+            ("data exposure", 5),
             ("por error", 3),
             ("por engano", 3),
             ("destinatario equivocado", 5),
@@ -195,6 +277,22 @@ const CUES: &[(Category, &[(&str, u32)])] = &[
     (
         Category::InsiderMisuse,
         &[
+            ("dlp", 2),
+            ("personal dropbox", 4),
+            ("uploaded to a personal", 4),
+            ("to a personal", 3),
+            ("photos of her screen", 5),
+            ("photos of his screen", 5),
+            ("taking photos", 3),
+            ("former employee", 4),
+            ("ex-employee", 4),
+            ("who left", 2),
+            ("still logging in", 3),
+            ("looked up", 2),
+            ("fraude interna", 5),
+            ("correo personal", 2),
+            ("e-mail pessoal", 2),
+            ("consultas", 1),
             ("without need", 4),
             ("no business reason", 4),
             ("snooping", 5),
@@ -212,6 +310,52 @@ const CUES: &[(Category, &[(&str, u32)])] = &[
     (
         Category::AccountCompromise,
         &[
+            ("authenticator", 2),
+            ("approved the", 2),
+            ("approved it", 3),
+            ("was used to send", 4),
+            ("used to send", 3),
+            ("fue usada para", 4),
+            ("foi usada para", 4),
+            ("regla que reenvia", 4),
+            ("regra que encaminha", 4),
+            ("regra de encaminhamento", 4),
+            ("regla de reenvío", 4),
+            ("and approved", 2),
+            ("session from", 2),
+            ("sign-in log shows", 2),
+            ("comprometida", 3),
+            ("hackeada", 4),
+            ("hackeado", 3),
+            ("accedieron a", 3),
+            ("acessaram a", 3),
+            ("aprobé", 3),
+            ("aprovei", 3),
+            ("mfa code", 3),
+            ("verification code", 2),
+            ("código de verificación", 3),
+            ("código de verificação", 3),
+            ("sending spam", 4),
+            ("sent spam", 4),
+            ("restricted from sending", 5),
+            ("from my work address", 4),
+            ("never sent", 3),
+            ("got into my", 4),
+            ("got into her", 4),
+            ("got into his", 4),
+            ("taken over", 3),
+            ("token", 1),
+            ("session hijack", 3),
+            ("global admin", 2),
+            ("consent", 1),
+            ("enviando spam", 4),
+            ("mandando spam", 4),
+            ("conta invadida", 5),
+            ("cuenta hackeada", 5),
+            ("hackearon", 3),
+            ("invadiram", 3),
+            ("prompts", 2),
+            ("mfa", 2),
             ("cuenta comprometida", 5),
             ("conta comprometida", 5),
             ("notificaciones de mfa", 4),
@@ -247,6 +391,19 @@ const CUES: &[(Category, &[(&str, u32)])] = &[
     (
         Category::UnauthorizedAccess,
         &[
+            ("dcsync", 5),
+            ("domain controller", 3),
+            ("hands-on-keyboard", 4),
+            ("new admin account", 4),
+            ("none of us created", 3),
+            ("citrix bleed", 5),
+            ("session hijacking", 3),
+            ("password guessing", 3),
+            ("failed logins", 2),
+            ("failed ssh", 3),
+            ("anyconnect", 2),
+            ("cryptominer", 3),
+            ("miner", 2),
             ("unauthorized login", 5),
             ("unauthorised login", 5),
             ("unauthorized access", 4),
@@ -265,6 +422,16 @@ const CUES: &[(Category, &[(&str, u32)])] = &[
     (
         Category::Malware,
         &[
+            ("lento", 1),
+            ("ventanas", 2),
+            ("abrí un archivo adjunto", 3),
+            ("abri o anexo", 3),
+            ("opened an attachment", 2),
+            ("opened the attachment", 2),
+            ("macro", 2),
+            ("xlsm", 2),
+            ("powershell", 2),
+            ("payload", 2),
             ("ventanas emergentes", 3),
             ("vírus", 4),
             ("janelas", 2),
@@ -295,8 +462,30 @@ const CUES: &[(Category, &[(&str, u32)])] = &[
         ],
     ),
     (
+        Category::Other,
+        &[
+            ("skimmer", 5),
+            ("bomb threat", 5),
+            ("threatening email", 4),
+            ("threatening", 3),
+            ("amenaza", 3),
+            ("ameaça", 3),
+            ("physical threat", 4),
+        ],
+    ),
+    (
         Category::Phishing,
         &[
+            ("credential phish", 4),
+            ("got this text", 3),
+            ("got a text", 3),
+            ("a text from", 2),
+            ("mensaje de texto", 3),
+            ("mensagem de texto", 3),
+            ("sms", 2),
+            ("fake page", 3),
+            ("phishalarm", 4),
+            ("report phishing", 3),
             ("correo sospechoso", 4),
             ("enlace", 1),
             ("e-mail suspeito", 4),
@@ -325,13 +514,35 @@ const CUES: &[(Category, &[(&str, u32)])] = &[
     ),
 ];
 
+/// A cue as a pattern: it begins a word ("rdp" is not in "wordpress"), and a short
+/// one ends one too; a longer one may begin a longer word ("phish" in "phishing").
+fn cue_pattern(cue: &str) -> String {
+    let mut p = String::new();
+    if cue.starts_with(char::is_alphanumeric) {
+        p.push_str(r"\b");
+    }
+    p.push_str(&regex::escape(cue));
+    if cue.chars().count() <= 4 && cue.ends_with(char::is_alphanumeric) {
+        p.push_str(r"\b");
+    }
+    p
+}
+
 /// Every cue of [`CUES`], in order, as one set searched in a single pass.
 static CUE_SET: std::sync::LazyLock<regex::RegexSet> = std::sync::LazyLock::new(|| {
     regex::RegexSet::new(
         CUES.iter()
-            .flat_map(|(_, cues)| cues.iter().map(|(c, _)| regex::escape(c))),
+            .flat_map(|(_, cues)| cues.iter().map(|(c, _)| cue_pattern(c))),
     )
     .expect("cue set")
+});
+
+/// The same cues one by one, to find where each occurs.
+static CUE_EACH: std::sync::LazyLock<Vec<regex::Regex>> = std::sync::LazyLock::new(|| {
+    CUES.iter()
+        .flat_map(|(_, cues)| cues.iter())
+        .map(|(c, _)| regex::Regex::new(&cue_pattern(c)).expect("cue pattern"))
+        .collect()
 });
 
 /// Is the word at `at` denied by what stands just before it ("no evidence of ",
@@ -356,6 +567,18 @@ fn denied(hay: &str, at: usize) -> bool {
         "not ",
         "without ",
         "never ",
+        "didn't ",
+        "did not ",
+        "nobody ",
+        "no one ",
+        "none of ",
+        "nadie ",
+        "ninguém ",
+        "não ",
+        "nao ",
+        "nunca ",
+        "sin ",
+        "sem ",
     ]
     .iter()
     .any(|n| clause.contains(n))
@@ -402,7 +625,11 @@ pub fn category(subject: &str, text: &str) -> (Category, Vec<String>) {
             let here = present.matched(index);
             index += 1;
             // A cue the reporter denies ("no sign of exploitation") is no cue.
-            if here && hay.match_indices(cue).any(|(at, _)| !denied(&hay, at)) {
+            if here
+                && CUE_EACH[index - 1]
+                    .find_iter(&hay)
+                    .any(|m| !denied(&hay, m.start()))
+            {
                 score += w;
                 why.push(if cue.starts_with('[') {
                     "a forwarded message is attached as evidence".to_string()
@@ -416,6 +643,21 @@ pub fn category(subject: &str, text: &str) -> (Category, Vec<String>) {
         }
     }
     match best {
+        // A weakness found and patched, with no sign anyone used it, is no intrusion.
+        Some((
+            Category::UnauthorizedAccess | Category::VendorIncident | Category::Malware,
+            _,
+            _,
+        )) if nothing_compromised(&hay)
+            && ["vulnerab", "cve-", "patch"]
+                .iter()
+                .any(|c| hay.contains(c)) =>
+        {
+            (
+                Category::Other,
+                vec!["a weakness with no sign of exploitation".into()],
+            )
+        }
         Some((c, _, why)) => (c, why),
         None => (Category::Other, vec!["no cue words of any category".into()]),
     }
@@ -461,13 +703,48 @@ pub fn assess_as(
         "statewide outage",
         "multiple agencies",
     ];
-    if category == Category::Ransomware && spreading.iter().any(|s| hay.contains(s)) {
+    // Several machines named or counted ("at least 40 PCs", "both servers").
+    static MANY_HOSTS: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+        regex::Regex::new(r"\b(?:\d{1,5}|two|three|four|five|several|multiple|many|both|all)\s+(?:\w+\s+){0,2}?(?:machines|pcs|computers|workstations|servers|hosts|laptops|endpoints|equipos|computadoras|servidores|computadores|máquinas)\b")
+            .expect("many hosts regex")
+    });
+    if category == Category::Ransomware
+        && (spreading.iter().any(|s| hay.contains(s))
+            || MANY_HOSTS
+                .find_iter(&hay)
+                .any(|m| !m.as_str().starts_with("1 ") && !denied(&hay, m.start())))
+    {
         raise(3, "ransomware spreading".into());
     }
-    if pi == "yes" && records >= 500 {
+    // At scale, personal information taken or laid open, not only reachable: "no
+    // evidence the data was copied out" keeps it high.
+    let taken = [
+        "downloaded",
+        "exfiltrat",
+        "copied",
+        "stolen",
+        "posted",
+        "published",
+        "leaked",
+        "publicly",
+        "sold",
+        "dump",
+        "descargad",
+        "baixad",
+        "publicad",
+        "misdirected",
+        "wrong recipient",
+        "sent to the wrong",
+        "sent in error",
+        "destinatario equivocado",
+        "destinatário errado",
+    ]
+    .iter()
+    .any(|c| hay.match_indices(c).any(|(at, _)| !denied(&hay, at)));
+    if pi == "yes" && records >= 500 && taken {
         raise(
             3,
-            format!("personal information of {records} records (≥ 500)"),
+            format!("personal information of {records} records (≥ 500) taken or exposed"),
         );
     }
     // "Statewide" alone is often a contract's or a program's word, not an impact.
@@ -493,6 +770,16 @@ pub fn assess_as(
     }
     if le == "yes" {
         raise(2, "law enforcement involved".into());
+    }
+    // Whether personal information was reached is not known: the highest level the
+    // category can plausibly reach, provisional (incident-reference §3.4). A phish's
+    // unknown is its interaction (medium at most), a flood's no data at all.
+    if pi == "unknown" && !matches!(category, Category::Phishing | Category::DenialOfService) {
+        raise(
+            2,
+            "personal information not known to be safe: high until it is known (provisional)"
+                .into(),
+        );
     }
     if impact == "high" {
         raise(2, "a core service is down".into());
@@ -576,7 +863,7 @@ pub fn assess_as(
             format!("{} on a single host or account", category.as_str()),
         ),
         Category::Phishing => {
-            let denied = [
+            let refused = [
                 "did not click",
                 "didn't click",
                 "no one clicked",
@@ -586,11 +873,32 @@ pub fn assess_as(
                 "did not enter",
                 "didn't enter",
             ];
-            if ["clicked", "entered", "password", "credentials"]
-                .iter()
-                .any(|s| hay.contains(s))
-                && !denied.iter().any(|d| hay.contains(d))
-            {
+            // Clicking is interaction even when nothing was typed after it.
+            let clicked = [
+                "clicked",
+                "hice clic",
+                "di clic",
+                "abrí el enlace",
+                "cliquei",
+                "abri o link",
+                "cliqué",
+            ]
+            .iter()
+            .any(|c| hay.match_indices(c).any(|(at, _)| !denied(&hay, at)));
+            let typed = [
+                "entered",
+                "password",
+                "credentials",
+                "contraseña",
+                "senha",
+                "ingresé",
+                "digitei",
+                "coloquei",
+            ]
+            .iter()
+            .any(|s| hay.contains(s))
+                && !refused.iter().any(|d| hay.contains(d));
+            if clicked || typed {
                 raise(1, "a user interacted with the phish".into());
             } else {
                 reasons.push("phishing received, no interaction reported".into());
@@ -696,6 +1004,52 @@ mod tests {
         for (s, t, want) in cases {
             assert_eq!(assess(s, t, &f).category, want, "{t}");
         }
+    }
+
+    #[test]
+    fn cues_begin_words_and_scale_needs_data_taken() {
+        // "rdp" is not in "wordpress", a surname is not a theft.
+        let (c, _) = category("Blog", "our WordPress blog shows a new admin page");
+        assert_ne!(c, Category::UnauthorizedAccess);
+        let (c, _) = category("Phish", "Luciana Furtado got a fake login page, phish");
+        assert_eq!(c, Category::Phishing);
+        let (c, _) = category(
+            "ASA",
+            "CVE-2025-20362 on our firewall; patched, no sign of exploitation",
+        );
+        assert_eq!(c, Category::Other);
+        let mut f = Fields::new();
+        f.insert("personal_information".into(), field("yes".into()));
+        f.insert("records_affected".into(), field(1900.into()));
+        let viewed = assess(
+            "Vendor",
+            "our vendor was breached; records viewed, no evidence the data was copied out",
+            &f,
+        );
+        assert_eq!(viewed.severity_suggested, "high");
+        let taken = assess(
+            "Vendor",
+            "our vendor was breached; the files were downloaded",
+            &f,
+        );
+        assert_eq!(taken.severity_suggested, "critical");
+        let spreading = assess(
+            "Ransom",
+            "ransomware on at least 40 machines",
+            &Fields::new(),
+        );
+        assert_eq!(spreading.severity_suggested, "critical");
+        let mut unknown = Fields::new();
+        unknown.insert("personal_information".into(), field("unknown".into()));
+        let a = assess(
+            "Mailbox",
+            "her account was compromised, inbox rule",
+            &unknown,
+        );
+        assert_eq!(a.severity_suggested, "high");
+        assert!(a.provisional);
+        let p = assess("Phish", "suspicious email, phish, not sure", &unknown);
+        assert_eq!(p.severity_suggested, "low");
     }
 
     #[test]
