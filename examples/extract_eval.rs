@@ -233,33 +233,26 @@ fn run(dir: &Path, root: &Path, verbose: bool, repeat: u32) -> Split {
         s.parse_time += start.elapsed() / repeat;
         let got = analysis.contract();
         s.n += 1;
+        // A wrong value, and with `--verbose` the reasons the analysis gave for it.
+        let wrong = |key: &str, reasons: &[String]| {
+            let why = if verbose {
+                format!(" because {reasons:?}")
+            } else {
+                String::new()
+            };
+            format!("{name}: {} (truth {}){why}", got[key], truth[key])
+        };
         if got["category"] == truth["category"] {
             s.cat_ok += 1;
         } else {
-            s.cat_errors.push(format!(
-                "{name}: {} (truth {}){}",
-                got["category"],
-                truth["category"],
-                if verbose {
-                    format!(" because {:?}", analysis.category_reasons)
-                } else {
-                    String::new()
-                }
-            ));
+            s.cat_errors
+                .push(wrong("category", &analysis.category_reasons));
         }
         if got["severity_suggested"] == truth["severity_suggested"] {
             s.sev_ok += 1;
         } else {
-            s.sev_errors.push(format!(
-                "{name}: {} (truth {}){}",
-                got["severity_suggested"],
-                truth["severity_suggested"],
-                if verbose {
-                    format!(" because {:?}", analysis.severity_reasons)
-                } else {
-                    String::new()
-                }
-            ));
+            s.sev_errors
+                .push(wrong("severity_suggested", &analysis.severity_reasons));
         }
         if got["kind"] == truth["kind"] {
             s.kind_ok += 1;
