@@ -545,6 +545,7 @@ fn analyze_whole(raw: &[u8], opts: &Options<'_>) -> Analysis {
     } = rules::assess_as(first, first_reasons, &email.subject, &assess_text, &fields);
     if kind == MessageKind::Report {
         reached_by_the_lure(&mut fields, category, &assess_text);
+        one_person(&mut fields, category, &severity_reasons);
     }
     let escalations = if kind == MessageKind::Report {
         escalations_of(
@@ -626,6 +627,9 @@ fn reached_by_the_lure(fields: &mut Fields, category: Category, text: &str) {
         "text message",
         "a text ",
         "got a text",
+        "got this text",
+        "text on my",
+        "texted me",
         "sms",
         "smishing",
         "mensaje de texto",
@@ -650,6 +654,43 @@ fn reached_by_the_lure(fields: &mut Fields, category: Category, text: &str) {
                 line: 0,
                 text: format!(
                     "a {} report naming no other system: the reporter's own {what}",
+                    category.as_str()
+                ),
+                message: None,
+            },
+        },
+    );
+}
+
+/// A report about one person's account, one insider, one infected machine or one
+/// click counts one user affected when it gives no number itself; marked as inferred.
+fn one_person(fields: &mut Fields, category: Category, severity_reasons: &[String]) {
+    if fields.contains_key("users_affected") {
+        return;
+    }
+    let spreading = severity_reasons
+        .iter()
+        .any(|r| r.contains("spreading") || r.contains(" hosts"));
+    let one = match category {
+        Category::AccountCompromise | Category::InsiderMisuse => true,
+        Category::Malware | Category::Ransomware => !spreading,
+        Category::Phishing => severity_reasons
+            .iter()
+            .any(|r| r.contains("interacted with the phish")),
+        _ => false,
+    };
+    if !one {
+        return;
+    }
+    fields.insert(
+        "users_affected".into(),
+        FieldValue {
+            value: serde_json::json!(1),
+            source: Source {
+                part: "inferred".into(),
+                line: 0,
+                text: format!(
+                    "a {} report about one person, giving no number",
                     category.as_str()
                 ),
                 message: None,
@@ -945,6 +986,47 @@ mod tests {
             vec![EmailAddress::parse("soc@mass.gov").expect("address")],
             max,
         )
+    }
+
+    #[test]
+    fn one_person_and_their_own_mailbox_are_inferred_and_say_so() {
+        let name = |n: &str| FieldValue {
+            value: serde_json::json!(n),
+            source: Source {
+                part: "header:From".into(),
+                line: 0,
+                text: n.into(),
+                message: None,
+            },
+        };
+        let mut f = Fields::new();
+        f.insert("reporter_name".into(), name("Jane Doe"));
+        reached_by_the_lure(&mut f, Category::Phishing, "got this text on my cell");
+        assert_eq!(
+            f["systems_affected"].value,
+            serde_json::json!(["Jane Doe's phone (text message)"])
+        );
+        assert_eq!(f["systems_affected"].source.part, "inferred");
+        one_person(
+            &mut f,
+            Category::Phishing,
+            &["phishing received, no interaction reported".into()],
+        );
+        assert!(!f.contains_key("users_affected"));
+        one_person(
+            &mut f,
+            Category::Ransomware,
+            &["ransomware spreading".into()],
+        );
+        assert!(!f.contains_key("users_affected"));
+        one_person(&mut f, Category::AccountCompromise, &[]);
+        assert_eq!(f["users_affected"].value, serde_json::json!(1));
+        // A system the report names is kept.
+        let mut g = Fields::new();
+        g.insert("reporter_name".into(), name("Jane Doe"));
+        g.insert("systems_affected".into(), name("FS-01"));
+        reached_by_the_lure(&mut g, Category::Phishing, "");
+        assert_eq!(g["systems_affected"].value, serde_json::json!("FS-01"));
     }
 
     const FORWARDED: &str = "From: Jane Doe <jane@dor.state.ma.us>\r\nTo: soc@mass.gov\r\nSubject: FW: pay now\r\nMessage-ID: <a@dor>\r\nDate: Tue, 10 Mar 2026 09:45:00 -0400\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nPlease look at the attached phish. Call me at 617-555-0142.\r\n--b\r\nContent-Type: message/rfc822\r\nContent-Disposition: attachment; filename=phish.eml\r\n\r\nFrom: Payroll <pay@evil-payroll.test>\r\nSubject: Verify your account\r\n\r\nClick hxxps://evil-payroll[.]com/login now. Phone: 202-555-0199\r\n--b\r\nContent-Type: application/octet-stream\r\nContent-Disposition: attachment; filename=big.bin\r\nContent-Transfer-Encoding: base64\r\n\r\nAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\r\n--b--\r\n";
