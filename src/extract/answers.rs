@@ -185,6 +185,7 @@ const TOPICS: &[Topic] = &[
         field: "law_enforcement_contacted",
         strong: &[
             "police report",
+            "911",
             "filed a report with",
             "police case number",
             "police incident number",
@@ -476,6 +477,15 @@ const UNKNOWN: &[&str] = &[
     "not determined",
     "no sabemos",
     "no sé",
+    "no estoy segura",
+    "no estoy seguro",
+    "no lo sé",
+    "no lo sabemos",
+    "todavía no sabemos",
+    "não tenho certeza",
+    "nao tenho certeza",
+    "não temos certeza",
+    "ainda não sabemos",
     "desconocido",
     "por determinar",
     "por confirmar",
@@ -556,8 +566,10 @@ pub fn clauses(sentence: &str) -> Vec<String> {
         " but ",
         " however",
         ", y ",
+        " y ",
         " pero ",
         ", e ",
+        " e ",
         " mas ",
         " porém",
         " so ",
@@ -599,6 +611,17 @@ static PEOPLE_DATA: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new
         .expect("people data regex")
 });
 
+/// Telling nobody outside, which answers law enforcement only when denied.
+const NOBODY_OUTSIDE: &[&str] = &[
+    "anyone outside",
+    "anybody outside",
+    "nobody outside",
+    "no one outside",
+    "nadie fuera",
+    "ninguém de fora",
+    "ninguém fora",
+];
+
 /// The answer a clause gives about `field`, if it gives one.
 pub fn answer_in_clause(field: &str, clause: &str) -> Option<Tri> {
     answer_in(field, clause, clause)
@@ -613,6 +636,14 @@ fn answer_in(field: &str, clause: &str, sentence: &str) -> Option<Tri> {
         || (field == "personal_information" && PEOPLE_DATA.is_match(clause));
     if !strong && !weak {
         if field == "personal_information" && NO_DATA.is_match(clause) && !not_stated(clause) {
+            return Some(Tri::No);
+        }
+        // "Haven't called anyone outside IT": nobody outside, so not the police either.
+        if field == "law_enforcement_contacted"
+            && NOBODY_OUTSIDE.iter().any(|c| clause.contains(c))
+            && negated(clause)
+            && !not_stated(clause)
+        {
             return Some(Tri::No);
         }
         return None;
@@ -728,6 +759,7 @@ pub fn answer(field: &str, sentence: &str) -> Option<Tri> {
         && !topic.weak.iter().any(named)
         && !(field == "personal_information"
             && (NO_DATA.is_match(&whole) || PEOPLE_DATA.is_match(&whole)))
+        && !(field == "law_enforcement_contacted" && NOBODY_OUTSIDE.iter().any(named))
     {
         return None;
     }
@@ -786,6 +818,17 @@ pub fn label_answer(field: &str, value: &str) -> Option<Tri> {
 /// "Unknown", "Sí", "Não"), or `None` when it is not a yes/no answer.
 pub fn tri_value(v: &str) -> Option<Tri> {
     let v = normalize(v.trim());
+    // A form's ticked box: "☐ Yes ☒ No ☐ Unknown", "[x] Yes [ ] No".
+    for mark in ['☒', '☑', '✔', '✓', '■'] {
+        if let Some((_, after)) = v.split_once(mark) {
+            return tri_value(after.trim_start());
+        }
+    }
+    for mark in ["[x]", "(x)"] {
+        if let Some((_, after)) = v.split_once(mark) {
+            return tri_value(after.trim_start());
+        }
+    }
     let v = v.trim_start_matches(['[', '(', '*', '-', ' ']).trim();
     let first = v
         .split(|c: char| !c.is_alphanumeric() && c != '\'')
@@ -968,5 +1011,14 @@ mod tests {
             ext("There is no sign anyone outside MCB accessed it."),
             None
         );
+        assert_eq!(le("Haven't called anyone outside IT."), Some("no"));
+        assert_eq!(le("We called someone outside IT."), None);
+        assert_eq!(
+            le("Llamamos al 911 y la policía revisó el edificio y no encontró nada."),
+            Some("yes")
+        );
+        assert_eq!(tri_value("☐ Yes  ☒ No  ☐ Unknown"), Some(Tri::No));
+        assert_eq!(tri_value("[x] Yes [ ] No"), Some(Tri::Yes));
+        assert_eq!(tri_value("No estoy segura"), Some(Tri::Unknown));
     }
 }
