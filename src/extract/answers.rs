@@ -807,28 +807,81 @@ pub fn label_answer(field: &str, value: &str) -> Option<Tri> {
     {
         return Some(Tri::No);
     }
-    matches!(
-        field,
-        "law_enforcement_contacted" | "external_communications"
-    )
-    .then_some(Tri::Yes)
+    // Yes only when the statement names who was told: an agency or a report number
+    // for the police, a party for communications ("waiting on legal" names nobody).
+    let cued = || {
+        TOPICS
+            .iter()
+            .find(|t| t.field == field)
+            .is_some_and(|t| t.weak.iter().chain(t.strong).any(|c| has_cue(v, c)))
+    };
+    let named = match field {
+        "law_enforcement_contacted" => {
+            crate::extract::fields::le_agency(value).is_some()
+                || v.chars().any(|c| c.is_ascii_digit())
+                || cued()
+        }
+        "external_communications" => {
+            cued()
+                || [
+                    "person",
+                    "persona",
+                    "pessoa",
+                    "caller",
+                    "requester",
+                    "partner",
+                    "school",
+                    "hospital",
+                    "agency",
+                    "agencies",
+                    "city",
+                    "town",
+                    "landlord",
+                ]
+                .iter()
+                .any(|c| has_cue(v, c))
+        }
+        _ => false,
+    };
+    named.then_some(Tri::Yes)
 }
 
 /// The answer of a labelled value ("Police contacted: yes, State Police", "no PII",
 /// "Unknown", "Sí", "Não"), or `None` when it is not a yes/no answer.
 pub fn tri_value(v: &str) -> Option<Tri> {
     let v = normalize(v.trim());
-    // A form's ticked box: "☐ Yes ☒ No ☐ Unknown", "[x] Yes [ ] No".
-    for mark in ['☒', '☑', '✔', '✓', '■'] {
-        if let Some((_, after)) = v.split_once(mark) {
-            return tri_value(after.trim_start());
+    // A form's ticked box: "☐ Yes ☒ No ☐ Unknown", "[x] Yes [ ] No", or the mark
+    // after its word ("Yes ✓"). The word beside the first mark answers.
+    let marked = ['☒', '☑', '✔', '✓', '■']
+        .iter()
+        .filter_map(|m| v.find(*m).map(|at| (at, m.len_utf8())))
+        .chain(
+            ["[x]", "(x)"]
+                .iter()
+                .filter_map(|m| v.find(*m).map(|at| (at, m.len()))),
+        )
+        .min();
+    let v = match marked {
+        Some((at, len)) => {
+            let word = |t: &str| {
+                t.split(|c: char| !c.is_alphanumeric())
+                    .find(|w| !w.is_empty())
+                    .map(str::to_string)
+            };
+            // Boxes before their words ("☐ Yes ☒ No") when the value begins with one,
+            // else after them ("Yes ☒ No ☐").
+            let boxes_first = v
+                .trim_start()
+                .starts_with(['☐', '☒', '☑', '■', '□', '[', '(']);
+            let beside = if boxes_first {
+                word(&v[at + len..])
+            } else {
+                v[..at].split_whitespace().last().and_then(word)
+            };
+            beside.unwrap_or_default()
         }
-    }
-    for mark in ["[x]", "(x)"] {
-        if let Some((_, after)) = v.split_once(mark) {
-            return tri_value(after.trim_start());
-        }
-    }
+        None => v,
+    };
     let v = v.trim_start_matches(['[', '(', '*', '-', ' ']).trim();
     let first = v
         .split(|c: char| !c.is_alphanumeric() && c != '\'')
@@ -1020,5 +1073,10 @@ mod tests {
         assert_eq!(tri_value("☐ Yes  ☒ No  ☐ Unknown"), Some(Tri::No));
         assert_eq!(tri_value("[x] Yes [ ] No"), Some(Tri::Yes));
         assert_eq!(tri_value("No estoy segura"), Some(Tri::Unknown));
+        assert_eq!(tri_value("Yes ☒  No ☐"), Some(Tri::Yes));
+        assert_eq!(tri_value("Yes ✓"), Some(Tri::Yes));
+        let many = "☒".repeat(50_000);
+        assert_eq!(tri_value(&many), None);
+        assert_eq!(label("law_enforcement_contacted", "waiting on legal"), None);
     }
 }

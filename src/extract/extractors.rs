@@ -117,18 +117,24 @@ pub fn language(text: &str) -> &'static str {
 
 /// A label and its value in one line: `Label: value`, `Label | value` (a table row),
 /// `Label<TAB>value`, `Label? value`.
-fn split_label(line: &str) -> Option<(&str, &str)> {
-    for sep in [':', '|', '\t', '?'] {
+fn split_label<'a>(line: &'a str) -> Option<(&'a str, &'a str)> {
+    const SEPS: [char; 4] = [':', '|', '\t', '?'];
+    let value = |v: &'a str| v.trim_start_matches([':', '|', ' ', '\t']);
+    // The fill-in wordings at any separator first ("Police contacted? No: we handled
+    // it" is the label before the `?`), then key words: only before `:` or `?`, never
+    // across a `?` (the question is the label), and never between table cells (a
+    // signature's "Agency name | street address").
+    for sep in SEPS {
         if let Some((l, v)) = line.split_once(sep) {
-            // A signature's "Agency name | street address" is no table row: between
-            // cells only the fill-in wordings count.
-            let known = if sep == '|' {
-                label_field(l)
-            } else {
-                label_field_loose(l)
-            };
-            if known.is_some() {
-                return Some((l, v.trim_start_matches([':', '|', ' ', '\t'])));
+            if label_field(l).is_some() {
+                return Some((l, value(v)));
+            }
+        }
+    }
+    for sep in [':', '?'] {
+        if let Some((l, v)) = line.split_once(sep) {
+            if !l.contains('?') && label_field_loose(l).is_some() {
+                return Some((l, value(v)));
             }
         }
     }

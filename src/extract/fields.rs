@@ -658,12 +658,12 @@ const LOOSE_LABELS: &[(&str, &[&str], &[&str])] = &[
     ),
     (
         "personal_information",
-        &["pii", "phi", "personal", "pessoa", "sensitive data", "datos sensibles", "dados sensíveis", "dados sensiveis"],
+        &["pii", "phi", "personal info", "personal data", "personal details", "información personal", "datos personales", "informação pessoal", "informações pessoais", "dados pessoais", "sensitive data", "datos sensibles", "dados sensíveis", "dados sensiveis"],
         &[],
     ),
     (
         "actions_taken",
-        &["action", "acción", "acciones", "ação", "ações", "acoes", "steps taken", "done so far", "have you done", "has been done", "did you do", "we did", "remediat", "mitigat", "containment", "medidas", "providências", "providencias", "hizo", "hicimos", "fez", "fizemos", "feito", "hecho"],
+        &["action", "acción", "acciones", "ação", "ações", "acoes", "steps taken", "done so far", "have you done", "has been done", "did you do", "we did", "remediat", "mitigat", "containment", "medidas", "providências", "providencias", "hicimos", "fizemos", "ha hecho", "han hecho", "foi feito", "foram feitas"],
         &["recommend", "required", "needed", "suggest", "next step", "recomend", "to do", "pendiente", "pendente", "call to action"],
     ),
     (
@@ -706,7 +706,30 @@ pub(crate) fn label_field_loose(label: &str) -> Option<&'static str> {
     if l.is_empty() || words > 8 || l.chars().any(|c| c.is_ascii_digit()) {
         return None;
     }
-    let has = |cues: &[&str]| cues.iter().any(|c| l.contains(c));
+    // A label is a noun phrase or a question, not a sentence about oneself ("My
+    // computer did this: …").
+    let first = l.split_whitespace().next().unwrap_or("");
+    if [
+        "i", "my", "we", "our", "it", "she", "he", "they", "this", "that", "yo", "mi", "mis",
+        "meu", "minha", "eu", "nós", "nosotros",
+    ]
+    .contains(&first)
+    {
+        return None;
+    }
+    // Cues begin a word ("action" is not in "transaction"); a short one is a whole word
+    // ("phi" is not in "phishing").
+    let has = |cues: &[&str]| {
+        cues.iter().any(|c| {
+            l.match_indices(c).any(|(at, _)| {
+                let before = l[..at].chars().next_back();
+                let rest = &l[at + c.len()..];
+                let rest = rest.strip_prefix('s').unwrap_or(rest);
+                !before.is_some_and(char::is_alphanumeric)
+                    && (c.chars().count() > 4 || !rest.starts_with(char::is_alphanumeric))
+            })
+        })
+    };
     // Telling someone outside: both halves, or the word alone ("External:").
     let outside = has(&[
         "extern",
@@ -1033,6 +1056,11 @@ mod tests {
             ("Best phone to reach you", Some("reporter_phone")),
             ("Equipo o sistema afectado", Some("systems_affected")),
             ("Public IP", None),
+            ("Clicked the phishing link", None),
+            ("Personal device", Some("systems_affected")),
+            ("Transaction amount", None),
+            ("Fecha del hecho", None),
+            ("My computer did this", None),
             ("We saw this at 9:40", None),
         ];
         for (label, want) in cases {

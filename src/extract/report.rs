@@ -544,8 +544,8 @@ fn analyze_whole(raw: &[u8], opts: &Options<'_>) -> Analysis {
         major_incident_suggested,
     } = rules::assess_as(first, first_reasons, &email.subject, &assess_text, &fields);
     if kind == MessageKind::Report {
-        reached_by_the_lure(&mut fields, category, &assess_text);
-        one_person(&mut fields, category, &severity_reasons);
+        reached_by_the_lure(&mut fields, category, &note);
+        one_person(&mut fields, category, &severity_reasons, &note);
     }
     let escalations = if kind == MessageKind::Report {
         escalations_of(
@@ -623,6 +623,62 @@ fn reached_by_the_lure(fields: &mut Fields, category: Category, text: &str) {
         return;
     };
     let lower = answers::normalize(text);
+    // Only when the reporter writes of themselves ("I got this", "me llegó"), not of a
+    // user, a colleague or a named person ("a user clicked", "she entered").
+    let own = [
+        "i got",
+        "i received",
+        "i clicked",
+        "i opened",
+        "i entered",
+        "i approved",
+        "my inbox",
+        "my mailbox",
+        "my account",
+        "my email",
+        "my phone",
+        "my cell",
+        "me llegó",
+        "recibí",
+        "abrí",
+        "hice clic",
+        "mi correo",
+        "mi cuenta",
+        "recebi",
+        "abri ",
+        "cliquei",
+        "meu e-mail",
+        "minha conta",
+        "got this",
+    ];
+    let other = [
+        "a user",
+        "an employee",
+        "one of our",
+        "our staff",
+        "staff member",
+        "colleague",
+        "coworker",
+        "co-worker",
+        "she ",
+        "he ",
+        "her ",
+        "his ",
+        "users",
+        "employees",
+        "un usuario",
+        "una usuaria",
+        "un empleado",
+        "compañer",
+        "um usuário",
+        "funcionári",
+        "colega",
+    ];
+    if !own.iter().any(|c| lower.contains(c))
+        || other.iter().any(|c| answers::has_cue(&lower, c.trim()))
+    {
+        return;
+    }
     let texted = [
         "text message",
         "a text ",
@@ -664,8 +720,29 @@ fn reached_by_the_lure(fields: &mut Fields, category: Category, text: &str) {
 
 /// A report about one person's account, one insider, one infected machine or one
 /// click counts one user affected when it gives no number itself; marked as inferred.
-fn one_person(fields: &mut Fields, category: Category, severity_reasons: &[String]) {
+fn one_person(fields: &mut Fields, category: Category, severity_reasons: &[String], text: &str) {
     if fields.contains_key("users_affected") {
+        return;
+    }
+    // "Several staff accounts were taken over": more than one, number unknown.
+    let lower = answers::normalize(text);
+    if [
+        "accounts",
+        "mailboxes",
+        "several",
+        "multiple",
+        "many users",
+        "employees",
+        "cuentas",
+        "contas",
+        "usuarios",
+        "usuários",
+        "varios",
+        "vários",
+    ]
+    .iter()
+    .any(|c| answers::has_cue(&lower, c))
+    {
         return;
     }
     let spreading = severity_reasons
@@ -1001,7 +1078,7 @@ mod tests {
         };
         let mut f = Fields::new();
         f.insert("reporter_name".into(), name("Jane Doe"));
-        reached_by_the_lure(&mut f, Category::Phishing, "got this text on my cell");
+        reached_by_the_lure(&mut f, Category::Phishing, "I got this text on my cell");
         assert_eq!(
             f["systems_affected"].value,
             serde_json::json!(["Jane Doe's phone (text message)"])
@@ -1011,16 +1088,34 @@ mod tests {
             &mut f,
             Category::Phishing,
             &["phishing received, no interaction reported".into()],
+            "",
         );
         assert!(!f.contains_key("users_affected"));
         one_person(
             &mut f,
             Category::Ransomware,
             &["ransomware spreading".into()],
+            "",
         );
         assert!(!f.contains_key("users_affected"));
-        one_person(&mut f, Category::AccountCompromise, &[]);
+        one_person(
+            &mut f,
+            Category::AccountCompromise,
+            &[],
+            "Several staff accounts were taken over.",
+        );
+        assert!(!f.contains_key("users_affected"));
+        one_person(&mut f, Category::AccountCompromise, &[], "her account");
         assert_eq!(f["users_affected"].value, serde_json::json!(1));
+        // Someone else's click is not the reporter's mailbox.
+        let mut h = Fields::new();
+        h.insert("reporter_name".into(), name("Jane Doe"));
+        reached_by_the_lure(
+            &mut h,
+            Category::Phishing,
+            "A user clicked a link in a phishing email.",
+        );
+        assert!(!h.contains_key("systems_affected"));
         // A system the report names is kept.
         let mut g = Fields::new();
         g.insert("reporter_name".into(), name("Jane Doe"));

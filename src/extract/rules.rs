@@ -649,7 +649,7 @@ pub fn category(subject: &str, text: &str) -> (Category, Vec<String>) {
             _,
             _,
         )) if nothing_compromised(&hay)
-            && ["vulnerab", "cve-", "patch"]
+            && ["vulnerab", "cve-", " patch"]
                 .iter()
                 .any(|c| hay.contains(c)) =>
         {
@@ -705,14 +705,45 @@ pub fn assess_as(
     ];
     // Several machines named or counted ("at least 40 PCs", "both servers").
     static MANY_HOSTS: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
-        regex::Regex::new(r"\b(?:\d{1,5}|two|three|four|five|several|multiple|many|both|all)\s+(?:\w+\s+){0,2}?(?:machines|pcs|computers|workstations|servers|hosts|laptops|endpoints|equipos|computadoras|servidores|computadores|máquinas)\b")
+        regex::Regex::new(r"\b(?:\d{1,5}|two|three|four|five|several|multiple|many|both)\s+(?:\w+\s+){0,2}?(?:machines|pcs|computers|workstations|servers|hosts|laptops|endpoints|equipos|computadoras|servidores|computadores|máquinas)\b")
             .expect("many hosts regex")
     });
     if category == Category::Ransomware
         && (spreading.iter().any(|s| hay.contains(s))
-            || MANY_HOSTS
-                .find_iter(&hay)
-                .any(|m| !m.as_str().starts_with("1 ") && !denied(&hay, m.start())))
+            || MANY_HOSTS.find_iter(&hay).any(|m| {
+                // Counted as hit, in the clause that counts them ("at least 40 PCs show
+                // the note"), not as scanned, nor a product's number ("Windows 10 PCs").
+                let clause_start = hay[..m.start()]
+                    .rfind(['.', ';', '\n'])
+                    .map_or(0, |i| i + 1);
+                let clause_end = hay[m.end()..]
+                    .find(['.', ';', '\n'])
+                    .map_or(hay.len(), |i| m.end() + i);
+                let clause = &hay[clause_start..clause_end];
+                let n = m.as_str().split_whitespace().next().unwrap_or("");
+                !["0", "1"].contains(&n)
+                    && !hay[..m.start()].ends_with("windows ")
+                    && !denied(&hay, m.start())
+                    && [
+                        "encrypt",
+                        "ransom",
+                        "note",
+                        "locked",
+                        "infected",
+                        "hit",
+                        "affected",
+                        "down",
+                        "screen",
+                        "cifrad",
+                        "criptograf",
+                        "extension",
+                    ]
+                    .iter()
+                    .any(|w| clause.contains(w))
+                    && !["scanned", "checked", "clean"]
+                        .iter()
+                        .any(|w| clause.contains(w))
+            }))
     {
         raise(3, "ransomware spreading".into());
     }
@@ -721,14 +752,18 @@ pub fn assess_as(
     let taken = [
         "downloaded",
         "exfiltrat",
-        "copied",
+        "copied out",
+        "copied off",
+        "was copied",
+        "were copied",
         "stolen",
         "posted",
         "published",
         "leaked",
         "publicly",
-        "sold",
-        "dump",
+        " sold",
+        "data dump",
+        "dumped",
         "descargad",
         "baixad",
         "publicad",
@@ -1035,10 +1070,21 @@ mod tests {
         assert_eq!(taken.severity_suggested, "critical");
         let spreading = assess(
             "Ransom",
-            "ransomware on at least 40 machines",
+            "ransomware: at least 40 machines show the note",
             &Fields::new(),
         );
         assert_eq!(spreading.severity_suggested, "critical");
+        let one = assess(
+            "Ransom",
+            "ransomware on one PC; we scanned all 40 machines, nothing else",
+            &Fields::new(),
+        );
+        assert_eq!(one.severity_suggested, "high");
+        let (c, _) = category(
+            "Malware",
+            "malware on the dispatch console; no indicators of compromise elsewhere",
+        );
+        assert_eq!(c, Category::Malware);
         let mut unknown = Fields::new();
         unknown.insert("personal_information".into(), field("unknown".into()));
         let a = assess(

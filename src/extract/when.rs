@@ -105,7 +105,7 @@ static TIME: LazyLock<Regex> = LazyLock::new(|| {
         // A bare hour or a military time after "at", "around", "a las"…: "Sunday night
         // around 10", "como a las 3 de la tarde", "around 0530 this morning". Taken
         // only with a day or a part of the day beside it (see `times_in`).
-        r"|\b(?:at|around|about|approx\.?|~|como\ a\ las|a\ las|às|as|por\ volta\ das|cerca\ das)\s*",
+        r"|(?:\b(?:at|around|about|approx\.?|como\ a\ las|a\ las|às|as|por\ volta\ das|cerca\ das)|~)\s*",
         r"(?:(?P<h6>[01]\d|2[0-3])(?P<m6>[0-5]\d)(?P<hs6>\s*(?:hrs|hours|horas|h)\b)?|(?P<h5>\d{1,2})(?P<ap5>\s*(?:a\.?\s?m\b\.?|p\.?\s?m\b\.?))?)",
         r"(?:\s|$|[,;)]|\.(?:\s|$))",
     ))
@@ -554,11 +554,19 @@ fn in_zone(local: NaiveDateTime, zone: Option<Zone>) -> Option<DateTime<FixedOff
 
 /// The words after a bare number count things ("40 users", "1200 Main St", "10%").
 fn counts_after(rest: &str) -> bool {
-    let next = rest
+    let mut words = rest
         .trim_start()
         .split(|c: char| !c.is_alphanumeric() && c != '%')
-        .next()
-        .unwrap_or("");
+        .filter(|w| !w.is_empty());
+    let next = words.next().unwrap_or("");
+    // "3 or 4 people", "10 to 15 users": a range is a count.
+    if ["or", "to", "and", "a", "ou", "o"].contains(&next)
+        && words
+            .next()
+            .is_some_and(|w| w.starts_with(|c: char| c.is_ascii_digit()))
+    {
+        return true;
+    }
     next.starts_with('%')
         || next.starts_with(|c: char| c.is_ascii_digit())
         || (next.len() > 2
@@ -657,13 +665,15 @@ pub fn times_in(
     day_first: bool,
 ) -> Vec<Found> {
     let mut out = Vec::new();
-    let lower_ago =
-        sentence.contains("ago") || sentence.contains("hace") || sentence.contains("há");
-    if !lower_ago && !sentence.bytes().any(|b| b.is_ascii_digit()) {
+    let digits = sentence.bytes().any(|b| b.is_ascii_digit());
+    static AGO_WORD: LazyLock<Regex> =
+        LazyLock::new(|| Regex::new(r"(?i)\b(?:ago|hace|há|ha)\b").expect("ago word regex"));
+    let ago = AGO_WORD.is_match(sentence);
+    if !digits && !ago {
         return out;
     }
     let s = normalize(sentence);
-    if lower_ago {
+    if ago {
         if let Some(sent) = sent {
             ago_in(&s, sent, &mut out);
         }
@@ -946,6 +956,15 @@ mod tests {
         assert_eq!(at("This morning about 40 users got it."), None);
         assert_eq!(at("The office at 1200 Main St this morning."), None);
         assert_eq!(at("We were told at 10 of them."), None);
+        assert_eq!(at("Yesterday afternoon about 3 or 4 people got it."), None);
+        assert_eq!(
+            at("Sunday night ~10 it started."),
+            Some("2026-03-15T22:00:00-04:00".into())
+        );
+        assert_eq!(
+            at("Hace 20 minutos perdí el celular."),
+            Some("2026-03-16T07:20:00-04:00".into())
+        );
         // The clock time beside "ago" says it better.
         assert_eq!(
             at("About 20 minutes ago (around 7:15) the mouse moved."),
