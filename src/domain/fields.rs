@@ -16,6 +16,33 @@ pub struct Source {
     pub message: Option<i64>,
 }
 
+impl Source {
+    /// The longest line kept as a source, in bytes: a value's evidence, not a copy of
+    /// a one-line megabyte body.
+    pub const TEXT_MAX: usize = 1000;
+
+    /// The source at 0-based line `index` of `part`: that line, trimmed, cut at
+    /// [`Self::TEXT_MAX`] bytes (on a character boundary, marked with "…").
+    pub fn at_line(part: &str, index: usize, line: &str) -> Self {
+        let line = line.trim();
+        let text = if line.len() <= Self::TEXT_MAX {
+            line.to_string()
+        } else {
+            let mut end = Self::TEXT_MAX;
+            while !line.is_char_boundary(end) {
+                end -= 1;
+            }
+            format!("{}…", &line[..end])
+        };
+        Source {
+            part: part.to_string(),
+            line: index + 1,
+            text,
+            message: None,
+        }
+    }
+}
+
 /// One extracted field: its JSON value and where it came from.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FieldValue {
@@ -34,4 +61,19 @@ pub struct AgencyEntry {
     pub aliases: Vec<String>,
     #[serde(default)]
     pub domains: Vec<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_source_line_is_trimmed_and_cut_on_a_character_boundary() {
+        let s = Source::at_line("body", 2, "  short line  ");
+        assert_eq!((s.line, s.text.as_str()), (3, "short line"));
+        let long = "é".repeat(Source::TEXT_MAX);
+        let s = Source::at_line("body", 0, &long);
+        assert!(s.text.ends_with('…'), "{}", s.text);
+        assert_eq!(s.text.len(), Source::TEXT_MAX + '…'.len_utf8());
+    }
 }

@@ -159,15 +159,7 @@ pub fn alert_fields(text: &str, part: &str, ctx: &Context<'_>) -> Fields {
             }
         };
         let Some(field) = field else { continue };
-        let source = Source {
-            message: None,
-            part: part.to_string(),
-            line: at + 1,
-            text: lines
-                .get(at)
-                .map(|l| l.trim().to_string())
-                .unwrap_or_default(),
-        };
+        let source = Source::at_line(part, at, lines.get(at).copied().unwrap_or(""));
         match field {
             "detected_at" | "occurred_at" => {
                 let found = when::times_in(&value, ctx.date, false);

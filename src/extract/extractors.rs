@@ -40,16 +40,7 @@ impl<'a> Input<'a> {
     }
 
     fn source(&self, i: usize) -> Source {
-        Source {
-            message: None,
-            part: self.part.to_string(),
-            line: i + 1,
-            text: self
-                .lines
-                .get(i)
-                .map(|l| l.trim().to_string())
-                .unwrap_or_default(),
-        }
+        Source::at_line(self.part, i, self.lines.get(i).copied().unwrap_or(""))
     }
 
     /// Sets `name` unless an earlier extractor did.

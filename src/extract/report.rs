@@ -510,12 +510,7 @@ fn analyze_whole(raw: &[u8], opts: &Options<'_>) -> Analysis {
                 })
                 .map(|(i, s)| (e, i, s))
         }) {
-            let src = Source {
-                part: e.origin.clone(),
-                line: line + 1,
-                text: e.text.lines().nth(line).unwrap_or("").trim().to_string(),
-                message: None,
-            };
+            let src = Source::at_line(&e.origin, line, e.text.lines().nth(line).unwrap_or(""));
             if let Some(a) = fields::le_agency(&sentence) {
                 fields.insert(
                     "law_enforcement_agency".into(),

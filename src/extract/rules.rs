@@ -514,36 +514,47 @@ const CUES: &[(Category, &[(&str, u32)])] = &[
     ),
 ];
 
-/// A cue as a pattern: it begins a word ("rdp" is not in "wordpress"), and a short
-/// one ends one too; a longer one may begin a longer word ("phish" in "phishing").
-fn cue_pattern(cue: &str) -> String {
-    let mut p = String::new();
-    if cue.starts_with(char::is_alphanumeric) {
-        p.push_str(r"\b");
-    }
-    p.push_str(&regex::escape(cue));
-    if cue.chars().count() <= 4 && cue.ends_with(char::is_alphanumeric) {
-        p.push_str(r"\b");
-    }
-    p
+/// Does the cue found at `start..end` of `hay` stand at word edges? It begins a word
+/// ("rdp" is not in "wordpress"), and a short one ends one too; a longer one may begin
+/// a longer word ("phish" in "phishing").
+fn at_word_edges(hay: &str, cue: &str, start: usize, end: usize) -> bool {
+    let word = |c: char| c.is_alphanumeric() || c == '_';
+    let begins = !cue.starts_with(char::is_alphanumeric)
+        || !hay[..start].chars().next_back().is_some_and(word);
+    let ends = cue.chars().count() > 4
+        || !cue.ends_with(char::is_alphanumeric)
+        || !hay[end..].chars().next().is_some_and(word);
+    begins && ends
 }
 
-/// Every cue of [`CUES`], in order, as one set searched in a single pass.
-static CUE_SET: std::sync::LazyLock<regex::RegexSet> = std::sync::LazyLock::new(|| {
-    regex::RegexSet::new(
-        CUES.iter()
-            .flat_map(|(_, cues)| cues.iter().map(|(c, _)| cue_pattern(c))),
-    )
-    .expect("cue set")
-});
+/// Every cue of [`CUES`], in order, as one automaton: a single pass over the text
+/// finds every place of every cue (one compiled regex per cue cost megabytes).
+static CUE_FINDER: std::sync::LazyLock<aho_corasick::AhoCorasick> =
+    std::sync::LazyLock::new(|| {
+        aho_corasick::AhoCorasick::new(
+            CUES.iter()
+                .flat_map(|(_, cues)| cues.iter().map(|(c, _)| *c)),
+        )
+        .expect("cue automaton")
+    });
 
-/// The same cues one by one, to find where each occurs.
-static CUE_EACH: std::sync::LazyLock<Vec<regex::Regex>> = std::sync::LazyLock::new(|| {
-    CUES.iter()
-        .flat_map(|(_, cues)| cues.iter())
-        .map(|(c, _)| regex::Regex::new(&cue_pattern(c)).expect("cue pattern"))
-        .collect()
-});
+/// For each cue of [`CUES`], in order: does it occur at word edges, not denied?
+fn cues_present(hay: &str) -> Vec<bool> {
+    let cues: Vec<&str> = CUES
+        .iter()
+        .flat_map(|(_, cues)| cues.iter().map(|(c, _)| *c))
+        .collect();
+    let mut present = vec![false; cues.len()];
+    for m in CUE_FINDER.find_overlapping_iter(hay) {
+        let i = m.pattern().as_usize();
+        // A cue the reporter denies ("no sign of exploitation") is no cue.
+        if !present[i] && at_word_edges(hay, cues[i], m.start(), m.end()) && !denied(hay, m.start())
+        {
+            present[i] = true;
+        }
+    }
+    present
+}
 
 /// Is the word at `at` denied by what stands just before it ("no evidence of ",
 /// "not ", "without ")?
@@ -614,22 +625,17 @@ pub fn assess(subject: &str, text: &str, fields: &Fields) -> Assessment {
 /// The category by weighted cue words, with the cues found.
 pub fn category(subject: &str, text: &str) -> (Category, Vec<String>) {
     let hay = format!("{subject}\n{text}").to_lowercase();
-    // One pass over the text finds which cues occur at all.
-    let present = CUE_SET.matches(&hay);
+    // One pass over the text finds which cues occur.
+    let present = cues_present(&hay);
     let mut best: Option<(Category, u32, Vec<String>)> = None;
     let mut index = 0;
     for (cat, cues) in CUES {
         let mut score = 0;
         let mut why = Vec::new();
         for (cue, w) in *cues {
-            let here = present.matched(index);
+            let here = present[index];
             index += 1;
-            // A cue the reporter denies ("no sign of exploitation") is no cue.
-            if here
-                && CUE_EACH[index - 1]
-                    .find_iter(&hay)
-                    .any(|m| !denied(&hay, m.start()))
-            {
+            if here {
                 score += w;
                 why.push(if cue.starts_with('[') {
                     "a forwarded message is attached as evidence".to_string()
