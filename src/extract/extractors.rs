@@ -8,7 +8,7 @@ use super::answers::{self, Tri};
 use super::fields::{
     canonical_agency, display_name, find_agency, impact, label_field, label_field_loose, le_agency,
     number_word, phone, sentences, Context, FieldValue, Fields, Source, COUNT, HOST, LOCAL_HOST,
-    OWN_ACCOUNT, SYSTEM,
+    OWN_ACCOUNT, PHONE, SISTEMA, SYSTEM,
 };
 use super::when::{self, Role};
 
@@ -20,6 +20,8 @@ pub struct Input<'a> {
     pub units: Vec<(usize, String)>,
     pub part: &'a str,
     pub ctx: &'a Context<'a>,
+    /// The report's language: "en", "es" or "pt".
+    pub lang: &'static str,
     /// Numeric dates are day/month (a Spanish or Portuguese report).
     pub day_first: bool,
     pub text: &'a str,
@@ -28,10 +30,12 @@ pub struct Input<'a> {
 impl<'a> Input<'a> {
     pub fn new(text: &'a str, part: &'a str, ctx: &'a Context<'a>) -> Self {
         let lines: Vec<&str> = text.lines().collect();
+        let lang = language(text);
         Input {
             lower: lines.iter().map(|l| answers::normalize(l)).collect(),
             units: sentences(&lines),
-            day_first: matches!(language(text), "es" | "pt"),
+            day_first: matches!(lang, "es" | "pt"),
+            lang,
             lines,
             part,
             ctx,
@@ -553,8 +557,33 @@ pub fn systems(input: &Input<'_>, f: &mut Fields) {
                 first.get_or_insert(i);
             }
         }
-        for c in SYSTEM.captures_iter(l).chain(OWN_ACCOUNT.captures_iter(l)) {
+        // A line giving a number to call, or saying what the mail was sent from, names
+        // the reporter's phone, not an affected one.
+        let contact_line = PHONE.is_match(l);
+        // Each language's word order: English modifiers come before the head ("the
+        // payroll server"), Spanish and Portuguese owners after it ("el celular del
+        // trabajo"); the English rule on Portuguese reads "a minha senha pelo portal".
+        let phrases = if input.lang == "en" {
+            &*SYSTEM
+        } else {
+            &*SISTEMA
+        };
+        for c in phrases.captures_iter(l).chain(OWN_ACCOUNT.captures_iter(l)) {
             if let Some(m) = c.get(1) {
+                let head = m.as_str().to_lowercase();
+                let phone = ["phone", "celular", "teléfono", "telefone", "cell"]
+                    .iter()
+                    .any(|p| head.contains(p));
+                let before = l[..m.start()].to_lowercase();
+                let before = before.trim_end();
+                let sent_from = [
+                    "from my", "from her", "from his", "desde mi", "do meu", "desde su",
+                ]
+                .iter()
+                .any(|p| before.ends_with(p));
+                if phone && (contact_line || sent_from) {
+                    continue;
+                }
                 let s = m.as_str().trim().to_string();
                 if !items.iter().any(|x| x.eq_ignore_ascii_case(&s)) {
                     items.push(s);
@@ -765,6 +794,44 @@ mod tests {
         assert_eq!(sys("I am writing from my personal email."), None);
         assert_eq!(sys("Te escribo desde mi correo personal."), None);
         assert_eq!(sys("I deleted the email."), None);
+    }
+
+    #[test]
+    fn spanish_and_portuguese_systems_read_head_first_with_their_owner() {
+        let sys = |text: &str| {
+            let f = one(systems, text);
+            f.get("systems_affected").map(|v| v.value.clone())
+        };
+        assert_eq!(
+            sys("Perdí el celular del trabajo hace 20 minutos en el tren."),
+            Some(serde_json::json!(["celular del trabajo"]))
+        );
+        assert_eq!(
+            sys("Bom dia, hoje abri o notebook da Cláudia Rocha e os arquivos estão criptografados."),
+            Some(serde_json::json!(["notebook da Cláudia Rocha"]))
+        );
+        assert_eq!(
+            sys("Alguien usó la cuenta de correo de nuestra supervisora Carmen y pidió pagos que no eran de ella."),
+            Some(serde_json::json!(["cuenta de correo de nuestra supervisora Carmen"]))
+        );
+        // The English rule does not read Portuguese ("a minha senha pelo portal"); a bare
+        // account, a page of the lure, the message and the team are no systems.
+        assert_eq!(
+            sys("Às 9h55 troquei a minha senha pelo portal e não aprovei o pedido."),
+            None
+        );
+        assert_eq!(sys("La página pedía la cuenta y la contraseña."), None);
+        assert_eq!(sys("Recibí el correo y avisé al equipo de TI."), None);
+        // The phone to call back on is no affected phone.
+        assert_eq!(
+            sys("Me pueden llamar al 617-555-0183 (el celular de mi esposo)."),
+            None
+        );
+        assert_eq!(sys("Call me on my cell phone, 617-555-0114."), None);
+        assert_eq!(
+            sys("All agent PCs show a ransom screen."),
+            Some(serde_json::json!(["agent PCs"]))
+        );
     }
 
     #[test]

@@ -504,7 +504,7 @@ const BUILTIN: &[(&str, &str)] = &[
     ("Department of Career Services", "DCS"),
 ];
 
-static PHONE: LazyLock<Regex> = LazyLock::new(|| {
+pub(crate) static PHONE: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"(?i)(?:\+?1[\s.\-]?)?\(?\b([2-9]\d{2})\)?[\s.\-]?(\d{3})[\s.\-]?(\d{4})\b(?:\s*(?:,\s*)?(?:x|ext\.?|extension)\s*(\d{1,6}))?")
         .expect("phone regex")
 });
@@ -526,8 +526,23 @@ pub(crate) static OWN_ACCOUNT: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"(?i)\b(?:my|her|his|their|mi|su|sus|meu|minha|seu|sua)\s+((?:(?:state|work|microsoft 365|m365|o365|office 365|outlook)\s+)?(?:e-?mail account|inbox|mailbox|account|credentials|cuenta(?: de correo)?|conta(?: de e-?mail)?|caixa de (?:e-?mail|correio)|computadora|computador|celular|tableta|ipad|cell phone|cellphone))\b")
         .expect("own account regex")
 });
+/// A system named in Spanish or Portuguese, where the head comes first and what it
+/// belongs to follows: "el celular del trabajo", "la tableta Samsung de la casa", "o
+/// notebook da Cláudia Rocha", "la cuenta de correo de Carmen Ibáñez". A definite
+/// article or a possessive before it ("una página" is usually the lure); an account, a
+/// page, a site or a portal only with what it belongs to ("la cuenta" alone may be a
+/// bank's, "el portal" the phishing one); never "el correo" (the message itself) or
+/// "el equipo" (also the team).
+pub(crate) static SISTEMA: LazyLock<Regex> = LazyLock::new(|| {
+    let owner = r"(?:\s+(?:del|de la|de las|de los|de|da|do|das|dos)\s+(?:(?:la|el|los|las|nuestra|nuestro|mi|su|a|o|minha|meu|sua|seu|nossa|nosso)\s+)?[\w'\-]+(?-i:(?:\s+\p{Lu}[\w'\-]+){0,2}))";
+    let brand = r"(?-i:(?:\s+\p{Lu}[\w'\-]+){0,2})";
+    Regex::new(&format!(
+        r"(?i)\b(?:el|la|los|las|al|del|su|sus|mi|mis|nuestro|nuestra|nuestros|nuestras|o|os|a|as|no|na|nos|nas|meu|minha|meus|minhas|seu|sua|seus|suas|nosso|nossa|nossos|nossas)\s+((?:(?:computadora|computadoras|computador|computadores|portátil|laptop|notebook|celular|teléfono|telefone|tableta|tablet|iphone|ipad|servidor|servidores|buzón|caixa de (?:e-?mail|correio)|base de datos|banco de dados|carpeta|pasta|planilha|quiosco|quiosque|impresora|impressora){brand}{owner}?)|(?:(?:cuenta de correo|cuenta|conta de e-?mail|conta|página(?: web)?|sitio web|sitio|site|portal){brand}{owner}))\b"
+    ))
+    .expect("sistema regex")
+});
 pub(crate) static SYSTEM: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?i)\b(?:the|our|my|his|her|their|a|one|two|three|\d+)\s+((?:[\w'\-]+\s+){0,3}(?:server|servers|laptop|laptops|workstation|workstations|website|portal|mailbox|file share|file server|vpn|database|pc|pcs|computer|computers|phone|iphone|firewall|web site|site|account|tablet|usb drive|thumb drive|application|sharepoint site|sharepoint folder|onedrive|ipad|kiosk|cell phone|resolvers|ivr))\b").expect("system regex")
+    Regex::new(r"(?i)\b(?:the|our|my|his|her|their|a|one|two|three|all|both|each|every|\d+)\s+((?:[\w'\-]+\s+){0,3}(?:server|servers|laptop|laptops|notebook|workstation|workstations|machines|website|portal|mailbox|mailboxes|inboxes|file share|file server|vpn|database|pc|pcs|computer|computers|phone|iphone|firewall|web site|site|account|accounts|tablet|tablets|usb drive|thumb drive|application|sharepoint site|sharepoint folder|onedrive|ipad|kiosk|kiosks|pay station|hotline|storage container|storage bucket|bucket|instance|instances|cell phone|resolvers|ivr))\b").expect("system regex")
 });
 
 pub(crate) fn number_word(w: &str) -> Option<i64> {
