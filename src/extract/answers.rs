@@ -359,6 +359,16 @@ const TOPICS: &[Topic] = &[
             "famílias",
             "empresa",
             "our contact at",
+            "lost and found",
+            "lost & found",
+            "objetos perdidos",
+            "achados e perdidos",
+            "the venue",
+            "the hotel",
+            "the carrier",
+            "our carrier",
+            "the employer",
+            "the company",
             "vendor",
             "the bank",
             "prensa",
@@ -557,7 +567,13 @@ pub fn has_cue(text: &str, cue: &str) -> bool {
 /// Clauses of a sentence: answers about different things are often joined
 /// ("No PII, and we called the State Police").
 pub fn clauses(sentence: &str) -> Vec<String> {
-    let mut parts = vec![normalize(sentence)];
+    // "I called the lost and found, nothing turned in yet": the lost and found is one
+    // party, and what follows the comma is its own clause, its "nothing" no denial of
+    // the call.
+    let mut parts = vec![normalize(sentence)
+        .replace("lost and found", "lost & found")
+        .replace(", nothing ", "; nothing ")
+        .replace(", nada ", "; nada ")];
     for sep in [
         ";",
         ", and ",
@@ -940,6 +956,19 @@ mod tests {
     }
     fn ext(s: &str) -> Option<&'static str> {
         answer("external_communications", s).map(|t| t.as_str())
+    }
+
+    #[test]
+    fn calling_the_lost_and_found_is_telling_someone_outside() {
+        assert_eq!(
+            ext("I called the MBTA lost and found this morning, nothing turned in yet."),
+            Some("yes")
+        );
+        assert_eq!(
+            ext("She called the venue's lost and found, nothing found."),
+            Some("yes")
+        );
+        assert_eq!(ext("We have told no one, nothing external."), Some("no"));
     }
 
     #[test]

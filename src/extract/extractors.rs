@@ -337,7 +337,18 @@ pub fn times(input: &Input<'_>, f: &mut Fields) {
                 .min_by_key(|(_, t, _)| key(t))
                 .copied()
         });
-    if let Some((i, t, _)) = detected {
+    // A report whose only time is when it began, sent within two hours of it ("red
+    // screens since about 7:55" at 8:09), was seen then: the directive asks for a report
+    // at once, so that time answers detection too. Later, when it was noticed is not said
+    // ("first post at 2:10 am", written in the morning).
+    let seen_at_start = occurred.filter(|(_, t, _)| match (key(t), input.ctx.date) {
+        (Some(start), Some(sent)) => {
+            let gap = sent.signed_duration_since(start);
+            gap >= chrono::TimeDelta::zero() && gap <= chrono::TimeDelta::hours(2)
+        }
+        _ => false,
+    });
+    if let Some((i, t, _)) = detected.or(seen_at_start) {
         input.put(f, "detected_at", Value::String(t.clone()), *i);
     }
     if let Some((i, t, _)) = occurred.filter(|o| Some(*o) != detected) {
@@ -751,6 +762,23 @@ mod tests {
         );
         assert_eq!(val(&f, "detected_at"), "2026-01-13T08:20:00-05:00");
         assert!(!f.contains_key("occurred_at"), "{f:?}");
+    }
+
+    #[test]
+    fn a_start_just_before_the_report_is_when_it_was_seen() {
+        // D is 11:00: a start 45 minutes before it was seen as it began.
+        let f = one(
+            times,
+            "All agent PCs are showing a ransom screen since about 10:15, at least 40 machines.",
+        );
+        assert_eq!(val(&f, "detected_at"), "2026-01-13T10:15:00-05:00");
+        // Nine hours before: when it was noticed is not said.
+        let f = one(
+            times,
+            "Our Facebook page started posting spam overnight, first one at 2:10 am.",
+        );
+        assert_eq!(val(&f, "occurred_at"), "2026-01-13T02:10:00-05:00");
+        assert!(!f.contains_key("detected_at"), "{f:?}");
     }
 
     #[test]
