@@ -94,6 +94,7 @@ const TOPICS: &[Topic] = &[
             "pii",
             "personal information",
             "personal data",
+            "personal info",
             "sensitive data",
             "home address",
             "bank account",
@@ -621,9 +622,10 @@ static NO_DATA: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| 
     .expect("no data regex")
 });
 
-/// People's information in general words ("member information", "client names").
+/// People's information in general words ("member information", "client names", and
+/// head first in Spanish and Portuguese: "información de clientes", "dados dos alunos").
 static PEOPLE_DATA: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
-    regex::Regex::new(r"\b(?:member|client|customer|patient|resident|student|employee|applicant|claimant|youth|inmate|taxpayer|consumer|licensee|constituent)s?'?\s+(?:information|info|data|names|records|files|details)\b")
+    regex::Regex::new(r"\b(?:member|client|customer|patient|resident|student|employee|applicant|claimant|youth|inmate|taxpayer|consumer|licensee|constituent)s?'?\s+(?:information|info|data|names|records|files|details)\b|\b(?:información|informacion|datos|dados|informações|informação|informacoes|registros|expedientes|nombres|nomes)\s+(?:de|del|de los|de las|do|da|dos|das)\s+(?:clientes|pacientes|miembros|membros|residentes|estudiantes|alunos|usuarios|usuários|empleados|funcionários|ciudadanos|cidadãos|contribuyentes|contribuintes|beneficiarios|beneficiários|familias|famílias|menores|niños|crianças|solicitantes|participantes)\b")
         .expect("people data regex")
 });
 
@@ -956,6 +958,20 @@ mod tests {
     }
     fn ext(s: &str) -> Option<&'static str> {
         answer("external_communications", s).map(|t| t.as_str())
+    }
+
+    #[test]
+    fn peoples_information_in_general_words_in_three_languages() {
+        assert_eq!(pi("No personal info on the PC per user."), Some("no"));
+        assert_eq!(pi("No hay información de clientes afectada."), Some("no"));
+        assert_eq!(
+            pi("No sabemos si el atacante vio datos de clientes; su buzón tiene casos."),
+            Some("unknown")
+        );
+        assert_eq!(
+            pi("A planilha continha dados dos alunos e dos pais."),
+            Some("yes")
+        );
     }
 
     #[test]

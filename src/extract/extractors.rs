@@ -655,8 +655,27 @@ pub fn agency(input: &Input<'_>, f: &mut Fields) {
     if f.contains_key("agency") {
         return;
     }
-    if let Some((name, i)) = find_agency(&input.lines, input.ctx) {
-        input.put(f, "agency", Value::String(name), i);
+    match find_agency(&input.lines, input.ctx) {
+        Some((name, Some(i))) => input.put(f, "agency", Value::String(name), i),
+        // From the sender's domain or display name.
+        Some((name, None)) => {
+            let ctx = input.ctx;
+            let text = match (ctx.sender_name, ctx.sender) {
+                (Some(n), Some(a)) => format!("{n} <{a}>"),
+                (Some(n), None) => n.to_string(),
+                (None, a) => a.unwrap_or("").to_string(),
+            };
+            f.entry("agency".into()).or_insert(FieldValue {
+                value: Value::String(name),
+                source: Source {
+                    part: "header:From".into(),
+                    line: 0,
+                    text,
+                    message: None,
+                },
+            });
+        }
+        None => {}
     }
 }
 

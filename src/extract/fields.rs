@@ -931,7 +931,7 @@ pub(crate) fn canonical_agency(value: &str, list: &[AgencyEntry]) -> Option<Stri
     })
 }
 
-pub(crate) fn find_agency(lines: &[&str], ctx: &Context<'_>) -> Option<(String, usize)> {
+pub(crate) fn find_agency(lines: &[&str], ctx: &Context<'_>) -> Option<(String, Option<usize>)> {
     let list = agencies(ctx);
     // The sender's domain, unless it is the shared mass.gov.
     if let Some(domain) = ctx
@@ -944,7 +944,7 @@ pub(crate) fn find_agency(lines: &[&str], ctx: &Context<'_>) -> Option<(String, 
                 .iter()
                 .any(|d| domain == *d || domain.ends_with(&format!(".{d}")))
             {
-                return Some((name.clone(), 0));
+                return Some((name.clone(), None));
             }
         }
     }
@@ -976,7 +976,7 @@ pub(crate) fn find_agency(lines: &[&str], ctx: &Context<'_>) -> Option<(String, 
             .filter(|a| !inside(a))
             .min_by_key(|(at, _, name)| (name.starts_with("Executive Office"), *at))
         {
-            return Some(((*name).clone(), i));
+            return Some(((*name).clone(), Some(i)));
         }
     }
     for (i, l) in lines.iter().enumerate() {
@@ -994,11 +994,19 @@ pub(crate) fn find_agency(lines: &[&str], ctx: &Context<'_>) -> Option<(String, 
                 .iter()
                 .any(|a| a.len() >= 3 && words.contains(&a.as_str()))
             {
-                return Some((name.clone(), i));
+                return Some((name.clone(), Some(i)));
             }
         }
     }
-    None
+    // The text names none: the directory's display name does, "Whitcomb, Alan (OSD)".
+    let tag = ctx
+        .sender_name
+        .and_then(|n| n.trim().strip_suffix(')'))
+        .and_then(|n| n.rsplit_once('('))
+        .map(|(_, tag)| tag.trim())?;
+    list.iter()
+        .find(|(_, aliases, _)| aliases.iter().any(|a| a.len() >= 2 && a == tag))
+        .map(|(name, _, _)| (name.clone(), None))
 }
 
 #[cfg(test)]
@@ -1022,6 +1030,31 @@ mod tests {
 
     fn val(f: &Fields, k: &str) -> Value {
         f.get(k).map(|v| v.value.clone()).unwrap_or(Value::Null)
+    }
+
+    #[test]
+    fn the_directory_display_name_names_the_agency_when_the_text_does_not() {
+        let c = Context {
+            date: None,
+            sender: Some("alan.whitcomb@mass.gov"),
+            sender_name: Some("Whitcomb, Alan (OSD)"),
+            agencies: &[],
+        };
+        let found = |lines: &[&str]| find_agency(lines, &c);
+        assert_eq!(
+            found(&["This message was reported as phishing by Alan Whitcomb."]),
+            Some(("Operational Services Division".into(), None))
+        );
+        // What the text names comes first.
+        assert_eq!(
+            found(&["Hi SOC,", "Jane Doe | Department of Revenue"]),
+            Some(("Department of Revenue".into(), Some(1)))
+        );
+        let unknown = Context {
+            sender_name: Some("Whitcomb, Alan (XYZQ)"),
+            ..c
+        };
+        assert_eq!(find_agency(&["Hello"], &unknown), None);
     }
 
     #[test]
