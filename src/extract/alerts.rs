@@ -15,8 +15,21 @@ const PRODUCTS: &[(&str, &[&str])] = &[
         "Microsoft Defender",
         &[
             "microsoft defender",
+            "365 defender",
             "defender for endpoint",
+            "defender for office 365",
+            "defender for identity",
+            "defender for cloud",
             "defender-noreply@",
+            "security.microsoft.com",
+        ],
+    ),
+    (
+        "Microsoft Entra ID",
+        &[
+            "microsoft entra",
+            "identity protection",
+            "entra id protection",
         ],
     ),
     (
@@ -58,6 +71,7 @@ const ALERT_LABELS: &[(&str, &[&str])] = &[
             "opened",
             "call date",
             "time generated",
+            "time of occurrence",
         ],
     ),
     (
@@ -123,10 +137,51 @@ pub fn product(sender: Option<&str>, subject: Option<&str>, text: &str) -> Optio
 fn alert_label(label: &str) -> Option<&'static str> {
     let l = normalize(label);
     let l = l.trim().trim_end_matches(':').trim();
+    // "Created (UTC)": the zone the value is written in is not part of the label.
+    let l = label_zone(l).map_or(l, |(bare, _)| bare);
     ALERT_LABELS
         .iter()
         .find(|(_, vs)| vs.contains(&l))
         .map(|(f, _)| *f)
+}
+
+/// A label ending in the zone its times are written in: "Created (UTC)" gives
+/// ("created", "UTC").
+fn label_zone(label: &str) -> Option<(&str, &'static str)> {
+    let (bare, zone) = label.trim().strip_suffix(')')?.rsplit_once('(')?;
+    let zone = [
+        "UTC", "GMT", "ET", "EST", "EDT", "CT", "CST", "CDT", "PT", "PST", "PDT",
+    ]
+    .into_iter()
+    .find(|z| zone.trim().eq_ignore_ascii_case(z))?;
+    Some((bare.trim(), zone))
+}
+
+/// A time value read under a label that names its zone, with the zone added when the
+/// value itself names none ("2/11/2026 3:03 PM" under "Time (UTC)").
+fn with_label_zone(label: &str, value: &str) -> String {
+    let l = normalize(label);
+    let zone = label_zone(l.trim().trim_end_matches(':')).map(|(_, z)| z);
+    let v = value.trim();
+    match zone {
+        Some(z) if !names_zone(v) => format!("{v} {z}"),
+        _ => v.to_string(),
+    }
+}
+
+/// The value names its zone: "…Z", "UTC", "EDT", "-04:00".
+fn names_zone(v: &str) -> bool {
+    let upper = v.to_ascii_uppercase();
+    v.ends_with('Z')
+        || [
+            "UTC", "GMT", " ET", "EST", "EDT", " CT", "CST", "CDT", " PT", "PST", "PDT",
+        ]
+        .iter()
+        .any(|z| upper.contains(z))
+        || v.rsplit_once(['+', '-']).is_some_and(|(_, off)| {
+            let d: String = off.chars().filter(|c| *c != ':').collect();
+            d.len() == 4 && d.chars().all(|c| c.is_ascii_digit())
+        })
 }
 
 /// What an alert's own fields say: times, hosts, and the words of its classification
@@ -139,12 +194,18 @@ pub fn alert_fields(text: &str, part: &str, ctx: &Context<'_>) -> Fields {
     let mut first_host = None;
     for (i, raw) in lines.iter().enumerate() {
         let line = raw.trim().trim_start_matches(['>', ' ']);
-        // "Label: value", "Label   value" or a label alone with its value below.
-        let (field, value, at) = match line
-            .split_once(':')
-            .filter(|(l, _)| alert_label(l).is_some())
-        {
-            Some((l, v)) if !v.trim().is_empty() => (alert_label(l), v.trim().to_string(), i),
+        // "Label: value", "Label | value" (a table row), "Label<TAB>value" or a label
+        // alone with its value below.
+        let split = [" | ", "\t", ":"].iter().find_map(|sep| {
+            line.split_once(sep)
+                .filter(|(l, _)| alert_label(l).is_some())
+        });
+        let (field, value, at) = match split {
+            Some((l, v)) if !v.trim().is_empty() => (
+                alert_label(l),
+                with_label_zone(l, v.trim().trim_start_matches('|').trim()),
+                i,
+            ),
             _ => {
                 let Some(field) = alert_label(line) else {
                     continue;
@@ -155,7 +216,7 @@ pub fn alert_fields(text: &str, part: &str, ctx: &Context<'_>) -> Fields {
                 if j > i + 2 || next.len() > 200 || alert_label(next.trim()).is_some() {
                     continue;
                 }
-                (Some(field), next.trim().to_string(), j)
+                (Some(field), with_label_zone(line, next), j)
             }
         };
         let Some(field) = field else { continue };
@@ -243,6 +304,19 @@ mod tests {
             .as_str()
             .unwrap_or("")
             .contains("Execution"));
+    }
+
+    #[test]
+    fn a_zone_in_the_label_or_in_parentheses_is_the_values_zone() {
+        // A Sentinel incident's table row, its label naming the zone.
+        let t = "Incident | 18842\nCreated (UTC) | 2026-06-08T10:21:37Z\nFirst activity (UTC) | 2026-06-08 09:02:14\n";
+        let f = alert_fields(t, "alert", &ctx());
+        assert_eq!(f["detected_at"].value, "2026-06-08T06:21:37-04:00");
+        assert_eq!(f["occurred_at"].value, "2026-06-08T05:02:14-04:00");
+        // Defender for Office 365: the zone in parentheses after the time.
+        let t = "Alert policy: User restricted from sending email\nTime of occurrence: 2/11/2026 3:03:12 PM (UTC)\n";
+        let f = alert_fields(t, "alert", &ctx());
+        assert_eq!(f["detected_at"].value, "2026-02-11T10:03:12-05:00");
     }
 
     #[test]

@@ -445,6 +445,30 @@ fn analyze_whole(raw: &[u8], opts: &Options<'_>) -> Analysis {
         };
         alert_evidence.push(i);
         let mut af = super::alerts::alert_fields(text, part, &ctx);
+        // An alert with no time of detection among its fields was detected when it was
+        // sent ("Sent: Tuesday, August 25, 2026 2:31 AM" above a Defender for Identity
+        // alert that gives only its activity).
+        if !af.contains_key("detected_at") {
+            if let Some(sent) = evidence.get(i).and_then(|e| e.date.as_deref()) {
+                if let Some(t) = super::when::times_in(sent, ctx.date, false)
+                    .into_iter()
+                    .next()
+                {
+                    af.insert(
+                        "detected_at".into(),
+                        FieldValue {
+                            value: serde_json::Value::String(t.at),
+                            source: Source {
+                                part: part.clone(),
+                                line: 0,
+                                text: format!("sent {sent}"),
+                                message: None,
+                            },
+                        },
+                    );
+                }
+            }
+        }
         if let Some(h) = af.remove("category_hint") {
             alert_hints.push_str(&format!("[alert of {product}]\n"));
             if let Some(s) = subject {
@@ -1206,9 +1230,9 @@ mod tests {
         assert_eq!(a.category, "phishing");
     }
 
-    fn html_reply(html: &str) -> Analysis {
+    /// `raw` read with the default limits.
+    fn read(raw: &str) -> Analysis {
         let (own, max) = opts(DEFAULT_MAX_PART_BYTES);
-        let raw = format!("From: Jane Doe <jane@dor.state.ma.us>\r\nTo: soc@mass.gov\r\nSubject: RE: [SOC-2026-000001] Received: Phish\r\nDate: Tue, 10 Mar 2026 11:00:00 -0400\r\nMIME-Version: 1.0\r\nContent-Type: text/html; charset=utf-8\r\n\r\n{html}\r\n");
         analyze(
             raw.as_bytes(),
             &Options {
@@ -1218,6 +1242,10 @@ mod tests {
                 max_part_bytes: max,
             },
         )
+    }
+
+    fn html_reply(html: &str) -> Analysis {
+        read(&format!("From: Jane Doe <jane@dor.state.ma.us>\r\nTo: soc@mass.gov\r\nSubject: RE: [SOC-2026-000001] Received: Phish\r\nDate: Tue, 10 Mar 2026 11:00:00 -0400\r\nMIME-Version: 1.0\r\nContent-Type: text/html; charset=utf-8\r\n\r\n{html}\r\n"))
     }
 
     #[test]
@@ -1274,6 +1302,19 @@ mod tests {
         );
         assert_eq!(a.fields["law_enforcement_contacted"].value, "yes");
         assert!(!a.fields.contains_key("reporter_phone"));
+    }
+
+    #[test]
+    fn a_forwarded_alert_giving_only_its_activity_was_detected_when_sent() {
+        let raw = "From: Paul Whitcombe <paul.whitcombe@mass.gov>\r\nTo: soc@mass.gov\r\nSubject: FW: Suspected DCSync attack\r\nDate: Tue, 25 Aug 2026 02:58:14 -0400\r\n\r\nSOC - see below, I isolated the jump host.\r\n\r\nFrom: Microsoft Defender for Identity <mdi-noreply@microsoft.com>\r\nSent: Tuesday, August 25, 2026 2:31 AM\r\nTo: DCJIS SecOps <dcjis.secops@mass.gov>\r\nSubject: Suspected DCSync attack\r\n\r\nSeverity\r\n\r\nHigh\r\n\r\nFirst activity\r\n\r\nAug 25, 2026 6:24:51 AM UTC\r\n";
+        let a = read(raw);
+        assert_eq!(a.fields["detected_at"].value, "2026-08-25T02:31:00-04:00");
+        assert_eq!(a.fields["occurred_at"].value, "2026-08-25T02:24:51-04:00");
+        assert!(
+            !a.missing.contains(&"detected_at".to_string()),
+            "{:?}",
+            a.missing
+        );
     }
 
     #[test]
