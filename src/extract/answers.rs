@@ -249,6 +249,12 @@ const TOPICS: &[Topic] = &[
             "contactamos",
             "contactado",
             "denunciamos",
+            "denuncia",
+            "denúncia",
+            "presentamos",
+            "fizemos",
+            "número de caso",
+            "case number",
             "chamamos",
             "acionamos",
             "acionada",
@@ -513,7 +519,7 @@ const NEGATORS: &[&str] = &[
     "no", "not", "never", "none", "nobody", "no one", "nothing", "neither", "nor", "without",
     "haven't", "hasn't", "hadn't", "didn't", "don't", "doesn't", "wasn't", "weren't", "isn't",
     "aren't", "won't", "cannot", "can't", "nunca", "ningún", "ninguna", "ninguno", "nadie", "nada",
-    "sin", "tampoco", "não", "nao", "nenhum", "nenhuma", "ninguém", "sem",
+    "sin", "tampoco", "não", "nao", "nenhum", "nenhuma", "ninguém", "sem", "n/a",
 ];
 
 /// A clause with one of these asks, supposes or plans: it states nothing.
@@ -972,6 +978,15 @@ mod tests {
             pi("A planilha continha dados dos alunos e dos pais."),
             Some("yes")
         );
+    }
+
+    #[test]
+    fn a_police_report_filed_in_spanish_and_police_not_applicable() {
+        assert_eq!(
+            le("Hicimos la denuncia a la policía de Worcester anoche, número de caso 26-41877."),
+            Some("yes")
+        );
+        assert_eq!(le("Police N/A."), Some("no"));
     }
 
     #[test]

@@ -843,20 +843,50 @@ pub(crate) fn impact(l: &str) -> Option<&'static str> {
 
 pub(crate) fn le_agency(text: &str) -> Option<String> {
     let l = text.to_lowercase();
-    if l.contains("state police") || l.contains(" msp") {
-        return Some("Massachusetts State Police".into());
-    }
-    if l.contains("fbi") {
-        return Some("FBI".into());
-    }
-    if l.contains("secret service") {
-        return Some("U.S. Secret Service".into());
+    // In this order: the Fusion Center is the State Police's, and named it is the answer.
+    const NAMED: &[(&[&str], &str)] = &[
+        (
+            &[
+                "fusion center",
+                "centro de fusión",
+                "centro de fusion",
+                "centro de fusão",
+            ],
+            "Commonwealth Fusion Center",
+        ),
+        (
+            &[
+                "state police",
+                " msp",
+                "policía estatal",
+                "policia estatal",
+                "polícia estadual",
+                "policia estadual",
+            ],
+            "Massachusetts State Police",
+        ),
+        (&["fbi"], "FBI"),
+        (&["secret service"], "U.S. Secret Service"),
+    ];
+    if let Some((_, name)) = NAMED
+        .iter()
+        .find(|(cues, _)| cues.iter().any(|c| l.contains(c)))
+    {
+        return Some((*name).to_string());
     }
     static PD: LazyLock<Regex> = LazyLock::new(|| {
         Regex::new(r"\b([A-Z][a-z]+(?:\s[A-Z][a-z]+)?)\s(?:PD|Police(?:\sDepartment)?)\b")
             .expect("pd regex")
     });
+    // "la policía de Worcester", "a polícia de Framingham".
+    static POLICIA: LazyLock<Regex> = LazyLock::new(|| {
+        Regex::new(
+            r"(?i:polic[ií]a|pol[ií]cia)\s+(?i:de|del|da|do)\s+([A-Z][a-z]+(?:\s[A-Z][a-z]+)?)",
+        )
+        .expect("policía regex")
+    });
     PD.captures(text)
+        .or_else(|| POLICIA.captures(text))
         .and_then(|c| c.get(1))
         .map(|m| format!("{} Police Department", m.as_str()))
 }
@@ -1030,6 +1060,27 @@ mod tests {
 
     fn val(f: &Fields, k: &str) -> Value {
         f.get(k).map(|v| v.value.clone()).unwrap_or(Value::Null)
+    }
+
+    #[test]
+    fn police_named_in_three_languages_and_the_fusion_center() {
+        assert_eq!(
+            le_agency("Hicimos la denuncia a la policía de Worcester anoche."),
+            Some("Worcester Police Department".into())
+        );
+        assert_eq!(
+            le_agency("Registramos um boletim na Polícia de Framingham."),
+            Some("Framingham Police Department".into())
+        );
+        assert_eq!(
+            le_agency("The Fusion Center (MSP) has been told."),
+            Some("Commonwealth Fusion Center".into())
+        );
+        assert_eq!(
+            le_agency("Avisamos a la Policía Estatal."),
+            Some("Massachusetts State Police".into())
+        );
+        assert_eq!(le_agency("We told our vendor."), None);
     }
 
     #[test]
