@@ -60,6 +60,11 @@ const CUES: &[(Category, &[(&str, u32)])] = &[
     (
         Category::Ransomware,
         &[
+            ("cifraron", 3),
+            ("encriptad", 3),
+            ("nota de rescate", 5),
+            ("nota de resgate", 5),
+            ("pedido de resgate", 4),
             ("cifrados", 3),
             ("cifrado", 2),
             ("rescate", 3),
@@ -83,6 +88,13 @@ const CUES: &[(Category, &[(&str, u32)])] = &[
     (
         Category::DenialOfService,
         &[
+            ("denegación de servicio", 5),
+            ("negação de serviço", 5),
+            ("llamadas automáticas", 3),
+            ("chamadas automáticas", 3),
+            ("miles de llamadas", 3),
+            ("milhares de chamadas", 3),
+            ("fuera de servicio", 2),
             ("flooded with", 3),
             ("tdos", 5),
             ("telephony denial", 5),
@@ -109,6 +121,15 @@ const CUES: &[(Category, &[(&str, u32)])] = &[
     (
         Category::WebDefacement,
         &[
+            ("hacked by", 4),
+            ("página modificada", 4),
+            ("página alterada", 4),
+            ("modificaron la página", 4),
+            ("alteraron la página", 4),
+            ("site invadido", 4),
+            ("sitio hackeado", 4),
+            ("site hackeado", 4),
+            ("página hackeada", 4),
             ("página de facebook", 2),
             ("página oficial", 2),
             ("site alterado", 4),
@@ -136,6 +157,12 @@ const CUES: &[(Category, &[(&str, u32)])] = &[
     (
         Category::VendorIncident,
         &[
+            ("el proveedor", 2),
+            ("o fornecedor", 2),
+            ("proveedor fue", 4),
+            ("fornecedor foi", 4),
+            ("aviso del proveedor", 4),
+            ("aviso do fornecedor", 4),
             ("our vendor was breached", 5),
             ("vendor incident", 6),
             ("incidente de proveedor", 6),
@@ -181,6 +208,9 @@ const CUES: &[(Category, &[(&str, u32)])] = &[
     (
         Category::LostOrStolenDevice,
         &[
+            ("se perdió", 3),
+            ("se perdeu", 3),
+            ("hurtad", 3),
             ("left my", 3),
             ("left it on", 2),
             ("can't find", 2),
@@ -231,6 +261,18 @@ const CUES: &[(Category, &[(&str, u32)])] = &[
     (
         Category::DataExposure,
         &[
+            ("expuesto", 2),
+            ("expuestos", 2),
+            ("exposto", 2),
+            ("expostos", 2),
+            ("acceso público", 3),
+            ("acesso público", 3),
+            ("cualquiera con el enlace", 4),
+            ("qualquer pessoa com o link", 4),
+            ("dirección equivocada", 3),
+            ("endereço errado", 3),
+            ("enviado por error", 4),
+            ("enviado por engano", 4),
             ("exposed", 2),
             ("open to the internet", 4),
             ("publicly readable", 4),
@@ -277,6 +319,16 @@ const CUES: &[(Category, &[(&str, u32)])] = &[
     (
         Category::InsiderMisuse,
         &[
+            ("uso indebido", 4),
+            ("uso indevido", 4),
+            ("ex empleado", 4),
+            ("ex-empleado", 4),
+            ("ex-funcionário", 4),
+            ("ex funcionário", 4),
+            ("sin motivo", 2),
+            ("sem motivo", 2),
+            ("cuenta personal", 2),
+            ("conta pessoal", 2),
             ("dlp", 2),
             ("personal dropbox", 4),
             ("uploaded to a personal", 4),
@@ -391,6 +443,17 @@ const CUES: &[(Category, &[(&str, u32)])] = &[
     (
         Category::UnauthorizedAccess,
         &[
+            ("acceso no autorizado", 5),
+            ("acesso não autorizado", 5),
+            ("intrusión", 4),
+            ("intrusão", 4),
+            ("invasão", 3),
+            ("fuerza bruta", 3),
+            ("força bruta", 3),
+            ("explotaron", 4),
+            ("exploraram", 4),
+            ("vulnerabilidad", 1),
+            ("vulnerabilidade", 1),
             ("dcsync", 5),
             ("domain controller", 3),
             ("hands-on-keyboard", 4),
@@ -422,6 +485,15 @@ const CUES: &[(Category, &[(&str, u32)])] = &[
     (
         Category::Malware,
         &[
+            ("troyano", 5),
+            ("cavalo de troia", 5),
+            ("infectad", 3),
+            ("infectou", 3),
+            ("se mueve solo", 4),
+            ("mexendo sozinho", 4),
+            ("mexe sozinho", 4),
+            ("acceso remoto", 3),
+            ("acesso remoto", 3),
             ("lento", 1),
             ("ventanas", 2),
             ("abrí un archivo adjunto", 3),
@@ -464,6 +536,10 @@ const CUES: &[(Category, &[(&str, u32)])] = &[
     (
         Category::Other,
         &[
+            ("amenaza de bomba", 5),
+            ("ameaça de bomba", 5),
+            ("clonagem de cartão", 5),
+            ("clonación de tarjetas", 5),
             ("skimmer", 5),
             ("bomb threat", 5),
             ("threatening email", 4),
@@ -476,6 +552,15 @@ const CUES: &[(Category, &[(&str, u32)])] = &[
     (
         Category::Phishing,
         &[
+            ("correo falso", 3),
+            ("e-mail falso", 3),
+            ("enlace sospechoso", 3),
+            ("link suspeito", 3),
+            ("hice clic", 3),
+            ("cliquei", 3),
+            ("página falsa", 3),
+            ("se hace pasar", 3),
+            ("se passando", 3),
             ("credential phish", 4),
             ("got this text", 3),
             ("got a text", 3),
@@ -1019,6 +1104,26 @@ mod tests {
     fn categories_from_cues() {
         let f = Fields::new();
         let cases = [
+            (
+                "Acceso raro",
+                "Detectamos un acceso no autorizado al servidor de nómina anoche.",
+                Category::UnauthorizedAccess,
+            ),
+            (
+                "Site da agência",
+                "O site foi hackeado e a página alterada mostra outra mensagem.",
+                Category::WebDefacement,
+            ),
+            (
+                "Computador",
+                "O computador foi infectado por um cavalo de troia ontem.",
+                Category::Malware,
+            ),
+            (
+                "Planilla",
+                "La planilla quedó con acceso público para cualquiera con el enlace.",
+                Category::DataExposure,
+            ),
             (
                 "Suspicious email",
                 "A phishing email asking to verify",
