@@ -22,7 +22,7 @@ impl Source {
     pub const TEXT_MAX: usize = 1000;
 
     /// The source at 0-based line `index` of `part`: that line, trimmed, cut at
-    /// [`Self::TEXT_MAX`] bytes (on a character boundary, marked with "…").
+    /// [`Self::TEXT_MAX`] bytes on a character boundary and then marked with "…".
     pub fn at_line(part: &str, index: usize, line: &str) -> Self {
         let line = line.trim();
         let text = if line.len() <= Self::TEXT_MAX {

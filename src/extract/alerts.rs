@@ -28,8 +28,8 @@ const PRODUCTS: &[(&str, &[&str])] = &[
         "Microsoft Entra ID",
         &[
             "microsoft entra",
-            "identity protection",
             "entra id protection",
+            "azure ad identity protection",
         ],
     ),
     (
@@ -119,6 +119,11 @@ const ALERT_LABELS: &[(&str, &[&str])] = &[
         ],
     ),
 ];
+
+/// A security product's alert (not a ticket system's notice).
+pub fn is_security_alert(product: &str) -> bool {
+    !matches!(product, "ServiceNow" | "Jira" | "TOPdesk")
+}
 
 /// The product whose notification `text` (with its sender and subject) is, if any.
 pub fn product(sender: Option<&str>, subject: Option<&str>, text: &str) -> Option<&'static str> {

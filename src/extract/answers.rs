@@ -375,7 +375,6 @@ const TOPICS: &[Topic] = &[
             "the carrier",
             "our carrier",
             "the employer",
-            "the company",
             "vendor",
             "the bank",
             "prensa",
@@ -519,7 +518,7 @@ const NEGATORS: &[&str] = &[
     "no", "not", "never", "none", "nobody", "no one", "nothing", "neither", "nor", "without",
     "haven't", "hasn't", "hadn't", "didn't", "don't", "doesn't", "wasn't", "weren't", "isn't",
     "aren't", "won't", "cannot", "can't", "nunca", "ningún", "ninguna", "ninguno", "nadie", "nada",
-    "sin", "tampoco", "não", "nao", "nenhum", "nenhuma", "ninguém", "sem", "n/a",
+    "sin", "tampoco", "não", "nao", "nenhum", "nenhuma", "ninguém", "sem",
 ];
 
 /// A clause with one of these asks, supposes or plans: it states nothing.
@@ -612,7 +611,14 @@ pub fn clauses(sentence: &str) -> Vec<String> {
 
 /// The clause is negated ("not", "never", "haven't", "nunca", "não"…).
 pub fn negated(clause: &str) -> bool {
-    NEGATORS.iter().any(|n| has_cue(clause, n)) || clause.contains("n't ")
+    NEGATORS.iter().any(|n| has_cue(clause, n)) || clause.contains("n't ") || not_applicable(clause)
+}
+
+/// A short clause answered "N/A" ("Police N/A", "External comms: n/a"): nothing to
+/// tell, so no; never "case number N/A yet" in a longer clause.
+fn not_applicable(clause: &str) -> bool {
+    let c = clause.trim().trim_end_matches(['.', '!', ';']).trim_end();
+    (c.ends_with(" n/a") || c.ends_with(":n/a") || c == "n/a") && c.split_whitespace().count() <= 4
 }
 
 /// The clause asks, supposes or plans ("should we…", "if…", "will…"): it states nothing.
@@ -987,6 +993,11 @@ mod tests {
             Some("yes")
         );
         assert_eq!(le("Police N/A."), Some("no"));
+        assert_eq!(
+            le("Filed with Worcester PD, case number N/A yet."),
+            Some("yes")
+        );
+        assert_eq!(ext("I called the help desk from the company phone."), None);
     }
 
     #[test]

@@ -568,9 +568,34 @@ pub fn systems(input: &Input<'_>, f: &mut Fields) {
                 first.get_or_insert(i);
             }
         }
-        // A line giving a number to call, or saying what the mail was sent from, names
-        // the reporter's phone, not an affected one.
-        let contact_line = PHONE.is_match(l);
+        // A line giving a number to call back ("call me at", "Teléfono:"), or saying
+        // what the mail was sent from, names the reporter's phone, not an affected one
+        // ("my work cell (617-555-0142) was stolen" is one).
+        let contact_line = PHONE.is_match(l)
+            && [
+                "call",
+                "reach",
+                "reached",
+                "contact",
+                "llamar",
+                "llámame",
+                "llamen",
+                "ligar",
+                "liguem",
+                "contacto",
+                "contato",
+                "cell:",
+                "cel:",
+                "tel:",
+                "tel.",
+                "phone:",
+                "teléfono:",
+                "telefone:",
+                "celular:",
+                "mobile:",
+            ]
+            .iter()
+            .any(|c| low.contains(c));
         // Each language's word order: English modifiers come before the head ("the
         // payroll server"), Spanish and Portuguese owners after it ("el celular del
         // trabajo"); the English rule on Portuguese reads "a minha senha pelo portal".
@@ -585,17 +610,37 @@ pub fn systems(input: &Input<'_>, f: &mut Fields) {
                 let phone = ["phone", "celular", "teléfono", "telefone", "cell"]
                     .iter()
                     .any(|p| head.contains(p));
-                let before = l[..m.start()].to_lowercase();
+                // The few words before the phrase (never the whole line again per match).
+                let mut from = m.start().saturating_sub(24);
+                while !l.is_char_boundary(from) {
+                    from -= 1;
+                }
+                let before = l[from..m.start()].to_lowercase();
                 let before = before.trim_end();
                 let sent_from = [
-                    "from my", "from her", "from his", "desde mi", "do meu", "desde su",
+                    "sent from my",
+                    "writing from my",
+                    "writing you from my",
+                    "enviado desde mi",
+                    "escribo desde mi",
+                    "enviado do meu",
+                    "escrevendo do meu",
                 ]
                 .iter()
                 .any(|p| before.ends_with(p));
                 if phone && (contact_line || sent_from) {
                     continue;
                 }
-                let s = m.as_str().trim().to_string();
+                let after = l[m.end()..].to_lowercase();
+                if [" payable", " receivable"]
+                    .iter()
+                    .any(|w| after.starts_with(w))
+                {
+                    continue;
+                }
+                let Some(s) = tidy_system(m.as_str(), input.lang) else {
+                    continue;
+                };
                 if !items.iter().any(|x| x.eq_ignore_ascii_case(&s)) {
                     items.push(s);
                     first.get_or_insert(i);
@@ -614,6 +659,87 @@ pub fn systems(input: &Input<'_>, f: &mut Fields) {
             i,
         );
     }
+}
+
+/// A system phrase as found, or `None` when it is not one: the English words before the
+/// head stop at a preposition ("updates on the server" is the server, "all of the
+/// accounts" the accounts); a Spanish or Portuguese owner that is no owner ("la
+/// computadora de repente", "a conta de luz") or a brand (the lure's "página de
+/// Microsoft") is no system.
+fn tidy_system(phrase: &str, lang: &str) -> Option<String> {
+    const PREPOSITIONS: &[&str] = &[
+        "of", "on", "in", "from", "to", "for", "at", "with", "by", "into",
+    ];
+    const ARTICLES: &[&str] = &[
+        "the", "a", "an", "our", "my", "his", "her", "their", "all", "both", "each", "every",
+    ];
+    const NO_OWNER: &[&str] = &[
+        "repente",
+        "nuevo",
+        "nueva",
+        "novo",
+        "nova",
+        "luz",
+        "agua",
+        "água",
+        "gas",
+        "gás",
+        "inicio",
+        "início",
+        "banco",
+        "pago",
+        "pagos",
+        "pagamento",
+        "manera",
+        "forma",
+        "modo",
+        "vez",
+        "hoy",
+        "hoje",
+        "ayer",
+        "ontem",
+        "microsoft",
+        "google",
+        "office",
+        "outlook",
+        "docusign",
+        "paypal",
+        "amazon",
+        "netflix",
+        "dhl",
+        "fedex",
+        "ups",
+        "correos",
+        "apple",
+        "adobe",
+        "dropbox",
+    ];
+    let words: Vec<&str> = phrase.split_whitespace().collect();
+    if lang == "en" {
+        // Not inside a name: "Division of Insurance website".
+        let capital = |i: usize| {
+            words
+                .get(i)
+                .is_some_and(|w| w.starts_with(char::is_uppercase))
+        };
+        let from = (0..words.len())
+            .rev()
+            .find(|&i| {
+                PREPOSITIONS.contains(&words[i].to_lowercase().as_str())
+                    && !(i > 0 && capital(i - 1) && capital(i + 1))
+            })
+            .map_or(0, |i| i + 1);
+        let rest: Vec<&str> = words[from..]
+            .iter()
+            .copied()
+            .skip_while(|w| ARTICLES.contains(&w.to_lowercase().as_str()))
+            .collect();
+        return (!rest.is_empty()).then(|| rest.join(" "));
+    }
+    let owner_is_none = words
+        .iter()
+        .any(|w| NO_OWNER.contains(&w.to_lowercase().as_str()));
+    (!owner_is_none && !words.is_empty()).then(|| words.join(" "))
 }
 
 /// "our vendor Acme Corp", "the MSP Northbridge".
@@ -668,10 +794,8 @@ pub fn agency(input: &Input<'_>, f: &mut Fields) {
             f.entry("agency".into()).or_insert(FieldValue {
                 value: Value::String(name),
                 source: Source {
-                    part: "header:From".into(),
                     line: 0,
-                    text,
-                    message: None,
+                    ..Source::at_line("header:From", 0, &text)
                 },
             });
         }
@@ -879,6 +1003,23 @@ mod tests {
             sys("All agent PCs show a ransom screen."),
             Some(serde_json::json!(["agent PCs"]))
         );
+        // A stolen phone with its number is still the system; so is a phone something
+        // happened on.
+        assert_eq!(
+            sys("My work cell phone (617-555-0142) was stolen on the Red Line."),
+            Some(serde_json::json!(["work cell phone"]))
+        );
+        assert_eq!(
+            sys("Malware deleted the photos from my phone."),
+            Some(serde_json::json!(["phone"]))
+        );
+        // Words before the head stop at a preposition; accounts payable is a team.
+        assert_eq!(
+            sys("We installed all updates on the server."),
+            Some(serde_json::json!(["server"]))
+        );
+        assert_eq!(sys("Forwarded to the accounts payable team."), None);
+        assert_eq!(sys("La computadora de repente se apagó y no prende."), None);
     }
 
     #[test]

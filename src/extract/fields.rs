@@ -542,7 +542,7 @@ pub(crate) static SISTEMA: LazyLock<Regex> = LazyLock::new(|| {
     .expect("sistema regex")
 });
 pub(crate) static SYSTEM: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?i)\b(?:the|our|my|his|her|their|a|one|two|three|all|both|each|every|\d+)\s+((?:[\w'\-]+\s+){0,3}(?:server|servers|laptop|laptops|notebook|workstation|workstations|machines|website|portal|mailbox|mailboxes|inboxes|file share|file server|vpn|database|pc|pcs|computer|computers|phone|iphone|firewall|web site|site|account|accounts|tablet|tablets|usb drive|thumb drive|application|sharepoint site|sharepoint folder|onedrive|ipad|kiosk|kiosks|pay station|hotline|storage container|storage bucket|bucket|instance|instances|cell phone|resolvers|ivr))\b").expect("system regex")
+    Regex::new(r"(?i)\b(?:the|our|my|his|her|their|a|one|two|three|all|both|each|every|\d+)\s+((?:[\w'\-]+\s+){0,3}(?:server|servers|laptop|laptops|notebook|workstation|workstations|machines|website|portal|mailbox|mailboxes|inboxes|file share|file server|vpn|database|pc|pcs|computer|computers|phone|iphone|firewall|web site|site|account|accounts|tablet|tablets|usb drive|thumb drive|application|sharepoint site|sharepoint folder|onedrive|ipad|kiosk|kiosks|pay station|hotline|storage container|storage bucket|bucket|cell phone|resolvers|ivr))\b").expect("system regex")
 });
 
 pub(crate) fn number_word(w: &str) -> Option<i64> {
@@ -859,6 +859,9 @@ pub(crate) fn le_agency(text: &str) -> Option<String> {
                 "state police",
                 " msp",
                 "policía estatal",
+                "policía de massachusetts",
+                "policia de massachusetts",
+                "polícia de massachusetts",
                 "policia estatal",
                 "polícia estadual",
                 "policia estadual",
@@ -881,7 +884,7 @@ pub(crate) fn le_agency(text: &str) -> Option<String> {
     // "la policía de Worcester", "a polícia de Framingham".
     static POLICIA: LazyLock<Regex> = LazyLock::new(|| {
         Regex::new(
-            r"(?i:polic[ií]a|pol[ií]cia)\s+(?i:de|del|da|do)\s+([A-Z][a-z]+(?:\s[A-Z][a-z]+)?)",
+            r"(?i:polic[ií]a|pol[ií]cia)\s+(?i:de|del|da|do)\s+(\p{Lu}\p{Ll}+(?:\s\p{Lu}\p{Ll}+)?)\b",
         )
         .expect("policía regex")
     });
@@ -1035,7 +1038,11 @@ pub(crate) fn find_agency(lines: &[&str], ctx: &Context<'_>) -> Option<(String, 
         .and_then(|n| n.rsplit_once('('))
         .map(|(_, tag)| tag.trim())?;
     list.iter()
-        .find(|(_, aliases, _)| aliases.iter().any(|a| a.len() >= 2 && a == tag))
+        .find(|(_, aliases, _)| {
+            aliases
+                .iter()
+                .any(|a| a.len() >= 2 && a.eq_ignore_ascii_case(tag))
+        })
         .map(|(name, _, _)| (name.clone(), None))
 }
 
@@ -1078,6 +1085,14 @@ mod tests {
         );
         assert_eq!(
             le_agency("Avisamos a la Policía Estatal."),
+            Some("Massachusetts State Police".into())
+        );
+        assert_eq!(
+            le_agency("Llamamos a la Policía de Tránsito."),
+            Some("Tránsito Police Department".into())
+        );
+        assert_eq!(
+            le_agency("Avisamos a la Policía de Massachusetts."),
             Some("Massachusetts State Police".into())
         );
         assert_eq!(le_agency("We told our vendor."), None);

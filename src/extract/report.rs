@@ -445,24 +445,35 @@ fn analyze_whole(raw: &[u8], opts: &Options<'_>) -> Analysis {
         };
         alert_evidence.push(i);
         let mut af = super::alerts::alert_fields(text, part, &ctx);
-        // An alert with no time of detection among its fields was detected when it was
-        // sent ("Sent: Tuesday, August 25, 2026 2:31 AM" above a Defender for Identity
-        // alert that gives only its activity).
-        if !af.contains_key("detected_at") {
+        // A security product's alert with no time of detection among its fields was
+        // detected when it was sent ("Sent: Tuesday, August 25, 2026 2:31 AM" above a
+        // Defender for Identity alert that gives only its activity) — not a ticket's
+        // notice, which may come days later, and only a time between the alert's
+        // activity and the report.
+        if !af.contains_key("detected_at") && super::alerts::is_security_alert(product) {
             if let Some(sent) = evidence.get(i).and_then(|e| e.date.as_deref()) {
-                if let Some(t) = super::when::times_in(sent, ctx.date, false)
+                let at = |f: &FieldValue| {
+                    f.value
+                        .as_str()
+                        .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+                };
+                let after = af.get("occurred_at").and_then(at);
+                let day_first = matches!(super::extractors::language(text), "es" | "pt");
+                let sent_at = super::when::times_in(sent, ctx.date, day_first)
                     .into_iter()
-                    .next()
-                {
+                    .find(|t| {
+                        chrono::DateTime::parse_from_rfc3339(&t.at).is_ok_and(|t| {
+                            ctx.date.is_none_or(|d| t <= d) && after.is_none_or(|a| t >= a)
+                        })
+                    });
+                if let Some(t) = sent_at {
                     af.insert(
                         "detected_at".into(),
                         FieldValue {
                             value: serde_json::Value::String(t.at),
                             source: Source {
-                                part: part.clone(),
                                 line: 0,
-                                text: format!("sent {sent}"),
-                                message: None,
+                                ..Source::at_line(part, 0, &format!("sent {sent}"))
                             },
                         },
                     );
@@ -1314,6 +1325,20 @@ mod tests {
             !a.missing.contains(&"detected_at".to_string()),
             "{:?}",
             a.missing
+        );
+        // A ticket system's notice is sent when the ticket moves, not when anything
+        // was detected.
+        let ticket = raw.replace(
+            "Microsoft Defender for Identity <mdi-noreply@microsoft.com>",
+            "ServiceNow <instance@service-now.com>",
+        );
+        let a = read(&ticket);
+        assert!(
+            a.fields
+                .get("detected_at")
+                .is_none_or(|d| d.value != "2026-08-25T02:31:00-04:00"),
+            "{:?}",
+            a.fields.get("detected_at")
         );
     }
 
