@@ -617,7 +617,7 @@ static CUE_FINDER: std::sync::LazyLock<aho_corasick::AhoCorasick> =
     });
 
 /// For each cue of [`CUES`], in order: does it occur at word edges, not denied?
-fn cues_present(hay: &str) -> Vec<bool> {
+fn cues_present(hay: &str, portuguese: bool) -> Vec<bool> {
     let cues: Vec<&str> = CUES
         .iter()
         .flat_map(|(_, cues)| cues.iter().map(|(c, _)| *c))
@@ -626,7 +626,9 @@ fn cues_present(hay: &str) -> Vec<bool> {
     for m in CUE_FINDER.find_overlapping_iter(hay) {
         let i = m.pattern().as_usize();
         // A cue the reporter denies ("no sign of exploitation") is no cue.
-        if !present[i] && at_word_edges(hay, cues[i], m.start(), m.end()) && !denied(hay, m.start())
+        if !present[i]
+            && at_word_edges(hay, cues[i], m.start(), m.end())
+            && !denied(hay, m.start(), portuguese)
         {
             present[i] = true;
         }
@@ -636,7 +638,8 @@ fn cues_present(hay: &str) -> Vec<bool> {
 
 /// Is the word at `at` denied by what stands just before it ("no evidence of ",
 /// "not ", "without ")?
-fn denied(hay: &str, at: usize) -> bool {
+/// A Portuguese text's "no" is "in the" ("no servidor"), never a denial.
+fn denied(hay: &str, at: usize, portuguese: bool) -> bool {
     let mut from = at.saturating_sub(32);
     while !hay.is_char_boundary(from) {
         from -= 1;
@@ -670,7 +673,16 @@ fn denied(hay: &str, at: usize) -> bool {
         "sem ",
     ]
     .iter()
-    .any(|n| clause.contains(n))
+    .filter(|n| !(portuguese && n.starts_with("no ")))
+    .any(|n| {
+        // As a word: "casino " or "uno " is no "no ".
+        clause.match_indices(n).any(|(i, _)| {
+            !clause[..i]
+                .chars()
+                .next_back()
+                .is_some_and(char::is_alphanumeric)
+        })
+    })
 }
 
 /// The text states that nothing was compromised.
@@ -703,8 +715,9 @@ pub fn assess(subject: &str, text: &str, fields: &Fields) -> Assessment {
 /// The category by weighted cue words, with the cues found.
 pub fn category(subject: &str, text: &str) -> (Category, Vec<String>) {
     let hay = format!("{subject}\n{text}").to_lowercase();
+    let portuguese = super::extractors::language(text) == "pt";
     // One pass over the text finds which cues occur.
-    let present = cues_present(&hay);
+    let present = cues_present(&hay, portuguese);
     let mut best: Option<(Category, u32, Vec<String>)> = None;
     let mut index = 0;
     for (cat, cues) in CUES {
@@ -756,6 +769,7 @@ pub fn assess_as(
     fields: &Fields,
 ) -> Assessment {
     let hay = format!("{subject}\n{text}").to_lowercase();
+    let portuguese = super::extractors::language(text) == "pt";
 
     let tri = |name: &str| {
         fields
@@ -807,7 +821,7 @@ pub fn assess_as(
                 let n = m.as_str().split_whitespace().next().unwrap_or("");
                 !["0", "1"].contains(&n)
                     && !hay[..m.start()].ends_with("windows ")
-                    && !denied(&hay, m.start())
+                    && !denied(&hay, m.start(), portuguese)
                     && [
                         "encrypt",
                         "ransom",
@@ -859,7 +873,10 @@ pub fn assess_as(
         "destinatário errado",
     ]
     .iter()
-    .any(|c| hay.match_indices(c).any(|(at, _)| !denied(&hay, at)));
+    .any(|c| {
+        hay.match_indices(c)
+            .any(|(at, _)| !denied(&hay, at, portuguese))
+    });
     if pi == "yes" && records >= 500 && taken {
         raise(
             3,
@@ -1003,7 +1020,10 @@ pub fn assess_as(
                 "cliqué",
             ]
             .iter()
-            .any(|c| hay.match_indices(c).any(|(at, _)| !denied(&hay, at)));
+            .any(|c| {
+                hay.match_indices(c)
+                    .any(|(at, _)| !denied(&hay, at, portuguese))
+            });
             let typed = [
                 "entered",
                 "password",
@@ -1111,6 +1131,16 @@ mod tests {
                 "Computador",
                 "O computador foi infectado por um cavalo de troia ontem.",
                 Category::Malware,
+            ),
+            (
+                "Resgate",
+                "No servidor havia uma nota de resgate e os arquivos não abrem.",
+                Category::Ransomware,
+            ),
+            (
+                "Casino",
+                "The casino ransomware note appeared on the kiosk.",
+                Category::Ransomware,
             ),
             (
                 "Planilla",
