@@ -631,7 +631,12 @@ pub fn systems(input: &Input<'_>, f: &mut Fields) {
                 if phone && (contact_line || sent_from) {
                     continue;
                 }
-                let after = l[m.end()..].to_lowercase();
+                // The next word only (never the rest of the line again per match).
+                let mut to = (m.end() + 12).min(l.len());
+                while !l.is_char_boundary(to) {
+                    to -= 1;
+                }
+                let after = l[m.end()..to].to_lowercase();
                 if [" payable", " receivable"]
                     .iter()
                     .any(|w| after.starts_with(w))
