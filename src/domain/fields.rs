@@ -24,20 +24,25 @@ impl Source {
     /// The source at 0-based line `index` of `part`: that line, trimmed, cut at
     /// [`Self::TEXT_MAX`] bytes on a character boundary and then marked with "…".
     pub fn at_line(part: &str, index: usize, line: &str) -> Self {
-        let line = line.trim();
-        let text = if line.len() <= Self::TEXT_MAX {
-            line.to_string()
-        } else {
-            let mut end = Self::TEXT_MAX;
-            while !line.is_char_boundary(end) {
-                end -= 1;
-            }
-            format!("{}…", &line[..end])
-        };
+        Source {
+            line: index + 1,
+            ..Self::unlined(part, line)
+        }
+    }
+
+    /// A source that is no line of a text (a header, an inference): line 0, its text
+    /// trimmed and cut as [`Self::at_line`] cuts.
+    pub fn unlined(part: &str, text: &str) -> Self {
+        let text = text.trim();
+        let kept = super::prefix_of(text, Self::TEXT_MAX);
         Source {
             part: part.to_string(),
-            line: index + 1,
-            text,
+            line: 0,
+            text: if kept.len() < text.len() {
+                format!("{kept}…")
+            } else {
+                kept.to_string()
+            },
             message: None,
         }
     }

@@ -7,6 +7,27 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
+/// At most `max` bytes of `s` from its start, cut at a character boundary.
+pub fn prefix_of(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s;
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
+/// At most `max` bytes of `s` from its end, cut at a character boundary.
+pub fn suffix_of(s: &str, max: usize) -> &str {
+    let mut start = s.len().saturating_sub(max);
+    while !s.is_char_boundary(start) {
+        start += 1;
+    }
+    &s[start..]
+}
+
 /// Why a value could not be turned into a domain type.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum DomainError {

@@ -139,15 +139,19 @@ pub fn product(sender: Option<&str>, subject: Option<&str>, text: &str) -> Optio
         .map(|(p, _)| *p)
 }
 
-fn alert_label(label: &str) -> Option<&'static str> {
+/// The incident field an alert's label gives, and the zone its times are written in
+/// when the label names one ("Created (UTC)").
+fn alert_label(label: &str) -> Option<(&'static str, Option<&'static str>)> {
     let l = normalize(label);
     let l = l.trim().trim_end_matches(':').trim();
-    // "Created (UTC)": the zone the value is written in is not part of the label.
-    let l = label_zone(l).map_or(l, |(bare, _)| bare);
+    let (bare, zone) = match label_zone(l) {
+        Some((bare, zone)) => (bare, Some(zone)),
+        None => (l, None),
+    };
     ALERT_LABELS
         .iter()
-        .find(|(_, vs)| vs.contains(&l))
-        .map(|(f, _)| *f)
+        .find(|(_, vs)| vs.contains(&bare))
+        .map(|(f, _)| (*f, zone))
 }
 
 /// A label ending in the zone its times are written in: "Created (UTC)" gives
@@ -162,11 +166,9 @@ fn label_zone(label: &str) -> Option<(&str, &'static str)> {
     Some((bare.trim(), zone))
 }
 
-/// A time value read under a label that names its zone, with the zone added when the
-/// value itself names none ("2/11/2026 3:03 PM" under "Time (UTC)").
-fn with_label_zone(label: &str, value: &str) -> String {
-    let l = normalize(label);
-    let zone = label_zone(l.trim().trim_end_matches(':')).map(|(_, z)| z);
+/// A value read under a label naming `zone`, with the zone added when the value itself
+/// names none ("2/11/2026 3:03 PM" under "Time (UTC)").
+fn zoned(value: &str, zone: Option<&str>) -> String {
     let v = value.trim();
     match zone {
         Some(z) if !names_zone(v) => format!("{v} {z}"),
@@ -203,16 +205,14 @@ pub fn alert_fields(text: &str, part: &str, ctx: &Context<'_>) -> Fields {
         // alone with its value below.
         let split = [" | ", "\t", ":"].iter().find_map(|sep| {
             line.split_once(sep)
-                .filter(|(l, _)| alert_label(l).is_some())
+                .and_then(|(l, v)| alert_label(l).map(|label| (label, v)))
         });
         let (field, value, at) = match split {
-            Some((l, v)) if !v.trim().is_empty() => (
-                alert_label(l),
-                with_label_zone(l, v.trim().trim_start_matches('|').trim()),
-                i,
-            ),
+            Some(((field, zone), v)) if !v.trim().is_empty() => {
+                (field, zoned(v.trim().trim_start_matches('|'), zone), i)
+            }
             _ => {
-                let Some(field) = alert_label(line) else {
+                let Some((field, zone)) = alert_label(line) else {
                     continue;
                 };
                 let Some((j, next)) = super::body::next_text_line(&lines, i) else {
@@ -221,10 +221,9 @@ pub fn alert_fields(text: &str, part: &str, ctx: &Context<'_>) -> Fields {
                 if j > i + 2 || next.len() > 200 || alert_label(next.trim()).is_some() {
                     continue;
                 }
-                (Some(field), with_label_zone(line, next), j)
+                (field, zoned(next, zone), j)
             }
         };
-        let Some(field) = field else { continue };
         let source = Source::at_line(part, at, lines.get(at).copied().unwrap_or(""));
         match field {
             "detected_at" | "occurred_at" => {

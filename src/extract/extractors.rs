@@ -611,11 +611,7 @@ pub fn systems(input: &Input<'_>, f: &mut Fields) {
                     .iter()
                     .any(|p| head.contains(p));
                 // The few words before the phrase (never the whole line again per match).
-                let mut from = m.start().saturating_sub(24);
-                while !l.is_char_boundary(from) {
-                    from -= 1;
-                }
-                let before = l[from..m.start()].to_lowercase();
+                let before = super::suffix_of(&l[..m.start()], 24).to_lowercase();
                 let before = before.trim_end();
                 let sent_from = [
                     "sent from my",
@@ -632,11 +628,7 @@ pub fn systems(input: &Input<'_>, f: &mut Fields) {
                     continue;
                 }
                 // The next word only (never the rest of the line again per match).
-                let mut to = (m.end() + 12).min(l.len());
-                while !l.is_char_boundary(to) {
-                    to -= 1;
-                }
-                let after = l[m.end()..to].to_lowercase();
+                let after = super::prefix_of(&l[m.end()..], 12).to_lowercase();
                 if [" payable", " receivable"]
                     .iter()
                     .any(|w| after.starts_with(w))
@@ -798,10 +790,7 @@ pub fn agency(input: &Input<'_>, f: &mut Fields) {
             };
             f.entry("agency".into()).or_insert(FieldValue {
                 value: Value::String(name),
-                source: Source {
-                    line: 0,
-                    ..Source::at_line("header:From", 0, &text)
-                },
+                source: Source::unlined("header:From", &text),
             });
         }
         None => {}

@@ -306,17 +306,7 @@ fn id_list(v: &HeaderValue<'_>) -> Vec<String> {
     ids.into_iter().filter(|i| !i.is_empty()).collect()
 }
 
-/// At most `max` bytes of `s`, cut at a character boundary.
-pub fn prefix_of(s: &str, max: usize) -> &str {
-    if s.len() <= max {
-        return s;
-    }
-    let mut end = max;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    &s[..end]
-}
+pub use crate::domain::{prefix_of, suffix_of};
 
 /// Header text as one line without control characters (folding, stray CR/LF, NUL).
 pub fn clean_header(v: &str) -> String {

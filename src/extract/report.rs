@@ -471,10 +471,7 @@ fn analyze_whole(raw: &[u8], opts: &Options<'_>) -> Analysis {
                         "detected_at".into(),
                         FieldValue {
                             value: serde_json::Value::String(t.at),
-                            source: Source {
-                                line: 0,
-                                ..Source::at_line(part, 0, &format!("sent {sent}"))
-                            },
+                            source: Source::unlined(part, &format!("sent {sent}")),
                         },
                     );
                 }
@@ -510,7 +507,8 @@ fn analyze_whole(raw: &[u8], opts: &Options<'_>) -> Analysis {
     // Personal information kept on a lost device, in a misdirected or posted file or
     // in what an insider took was involved; elsewhere its presence leaves it unknown.
     let held = fields.remove(super::extractors::PI_HELD).is_some();
-    let (first, first_reasons) = rules::category(&email.subject, &assess_text);
+    let hay = rules::Hay::new(&email.subject, &assess_text);
+    let (first, first_reasons) = rules::category(&hay);
     if held
         && matches!(
             first,
@@ -572,7 +570,7 @@ fn analyze_whole(raw: &[u8], opts: &Options<'_>) -> Analysis {
         provisional,
         priority,
         major_incident_suggested,
-    } = rules::assess_as(first, first_reasons, &email.subject, &assess_text, &fields);
+    } = rules::assess_as(first, first_reasons, &hay, &fields);
     if kind == MessageKind::Report {
         reached_by_the_lure(&mut fields, category, &note);
         one_person(&mut fields, category, &severity_reasons, &note);

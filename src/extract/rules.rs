@@ -609,19 +609,19 @@ fn at_word_edges(hay: &str, cue: &str, start: usize, end: usize) -> bool {
 /// finds every place of every cue (one compiled regex per cue cost megabytes).
 static CUE_FINDER: std::sync::LazyLock<aho_corasick::AhoCorasick> =
     std::sync::LazyLock::new(|| {
-        aho_corasick::AhoCorasick::new(
-            CUES.iter()
-                .flat_map(|(_, cues)| cues.iter().map(|(c, _)| *c)),
-        )
-        .expect("cue automaton")
+        aho_corasick::AhoCorasick::new(CUE_LIST.iter()).expect("cue automaton")
     });
+
+/// Every cue of [`CUES`], in order: the automaton's pattern `i` is `CUE_LIST[i]`.
+static CUE_LIST: std::sync::LazyLock<Vec<&'static str>> = std::sync::LazyLock::new(|| {
+    CUES.iter()
+        .flat_map(|(_, cues)| cues.iter().map(|(c, _)| *c))
+        .collect()
+});
 
 /// For each cue of [`CUES`], in order: does it occur at word edges, not denied?
 fn cues_present(hay: &str, portuguese: bool) -> Vec<bool> {
-    let cues: Vec<&str> = CUES
-        .iter()
-        .flat_map(|(_, cues)| cues.iter().map(|(c, _)| *c))
-        .collect();
+    let cues = &*CUE_LIST;
     let mut present = vec![false; cues.len()];
     for m in CUE_FINDER.find_overlapping_iter(hay) {
         let i = m.pattern().as_usize();
@@ -640,11 +640,7 @@ fn cues_present(hay: &str, portuguese: bool) -> Vec<bool> {
 /// "not ", "without ")?
 /// A Portuguese text's "no" is "in the" ("no servidor"), never a denial.
 fn denied(hay: &str, at: usize, portuguese: bool) -> bool {
-    let mut from = at.saturating_sub(32);
-    while !hay.is_char_boundary(from) {
-        from -= 1;
-    }
-    let before = &hay[from..at];
+    let before = super::suffix_of(&hay[..at], 32);
     let clause = before
         .rsplit(['.', ';', ',', '\n'])
         .next()
@@ -676,12 +672,9 @@ fn denied(hay: &str, at: usize, portuguese: bool) -> bool {
     .filter(|n| !(portuguese && n.starts_with("no ")))
     .any(|n| {
         // As a word: "casino " or "uno " is no "no ".
-        clause.match_indices(n).any(|(i, _)| {
-            !clause[..i]
-                .chars()
-                .next_back()
-                .is_some_and(char::is_alphanumeric)
-        })
+        clause
+            .match_indices(n)
+            .any(|(i, _)| at_word_edges(clause, n, i, i + n.len()))
     })
 }
 
@@ -708,16 +701,34 @@ fn nothing_compromised(hay: &str) -> bool {
 /// priority p1 (act now) … p4 (routine): severity sets the base (critical p1, high p2,
 /// medium p3, low p4) and ongoing activity or personal information raises it one step.
 pub fn assess(subject: &str, text: &str, fields: &Fields) -> Assessment {
-    let (category, reasons) = category(subject, text);
-    assess_as(category, reasons, subject, text, fields)
+    let hay = Hay::new(subject, text);
+    let (category, reasons) = category(&hay);
+    assess_as(category, reasons, &hay, fields)
+}
+
+/// What the rules read of a report, made once for the category and the severity: its
+/// subject and text in lower case, and whether it is Portuguese (whose "no" is "in
+/// the", never a denial).
+pub struct Hay {
+    text: String,
+    portuguese: bool,
+}
+
+impl Hay {
+    pub fn new(subject: &str, text: &str) -> Self {
+        Hay {
+            text: format!("{subject}\n{text}").to_lowercase(),
+            portuguese: super::extractors::language(text) == "pt",
+        }
+    }
 }
 
 /// The category by weighted cue words, with the cues found.
-pub fn category(subject: &str, text: &str) -> (Category, Vec<String>) {
-    let hay = format!("{subject}\n{text}").to_lowercase();
-    let portuguese = super::extractors::language(text) == "pt";
+pub fn category(hay: &Hay) -> (Category, Vec<String>) {
+    let portuguese = hay.portuguese;
+    let hay = &hay.text;
     // One pass over the text finds which cues occur.
-    let present = cues_present(&hay, portuguese);
+    let present = cues_present(hay, portuguese);
     let mut best: Option<(Category, u32, Vec<String>)> = None;
     let mut index = 0;
     for (cat, cues) in CUES {
@@ -745,7 +756,7 @@ pub fn category(subject: &str, text: &str) -> (Category, Vec<String>) {
             Category::UnauthorizedAccess | Category::VendorIncident | Category::Malware,
             _,
             _,
-        )) if nothing_compromised(&hay)
+        )) if nothing_compromised(hay)
             && ["vulnerab", "cve-", " patch"]
                 .iter()
                 .any(|c| hay.contains(c)) =>
@@ -764,12 +775,11 @@ pub fn category(subject: &str, text: &str) -> (Category, Vec<String>) {
 pub fn assess_as(
     category: Category,
     category_reasons: Vec<String>,
-    subject: &str,
-    text: &str,
+    hay: &Hay,
     fields: &Fields,
 ) -> Assessment {
-    let hay = format!("{subject}\n{text}").to_lowercase();
-    let portuguese = super::extractors::language(text) == "pt";
+    let portuguese = hay.portuguese;
+    let hay = &hay.text;
 
     let tri = |name: &str| {
         fields
@@ -808,7 +818,7 @@ pub fn assess_as(
     });
     if category == Category::Ransomware
         && (spreading.iter().any(|s| hay.contains(s))
-            || MANY_HOSTS.find_iter(&hay).any(|m| {
+            || MANY_HOSTS.find_iter(hay).any(|m| {
                 // Counted as hit, in the clause that counts them ("at least 40 PCs show
                 // the note"), not as scanned, nor a product's number ("Windows 10 PCs").
                 let clause_start = hay[..m.start()]
@@ -821,7 +831,7 @@ pub fn assess_as(
                 let n = m.as_str().split_whitespace().next().unwrap_or("");
                 !["0", "1"].contains(&n)
                     && !hay[..m.start()].ends_with("windows ")
-                    && !denied(&hay, m.start(), portuguese)
+                    && !denied(hay, m.start(), portuguese)
                     && [
                         "encrypt",
                         "ransom",
@@ -875,7 +885,7 @@ pub fn assess_as(
     .iter()
     .any(|c| {
         hay.match_indices(c)
-            .any(|(at, _)| !denied(&hay, at, portuguese))
+            .any(|(at, _)| !denied(hay, at, portuguese))
     });
     if pi == "yes" && records >= 500 && taken {
         raise(
@@ -1022,7 +1032,7 @@ pub fn assess_as(
             .iter()
             .any(|c| {
                 hay.match_indices(c)
-                    .any(|(at, _)| !denied(&hay, at, portuguese))
+                    .any(|(at, _)| !denied(hay, at, portuguese))
             });
             let typed = [
                 "entered",
@@ -1046,7 +1056,7 @@ pub fn assess_as(
         Category::DenialOfService | Category::VendorIncident => {
             raise(1, format!("{} affecting a service", category.as_str()))
         }
-        Category::Other if nothing_compromised(&hay) => {
+        Category::Other if nothing_compromised(hay) => {
             reasons.push("no compromise found, as the report states".into())
         }
         Category::Other => raise(1, "unclear impact".into()),
@@ -1178,14 +1188,20 @@ mod tests {
     #[test]
     fn cues_begin_words_and_scale_needs_data_taken() {
         // "rdp" is not in "wordpress", a surname is not a theft.
-        let (c, _) = category("Blog", "our WordPress blog shows a new admin page");
+        let (c, _) = category(&Hay::new(
+            "Blog",
+            "our WordPress blog shows a new admin page",
+        ));
         assert_ne!(c, Category::UnauthorizedAccess);
-        let (c, _) = category("Phish", "Luciana Furtado got a fake login page, phish");
+        let (c, _) = category(&Hay::new(
+            "Phish",
+            "Luciana Furtado got a fake login page, phish",
+        ));
         assert_eq!(c, Category::Phishing);
-        let (c, _) = category(
+        let (c, _) = category(&Hay::new(
             "ASA",
             "CVE-2025-20362 on our firewall; patched, no sign of exploitation",
-        );
+        ));
         assert_eq!(c, Category::Other);
         let mut f = Fields::new();
         f.insert("personal_information".into(), field("yes".into()));
@@ -1214,10 +1230,10 @@ mod tests {
             &Fields::new(),
         );
         assert_eq!(one.severity_suggested, "high");
-        let (c, _) = category(
+        let (c, _) = category(&Hay::new(
             "Malware",
             "malware on the dispatch console; no indicators of compromise elsewhere",
-        );
+        ));
         assert_eq!(c, Category::Malware);
         let mut unknown = Fields::new();
         unknown.insert("personal_information".into(), field("unknown".into()));
