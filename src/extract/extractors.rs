@@ -223,7 +223,7 @@ fn label_value(
             let found = when::times_in(value, ctx.date, input.day_first);
             let t = found
                 .iter()
-                .find(|t| t.role != Role::Meeting && t.role != Role::Action)
+                .find(|t| !matches!(t.role, Role::Meeting | Role::Action | Role::Ended))
                 .or(found.first())?;
             Value::String(t.at.clone())
         }
@@ -305,9 +305,24 @@ pub fn phone_in_text(input: &Input<'_>, f: &mut Fields) {
 /// latest is detection and the earliest occurrence.
 pub fn times(input: &Input<'_>, f: &mut Fields) {
     let mut found: Vec<(usize, String, Role)> = Vec::new();
+    // The day the paragraph's last dated time was on, for a bare time after it.
+    let mut carry: Option<(usize, when::Carry)> = None;
     for (i, sentence) in &input.units {
-        for t in when::times_in(sentence, input.ctx.date, input.day_first) {
-            if matches!(t.role, Role::Action | Role::Meeting) {
+        let same_paragraph = |from: usize| {
+            input
+                .lines
+                .get(from..=*i)
+                .is_some_and(|ls| ls.iter().all(|l| !l.trim().is_empty()))
+        };
+        let prior = carry
+            .filter(|(from, _)| same_paragraph(*from))
+            .map(|(_, c)| c);
+        let times = when::times_in_after(sentence, input.ctx.date, input.day_first, prior);
+        if let Some(c) = times.iter().rev().find_map(|t| t.day) {
+            carry = Some((*i, c));
+        }
+        for t in times {
+            if matches!(t.role, Role::Action | Role::Meeting | Role::Ended) {
                 continue;
             }
             if !found.iter().any(|(_, x, _)| *x == t.at) {

@@ -585,9 +585,14 @@ pub(crate) fn sentences(lines: &[&str]) -> Vec<(usize, String)> {
         // Blank lines end a paragraph, a labelled line ("Systems affected: …",
         // "Contact phone: …") begins its own sentence, and after one a capital does.
         let labelled = starts_labelled(line);
+        // A list's item ("• 11/13 07:05 – the vendor called us", "- reset at 8:10")
+        // is a sentence of its own.
+        let item = line.starts_with(['•', '◦', '▪', '·', '*'])
+            || line.starts_with("- ")
+            || line.starts_with("– ");
         if line.is_empty()
             || (!cur.is_empty()
-                && (labelled || (after_label && line.starts_with(char::is_uppercase))))
+                && (labelled || item || (after_label && line.starts_with(char::is_uppercase))))
         {
             if !cur.trim().is_empty() {
                 out.push((start, std::mem::take(&mut cur)));

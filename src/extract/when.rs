@@ -80,6 +80,9 @@ pub enum Role {
     Action,
     /// A meeting or call: never an incident time.
     Meeting,
+    /// The end of a span ("from 0640 to 0712", "1:05 AM until 3:40 AM"): neither when
+    /// it began nor when it was seen.
+    Ended,
     Unmarked,
 }
 
@@ -91,6 +94,20 @@ pub struct Found {
     pub role: Role,
     /// Where the time begins in the (normalised) sentence.
     pub offset: usize,
+    /// The day it was read on and the half of the day that day's words gave, when
+    /// its sentence named a day (or one was carried in): what a later sentence of the
+    /// same paragraph with a bare time goes on from.
+    pub day: Option<Carry>,
+}
+
+/// A day and part of the day that a paragraph's earlier sentence set: "Ayer como a
+/// las 3 de la tarde nos robaron la tableta. Nos dimos cuenta como a las 3:40".
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Carry {
+    pub day: NaiveDate,
+    pub half: Option<bool>,
+    /// The earlier time itself.
+    pub at: DateTime<FixedOffset>,
 }
 
 static TIME: LazyLock<Regex> = LazyLock::new(|| {
@@ -251,6 +268,8 @@ const PM_WORDS: &[&str] = &[
     "anoche",
     "noite",
 ];
+/// Words of the night, when an hour of 5 or 6 is the evening's.
+const NIGHT_WORDS: &[&str] = &["night", "evening", "noche", "noite", "tonight"];
 const AM_WORDS: &[&str] = &["morning", "mañana", "manana", "manhã", "madrugada", "cedo"];
 
 /// Cue words of each role, looked for in the clause around a time.
@@ -310,6 +329,36 @@ const ACTION: &[&str] = &[
     "isolado",
     "redefinimos",
     "desligamos",
+    "changed",
+    "posted",
+    "enabled",
+    "notified",
+    "told",
+    "we wrote",
+    "killed",
+    "upgraded",
+    "patched",
+    "restored",
+    "in place",
+    "cambié",
+    "cambiamos",
+    "llamé",
+    "llamamos",
+    "avisamos",
+    "escribimos",
+    "notificamos",
+    "borramos",
+    "eliminamos",
+    "bloqueé",
+    "troquei",
+    "trocamos",
+    "liguei",
+    "ligamos",
+    "escrevemos",
+    "apagamos",
+    "bloqueei",
+    "alterei",
+    "mudei",
 ];
 const DETECT: &[&str] = &[
     "noticed",
@@ -348,6 +397,24 @@ const DETECT: &[&str] = &[
     "descobrimos",
     "recebemos",
     "alerta",
+    "told us",
+    "notified us",
+    "paged us",
+    "alerted us",
+    "contacted us",
+    "emailed us",
+    "called us",
+    "informed us",
+    "nos avisaron",
+    "nos llamaron",
+    "nos informaron",
+    "me avisaron",
+    "me di cuenta",
+    "nos avisaram",
+    "nos ligaram",
+    "nos informaram",
+    "me avisaram",
+    "percebi",
 ];
 const OCCUR: &[&str] = &[
     "started",
@@ -383,21 +450,53 @@ const OCCUR: &[&str] = &[
 /// The role of the time at `at` in `s`, from its clause's words (an action or a
 /// meeting anywhere near it outweighs detection words).
 fn role(s: &str, at: usize) -> Role {
-    let start = s[..at]
-        .rfind(['.', ';', '\n'])
+    // A clause begins after a sentence's end (a stop before a space: not the dots of
+    // "203.0.113.14" or "v2.1"), a semicolon or a line.
+    let head = &s.as_bytes()[..at];
+    let start = (0..head.len())
+        .rev()
+        .find(|&i| match head[i] {
+            b';' | b'\n' => true,
+            b'.' | b'?' | b'!' => head.get(i + 1).is_some_and(|c| c.is_ascii_whitespace()),
+            _ => false,
+        })
         .map(|i| i + 1)
         .unwrap_or(0)
         .max(at.saturating_sub(90));
-    let end = s[at..]
-        .find([';', '\n'])
+    let start = (start..=at).find(|&i| s.is_char_boundary(i)).unwrap_or(at);
+    let tail = &s.as_bytes()[at..];
+    let end = (0..tail.len())
+        .find(|&i| match tail[i] {
+            b';' | b'\n' => true,
+            b'.' | b'?' | b'!' => tail.get(i + 1).is_some_and(|c| c.is_ascii_whitespace()),
+            _ => false,
+        })
         .map(|i| at + i)
         .unwrap_or(s.len())
         .min(at + 60);
+    let end = (end..=s.len())
+        .find(|&i| s.is_char_boundary(i))
+        .unwrap_or(s.len());
     let (Some(before), Some(around)) = (s.get(start..at), s.get(start..end)) else {
         return Role::Unmarked;
     };
     if MEETING.iter().any(|c| around.contains(c)) {
         return Role::Meeting;
+    }
+    if let Some(from) = before.rfind("from ") {
+        let span = &before[from..];
+        let to = [
+            " to ",
+            " until ",
+            " till ",
+            " through ",
+            " a ",
+            " hasta ",
+            " até ",
+        ];
+        if to.iter().any(|w| span.ends_with(w)) && span.bytes().any(|b| b.is_ascii_digit()) {
+            return Role::Ended;
+        }
     }
     // The verb nearest before the time decides between action and detection.
     let last = |cues: &[&str]| cues.iter().filter_map(|c| before.rfind(c)).max();
@@ -649,10 +748,16 @@ fn ago_in(s: &str, sent: DateTime<FixedOffset>, out: &mut Vec<Found>) {
         let t = sent - Duration::minutes(minutes);
         let t = t - Duration::seconds(i64::from(t.second()));
         let t = t.with_timezone(&New_York);
+        let t = t.fixed_offset();
         out.push(Found {
-            at: t.fixed_offset().to_rfc3339(),
+            at: t.to_rfc3339(),
             role: role(s, at),
             offset: at,
+            day: Some(Carry {
+                day: t.date_naive(),
+                half: None,
+                at: t,
+            }),
         });
     }
 }
@@ -663,6 +768,19 @@ pub fn times_in(
     sentence: &str,
     sent: Option<DateTime<FixedOffset>>,
     day_first: bool,
+) -> Vec<Found> {
+    times_in_after(sentence, sent, day_first, None)
+}
+
+/// [`times_in`] for a sentence that follows others of its paragraph: a bare time in a
+/// sentence that names no day of its own is read on the day (and in the half of the
+/// day) `carry` gives, and an hour that could be morning or afternoon is the reading
+/// that comes after the earlier time rather than before it.
+pub fn times_in_after(
+    sentence: &str,
+    sent: Option<DateTime<FixedOffset>>,
+    day_first: bool,
+    carry: Option<Carry>,
 ) -> Vec<Found> {
     let mut out = Vec::new();
     let digits = sentence.bytes().any(|b| b.is_ascii_digit());
@@ -710,6 +828,11 @@ pub fn times_in(
                     at: t.to_rfc3339(),
                     role: role(&s, at),
                     offset: at,
+                    day: Some(Carry {
+                        day: t.date_naive(),
+                        half: None,
+                        at: t,
+                    }),
                 });
             }
             continue;
@@ -767,6 +890,7 @@ pub fn times_in(
         let window = s
             .get(at.saturating_sub(40)..(whole.end() + 30).min(s.len()))
             .unwrap_or("");
+        let carried = if nearest.is_none() { carry } else { None };
         let half = nearest.and_then(|(_, _, h)| *h).or_else(|| {
             if PM_WORDS.iter().any(|w| window.contains(w)) {
                 Some(true)
@@ -776,23 +900,39 @@ pub fn times_in(
                 None
             }
         });
+        let night = NIGHT_WORDS.iter().any(|w| window.contains(w))
+            || nearest.is_some_and(|(p, _, _)| {
+                s.get(*p..).is_some_and(|d| {
+                    let d = crate::domain::prefix_of(d, 16);
+                    NIGHT_WORDS.iter().any(|w| d.contains(w))
+                })
+            });
         match (pm, half) {
             (Some(true), _) if hour < 12 => hour += 12,
             (Some(false), _) if hour == 12 => hour = 0,
             // "last night at 1:30" is after midnight; "anoche 9:30" is 21:30.
             (None, Some(true)) if (7..12).contains(&hour) => hour += 12,
+            // "last night around 6:40" is the evening's; "last night at 2" the small hours.
+            (None, Some(true)) if (5..7).contains(&hour) && night => hour += 12,
             (None, Some(true)) if (1..7).contains(&hour) && window.contains("afternoon") => {
                 hour += 12
             }
             (None, Some(true)) if (1..7).contains(&hour) && window.contains("tarde") => hour += 12,
             _ => {}
         }
-        if loose && marker.is_none() && zone.is_none() && nearest.is_none() && !day_words(window) {
+        if loose
+            && marker.is_none()
+            && zone.is_none()
+            && nearest.is_none()
+            && carried.is_none()
+            && !day_words(window)
+        {
             continue;
         }
         let cued = military
             || zone.is_some()
             || nearest.is_some()
+            || carried.is_some()
             || [
                 " at ", "around", "about", "approx", "~", "a las", "às", "cerca",
             ]
@@ -808,17 +948,33 @@ pub fn times_in(
         let Some(time) = NaiveTime::from_hms_opt(hour, minute, second) else {
             continue;
         };
-        let mut day = nearest.map(|(_, d, _)| *d).unwrap_or(today);
+        let mut day = nearest
+            .map(|(_, d, _)| *d)
+            .or(carried.map(|c| c.day))
+            .unwrap_or(today);
         // "last night at 1:30", "overnight, at 2:10 am": the small hours of the day after.
         if let Some((_, d, Some(true))) = nearest {
             if hour < 7 && *d < today {
                 day += Duration::days(1);
             }
         }
+        // After an earlier time of the paragraph, a bare hour that could be either half
+        // of the day is the reading nearer to it ("a las 3 de la tarde … nos dimos
+        // cuenta a las 3:40").
+        if let (Some(c), None, None, true) = (carried, pm, half, (1..12).contains(&hour)) {
+            let morning = in_zone(day.and_time(time), zone);
+            let afternoon = in_zone(day.and_time(time) + Duration::hours(12), zone);
+            if let (Some(a), Some(p)) = (morning, afternoon) {
+                if (p - c.at).abs() < (a - c.at).abs() {
+                    hour += 12;
+                }
+            }
+        }
         // A bare "around 1:30" in a message sent at 13:55 is the afternoon's: of the two
         // readings, the latest not after the message.
         if pm.is_none()
             && half.is_none()
+            && carried.is_none()
             && day == today
             && c.name("h").is_some()
             && (1..12).contains(&hour)
@@ -836,7 +992,7 @@ pub fn times_in(
             continue;
         };
         // "at 9:40" in a message sent at 8:00, with no day named, was yesterday.
-        if nearest.is_none() && t > sent + Duration::minutes(5) {
+        if nearest.is_none() && carried.is_none() && t > sent + Duration::minutes(5) {
             match in_zone((day - Duration::days(1)).and_time(time), zone) {
                 Some(x) => t = x,
                 None => continue,
@@ -846,6 +1002,12 @@ pub fn times_in(
             at: t.to_rfc3339(),
             role: role(&s, at),
             offset: at,
+            day: (nearest.is_some() || carried.is_some()).then_some(Carry {
+                day: t.date_naive(),
+                // The small hours after "last night" go on as no half of the day.
+                half: half.filter(|&pm| !pm || t.hour() >= 12),
+                at: t,
+            }),
         });
     }
     out
@@ -988,6 +1150,79 @@ mod tests {
         assert_eq!(f[0].role, Role::Meeting);
         let f = times_in("I noticed the pop-ups at 10:05.", sent(TUE), false);
         assert_eq!(f[0].role, Role::Detected);
+    }
+
+    #[test]
+    fn who_told_whom_spans_and_clauses() {
+        // Told us: we learned of it then; we told them: an action.
+        let f = times_in("The vendor told us at 06:45 EDT.", sent(TUE), false);
+        assert_eq!(f[0].role, Role::Detected);
+        let f = times_in("State Police were told at 2:15 AM.", sent(TUE), false);
+        assert_eq!(f[0].role, Role::Action);
+        let f = times_in(
+            "Às 9h55 troquei a minha senha pelo portal.",
+            sent(TUE),
+            true,
+        );
+        assert_eq!(f[0].role, Role::Action);
+        // The end of a span is neither its start nor its detection.
+        let f = times_in(
+            "The session lasted from 06:40 to 07:12 today.",
+            sent(TUE),
+            false,
+        );
+        assert_eq!(f[1].role, Role::Ended, "{f:?}");
+        // An address's dots end no clause: the action before it still counts.
+        let f = times_in(
+            "Password reset, sessions revoked at 13:52 for 203.0.113.14 at 13:55. Escalated.",
+            sent(TUE),
+            false,
+        );
+        assert!(f.iter().all(|x| x.role == Role::Action), "{f:?}");
+        let f = times_in(
+            "Sign-in log shows a session from 203.0.113.14 at 13:52. Escalated to SOC.",
+            sent(TUE),
+            false,
+        );
+        assert_eq!(f[0].role, Role::Unmarked, "{f:?}");
+    }
+
+    #[test]
+    fn a_later_sentence_goes_on_from_the_paragraphs_day() {
+        let d = "Tue, 30 Jun 2026 09:12:00 -0400";
+        let first = times_in(
+            "Ayer como a las 3 de la tarde nos robaron la tableta.",
+            sent(d),
+            true,
+        );
+        assert_eq!(first[0].at, "2026-06-29T15:00:00-04:00");
+        let next = times_in_after(
+            "Nos dimos cuenta como a las 3:40 cuando volvieron.",
+            sent(d),
+            true,
+            first[0].day,
+        );
+        assert_eq!(next[0].at, "2026-06-29T15:40:00-04:00");
+        // The nearer reading: a time a little before the earlier one stays in its half.
+        let d = "Tue, 01 Dec 2026 10:02:00 -0500";
+        let first = times_in("Yesterday at 9:14 the alert fired.", sent(d), false);
+        let next = times_in_after("It ran at 9:00.", sent(d), false, first[0].day);
+        assert_eq!(next[0].at, "2026-11-30T09:00:00-05:00");
+        // "Last night around 6:40" is the evening's.
+        let d = "Fri, 06 Mar 2026 08:05:00 -0500";
+        let f = times_in(
+            "I left it on the train last night (I got off at Natick around 6:40).",
+            sent(d),
+            false,
+        );
+        assert_eq!(f[0].at, "2026-03-05T18:40:00-05:00");
+        let next = times_in_after(
+            "Realized it when I got home around 7:15.",
+            sent(d),
+            false,
+            f[0].day,
+        );
+        assert_eq!(next[0].at, "2026-03-05T19:15:00-05:00");
     }
 
     #[test]
