@@ -102,6 +102,28 @@ const ALERT_LABELS: &[(&str, &[&str])] = &[
         ],
     ),
     (
+        // Whose mailbox or account the alert is about (not an incident field: the
+        // systems affected of a phish or a taken-over account, see `report`).
+        "victim",
+        &[
+            "recipient",
+            "recipients",
+            "recipient address",
+            "user",
+            "user name",
+            "username",
+            "account",
+            "account name",
+            "affected user",
+            "affected account",
+            "impacted user",
+            "user principal name",
+            "upn",
+            "mailbox",
+            "caller",
+        ],
+    ),
+    (
         "category_hint",
         &[
             "category",
@@ -193,12 +215,14 @@ fn names_zone(v: &str) -> bool {
 
 /// What an alert's own fields say: times, hosts, and the words of its classification
 /// (under `category_hint`, for the category rules; not an incident field).
-pub fn alert_fields(text: &str, part: &str, ctx: &Context<'_>) -> Fields {
+pub fn alert_fields(text: &str, part: &str, product: &str, ctx: &Context<'_>) -> Fields {
     let lines: Vec<&str> = text.lines().collect();
     let mut f = Fields::new();
     let mut hints: Vec<String> = Vec::new();
     let mut hosts: Vec<Value> = Vec::new();
     let mut first_host = None;
+    let mut victims: Vec<Value> = Vec::new();
+    let mut first_victim = None;
     for (i, raw) in lines.iter().enumerate() {
         let line = raw.trim().trim_start_matches(['>', ' ']);
         // "Label: value", "Label | value" (a table row), "Label<TAB>value" or a label
@@ -235,6 +259,9 @@ pub fn alert_fields(text: &str, part: &str, ctx: &Context<'_>) -> Fields {
                     });
                 }
             }
+            // A PAN-OS log's "Device Name" is the firewall that logged it.
+            "systems_affected"
+                if product == "Palo Alto" && normalize(line).starts_with("device name") => {}
             "systems_affected" => {
                 let v = Value::String(value.clone());
                 if !hosts.contains(&v) && hosts.len() < 5 {
@@ -242,8 +269,24 @@ pub fn alert_fields(text: &str, part: &str, ctx: &Context<'_>) -> Fields {
                     first_host.get_or_insert(source);
                 }
             }
+            "victim" => {
+                let v = Value::String(value.clone());
+                if !victims.contains(&v) && victims.len() < 5 && value.len() < 120 {
+                    victims.push(v);
+                    first_victim.get_or_insert(source);
+                }
+            }
             _ => hints.push(value),
         }
+    }
+    if let Some(source) = first_victim {
+        f.insert(
+            "victim".into(),
+            FieldValue {
+                value: Value::Array(victims),
+                source,
+            },
+        );
     }
     if let Some(source) = first_host {
         f.insert(
@@ -286,6 +329,22 @@ mod tests {
     }
 
     #[test]
+    fn the_person_an_alert_names_and_a_firewalls_own_name() {
+        let t = "Alert Type: Click Permitted\nRecipient: robin.achebe@mass.gov\n";
+        let f = alert_fields(t, "alert", "Proofpoint TAP", &ctx());
+        assert_eq!(
+            f["victim"].value,
+            serde_json::json!(["robin.achebe@mass.gov"])
+        );
+        let t = "Device Name: doi-pa-5450-01\nSource address: 10.72.3.58\n";
+        let f = alert_fields(t, "alert", "Palo Alto", &ctx());
+        assert_eq!(
+            f["systems_affected"].value,
+            serde_json::json!(["10.72.3.58"])
+        );
+    }
+
+    #[test]
     fn defender_fields_laid_out_label_then_value() {
         let t = "Microsoft Defender\n\nSeverity\n\nHigh\n\nCategory\n\nExecution\n\nDevice\n\ndph-lab-ws-2231.dph.local\n\nFirst activity\n\n12/1/2026 2:09:41 PM UTC\n\nAlert time\n\n12/1/2026 2:14:03 PM UTC\n";
         assert_eq!(
@@ -296,7 +355,7 @@ mod tests {
             ),
             Some("Microsoft Defender")
         );
-        let f = alert_fields(t, "alert", &ctx());
+        let f = alert_fields(t, "alert", "", &ctx());
         assert_eq!(f["detected_at"].value, "2026-12-01T09:14:03-05:00");
         assert_eq!(f["occurred_at"].value, "2026-12-01T09:09:41-05:00");
         assert_eq!(
@@ -314,26 +373,26 @@ mod tests {
     fn a_zone_in_the_label_or_in_parentheses_is_the_values_zone() {
         // A Sentinel incident's table row, its label naming the zone.
         let t = "Incident | 18842\nCreated (UTC) | 2026-06-08T10:21:37Z\nFirst activity (UTC) | 2026-06-08 09:02:14\n";
-        let f = alert_fields(t, "alert", &ctx());
+        let f = alert_fields(t, "alert", "", &ctx());
         assert_eq!(f["detected_at"].value, "2026-06-08T06:21:37-04:00");
         assert_eq!(f["occurred_at"].value, "2026-06-08T05:02:14-04:00");
         // Defender for Office 365: the zone in parentheses after the time.
         let t = "Alert policy: User restricted from sending email\nTime of occurrence: 2/11/2026 3:03:12 PM (UTC)\n";
-        let f = alert_fields(t, "alert", &ctx());
+        let f = alert_fields(t, "alert", "", &ctx());
         assert_eq!(f["detected_at"].value, "2026-02-11T10:03:12-05:00");
     }
 
     #[test]
     fn falcon_and_palo_alto_lines() {
         let t = "Severity:            High\nHost name:           DOC-MCIC-WS114\nDetect time:         2026-06-17T10:52:18Z\n";
-        let f = alert_fields(t, "alert", &ctx());
+        let f = alert_fields(t, "alert", "", &ctx());
         assert_eq!(f["detected_at"].value, "2026-06-17T06:52:18-04:00");
         assert_eq!(
             f["systems_affected"].value,
             serde_json::json!(["DOC-MCIC-WS114"])
         );
         let t = "Log type: THREAT\nGenerated time: 2026/01/29 10:58:44\nCategory: command-and-control\n";
-        let f = alert_fields(t, "alert", &ctx());
+        let f = alert_fields(t, "alert", "", &ctx());
         assert_eq!(f["detected_at"].value, "2026-01-29T10:58:44-05:00");
         assert_eq!(
             product(None, Some("PAN-OS Threat Alert"), t),

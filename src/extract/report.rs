@@ -439,12 +439,14 @@ fn analyze_whole(raw: &[u8], opts: &Options<'_>) -> Analysis {
         "body (alert or ticket fields)".into(),
     ));
     let mut alert_evidence = Vec::new();
+    let mut victim: Option<FieldValue> = None;
+    let mut alert_hosts: Option<()> = None;
     for (i, (from, subject, text, part)) in sources.iter().enumerate() {
         let Some(product) = super::alerts::product(*from, *subject, text) else {
             continue;
         };
         alert_evidence.push(i);
-        let mut af = super::alerts::alert_fields(text, part, &ctx);
+        let mut af = super::alerts::alert_fields(text, part, product, &ctx);
         // A security product's alert with no time of detection among its fields was
         // detected when it was sent ("Sent: Tuesday, August 25, 2026 2:31 AM" above a
         // Defender for Identity alert that gives only its activity) — not a ticket's
@@ -485,6 +487,17 @@ fn analyze_whole(raw: &[u8], opts: &Options<'_>) -> Analysis {
             }
             alert_hints.push_str(h.value.as_str().unwrap_or(""));
             alert_hints.push('\n');
+        }
+        if let Some(v) = af.remove("victim") {
+            victim.get_or_insert(v);
+        }
+        // The alert's own host is the system, before the forwarder's words for it
+        // ("the Defender portal", "a workstation").
+        if let Some(hosts) = af.remove("systems_affected") {
+            if alert_hosts.is_none() {
+                fields.insert("systems_affected".into(), hosts);
+                alert_hosts = Some(());
+            }
         }
         for (k, v) in af {
             fields.entry(k).or_insert(v);
@@ -572,7 +585,13 @@ fn analyze_whole(raw: &[u8], opts: &Options<'_>) -> Analysis {
         major_incident_suggested,
     } = rules::assess_as(first, first_reasons, &hay, &fields);
     if kind == MessageKind::Report {
-        reached_by_the_lure(&mut fields, category, &note);
+        reached_by_the_lure(
+            &mut fields,
+            category,
+            &note,
+            victim.as_ref(),
+            !evidence.is_empty(),
+        );
         one_person(&mut fields, category, &severity_reasons, &note);
     }
     let escalations = if kind == MessageKind::Report {
@@ -637,11 +656,60 @@ fn analyze_whole(raw: &[u8], opts: &Options<'_>) -> Analysis {
 /// A phish or a taken-over account names no system when the one it reached is the
 /// reporter's own: "Jane Doe's mailbox" (or phone, for a text message; or account),
 /// marked as inferred so the analyst sees it was not written.
-fn reached_by_the_lure(fields: &mut Fields, category: Category, text: &str) {
+fn reached_by_the_lure(
+    fields: &mut Fields,
+    category: Category,
+    text: &str,
+    victim: Option<&FieldValue>,
+    forwarded: bool,
+) {
     if fields.contains_key("systems_affected")
         || !matches!(category, Category::Phishing | Category::AccountCompromise)
     {
         return;
+    }
+    let what = if category == Category::AccountCompromise {
+        "account"
+    } else {
+        "mailbox"
+    };
+    // The person a forwarded alert or ticket names ("Recipient: robin.achebe@mass.gov",
+    // "Caller: Ingrid Solberg").
+    if let Some(v) = victim.and_then(|v| v.value.as_array().map(|a| (a, &v.source))) {
+        let (people, source) = v;
+        let named: Vec<serde_json::Value> = people
+            .iter()
+            .filter_map(|p| p.as_str())
+            .map(|p| serde_json::Value::String(format!("{p}'s {what}")))
+            .collect();
+        if !named.is_empty() {
+            fields.insert(
+                "systems_affected".into(),
+                FieldValue {
+                    value: serde_json::Value::Array(named),
+                    source: source.clone(),
+                },
+            );
+            return;
+        }
+    }
+    // A phish that reached several people, counted: their mailboxes.
+    if category == Category::Phishing {
+        if let Some(n) = fields
+            .get("users_affected")
+            .and_then(|v| v.value.as_i64())
+            .filter(|n| *n > 1)
+        {
+            let source = fields["users_affected"].source.clone();
+            fields.insert(
+                "systems_affected".into(),
+                FieldValue {
+                    value: serde_json::json!([format!("mailboxes of {n} recipients")]),
+                    source,
+                },
+            );
+            return;
+        }
     }
     let who = ["reporter_name", "reporter_email"]
         .iter()
@@ -702,7 +770,9 @@ fn reached_by_the_lure(fields: &mut Fields, category: Category, text: &str) {
         "funcionári",
         "colega",
     ];
-    if !own.iter().any(|c| lower.contains(c))
+    // A forwarded or attached suspect message with no one else named is the
+    // reporter's own ("Is this legit?", "reported as phishing by … using the add-in").
+    if !(own.iter().any(|c| lower.contains(c)) || forwarded)
         || other.iter().any(|c| answers::has_cue(&lower, c.trim()))
     {
         return;
@@ -722,13 +792,7 @@ fn reached_by_the_lure(fields: &mut Fields, category: Category, text: &str) {
     ]
     .iter()
     .any(|c| lower.contains(c));
-    let what = if texted {
-        "phone (text message)"
-    } else if category == Category::AccountCompromise {
-        "account"
-    } else {
-        "mailbox"
-    };
+    let what = if texted { "phone (text message)" } else { what };
     fields.insert(
         "systems_affected".into(),
         FieldValue {
@@ -1094,6 +1158,57 @@ mod tests {
     }
 
     #[test]
+    fn the_alerts_recipient_a_forward_and_a_count_name_the_mailboxes() {
+        let v = |value: serde_json::Value, part: &str| FieldValue {
+            value,
+            source: Source {
+                part: part.into(),
+                line: 3,
+                text: String::new(),
+                message: None,
+            },
+        };
+        let mut f = Fields::new();
+        let victim = v(serde_json::json!(["robin.achebe@mass.gov"]), "alert");
+        reached_by_the_lure(
+            &mut f,
+            Category::Phishing,
+            "She clicked.",
+            Some(&victim),
+            true,
+        );
+        assert_eq!(
+            f["systems_affected"].value,
+            serde_json::json!(["robin.achebe@mass.gov's mailbox"])
+        );
+        assert_eq!(f["systems_affected"].source.part, "alert");
+        let mut f = Fields::new();
+        f.insert("users_affected".into(), v(serde_json::json!(23), "body"));
+        reached_by_the_lure(&mut f, Category::Phishing, "staff got it", None, true);
+        assert_eq!(
+            f["systems_affected"].value,
+            serde_json::json!(["mailboxes of 23 recipients"])
+        );
+        // A forwarded phish with no one else named is the reporter's.
+        let mut f = Fields::new();
+        f.insert(
+            "reporter_name".into(),
+            v(serde_json::json!("Alan Whitcomb"), "header:From"),
+        );
+        reached_by_the_lure(
+            &mut f,
+            Category::Phishing,
+            "This message was reported as phishing using the Report Message add-in.",
+            None,
+            true,
+        );
+        assert_eq!(
+            f["systems_affected"].value,
+            serde_json::json!(["Alan Whitcomb's mailbox"])
+        );
+    }
+
+    #[test]
     fn one_person_and_their_own_mailbox_are_inferred_and_say_so() {
         let name = |n: &str| FieldValue {
             value: serde_json::json!(n),
@@ -1106,7 +1221,13 @@ mod tests {
         };
         let mut f = Fields::new();
         f.insert("reporter_name".into(), name("Jane Doe"));
-        reached_by_the_lure(&mut f, Category::Phishing, "I got this text on my cell");
+        reached_by_the_lure(
+            &mut f,
+            Category::Phishing,
+            "I got this text on my cell",
+            None,
+            false,
+        );
         assert_eq!(
             f["systems_affected"].value,
             serde_json::json!(["Jane Doe's phone (text message)"])
@@ -1142,13 +1263,15 @@ mod tests {
             &mut h,
             Category::Phishing,
             "A user clicked a link in a phishing email.",
+            None,
+            true,
         );
         assert!(!h.contains_key("systems_affected"));
         // A system the report names is kept.
         let mut g = Fields::new();
         g.insert("reporter_name".into(), name("Jane Doe"));
         g.insert("systems_affected".into(), name("FS-01"));
-        reached_by_the_lure(&mut g, Category::Phishing, "");
+        reached_by_the_lure(&mut g, Category::Phishing, "", None, true);
         assert_eq!(g["systems_affected"].value, serde_json::json!("FS-01"));
     }
 
