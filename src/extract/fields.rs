@@ -509,7 +509,7 @@ pub(crate) static PHONE: LazyLock<Regex> = LazyLock::new(|| {
         .expect("phone regex")
 });
 pub(crate) static COUNT: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?i)\b(\d{1,3}(?:,\d{3})+|\d+|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|fifteen|twenty|a dozen|dozens of)\s+(?:[a-z']+\s+){0,2}?(records|ssns|social security numbers|clients|residents|individuals|customers|patients|claimants|people|applicants|students|rows|users|accounts|employees|staff|mailboxes|members|parents|families|households|licensees|taxpayers|consumers|complaints|youth|children|veterans|inmates|providers|registros|usuarios|usuários|personas|pessoas|clientes)\b").expect("count regex")
+    Regex::new(r"(?i)\b(\d{1,3}(?:,\d{3})+|\d+|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|fifteen|twenty|a dozen|dozens of)\+?\s+(?:[a-z']+\s+){0,2}?(records|ssns|social security numbers|clients|residents|individuals|customers|patients|claimants|people|applicants|students|rows|users|accounts|employees|staff|mailboxes|members|parents|families|households|licensees|taxpayers|consumers|complaints|youth|children|veterans|inmates|providers|beneficiaries|enrollees|participants|voters|tenants|borrowers|documents|registros|usuarios|usuários|personas|pessoas|clientes|residentes|miembros|membros|pacientes|beneficiarios|beneficiários|participantes|estudiantes|alunos|contribuyentes|contribuintes|familias|famílias|niños|crianças|ciudadanos|cidadãos|moradores|solicitantes|afiliados|documentos)\b").expect("count regex")
 });
 pub(crate) static HOST: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"\b[A-Z][A-Z0-9]{1,}(?:-[A-Z0-9]+){1,4}\b").expect("host regex"));
