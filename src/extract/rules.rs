@@ -203,6 +203,23 @@ const CUES: &[(Category, &[(&str, u32)])] = &[
             ("notified us that", 3),
             ("third party", 1),
             ("third-party", 1),
+            ("courtesy notice", 3),
+            ("notice of data breach", 5),
+            ("notice of data security incident", 5),
+            ("data security incident", 3),
+            ("writing to inform you", 3),
+            ("writing to notify you", 3),
+            ("formal letter", 2),
+            ("their data center", 4),
+            ("their platform", 3),
+            ("their database", 3),
+            ("vendor's system", 4),
+            ("vendor's email", 4),
+            ("vendor's account", 3),
+            ("supplier's", 2),
+            ("our customers", 2),
+            ("nuestros clientes", 2),
+            ("nossos clientes", 2),
         ],
     ),
     (
@@ -272,6 +289,16 @@ const CUES: &[(Category, &[(&str, u32)])] = &[
             ("enviado por engano", 4),
             ("exposed", 2),
             ("open to the internet", 4),
+            ("misconfigured", 2),
+            ("mal configurado", 2),
+            ("without authentication", 3),
+            ("sin autenticación", 3),
+            ("sem autenticação", 3),
+            ("reachable from the internet", 3),
+            ("publicly accessible", 4),
+            ("publicly available", 3),
+            ("accessible to anyone", 4),
+            ("shared externally", 3),
             ("publicly readable", 4),
             ("no password", 1),
             ("elasticsearch", 2),
@@ -723,13 +750,18 @@ impl Hay {
     }
 }
 
+/// The vendor cues' score past which the incident is the vendor's whatever else it is.
+const VENDOR_SURE: u32 = 8;
+
 /// The category by weighted cue words, with the cues found.
+
 pub fn category(hay: &Hay) -> (Category, Vec<String>) {
     let portuguese = hay.portuguese;
     let hay = &hay.text;
     // One pass over the text finds which cues occur.
     let present = cues_present(hay, portuguese);
     let mut best: Option<(Category, u32, Vec<String>)> = None;
+    let mut vendor: (u32, Vec<String>) = (0, Vec::new());
     let mut index = 0;
     for (cat, cues) in CUES {
         let mut score = 0;
@@ -746,9 +778,23 @@ pub fn category(hay: &Hay) -> (Category, Vec<String>) {
                 });
             }
         }
+        if *cat == Category::VendorIncident {
+            vendor = (score, why.clone());
+        }
         if score > 0 && best.as_ref().is_none_or(|(_, s, _)| score > *s) {
             best = Some((*cat, score, why));
         }
+    }
+    // Ransomware, an intrusion or an exposure at a vendor, told as the vendor's
+    // ("their data center suffered a ransomware attack"), is the vendor's incident.
+    if vendor.0 >= VENDOR_SURE
+        && best
+            .as_ref()
+            .is_some_and(|(c, _, _)| *c != Category::VendorIncident)
+    {
+        let mut why = vendor.1;
+        why.push("the incident happened at a vendor".into());
+        best = Some((Category::VendorIncident, vendor.0, why));
     }
     match best {
         // A weakness found and patched, with no sign anyone used it, is no intrusion.
@@ -1121,6 +1167,22 @@ mod tests {
                 message: None,
             },
         }
+    }
+
+    #[test]
+    fn an_incident_told_as_the_vendors_is_the_vendors() {
+        let hay = Hay::new(
+            "Notice",
+            "This is a courtesy notice from Pacific Records Imaging. A misconfigured storage container in their data center was reachable from the internet without authentication. We will send a formal letter.",
+        );
+        let (c, why) = category(&hay);
+        assert_eq!(c, Category::VendorIncident, "{why:?}");
+        // Without the vendor's framing, the same exposure is an exposure.
+        let hay = Hay::new(
+            "Open share",
+            "Our file share was reachable from the internet without authentication.",
+        );
+        assert_eq!(category(&hay).0, Category::DataExposure);
     }
 
     #[test]
