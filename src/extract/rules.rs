@@ -754,7 +754,6 @@ impl Hay {
 const VENDOR_SURE: u32 = 8;
 
 /// The category by weighted cue words, with the cues found.
-
 pub fn category(hay: &Hay) -> (Category, Vec<String>) {
     let portuguese = hay.portuguese;
     let hay = &hay.text;
