@@ -726,6 +726,11 @@ pub(crate) fn label_field_loose(label: &str) -> Option<&'static str> {
     if l.is_empty() || words > 8 || l.chars().any(|c| c.is_ascii_digit()) {
         return None;
     }
+    // Nor is a paragraph that holds a sentence's end before its first colon ("The
+    // Department of Public Utilities' site (…) was defaced. She noticed it at 6:12").
+    if label.contains(". ") || label.split_whitespace().count() > 14 {
+        return None;
+    }
     // A label is a noun phrase or a question, not a sentence about oneself ("My
     // computer did this: …").
     let first = l.split_whitespace().next().unwrap_or("");
