@@ -816,6 +816,9 @@ pub fn agency(input: &Input<'_>, f: &mut Fields) {
 pub fn reporter_name(input: &Input<'_>, f: &mut Fields) {
     let ctx = input.ctx;
     if let Some(name) = ctx.sender_name.map(display_name).filter(|n| !n.is_empty()) {
+        // A directory's plain-letter name is written with its accents in the
+        // signature ("Beltran, Luz Marina (DTA)" signs "Luz Marina Beltrán").
+        let name = accented_in(&input.lines, &name).unwrap_or(name);
         f.entry("reporter_name".into()).or_insert(FieldValue {
             value: Value::String(name),
             source: Source {
@@ -828,11 +831,72 @@ pub fn reporter_name(input: &Input<'_>, f: &mut Fields) {
     }
 }
 
+/// `name` as the text writes it with accents, the last time it does (a signature).
+fn accented_in(lines: &[&str], name: &str) -> Option<String> {
+    if !name.is_ascii() {
+        return None;
+    }
+    let want: Vec<String> = name.split_whitespace().map(|w| w.to_lowercase()).collect();
+    let n = want.len();
+    if n == 0 || n > 5 {
+        return None;
+    }
+    lines.iter().rev().take(400).find_map(|line| {
+        if line.is_ascii() {
+            return None;
+        }
+        let words: Vec<&str> = line
+            .split(|c: char| c.is_whitespace() || matches!(c, ',' | '|' | '(' | ')' | '-'))
+            .filter(|w| !w.is_empty())
+            .collect();
+        words.windows(n).find_map(|win| {
+            let same = win
+                .iter()
+                .zip(&want)
+                .all(|(w, x)| fold_accents(&w.to_lowercase()) == *x);
+            let written = win.join(" ");
+            (same && !written.is_ascii()).then_some(written)
+        })
+    })
+}
+
+/// Latin letters without their accents ("Beltrán" → "Beltran", "Gonçalves" → "Goncalves").
+fn fold_accents(s: &str) -> String {
+    s.chars()
+        .map(|c| match c {
+            'á' | 'à' | 'â' | 'ã' | 'ä' => 'a',
+            'é' | 'è' | 'ê' | 'ë' => 'e',
+            'í' | 'ì' | 'î' | 'ï' => 'i',
+            'ó' | 'ò' | 'ô' | 'õ' | 'ö' => 'o',
+            'ú' | 'ù' | 'û' | 'ü' => 'u',
+            'ñ' => 'n',
+            'ç' => 'c',
+            c => c,
+        })
+        .collect()
+}
+
 /// The reporter's text, at most 2,000 characters.
 pub fn description(input: &Input<'_>, f: &mut Fields) {
     let description: String = input.text.trim().chars().take(2000).collect();
     if !description.is_empty() {
         input.put(f, "description", Value::String(description), 0);
+    }
+}
+
+#[cfg(test)]
+mod accent_tests {
+    #[test]
+    fn a_plain_directory_name_takes_the_signatures_accents() {
+        let lines = ["Gracias,", "Luz Marina Beltrán | DTA Lawrence"];
+        assert_eq!(
+            super::accented_in(&lines, "Luz Marina Beltran").as_deref(),
+            Some("Luz Marina Beltrán")
+        );
+        assert_eq!(
+            super::accented_in(&["Luz Marina Beltrão"], "Luz Marina Beltran"),
+            None
+        );
     }
 }
 
