@@ -260,6 +260,19 @@ fn label_value(
                 .unwrap_or_else(|| value.to_string()),
         ),
         "functional_impact" => Value::String(impact(value)?.into()),
+        // A person's name: a few words of letters ("Lorraine Whitfield"), not an
+        // address, a number or a sentence.
+        "reporter_name" => {
+            let v = value.trim();
+            let words = v.split_whitespace().count();
+            let name_like = (1..=5).contains(&words)
+                && v.chars().all(|c| c.is_alphabetic() || " .'-’".contains(c))
+                && v.chars().next().is_some_and(char::is_uppercase);
+            if !name_like {
+                return None;
+            }
+            Value::String(display_name(v))
+        }
         _ => Value::String(value.to_string()),
     })
 }
@@ -926,6 +939,17 @@ mod tests {
 
     fn val(f: &Fields, k: &str) -> Value {
         f.get(k).map(|v| v.value.clone()).unwrap_or(Value::Null)
+    }
+
+    #[test]
+    fn a_forms_name_field_names_the_reporter_when_it_is_a_name() {
+        let f = one(
+            labelled,
+            "Your name: Lorraine Whitfield\nNombre: 617-555-0100\n",
+        );
+        assert_eq!(val(&f, "reporter_name"), "Lorraine Whitfield");
+        let f = one(labelled, "Name: see the attached file for details\n");
+        assert!(!f.contains_key("reporter_name"), "{f:?}");
     }
 
     #[test]

@@ -239,6 +239,27 @@ const LABELS: &[(&str, &[&str])] = &[
     ),
     ("law_enforcement_agency", &["law enforcement agency"]),
     (
+        "reporter_name",
+        &[
+            "your name",
+            "name",
+            "full name",
+            "reporter",
+            "reporter name",
+            "reporter's name",
+            "reported by",
+            "submitted by",
+            "submitter",
+            "contact name",
+            "nombre",
+            "su nombre",
+            "nombre completo",
+            "nome",
+            "seu nome",
+            "nome completo",
+        ],
+    ),
+    (
         "external_communications",
         &[
             "external communications",
