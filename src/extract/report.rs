@@ -202,7 +202,9 @@ impl Analysis {
             "tracking_id": self.tracking_id,
             "category": incident.then_some(&self.category),
             "severity_suggested": incident.then_some(&self.severity_suggested),
-            "fields": self.fields,
+            // Nor any incident's fields: an out-of-office's signature phone is no
+            // reporter's callback number.
+            "fields": if incident { serde_json::json!(self.fields) } else { serde_json::json!({}) },
             "missing": self.missing,
             "iocs": self.iocs,
             "attachments": self.attachments.iter().map(|a| serde_json::json!({
