@@ -123,8 +123,11 @@ const TOPICS: &[Topic] = &[
             "health records",
             "case files",
             "bank account numbers",
-            "addresses",
             "home addresses",
+            "mailing addresses",
+            "street addresses",
+            "names and addresses",
+            "names, addresses",
             "criminal history",
             "diagnósticos",
             "diagnoses",
@@ -526,6 +529,12 @@ const UNKNOWN: &[&str] = &[
     "desconhecido",
     "a confirmar",
     "a determinar",
+    "rule out",
+    "ruled out",
+    "no podemos descartar",
+    "no descartamos",
+    "não podemos descartar",
+    "não descartamos",
 ];
 
 /// Whole words that negate a clause.
@@ -1097,6 +1106,32 @@ mod tests {
         assert_eq!(
             le("We have not called law enforcement yet - we would like your advice on whether to involve the State Police."),
             Some("no")
+        );
+    }
+
+    #[test]
+    fn addresses_mail_goes_to_and_a_doubt_not_ruled_out() {
+        // Mail sent to outside addresses is no one's home address.
+        assert_eq!(
+            answer(
+                "personal_information",
+                "Her Sent Items show 41 messages to outside addresses with a link."
+            ),
+            None
+        );
+        assert_eq!(
+            answer(
+                "personal_information",
+                "The file has client names and addresses of 40 families."
+            ),
+            Some(Tri::Yes)
+        );
+        assert_eq!(
+            answer(
+                "personal_information",
+                "So I can't rule out PII, we are looking."
+            ),
+            Some(Tri::Unknown)
         );
     }
 
