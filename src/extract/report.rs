@@ -443,12 +443,19 @@ fn analyze_whole(raw: &[u8], opts: &Options<'_>) -> Analysis {
     let mut alert_evidence = Vec::new();
     let mut victim: Option<FieldValue> = None;
     let mut alert_hosts: Option<()> = None;
+    let mut alert_times = false;
     for (i, (from, subject, text, part)) in sources.iter().enumerate() {
         let Some(product) = super::alerts::product(*from, *subject, text) else {
             continue;
         };
         alert_evidence.push(i);
         let mut af = super::alerts::alert_fields(text, part, product, &ctx);
+        // Only times among the alert's own fields outweigh the forwarder's (not the
+        // time it was sent, taken below when it gives none).
+        let own_times: Vec<&str> = ["detected_at", "occurred_at"]
+            .into_iter()
+            .filter(|k| af.contains_key(*k))
+            .collect();
         // A security product's alert with no time of detection among its fields was
         // detected when it was sent ("Sent: Tuesday, August 25, 2026 2:31 AM" above a
         // Defender for Identity alert that gives only its activity) — not a ticket's
@@ -499,6 +506,16 @@ fn analyze_whole(raw: &[u8], opts: &Options<'_>) -> Analysis {
             if alert_hosts.is_none() {
                 fields.insert("systems_affected".into(), hosts);
                 alert_hosts = Some(());
+            }
+        }
+        // A security product's own times say when it saw the activity and when it
+        // began, better than the forwarder's "around 9" (first such alert only).
+        if super::alerts::is_security_alert(product) && !alert_times {
+            alert_times = true;
+            for k in own_times {
+                if let Some(v) = af.remove(k) {
+                    fields.insert(k.into(), v);
+                }
             }
         }
         for (k, v) in af {
@@ -1462,6 +1479,18 @@ mod tests {
                 .is_none_or(|d| d.value != "2026-08-25T02:31:00-04:00"),
             "{:?}",
             a.fields.get("detected_at")
+        );
+    }
+
+    #[test]
+    fn a_forwarded_alerts_own_times_outweigh_the_forwarders() {
+        let raw = "From: Ann Lee <ann.lee@mass.gov>\r\nTo: soc@mass.gov\r\nSubject: FW: Defender alert\r\nDate: Tue, 01 Dec 2026 10:02:00 -0500\r\n\r\nSOC - the user says she opened the attachment around 9.\r\n\r\nFrom: Microsoft Defender <defender-noreply@microsoft.com>\r\nSent: Tuesday, December 1, 2026 9:15 AM\r\nTo: DPH Security <dph.security@mass.gov>\r\nSubject: Suspicious PowerShell\r\n\r\nDevice: dph-lab-ws-2231.dph.local\r\nFirst activity: 12/1/2026 2:09:41 PM UTC\r\nAlert time: 12/1/2026 2:14:03 PM UTC\r\n";
+        let a = read(raw);
+        assert_eq!(a.fields["detected_at"].value, "2026-12-01T09:14:03-05:00");
+        assert_eq!(a.fields["occurred_at"].value, "2026-12-01T09:09:41-05:00");
+        assert_eq!(
+            a.fields["systems_affected"].value,
+            serde_json::json!(["dph-lab-ws-2231.dph.local"])
         );
     }
 
