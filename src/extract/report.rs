@@ -594,6 +594,19 @@ fn analyze_whole(raw: &[u8], opts: &Options<'_>) -> Analysis {
             );
         }
     }
+    // A thread forwarded whole ("see the thread below") whose note says nothing of when
+    // it was noticed: the earliest message of it that does ("Came in at 6:50 this
+    // morning", read against that message's own date). Not a phish's claims.
+    if first != Category::Phishing && !fields.contains_key("detected_at") {
+        let day_first = matches!(super::extractors::language(&note), "es" | "pt");
+        if let Some(found) = evidence
+            .iter()
+            .filter(|e| e.origin.starts_with("inline-forward"))
+            .find_map(|e| detected_in_thread(e, &ctx, day_first))
+        {
+            fields.insert("detected_at".into(), found);
+        }
+    }
     let Assessment {
         category,
         category_reasons,
@@ -919,6 +932,79 @@ impl BoundedText {
         }
         self.0
     }
+}
+
+/// The time the earliest message of a forwarded thread says something was noticed.
+/// The thread is cut at each message's "Sent:"/"Date:" line (at any quote depth);
+/// messages are read oldest first, each against its own date, and only a time cued as
+/// detection counts. A message from outside the Commonwealth is not read.
+fn detected_in_thread(
+    e: &Evidence,
+    ctx: &fields::Context<'_>,
+    day_first: bool,
+) -> Option<FieldValue> {
+    let lines: Vec<String> = e
+        .text
+        .lines()
+        .map(|l| l.trim().trim_start_matches(['>', ' ']).replace('*', ""))
+        .collect();
+    let header = |l: &str, keys: &[&str]| {
+        l.split_once(':').and_then(|(k, v)| {
+            keys.contains(&k.trim().to_lowercase().as_str())
+                .then(|| v.trim().to_string())
+        })
+    };
+    const SENT: &[&str] = &[
+        "sent",
+        "date",
+        "enviado",
+        "enviado el",
+        "fecha",
+        "data",
+        "enviada em",
+    ];
+    const FROM: &[&str] = &["from", "de"];
+    let starts: Vec<usize> = (0..lines.len())
+        .filter(|&i| header(&lines[i], SENT).is_some())
+        .collect();
+    for (n, &at) in starts.iter().enumerate().rev() {
+        let end = starts.get(n + 1).copied().unwrap_or(lines.len());
+        let sent_text = header(&lines[at], SENT)?;
+        let sent = super::when::times_in(&sent_text, ctx.date, day_first)
+            .into_iter()
+            .next()
+            .and_then(|t| chrono::DateTime::parse_from_rfc3339(&t.at).ok());
+        let Some(sent) = sent else { continue };
+        let from = lines[at.saturating_sub(3)..at]
+            .iter()
+            .chain(lines.get(at + 1..(at + 4).min(end)).into_iter().flatten())
+            .find_map(|l| header(l, FROM))
+            .unwrap_or_default()
+            .to_lowercase();
+        if from.contains('@') && !from.contains("mass.gov") && !from.contains("state.ma.us") {
+            continue;
+        }
+        // The message's own words, after its header block.
+        let body_from = (at + 1..end).find(|&i| lines[i].is_empty()).unwrap_or(end);
+        let body: Vec<&str> = lines[body_from..end].iter().map(String::as_str).collect();
+        for (i, sentence) in fields::sentences(&body) {
+            let detected = super::when::times_in(&sentence, Some(sent), day_first)
+                .into_iter()
+                .find(|t| t.role == super::when::Role::Detected);
+            if let Some(t) = detected {
+                let line = body_from + i;
+                return Some(FieldValue {
+                    value: serde_json::Value::String(t.at),
+                    source: Source::at_line(
+                        &e.origin,
+                        line,
+                        e.text.lines().nth(line).unwrap_or(""),
+                    ),
+                });
+            }
+        }
+    }
+    None
 }
 
 fn inline_evidence(fwd: &str, style: &str) -> Evidence {
@@ -1492,6 +1578,17 @@ mod tests {
             a.fields["systems_affected"].value,
             serde_json::json!(["dph-lab-ws-2231.dph.local"])
         );
+    }
+
+    #[test]
+    fn a_thread_forwarded_whole_is_dated_by_its_earliest_noticing() {
+        let raw = "From: Ann Lee <ann.lee@mass.gov>\r\nTo: soc@mass.gov\r\nSubject: FW: BMS setpoints\r\nDate: Tue, 03 Nov 2026 14:31:08 -0500\r\n\r\nSOC - adding you, see the whole thread below; the vendor's account was misused.\r\n\r\nFrom: Bob Hall <bob.hall@mass.gov>\r\nSent: Tuesday, November 3, 2026 11:02 AM\r\nTo: Ann Lee <ann.lee@mass.gov>\r\nSubject: RE: BMS setpoints\r\n\r\nWe disabled their access at 11:00.\r\n\r\n> From: Carl Ross <carl.ross@mass.gov>\r\n> Sent: Tuesday, November 3, 2026 6:58 AM\r\n> To: Bob Hall <bob.hall@mass.gov>\r\n> Subject: BMS setpoints\r\n>\r\n> Came in at 6:50 this morning and floors 3-7 were at 85 degrees.\r\n";
+        let a = read(raw);
+        assert_eq!(a.fields["detected_at"].value, "2026-11-03T06:50:00-05:00");
+        assert!(a.fields["detected_at"]
+            .source
+            .part
+            .starts_with("inline-forward"));
     }
 
     #[test]

@@ -447,6 +447,16 @@ const OCCUR: &[&str] = &[
     "abriu",
 ];
 
+/// Where `cue` begins a word of `hay` ("seen" is not in "first_seen").
+fn cue_at<'a>(hay: &'a str, cue: &'a str) -> impl Iterator<Item = usize> + 'a {
+    hay.match_indices(cue).map(|(p, _)| p).filter(move |&p| {
+        !hay[..p]
+            .chars()
+            .next_back()
+            .is_some_and(|c| c.is_alphanumeric() || c == '_')
+    })
+}
+
 /// The role of the time at `at` in `s`, from its clause's words (an action or a
 /// meeting anywhere near it outweighs detection words).
 fn role(s: &str, at: usize) -> Role {
@@ -499,10 +509,10 @@ fn role(s: &str, at: usize) -> Role {
         }
     }
     // The verb nearest before the time decides between action and detection.
-    let last = |cues: &[&str]| cues.iter().filter_map(|c| before.rfind(c)).max();
+    let last = |cues: &[&str]| cues.iter().filter_map(|c| cue_at(before, c).last()).max();
     let (act, det, occ) = (last(ACTION), last(DETECT), last(OCCUR));
     let after = s.get(at..end).unwrap_or("");
-    let after_first = |cues: &[&str]| cues.iter().filter_map(|c| after.find(c)).min();
+    let after_first = |cues: &[&str]| cues.iter().filter_map(|c| cue_at(after, c).next()).min();
     let best = [
         (act, Role::Action),
         (det, Role::Detected),
