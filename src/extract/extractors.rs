@@ -558,9 +558,12 @@ pub fn systems(input: &Input<'_>, f: &mut Fields) {
     }
     let mut items: Vec<String> = Vec::new();
     let mut first = None;
-    for (i, l) in input.lines.iter().enumerate() {
+    // Sentences, not lines: a plain-text client wraps "a misconfigured / storage
+    // container" across two lines.
+    for (i, l) in &input.units {
+        let (i, l) = (*i, l.as_str());
         // A mail client's or a ticket system's own line names its product, not a system.
-        let low = &input.lower[i];
+        let low = &l.to_lowercase();
         if [
             "sent from my",
             "enviado desde mi",
@@ -645,6 +648,11 @@ pub fn systems(input: &Input<'_>, f: &mut Fields) {
                     "sent from my",
                     "writing from my",
                     "writing you from my",
+                    "one from my",
+                    "this from my",
+                    "note from my",
+                    "typing on my",
+                    "typing this on my",
                     "enviado desde mi",
                     "escribo desde mi",
                     "enviado do meu",
