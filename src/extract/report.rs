@@ -625,6 +625,7 @@ fn analyze_whole(raw: &[u8], opts: &Options<'_>) -> Analysis {
             !evidence.is_empty(),
         );
         one_person(&mut fields, category, &severity_reasons, &note);
+        sent_by_mistake(&mut fields, category, &note);
     }
     let escalations = if kind == MessageKind::Report {
         escalations_of(
@@ -836,6 +837,56 @@ fn reached_by_the_lure(
                     "a {} report naming no other system: the reporter's own {what}",
                     category.as_str()
                 ),
+                message: None,
+            },
+        },
+    );
+}
+
+/// Data sent by mistake names no system when the one it left by is mail: "the email
+/// sent to the wrong recipient" (in the report's language), marked as inferred.
+fn sent_by_mistake(fields: &mut Fields, category: Category, text: &str) {
+    if fields.contains_key("systems_affected") || category != Category::DataExposure {
+        return;
+    }
+    let lower = answers::normalize(text);
+    let mistaken = [
+        "wrong recipient",
+        "wrong address",
+        "wrong person",
+        "wrong email",
+        "wrong contact",
+        "sent to the wrong",
+        "misdirected",
+        "by mistake",
+        "por error",
+        "por equivocación",
+        "equivocad",
+        "por engano",
+        "errado",
+        "errada",
+    ]
+    .iter()
+    .any(|c| lower.contains(c));
+    let by_mail = ["email", "e-mail", "correo", "mail "]
+        .iter()
+        .any(|c| lower.contains(c));
+    if !(mistaken && by_mail) {
+        return;
+    }
+    let what = match super::extractors::language(text) {
+        "es" => "correo enviado al destinatario equivocado",
+        "pt" => "e-mail enviado ao destinatário errado",
+        _ => "email sent to the wrong recipient",
+    };
+    fields.insert(
+        "systems_affected".into(),
+        FieldValue {
+            value: serde_json::json!([what]),
+            source: Source {
+                part: "inferred".into(),
+                line: 0,
+                text: "data sent by mistake by email, naming no other system".into(),
                 message: None,
             },
         },
@@ -1311,6 +1362,29 @@ mod tests {
             f["systems_affected"].value,
             serde_json::json!(["Alan Whitcomb's mailbox"])
         );
+    }
+
+    #[test]
+    fn data_emailed_by_mistake_left_by_mail() {
+        let mut f = Fields::new();
+        sent_by_mistake(
+            &mut f,
+            Category::DataExposure,
+            "Hola, les escribo porque hoy a las 3 de la tarde envié por error un correo con la lista de los clientes del programa a otra empresa que no es la nuestra. Ya llamé a esa empresa y dijeron que lo iban a borrar.",
+        );
+        assert_eq!(
+            f["systems_affected"].value,
+            serde_json::json!(["correo enviado al destinatario equivocado"])
+        );
+        assert_eq!(f["systems_affected"].source.part, "inferred");
+        // A letter in the post is no email.
+        let mut f = Fields::new();
+        sent_by_mistake(
+            &mut f,
+            Category::DataExposure,
+            "A letter with her SSN went to the wrong address.",
+        );
+        assert!(!f.contains_key("systems_affected"));
     }
 
     #[test]
