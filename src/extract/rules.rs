@@ -1043,6 +1043,43 @@ pub fn assess_as(
     }
     match category {
         Category::WebDefacement => raise(2, "a public-facing site or account altered".into()),
+        // Ransomware held on one machine, with no personal data said to be on it,
+        // is malware contained on one host; else high until its reach is known.
+        Category::Ransomware
+            if pi != "yes"
+                && pi != "unknown"
+                && [
+                    "rolled back",
+                    "rollback",
+                    "not spreading",
+                    "did not spread",
+                    "didn't spread",
+                    "no network shares",
+                    "only this laptop",
+                    "only that laptop",
+                    "only one machine",
+                    "wi-fi off",
+                    "wifi off",
+                    "no se propagó",
+                    "não se espalhou",
+                    "sem compartilhamentos",
+                    "wi-fi desligad",
+                    "desliguei o wi-fi",
+                    "desligamos o wi-fi",
+                    "apagué el wi-fi",
+                    "desconecté el wi-fi",
+                    "no mapped drives",
+                    "nenhuma pasta de rede",
+                    "ninguna carpeta de red",
+                    "don't believe it spread",
+                    "do not believe it spread",
+                    "don't think it spread",
+                ]
+                .iter()
+                .any(|c| hay.contains(c)) =>
+        {
+            raise(1, "ransomware contained on one host".into())
+        }
         Category::Ransomware => raise(2, "ransomware".into()),
         Category::AccountCompromise
         | Category::Malware
@@ -1166,6 +1203,23 @@ mod tests {
                 message: None,
             },
         }
+    }
+
+    #[test]
+    fn ransomware_held_on_one_machine_is_contained_malware() {
+        let mut fields = Fields::new();
+        fields.insert(
+            "personal_information".into(),
+            field(serde_json::json!("no")),
+        );
+        let text = "Ransom note on one laptop. SentinelOne rolled back the encrypted files.";
+        let hay = Hay::new("Ransomware", text);
+        let a = assess_as(Category::Ransomware, vec![], &hay, &fields);
+        assert_eq!(a.severity_suggested, "medium", "{:?}", a.severity_reasons);
+        // Its reach unknown, it stays high.
+        let hay = Hay::new("Ransomware", "Ransom note on one laptop, files encrypted.");
+        let a = assess_as(Category::Ransomware, vec![], &hay, &fields);
+        assert_eq!(a.severity_suggested, "high", "{:?}", a.severity_reasons);
     }
 
     #[test]
