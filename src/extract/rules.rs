@@ -982,6 +982,17 @@ pub fn assess_as(
         "privileged",
         "web shell",
         "webshell",
+        "dcsync",
+        "jump box",
+        "jump host",
+        "jump server",
+        "domain admin",
+        "service account",
+        "kerberoast",
+        "golden ticket",
+        "mimikatz",
+        "lsass",
+        "servidor",
     ]
     .iter()
     .any(|s| hay.contains(s))
