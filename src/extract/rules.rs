@@ -1146,6 +1146,35 @@ pub fn assess_as(
                 reasons.push("phishing received, no interaction reported".into());
             }
         }
+        // A flood that took the service down is a core service down.
+        Category::DenialOfService
+            if [
+                "is down",
+                "was down",
+                "went down",
+                "been down",
+                "unavailable",
+                "unreachable",
+                "not loading",
+                "timing out",
+                "time out",
+                "outage",
+                "offline",
+                "could not take",
+                "couldn't take",
+                "no responde",
+                "fuera de servicio",
+                "caído",
+                "caída",
+                "fora do ar",
+                "não responde",
+                "indisponível",
+            ]
+            .iter()
+            .any(|c| hay.contains(c)) =>
+        {
+            raise(2, "denial_of_service took a service down".into())
+        }
         Category::DenialOfService | Category::VendorIncident => {
             raise(1, format!("{} affecting a service", category.as_str()))
         }
@@ -1214,6 +1243,23 @@ mod tests {
                 message: None,
             },
         }
+    }
+
+    #[test]
+    fn a_flood_that_took_the_service_down_is_high() {
+        let fields = Fields::new();
+        let hay = Hay::new(
+            "DDoS",
+            "The e-filing portal has been unavailable since 9:10 under a flood of requests.",
+        );
+        let a = assess_as(Category::DenialOfService, vec![], &hay, &fields);
+        assert_eq!(a.severity_suggested, "high", "{:?}", a.severity_reasons);
+        let hay = Hay::new(
+            "DDoS",
+            "A flood of requests slowed the portal a little; it stayed up.",
+        );
+        let a = assess_as(Category::DenialOfService, vec![], &hay, &fields);
+        assert_eq!(a.severity_suggested, "medium", "{:?}", a.severity_reasons);
     }
 
     #[test]
