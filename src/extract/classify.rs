@@ -81,6 +81,15 @@ pub fn classify(email: &InboundEmail, raw: &[u8], own: &[EmailAddress]) -> Class
             format!("a ticket notification from {desk}: stored as a report, not answered"),
         );
     }
+    // A web form's relay ("A new submission from the Incident Report form") is marked
+    // auto-generated too: a report, not an out-of-office, and not answered (its sender
+    // is a no-reply address).
+    if email.auto_submitted.is_some() && web_form(email) {
+        return Classification::no(
+            MessageKind::Report,
+            "a web form's submission: stored as a report, not answered",
+        );
+    }
     if let Some(v) = &email.auto_submitted {
         let token = v
             .split(';')
@@ -186,6 +195,18 @@ fn ticket_system(email: &InboundEmail, raw: &[u8]) -> Option<&'static str> {
     } else {
         None
     }
+}
+
+/// A form service relaying a submission: its subject or first lines say so.
+fn web_form(email: &InboundEmail) -> bool {
+    let head: String = email.text_body.chars().take(300).collect();
+    let says = |t: &str| {
+        let t = t.to_lowercase();
+        (t.contains("submission") || t.contains("submitted")) && t.contains("form")
+            || t.contains("formulario") && (t.contains("envío") || t.contains("enviado"))
+            || t.contains("formulário") && (t.contains("envio") || t.contains("enviado"))
+    };
+    says(&email.subject) || says(&head)
 }
 
 /// No text and no attachment: nothing to read beyond the headers.
@@ -302,6 +323,10 @@ mod tests {
         assert_eq!(c.kind, MessageKind::Report);
         assert!(c.acknowledge);
         assert!(verdict("From: a@agency.test\r\nAuto-Submitted: no").acknowledge);
+        let raw = b"From: \"Mass.gov Forms\" <no-reply@forms.mass.gov>\r\nTo: soc@mass.gov\r\nSubject: A new submission from the Incident Report form\r\nAuto-Submitted: auto-generated\r\n\r\nName: Ann Lee\r\nWhat happened: ransom note on my PC\r\n";
+        let form = classify(&parse_inbound(raw), raw, &own());
+        assert_eq!(form.kind, MessageKind::Report, "{:?}", form);
+        assert!(!form.acknowledge, "a form's no-reply relay is not answered");
     }
 
     #[test]
