@@ -320,15 +320,19 @@ pub fn times(input: &Input<'_>, f: &mut Fields) {
     let mut found: Vec<(usize, String, Role)> = Vec::new();
     // The day the paragraph's last dated time was on, for a bare time after it.
     let mut carry: Option<(usize, when::Carry)> = None;
+    // Each line's paragraph (blank lines counted so far), so two sentences are compared
+    // in one step however long the paragraph.
+    let paragraph: Vec<usize> = input
+        .lines
+        .iter()
+        .scan(0, |n, l| {
+            *n += usize::from(l.trim().is_empty());
+            Some(*n)
+        })
+        .collect();
     for (i, sentence) in &input.units {
-        let same_paragraph = |from: usize| {
-            input
-                .lines
-                .get(from..=*i)
-                .is_some_and(|ls| ls.iter().all(|l| !l.trim().is_empty()))
-        };
         let prior = carry
-            .filter(|(from, _)| same_paragraph(*from))
+            .filter(|(from, _)| paragraph.get(*from) == paragraph.get(*i))
             .map(|(_, c)| c);
         let times = when::times_in_after(sentence, input.ctx.date, input.day_first, prior);
         if let Some(c) = times.iter().rev().find_map(|t| t.day) {
@@ -863,7 +867,8 @@ fn accented_in(lines: &[&str], name: &str) -> Option<String> {
         return None;
     }
     lines.iter().rev().take(400).find_map(|line| {
-        if line.is_ascii() {
+        // A signature's line is short; a long one is no place to look.
+        if line.is_ascii() || line.len() > 300 {
             return None;
         }
         let words: Vec<&str> = line

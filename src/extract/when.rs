@@ -462,28 +462,22 @@ fn cue_at<'a>(hay: &'a str, cue: &'a str) -> impl Iterator<Item = usize> + 'a {
 fn role(s: &str, at: usize) -> Role {
     // A clause begins after a sentence's end (a stop before a space: not the dots of
     // "203.0.113.14" or "v2.1"), a semicolon or a line.
-    let head = &s.as_bytes()[..at];
-    let start = (0..head.len())
+    // Only the window read (90 bytes back, 60 on) is searched: a long sentence full of
+    // times is read in linear time.
+    let bytes = s.as_bytes();
+    let ends_clause = |i: usize| match bytes[i] {
+        b';' | b'\n' => true,
+        b'.' | b'?' | b'!' => bytes.get(i + 1).is_some_and(|c| c.is_ascii_whitespace()),
+        _ => false,
+    };
+    let floor = at.saturating_sub(90);
+    let start = (floor..at)
         .rev()
-        .find(|&i| match head[i] {
-            b';' | b'\n' => true,
-            b'.' | b'?' | b'!' => head.get(i + 1).is_some_and(|c| c.is_ascii_whitespace()),
-            _ => false,
-        })
-        .map(|i| i + 1)
-        .unwrap_or(0)
-        .max(at.saturating_sub(90));
+        .find(|&i| ends_clause(i))
+        .map_or(floor, |i| i + 1);
     let start = (start..=at).find(|&i| s.is_char_boundary(i)).unwrap_or(at);
-    let tail = &s.as_bytes()[at..];
-    let end = (0..tail.len())
-        .find(|&i| match tail[i] {
-            b';' | b'\n' => true,
-            b'.' | b'?' | b'!' => tail.get(i + 1).is_some_and(|c| c.is_ascii_whitespace()),
-            _ => false,
-        })
-        .map(|i| at + i)
-        .unwrap_or(s.len())
-        .min(at + 60);
+    let ceiling = (at + 60).min(s.len());
+    let end = (at..ceiling).find(|&i| ends_clause(i)).unwrap_or(ceiling);
     let end = (end..=s.len())
         .find(|&i| s.is_char_boundary(i))
         .unwrap_or(s.len());
