@@ -219,10 +219,9 @@ pub fn alert_fields(text: &str, part: &str, product: &str, ctx: &Context<'_>) ->
     let lines: Vec<&str> = text.lines().collect();
     let mut f = Fields::new();
     let mut hints: Vec<String> = Vec::new();
-    let mut hosts: Vec<Value> = Vec::new();
-    let mut first_host = None;
-    let mut victims: Vec<Value> = Vec::new();
-    let mut first_victim = None;
+    // The hosts and the people named, each with the line of its first value.
+    let mut lists: std::collections::BTreeMap<&str, (Vec<Value>, Source)> =
+        std::collections::BTreeMap::new();
     for (i, raw) in lines.iter().enumerate() {
         let line = raw.trim().trim_start_matches(['>', ' ']);
         // "Label: value", "Label | value" (a table row), "Label<TAB>value" or a label
@@ -262,37 +261,22 @@ pub fn alert_fields(text: &str, part: &str, product: &str, ctx: &Context<'_>) ->
             // A PAN-OS log's "Device Name" is the firewall that logged it.
             "systems_affected"
                 if product == "Palo Alto" && normalize(line).starts_with("device name") => {}
-            "systems_affected" => {
-                let v = Value::String(value.clone());
-                if !hosts.contains(&v) && hosts.len() < 5 {
-                    hosts.push(v);
-                    first_host.get_or_insert(source);
+            "systems_affected" | "victim" if field != "victim" || value.len() < 120 => {
+                let (items, _) = lists.entry(field).or_insert_with(|| (Vec::new(), source));
+                let v = Value::String(value);
+                if !items.contains(&v) && items.len() < 5 {
+                    items.push(v);
                 }
             }
-            "victim" => {
-                let v = Value::String(value.clone());
-                if !victims.contains(&v) && victims.len() < 5 && value.len() < 120 {
-                    victims.push(v);
-                    first_victim.get_or_insert(source);
-                }
-            }
+            "victim" => {}
             _ => hints.push(value),
         }
     }
-    if let Some(source) = first_victim {
+    for (field, (items, source)) in lists {
         f.insert(
-            "victim".into(),
+            field.to_string(),
             FieldValue {
-                value: Value::Array(victims),
-                source,
-            },
-        );
-    }
-    if let Some(source) = first_host {
-        f.insert(
-            "systems_affected".into(),
-            FieldValue {
-                value: Value::Array(hosts),
+                value: Value::Array(items),
                 source,
             },
         );

@@ -442,7 +442,7 @@ fn analyze_whole(raw: &[u8], opts: &Options<'_>) -> Analysis {
     ));
     let mut alert_evidence = Vec::new();
     let mut victim: Option<FieldValue> = None;
-    let mut alert_hosts: Option<()> = None;
+    let mut alert_hosts = false;
     let mut alert_times = false;
     for (i, (from, subject, text, part)) in sources.iter().enumerate() {
         let Some(product) = super::alerts::product(*from, *subject, text) else {
@@ -503,9 +503,9 @@ fn analyze_whole(raw: &[u8], opts: &Options<'_>) -> Analysis {
         // The alert's own host is the system, before the forwarder's words for it
         // ("the Defender portal", "a workstation").
         if let Some(hosts) = af.remove("systems_affected") {
-            if alert_hosts.is_none() {
+            if !alert_hosts {
                 fields.insert("systems_affected".into(), hosts);
-                alert_hosts = Some(());
+                alert_hosts = true;
             }
         }
         // A security product's own times say when it saw the activity and when it
@@ -597,8 +597,9 @@ fn analyze_whole(raw: &[u8], opts: &Options<'_>) -> Analysis {
     // A thread forwarded whole ("see the thread below") whose note says nothing of when
     // it was noticed: the earliest message of it that does ("Came in at 6:50 this
     // morning", read against that message's own date). Not a phish's claims.
+    let note_lang = super::extractors::language(&note);
     if first != Category::Phishing && !fields.contains_key("detected_at") {
-        let day_first = matches!(super::extractors::language(&note), "es" | "pt");
+        let day_first = matches!(note_lang, "es" | "pt");
         if let Some(found) = evidence
             .iter()
             .filter(|e| e.origin.starts_with("inline-forward"))
@@ -617,15 +618,17 @@ fn analyze_whole(raw: &[u8], opts: &Options<'_>) -> Analysis {
         major_incident_suggested,
     } = rules::assess_as(first, first_reasons, &hay, &fields);
     if kind == MessageKind::Report {
+        // The note as the inferences below read it, made once.
+        let lower = answers::normalize(&note);
         reached_by_the_lure(
             &mut fields,
             category,
-            &note,
+            &lower,
             victim.as_ref(),
             !evidence.is_empty(),
         );
-        one_person(&mut fields, category, &severity_reasons, &note);
-        sent_by_mistake(&mut fields, category, &note);
+        one_person(&mut fields, category, &severity_reasons, &lower);
+        sent_by_mistake(&mut fields, category, &lower, note_lang);
     }
     let escalations = if kind == MessageKind::Report {
         escalations_of(
@@ -692,7 +695,7 @@ fn analyze_whole(raw: &[u8], opts: &Options<'_>) -> Analysis {
 fn reached_by_the_lure(
     fields: &mut Fields,
     category: Category,
-    text: &str,
+    lower: &str,
     victim: Option<&FieldValue>,
     forwarded: bool,
 ) {
@@ -751,7 +754,6 @@ fn reached_by_the_lure(
     let Some(who) = who else {
         return;
     };
-    let lower = answers::normalize(text);
     // Only when the reporter writes of themselves ("I got this", "me llegó"), not of a
     // user, a colleague or a named person ("a user clicked", "she entered").
     let own = [
@@ -806,7 +808,7 @@ fn reached_by_the_lure(
     // A forwarded or attached suspect message with no one else named is the
     // reporter's own ("Is this legit?", "reported as phishing by … using the add-in").
     if !(own.iter().any(|c| lower.contains(c)) || forwarded)
-        || other.iter().any(|c| answers::has_cue(&lower, c.trim()))
+        || other.iter().any(|c| answers::has_cue(lower, c.trim()))
     {
         return;
     }
@@ -845,11 +847,10 @@ fn reached_by_the_lure(
 
 /// Data sent by mistake names no system when the one it left by is mail: "the email
 /// sent to the wrong recipient" (in the report's language), marked as inferred.
-fn sent_by_mistake(fields: &mut Fields, category: Category, text: &str) {
+fn sent_by_mistake(fields: &mut Fields, category: Category, lower: &str, lang: &str) {
     if fields.contains_key("systems_affected") || category != Category::DataExposure {
         return;
     }
-    let lower = answers::normalize(text);
     let mistaken = [
         "wrong recipient",
         "wrong address",
@@ -874,7 +875,7 @@ fn sent_by_mistake(fields: &mut Fields, category: Category, text: &str) {
     if !(mistaken && by_mail) {
         return;
     }
-    let what = match super::extractors::language(text) {
+    let what = match lang {
         "es" => "correo enviado al destinatario equivocado",
         "pt" => "e-mail enviado ao destinatário errado",
         _ => "email sent to the wrong recipient",
@@ -895,12 +896,11 @@ fn sent_by_mistake(fields: &mut Fields, category: Category, text: &str) {
 
 /// A report about one person's account, one insider, one infected machine or one
 /// click counts one user affected when it gives no number itself; marked as inferred.
-fn one_person(fields: &mut Fields, category: Category, severity_reasons: &[String], text: &str) {
+fn one_person(fields: &mut Fields, category: Category, severity_reasons: &[String], lower: &str) {
     if fields.contains_key("users_affected") {
         return;
     }
     // "Several staff accounts were taken over": more than one, number unknown.
-    let lower = answers::normalize(text);
     if [
         "accounts",
         "mailboxes",
@@ -916,7 +916,7 @@ fn one_person(fields: &mut Fields, category: Category, severity_reasons: &[Strin
         "vários",
     ]
     .iter()
-    .any(|c| answers::has_cue(&lower, c))
+    .any(|c| answers::has_cue(lower, c))
     {
         return;
     }
@@ -994,16 +994,11 @@ fn detected_in_thread(
     ctx: &fields::Context<'_>,
     day_first: bool,
 ) -> Option<FieldValue> {
-    let lines: Vec<String> = e
-        .text
-        .lines()
-        .map(|l| l.trim().trim_start_matches(['>', ' ']).replace('*', ""))
-        .collect();
+    let lines: Vec<String> = e.text.lines().map(unquoted).collect();
     let header = |l: &str, keys: &[&str]| {
-        l.split_once(':').and_then(|(k, v)| {
-            keys.contains(&k.trim().to_lowercase().as_str())
-                .then(|| v.trim().to_string())
-        })
+        header_field(l)
+            .filter(|(k, _)| keys.contains(&k.as_str()))
+            .map(|(_, v)| v)
     };
     const SENT: &[&str] = &[
         "sent",
@@ -1058,15 +1053,26 @@ fn detected_in_thread(
     None
 }
 
+/// A quoted line without its quote marks and bold stars.
+fn unquoted(line: &str) -> String {
+    line.trim().trim_start_matches(['>', ' ']).replace('*', "")
+}
+
+/// A forwarded message's header line ("> **From:** Ann Lee"): its name in lower case
+/// and its value.
+fn header_field(line: &str) -> Option<(String, String)> {
+    let l = unquoted(line);
+    let (k, v) = l.split_once(':')?;
+    Some((k.trim().to_lowercase(), v.trim().to_string()))
+}
+
 fn inline_evidence(fwd: &str, style: &str) -> Evidence {
     let mut from = None;
     let mut subject = None;
     let mut date = None;
     for line in fwd.lines().take(12) {
-        let l = line.trim().trim_start_matches('>').trim().replace('*', "");
-        if let Some((k, v)) = l.split_once(':') {
-            let v = v.trim().to_string();
-            match k.trim().to_ascii_lowercase().as_str() {
+        if let Some((k, v)) = header_field(line) {
+            match k.as_str() {
                 "from" if from.is_none() => from = Some(v),
                 "subject" if subject.is_none() => subject = Some(v),
                 "date" | "sent" if date.is_none() => date = Some(v),
@@ -1329,7 +1335,7 @@ mod tests {
         reached_by_the_lure(
             &mut f,
             Category::Phishing,
-            "She clicked.",
+            &answers::normalize("She clicked."),
             Some(&victim),
             true,
         );
@@ -1340,7 +1346,13 @@ mod tests {
         assert_eq!(f["systems_affected"].source.part, "alert");
         let mut f = Fields::new();
         f.insert("users_affected".into(), v(serde_json::json!(23), "body"));
-        reached_by_the_lure(&mut f, Category::Phishing, "staff got it", None, true);
+        reached_by_the_lure(
+            &mut f,
+            Category::Phishing,
+            &answers::normalize("staff got it"),
+            None,
+            true,
+        );
         assert_eq!(
             f["systems_affected"].value,
             serde_json::json!(["mailboxes of 23 recipients"])
@@ -1354,7 +1366,9 @@ mod tests {
         reached_by_the_lure(
             &mut f,
             Category::Phishing,
-            "This message was reported as phishing using the Report Message add-in.",
+            &answers::normalize(
+                "This message was reported as phishing using the Report Message add-in.",
+            ),
             None,
             true,
         );
@@ -1367,10 +1381,12 @@ mod tests {
     #[test]
     fn data_emailed_by_mistake_left_by_mail() {
         let mut f = Fields::new();
+        let text = "Hola, les escribo porque hoy a las 3 de la tarde envié por error un correo con la lista de los clientes del programa a otra empresa que no es la nuestra. Ya llamé a esa empresa y dijeron que lo iban a borrar.";
         sent_by_mistake(
             &mut f,
             Category::DataExposure,
-            "Hola, les escribo porque hoy a las 3 de la tarde envié por error un correo con la lista de los clientes del programa a otra empresa que no es la nuestra. Ya llamé a esa empresa y dijeron que lo iban a borrar.",
+            &answers::normalize(text),
+            super::super::extractors::language(text),
         );
         assert_eq!(
             f["systems_affected"].value,
@@ -1382,7 +1398,8 @@ mod tests {
         sent_by_mistake(
             &mut f,
             Category::DataExposure,
-            "A letter with her SSN went to the wrong address.",
+            &answers::normalize("A letter with her SSN went to the wrong address."),
+            super::super::extractors::language("A letter with her SSN went to the wrong address."),
         );
         assert!(!f.contains_key("systems_affected"));
     }
@@ -1403,7 +1420,7 @@ mod tests {
         reached_by_the_lure(
             &mut f,
             Category::Phishing,
-            "I got this text on my cell",
+            &answers::normalize("I got this text on my cell"),
             None,
             false,
         );
@@ -1430,10 +1447,15 @@ mod tests {
             &mut f,
             Category::AccountCompromise,
             &[],
-            "Several staff accounts were taken over.",
+            &answers::normalize("Several staff accounts were taken over."),
         );
         assert!(!f.contains_key("users_affected"));
-        one_person(&mut f, Category::AccountCompromise, &[], "her account");
+        one_person(
+            &mut f,
+            Category::AccountCompromise,
+            &[],
+            &answers::normalize("her account"),
+        );
         assert_eq!(f["users_affected"].value, serde_json::json!(1));
         // Someone else's click is not the reporter's mailbox.
         let mut h = Fields::new();
@@ -1441,7 +1463,7 @@ mod tests {
         reached_by_the_lure(
             &mut h,
             Category::Phishing,
-            "A user clicked a link in a phishing email.",
+            &answers::normalize("A user clicked a link in a phishing email."),
             None,
             true,
         );
